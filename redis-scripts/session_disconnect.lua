@@ -1,0 +1,24 @@
+-- Forgets one socket of a session; when it was the session's last socket on any node, marks
+-- the session offline. Deciding and writing in one step is what keeps presence right when
+-- tabs of one user open and close at the same moment on different nodes.
+--
+-- KEYS[1]  session:{sessionID}   the session hash (fields userID, username, connected)
+-- ARGV[1]  userID
+-- ARGV[2]  username
+-- ARGV[3]  the session's time to live, in seconds
+-- ARGV[4]  the socket's presence field, "socket:{nodeID}:{socketID}"
+--
+-- Returns 1 when the user went offline (the caller announces it), 0 otherwise. Forgetting a
+-- socket that is already forgotten returns 0, so a departure is announced once however many
+-- times it is reported (disconnect handler, shutdown drain).
+if redis.call('HDEL', KEYS[1], ARGV[4]) == 0 then
+  return 0
+end
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 7) == 'socket:' then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], 'userID', ARGV[1], 'username', ARGV[2], 'connected', 'false')
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1

@@ -1,0 +1,32 @@
+# Shared by scripts/run and scripts/test: install what a fresh Debian machine lacks.
+
+# apt_install PACKAGE...: installs Debian packages (as root, or through sudo).
+apt_install() {
+  echo "==> installing $*"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+
+# need_packages CMD:PACKAGE...: installs PACKAGE for each CMD that is not on the PATH.
+need_packages() {
+  local missing=()
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# need_openssl_headers: the Rust Socket.IO test client (native-tls) links against OpenSSL.
+need_openssl_headers() {
+  pkg-config --exists openssl 2>/dev/null || apt_install pkg-config libssl-dev
+}
+
+# npm_install DIR: installs DIR's npm packages exactly as locked, when missing or stale.
+npm_install() {
+  if [ ! -d "$1/node_modules" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    echo "==> npm ci in $1"
+    (cd "$1" && npm ci --no-audit --no-fund)
+  fi
+}

@@ -1,0 +1,18 @@
+//! A persistent private-messaging Socket.IO server backed by Redis.
+//!
+//! Map of the crate, following a connection from the outside in:
+//! - [`startup`] builds the HTTP router, the Socket.IO layer and the Redis adapter;
+//! - [`socket::handshake`] authenticates a connecting socket (restore or create a session);
+//! - [`socket::handlers`] answers the events of a connected socket;
+//! - [`socket::presence`] decides when a user is really offline, across nodes;
+//! - [`store`] holds the typed Redis verbs (sessions, messages) and [`domain`] the checked types.
+
+pub mod adapter;
+pub mod domain;
+pub mod http;
+pub mod settings;
+pub mod shutdown;
+pub mod socket;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,73 @@
+//! Typed settings: every flag can also come from an environment variable, so the same binary
+//! runs from a shell, systemd or docker-compose without a config file.
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "privmsg-server", version, about)]
+pub struct Settings {
+    /// Address to bind. 0.0.0.0 so that containers and load balancers can reach the node.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// TCP port; 0 picks a free one (tests), the chosen port is logged.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// Redis holding sessions, messages and the adapter's pub/sub.
+    /// `redis://[:password@]host:port[/db]` or `rediss://` for TLS.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+
+    /// Browser origins allowed by CORS, comma-separated ("*" allows any). Same-origin
+    /// requests (the client served by this server) never need an entry.
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:8080"
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// How long a session lives after its last save, in seconds (Node server: 24 h).
+    #[arg(long, env = "SESSION_TTL_SECS", default_value_t = 86_400)]
+    pub session_ttl_secs: u64,
+
+    /// How long a user's history lives after its last message, in seconds (Node server: 24 h).
+    #[arg(long, env = "MESSAGE_TTL_SECS", default_value_t = 86_400)]
+    pub message_ttl_secs: u64,
+
+    /// Largest accepted message `content`, in UTF-8 bytes.
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    pub max_message_bytes: usize,
+
+    /// Messages kept per user history (oldest trimmed first), so one chatty user cannot grow
+    /// Redis and every `users` payload without bound.
+    #[arg(long, env = "HISTORY_CAP", default_value_t = 1000)]
+    pub history_cap: usize,
+
+    /// Folder of the built web client, served at `/` when it exists.
+    #[arg(long, env = "CLIENT_DIR", default_value = "client/dist")]
+    pub client_dir: PathBuf,
+
+    /// Redis connections in the pool of each node.
+    #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 16)]
+    pub redis_pool_size: usize,
+}
+
+impl Settings {
+    /// Settings with every default, as a test or an embedding program starts from.
+    pub fn defaults() -> Self {
+        Self::parse_from(["privmsg-server"])
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_secs)
+    }
+
+    pub fn message_ttl(&self) -> Duration {
+        Duration::from_secs(self.message_ttl_secs)
+    }
+}

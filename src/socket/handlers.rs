@@ -1,0 +1,106 @@
+//! The connection handler: record the socket, tell the user who they are and who is there,
+//! tell everyone else the user is here.
+
+use std::{collections::HashMap, sync::Arc};
+
+use socketioxide::{
+    adapter::Adapter,
+    extract::{Extension, SocketRef, State},
+};
+
+use super::{
+    AppState,
+    payloads::{SessionEvent, UserEvent},
+    presence, private_message,
+};
+use crate::{
+    domain::{Message, Session},
+    store::{SocketTag, StoreError, UserEntry},
+};
+
+pub async fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
+    Extension(session): Extension<Arc<Session>>,
+    State(state): State<AppState>,
+) {
+    socket.on("private message", private_message::on_private_message::<A>);
+    socket.on_disconnect(presence::on_disconnect::<A>);
+    socket.join(session.user_id.as_str().to_owned());
+
+    let tag = SocketTag::new(&state.node_id, socket.id.as_str());
+    if let Err(err) = state.sessions.connect(&session, &tag).await {
+        tracing::error!(error = ?err, "cannot save a session; dropping the socket");
+        socket.disconnect().ok();
+        return;
+    }
+    // A socket that closed before its disconnect handler was in place would leave its presence
+    // field behind; undo it here (the handler, if it also runs, finds nothing to remove).
+    if !socket.connected() {
+        presence::leave(&socket, &session, &state).await;
+        return;
+    }
+
+    let event = SessionEvent {
+        session_id: session.id.expose(),
+        user_id: &session.user_id,
+    };
+    socket.emit("session", &event).ok();
+
+    match load_users(&session, &state).await {
+        Ok((users, history)) => {
+            socket
+                .emit("users", &users_event(&users, &history, &session))
+                .ok();
+        }
+        Err(err) => {
+            tracing::error!(error = ?err, "cannot list users; dropping the socket");
+            socket.disconnect().ok();
+            return;
+        }
+    }
+
+    let joined = UserEvent {
+        user_id: &session.user_id,
+        username: session.username.as_str(),
+        connected: true,
+        messages: Vec::new(),
+    };
+    if let Err(err) = socket.broadcast().emit("user connected", &joined).await {
+        tracing::warn!(error = ?err, "cannot announce a connection to other nodes");
+    }
+}
+
+async fn load_users(
+    session: &Session,
+    state: &AppState,
+) -> Result<(Vec<UserEntry>, Vec<Message>), StoreError> {
+    tokio::try_join!(
+        state.sessions.list(),
+        state.messages.for_user(&session.user_id)
+    )
+}
+
+/// Pairs each stored user with this user's conversation with them, oldest first.
+fn users_event<'a>(
+    users: &'a [UserEntry],
+    history: &'a [Message],
+    session: &Session,
+) -> Vec<UserEvent<'a>> {
+    let me = session.user_id.as_str();
+    let mut by_peer: HashMap<&str, Vec<&Message>> = HashMap::new();
+    for message in history {
+        by_peer
+            .entry(message.peer_of(me))
+            .or_default()
+            .push(message);
+    }
+    users
+        .iter()
+        .map(|user| UserEvent {
+            user_id: &user.user_id,
+            username: &user.username,
+            connected: user.connected,
+            messages: by_peer.remove(user.user_id.as_str()).unwrap_or_default(),
+        })
+        .collect()
+}

@@ -1,0 +1,21 @@
+//! The Socket.IO side: who may connect ([`handshake`]), what a connected socket may do
+//! ([`handlers`], [`private_message`]) and when a user goes offline ([`presence`]).
+
+pub mod handlers;
+pub mod handshake;
+pub mod payloads;
+pub mod presence;
+pub mod private_message;
+
+use crate::store::{MessageStore, SessionStore};
+
+/// What every handler shares, registered once with `SocketIo::builder().with_state(..)`.
+#[derive(Clone)]
+pub struct AppState {
+    pub sessions: SessionStore,
+    pub messages: MessageStore,
+    /// Largest accepted message content, in bytes.
+    pub max_message_bytes: usize,
+    /// This node's identity in the presence fields, unique per process run.
+    pub node_id: String,
+}

@@ -1,0 +1,32 @@
+//! The shapes of the server-to-client events, named as the wire names them.
+
+use serde::Serialize;
+
+use crate::domain::{Message, UserId};
+
+/// `session`: sent to its owner only; the one place a sessionID leaves the server.
+#[derive(Serialize)]
+pub struct SessionEvent<'a> {
+    #[serde(rename = "sessionID")]
+    pub session_id: &'a str,
+    #[serde(rename = "userID")]
+    pub user_id: &'a UserId,
+}
+
+/// One entry of `users`, and the payload of `user connected` (with no messages).
+#[derive(Serialize)]
+pub struct UserEvent<'a> {
+    #[serde(rename = "userID")]
+    pub user_id: &'a UserId,
+    pub username: &'a str,
+    pub connected: bool,
+    pub messages: Vec<&'a Message>,
+}
+
+/// The acknowledgement of a `private message`: exactly one of the two fields.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageAck<'a> {
+    Message(&'a Message),
+    Error(String),
+}

@@ -1,0 +1,55 @@
+//! Presence: a user is online while any of its sockets, on any node, is connected. Each socket
+//! is a field of its session hash (see `redis-scripts/session_*.lua`), so the last one out is
+//! decided by Redis in one step, whatever node the other sockets are on.
+
+use std::sync::Arc;
+
+use socketioxide::{
+    SocketIo,
+    adapter::Adapter,
+    extract::{Extension, SocketRef, State},
+};
+
+use super::AppState;
+use crate::{domain::Session, store::SocketTag};
+
+pub async fn on_disconnect<A: Adapter>(
+    socket: SocketRef<A>,
+    Extension(session): Extension<Arc<Session>>,
+    State(state): State<AppState>,
+) {
+    leave(&socket, &session, &state).await;
+}
+
+/// Saves and announces the departure of every socket of this node, for a graceful shutdown.
+///
+/// Needed because socketioxide 0.18's `SocketIo::close` drops its namespaces before closing the
+/// transports, so the disconnect handlers never run. Leaving is idempotent, so this stays right
+/// if a later version does run them.
+pub async fn leave_all<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
+    let sockets = io.of("/").map(|ns| ns.sockets()).unwrap_or_default();
+    tracing::info!(
+        sockets = sockets.len(),
+        "saving the departure of every local socket"
+    );
+    let departures = sockets.iter().filter_map(|socket| {
+        let session = socket.extensions.get::<Arc<Session>>()?;
+        Some(async move { leave(socket, &session, state).await })
+    });
+    futures_util::future::join_all(departures).await;
+}
+
+/// Forgets this socket; when it was the user's last, announces `user disconnected` everywhere.
+pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: &AppState) {
+    let tag = SocketTag::new(&state.node_id, socket.id.as_str());
+    match state.sessions.disconnect(session, &tag).await {
+        Ok(true) => {
+            let user = session.user_id.as_str();
+            if let Err(err) = socket.broadcast().emit("user disconnected", user).await {
+                tracing::warn!(error = ?err, "cannot announce a disconnection to other nodes");
+            }
+        }
+        Ok(false) => {}
+        Err(err) => tracing::error!(error = ?err, "cannot save a disconnection"),
+    }
+}

@@ -1,0 +1,56 @@
+//! `private message`: parse, check, store durably, forward to the recipient's and the sender's
+//! other sockets on every node, then acknowledge. A refused message is neither stored nor sent.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use socketioxide::{
+    adapter::Adapter,
+    extract::{AckSender, Extension, SocketRef, State, TryData},
+};
+
+use super::{AppState, payloads::MessageAck};
+use crate::domain::{Message, OutgoingMessage, Refusal, Session};
+
+pub async fn on_private_message<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(payload): TryData<Value>,
+    ack: AckSender<A>,
+    Extension(session): Extension<Arc<Session>>,
+    State(state): State<AppState>,
+) {
+    let reply = match send(&socket, payload.ok(), &session, &state).await {
+        Ok(message) => ack.send(&MessageAck::Message(&message)),
+        Err(refusal) => {
+            tracing::debug!(sid = %socket.id, %refusal, "private message refused");
+            ack.send(&MessageAck::Error(refusal.to_string()))
+        }
+    };
+    if let Err(err) = reply {
+        tracing::debug!(sid = %socket.id, error = ?err, "cannot acknowledge a private message");
+    }
+}
+
+async fn send<A: Adapter>(
+    socket: &SocketRef<A>,
+    payload: Option<Value>,
+    session: &Session,
+    state: &AppState,
+) -> Result<Message, Refusal> {
+    let payload = payload.ok_or(Refusal::InvalidPayload)?;
+    let outgoing = OutgoingMessage::parse(&payload, state.max_message_bytes)?;
+    let message = Message::new(&session.user_id, outgoing);
+
+    state.messages.append(&message).await.map_err(|err| {
+        tracing::error!(error = ?err, "cannot store a message");
+        Refusal::StorageUnavailable
+    })?;
+
+    // Stored first, so whatever a client is shown is also in the history. A failed forward is
+    // not a lost message: the recipient gets it from the history on its next connection.
+    let rooms = [message.to.clone(), message.from.clone()];
+    if let Err(err) = socket.to(rooms).emit("private message", &message).await {
+        tracing::warn!(error = ?err, "cannot forward a stored message");
+    }
+    Ok(message)
+}

@@ -1,0 +1,18 @@
+//! The Lua scripts of `redis-scripts/`, embedded in the binary. `redis::Script` runs them by
+//! EVALSHA and loads them again when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+pub static APPEND_MESSAGE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../redis-scripts/append_message.lua")));
+
+pub static SESSION_CONNECT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../redis-scripts/session_connect.lua")));
+
+pub static SESSION_DISCONNECT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../redis-scripts/session_disconnect.lua")));
+
+/// Every script, for loading at start-up.
+pub static ALL: [&LazyLock<Script>; 3] = [&APPEND_MESSAGE, &SESSION_CONNECT, &SESSION_DISCONNECT];

@@ -1,0 +1,139 @@
+//! Sessions: `session:{sessionID}` hashes, plus the per-socket presence fields that let every
+//! node agree on whether a user is still connected somewhere.
+
+use std::{collections::HashSet, time::Duration};
+
+use deadpool_redis::Pool;
+use serde::Serialize;
+
+use super::{StoreError, keys, scripts};
+use crate::domain::{Session, SessionId, UserId, Username};
+
+/// How many keys one SCAN step asks for: large enough that listing 10,000 sessions takes a
+/// handful of round trips, small enough not to stall Redis.
+const SCAN_COUNT: usize = 1000;
+
+/// Identifies one socket of a session in the presence fields: `socket:{nodeID}:{socketID}`.
+/// The node part lets a surviving node find what a crashed one left behind.
+#[derive(Debug, Clone)]
+pub struct SocketTag(String);
+
+impl SocketTag {
+    pub fn new(node_id: &str, socket_id: &str) -> Self {
+        Self(format!("socket:{node_id}:{socket_id}"))
+    }
+}
+
+/// One line of the `users` listing: a stored session as other users see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserEntry {
+    #[serde(rename = "userID")]
+    pub user_id: UserId,
+    pub username: String,
+    pub connected: bool,
+}
+
+#[derive(Clone)]
+pub struct SessionStore {
+    pool: Pool,
+    ttl: Duration,
+}
+
+impl SessionStore {
+    pub fn new(pool: Pool, ttl: Duration) -> Self {
+        Self { pool, ttl }
+    }
+
+    /// The session a client's sessionID names, if it is stored and has a userID.
+    pub async fn find(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let (user_id, username): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(keys::session(id))
+            .arg("userID")
+            .arg("username")
+            .query_async(&mut conn)
+            .await?;
+        Ok(user_id.map(|user_id| Session {
+            id: id.clone(),
+            user_id: UserId::from_stored(user_id),
+            username: Username::from_stored(username.unwrap_or_default()),
+        }))
+    }
+
+    /// Saves the session as connected and records `socket` as one of its sockets.
+    pub async fn connect(&self, session: &Session, socket: &SocketTag) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await?;
+        scripts::SESSION_CONNECT
+            .key(keys::session(&session.id))
+            .arg(session.user_id.as_str())
+            .arg(session.username.as_str())
+            .arg(self.ttl.as_secs())
+            .arg(&socket.0)
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets `socket`; returns true when it was the session's last socket anywhere, in which
+    /// case the session is now saved with `connected = false`.
+    pub async fn disconnect(
+        &self,
+        session: &Session,
+        socket: &SocketTag,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let went_offline: i64 = scripts::SESSION_DISCONNECT
+            .key(keys::session(&session.id))
+            .arg(session.user_id.as_str())
+            .arg(session.username.as_str())
+            .arg(self.ttl.as_secs())
+            .arg(&socket.0)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(went_offline == 1)
+    }
+
+    /// Every stored user, each userID once: SCAN over `session:*`, one pipelined HMGET per batch.
+    pub async fn list(&self) -> Result<Vec<UserEntry>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let mut users = Vec::new();
+        let mut seen = HashSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(keys::SESSION_PATTERN)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut conn)
+                .await?;
+            if !batch.is_empty() {
+                let mut pipe = redis::pipe();
+                for key in &batch {
+                    pipe.cmd("HMGET")
+                        .arg(key)
+                        .arg("userID")
+                        .arg("username")
+                        .arg("connected");
+                }
+                let rows: Vec<(Option<String>, Option<String>, Option<String>)> =
+                    pipe.query_async(&mut conn).await?;
+                for (user_id, username, connected) in rows {
+                    let Some(user_id) = user_id else { continue };
+                    if seen.insert(user_id.clone()) {
+                        users.push(UserEntry {
+                            user_id: UserId::from_stored(user_id),
+                            username: username.unwrap_or_default(),
+                            connected: connected.as_deref() == Some("true"),
+                        });
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(users);
+            }
+            cursor = next;
+        }
+    }
+}

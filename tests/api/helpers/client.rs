@@ -1,0 +1,161 @@
+//! A real Socket.IO client (the `rust_socketio` crate) that records every event it receives,
+//! so a test can wait for one, or make sure one never comes.
+
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use rust_socketio::{
+    Event, Payload, TransportType,
+    asynchronous::{Client, ClientBuilder},
+};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{QUIET, TestApp, WAIT};
+
+pub struct TestClient {
+    client: Client,
+    events: mpsc::UnboundedReceiver<(String, Value)>,
+    /// Events received while waiting for another one, in arrival order.
+    backlog: Vec<(String, Value)>,
+    /// Everything received so far, for tests that search it.
+    pub seen: Vec<(String, Value)>,
+}
+
+/// A client whose handshake was accepted, with what the server told it first.
+pub struct Connected {
+    pub client: TestClient,
+    pub session_id: String,
+    pub user_id: String,
+    pub users: Value,
+}
+
+impl TestClient {
+    /// Opens a WebSocket connection with `auth`; never reconnects on its own.
+    pub async fn connect(app: &TestApp, auth: Value) -> Self {
+        Self::connect_with(app, auth, TransportType::Websocket).await
+    }
+
+    pub async fn connect_with(app: &TestApp, auth: Value, transport: TransportType) -> Self {
+        let (tx, events) = mpsc::unbounded_channel();
+        let on_error = tx.clone();
+        let client = ClientBuilder::new(app.url())
+            .auth(auth)
+            .transport_type(transport)
+            .reconnect(false)
+            .on_any(move |event: Event, payload: Payload, _| {
+                let _ = tx.send((event.as_str().to_owned(), first_value(payload)));
+                async {}.boxed()
+            })
+            .on(Event::Error, move |payload: Payload, _| {
+                let _ = on_error.send(("error".to_owned(), first_value(payload)));
+                async {}.boxed()
+            })
+            .connect()
+            .await
+            .expect("transport connects");
+        Self {
+            client,
+            events,
+            backlog: Vec::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Connects as a new user named `username` and reads `session` and `users`.
+    pub async fn join(app: &TestApp, username: &str) -> Connected {
+        Self::join_with(app, json!({ "username": username })).await
+    }
+
+    /// Connects with `auth` and reads `session` and `users`.
+    pub async fn join_with(app: &TestApp, auth: Value) -> Connected {
+        let mut client = Self::connect(app, auth).await;
+        let session = client.expect("session").await;
+        let users = client.expect("users").await;
+        Connected {
+            session_id: session["sessionID"].as_str().expect("sessionID").to_owned(),
+            user_id: session["userID"].as_str().expect("userID").to_owned(),
+            users,
+            client,
+        }
+    }
+
+    /// Waits for the next `event` (up to [`WAIT`]); other events are kept for later.
+    pub async fn expect(&mut self, event: &str) -> Value {
+        match self.wait_for(event, WAIT).await {
+            Some(payload) => payload,
+            None => panic!("no {event:?} within {WAIT:?}; got {:?}", self.backlog),
+        }
+    }
+
+    /// Asserts that no `event` arrives within [`QUIET`].
+    pub async fn expect_none(&mut self, event: &str) {
+        if let Some(payload) = self.wait_for(event, QUIET).await {
+            panic!("unexpected {event:?}: {payload}");
+        }
+    }
+
+    async fn wait_for(&mut self, event: &str, wait: Duration) -> Option<Value> {
+        if let Some(i) = self.backlog.iter().position(|(name, _)| name == event) {
+            return Some(self.backlog.remove(i).1);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(Some((name, payload))) =
+            tokio::time::timeout_at(deadline, self.events.recv()).await
+        {
+            self.seen.push((name.clone(), payload.clone()));
+            if name == event {
+                return Some(payload);
+            }
+            self.backlog.push((name, payload));
+        }
+        None
+    }
+
+    /// Emits `private message` with an acknowledgement callback; returns the acknowledgement.
+    pub async fn send(&self, payload: Value) -> Value {
+        self.send_raw(Payload::Text(vec![payload])).await
+    }
+
+    pub async fn send_raw(&self, payload: Payload) -> Value {
+        let (tx, rx) = oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        self.client
+            .emit_with_ack("private message", payload, WAIT, move |ack: Payload, _| {
+                if let Some(tx) = tx.lock().ok().and_then(|mut tx| tx.take()) {
+                    // The acknowledgement's arguments arrive as one array: keep the first.
+                    let args = first_value(ack);
+                    let _ = tx.send(args.get(0).cloned().unwrap_or(args));
+                }
+                async {}.boxed()
+            })
+            .await
+            .expect("emit");
+        tokio::time::timeout(WAIT, rx)
+            .await
+            .expect("acknowledged in time")
+            .expect("ack callback ran")
+    }
+
+    /// Emits `private message` without asking for an acknowledgement, as the demo client does.
+    pub async fn send_without_ack(&self, payload: Value) {
+        self.client
+            .emit("private message", payload)
+            .await
+            .expect("emit");
+    }
+
+    pub async fn disconnect(self) {
+        let _ = self.client.disconnect().await;
+    }
+}
+
+fn first_value(payload: Payload) -> Value {
+    match payload {
+        Payload::Text(mut values) if !values.is_empty() => values.swap_remove(0),
+        Payload::Text(_) => Value::Null,
+        #[allow(deprecated)]
+        Payload::String(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        Payload::Binary(bytes) => Value::String(format!("<{} binary bytes>", bytes.len())),
+    }
+}

@@ -1,0 +1,71 @@
+//! Test helpers: a real Redis per test, real server instances on port 0, real Socket.IO clients.
+
+mod client;
+mod redis_server;
+
+pub use client::TestClient;
+pub use redis_server::TestRedis;
+
+use std::time::Duration;
+
+use privmsg::{settings::Settings, startup::Application};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// How long a test waits for an event it expects.
+pub const WAIT: Duration = Duration::from_secs(5);
+/// How long a test listens to make sure an event does NOT come.
+pub const QUIET: Duration = Duration::from_millis(700);
+
+/// One running server node.
+pub struct TestApp {
+    pub port: u16,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Graceful shutdown, as on SIGTERM; returns once the node has drained.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = tokio::time::timeout(Duration::from_secs(15), &mut self.task).await;
+        result
+            .expect("node did not drain in time")
+            .expect("node task panicked")
+            .expect("node returned an error");
+    }
+}
+
+/// Settings for a test node on a free port against `redis`.
+pub fn test_settings(redis: &TestRedis) -> Settings {
+    let mut settings = Settings::defaults();
+    settings.host = [127, 0, 0, 1].into();
+    settings.port = 0;
+    settings.redis_url = redis.url.clone();
+    settings.client_dir = "/nonexistent".into();
+    settings
+}
+
+pub async fn spawn_app(redis: &TestRedis) -> TestApp {
+    spawn_app_with(test_settings(redis)).await
+}
+
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    privmsg::telemetry::init();
+    let app = Application::build(settings).await.expect("server builds");
+    let port = app.port();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        port,
+        stop: Some(stop),
+        task,
+    }
+}

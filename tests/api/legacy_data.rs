@@ -1,0 +1,62 @@
+//! Data written by the Node.js server (16-hex IDs, messages without id or timestamp).
+
+use redis::AsyncCommands;
+use serde_json::json;
+
+use crate::helpers::{TestClient, TestRedis, spawn_app};
+
+const SESSION: &str = "1f2e3d4c5b6a7980";
+const USER: &str = "a1b2c3d4e5f60718";
+const PEER: &str = "0918273645abcdef";
+
+#[tokio::test]
+async fn a_session_and_history_written_by_the_node_server_are_restored_and_served() {
+    let redis = TestRedis::start().await;
+    let mut conn = redis.conn().await;
+    let user = [
+        ("userID", USER),
+        ("username", "legacy"),
+        ("connected", "false"),
+    ];
+    let peer = [
+        ("userID", PEER),
+        ("username", "old friend"),
+        ("connected", "false"),
+    ];
+    let _: () = conn
+        .hset_multiple(format!("session:{SESSION}"), &user)
+        .await
+        .unwrap();
+    let _: () = conn
+        .hset_multiple("session:ffffffffffffffff", &peer)
+        .await
+        .unwrap();
+    let old = [
+        json!({ "content": "hi", "from": PEER, "to": USER }),
+        json!({ "content": "hello back", "from": USER, "to": PEER }),
+    ];
+    for message in &old {
+        let _: () = conn
+            .rpush(format!("messages:{USER}"), message.to_string())
+            .await
+            .unwrap();
+    }
+    let app = spawn_app(&redis).await;
+
+    let mut legacy = TestClient::join_with(&app, json!({ "sessionID": SESSION })).await;
+
+    assert_eq!(legacy.session_id, SESSION);
+    assert_eq!(legacy.user_id, USER);
+    let users = legacy.users.as_array().unwrap();
+    let friend = users.iter().find(|u| u["userID"] == PEER).unwrap();
+    assert_eq!(friend["messages"], json!(old));
+    assert_eq!(friend["connected"], false);
+
+    // A legacy user can message with the legacy ID too.
+    let ack = legacy
+        .client
+        .send(json!({ "content": "still here", "to": PEER }))
+        .await;
+    assert_eq!(ack["message"]["from"], USER);
+    legacy.client.expect_none("private message").await;
+}

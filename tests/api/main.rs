@@ -1,0 +1,13 @@
+//! End-to-end tests of the server: real Redis, real server nodes on port 0, real clients.
+//! One binary, so that the helpers are compiled once.
+
+mod helpers;
+
+mod bad_input;
+mod handshake;
+mod http;
+mod legacy_data;
+mod messaging;
+mod presence;
+mod redis_layout;
+mod users;

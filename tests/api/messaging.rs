@@ -1,0 +1,117 @@
+//! `private message` across nodes, acknowledgements and history.
+
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestClient, TestRedis, spawn_app};
+
+#[tokio::test]
+async fn a_message_reaches_the_recipient_and_the_senders_other_tab_on_the_other_node_only() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let mut alice = TestClient::join(&node1, "alice").await;
+    let mut alice_tab2 =
+        TestClient::join_with(&node2, json!({ "sessionID": alice.session_id })).await;
+    let mut bob = TestClient::join(&node2, "bob").await;
+
+    let ack = alice
+        .client
+        .send(json!({ "content": "hello", "to": bob.user_id }))
+        .await;
+
+    let sent = &ack["message"];
+    assert_eq!(sent["content"], "hello");
+    assert_eq!(sent["from"], alice.user_id.as_str());
+    assert_eq!(sent["to"], bob.user_id.as_str());
+    assert!(
+        sent["id"].is_string() && sent["timestamp"].is_u64(),
+        "{ack}"
+    );
+    assert_eq!(&bob.client.expect("private message").await, sent);
+    assert_eq!(&alice_tab2.client.expect("private message").await, sent);
+    alice.client.expect_none("private message").await;
+}
+
+#[tokio::test]
+async fn a_client_cannot_send_as_someone_else() {
+    let redis = TestRedis::start().await;
+    let app = spawn_app(&redis).await;
+    let alice = TestClient::join(&app, "alice").await;
+    let mut bob = TestClient::join(&app, "bob").await;
+    let mallory = TestClient::join(&app, "mallory").await;
+
+    let forged =
+        json!({ "content": "from alice, honest", "to": bob.user_id, "from": alice.user_id });
+    mallory.client.send(forged).await;
+
+    let received = bob.client.expect("private message").await;
+    assert_eq!(received["from"], mallory.user_id.as_str());
+}
+
+#[tokio::test]
+async fn the_demo_client_sending_without_an_ack_is_served() {
+    let redis = TestRedis::start().await;
+    let app = spawn_app(&redis).await;
+    let alice = TestClient::join(&app, "alice").await;
+    let mut bob = TestClient::join(&app, "bob").await;
+
+    alice
+        .client
+        .send_without_ack(json!({ "content": "no ack", "to": bob.user_id }))
+        .await;
+
+    assert_eq!(
+        bob.client.expect("private message").await["content"],
+        "no ack"
+    );
+}
+
+#[tokio::test]
+async fn messages_sent_while_the_recipient_is_offline_are_in_its_history_in_order() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let alice = TestClient::join(&node1, "alice").await;
+    let bob = TestClient::join(&node2, "bob").await;
+    bob.client.disconnect().await;
+
+    for i in 0..5 {
+        let ack = alice
+            .client
+            .send(json!({ "content": format!("m{i}"), "to": bob.user_id }))
+            .await;
+        assert!(ack.get("message").is_some(), "{ack}");
+    }
+    let bob_back = TestClient::join_with(&node2, json!({ "sessionID": bob.session_id })).await;
+
+    let users = bob_back.users.as_array().unwrap();
+    let with_alice = users.iter().find(|u| u["userID"] == alice.user_id).unwrap();
+    let contents: Vec<&Value> = with_alice["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["content"])
+        .collect();
+    assert_eq!(contents, ["m0", "m1", "m2", "m3", "m4"]);
+}
+
+#[tokio::test]
+async fn a_message_to_oneself_is_stored_once_and_reaches_the_other_tabs() {
+    let redis = TestRedis::start().await;
+    let app = spawn_app(&redis).await;
+    let alice = TestClient::join(&app, "alice").await;
+    let mut tab2 = TestClient::join_with(&app, json!({ "sessionID": alice.session_id })).await;
+
+    alice
+        .client
+        .send(json!({ "content": "note to self", "to": alice.user_id }))
+        .await;
+
+    tab2.client.expect("private message").await;
+    let stored: Vec<String> = redis
+        .conn()
+        .await
+        .lrange(format!("messages:{}", alice.user_id), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+}

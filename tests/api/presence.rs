@@ -1,0 +1,92 @@
+//! Presence across nodes: a user is offline only when its last socket anywhere is gone.
+
+use redis::AsyncCommands;
+use serde_json::json;
+
+use crate::helpers::{TestClient, TestRedis, spawn_app};
+
+async fn connected_field(redis: &TestRedis, session_id: &str) -> Option<String> {
+    redis
+        .conn()
+        .await
+        .hget(format!("session:{session_id}"), "connected")
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn closing_one_of_two_tabs_on_different_nodes_announces_nothing() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let mut watcher = TestClient::join(&node1, "watcher").await;
+    let alice = TestClient::join(&node1, "alice").await;
+    let tab2 = TestClient::join_with(&node2, json!({ "sessionID": alice.session_id })).await;
+
+    alice.client.disconnect().await;
+
+    watcher.client.expect_none("user disconnected").await;
+    assert_eq!(
+        connected_field(&redis, &tab2.session_id).await.as_deref(),
+        Some("true")
+    );
+}
+
+#[tokio::test]
+async fn closing_the_last_tab_announces_the_user_id_and_stores_connected_false() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let mut watcher = TestClient::join(&node1, "watcher").await;
+    let alice = TestClient::join(&node1, "alice").await;
+    let tab2 = TestClient::join_with(&node2, json!({ "sessionID": alice.session_id })).await;
+
+    alice.client.disconnect().await;
+    tab2.client.disconnect().await;
+
+    assert_eq!(
+        watcher.client.expect("user disconnected").await,
+        json!(alice.user_id)
+    );
+    assert_eq!(
+        connected_field(&redis, &alice.session_id).await.as_deref(),
+        Some("false")
+    );
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_marks_its_users_offline_on_the_other_nodes() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let mut watcher = TestClient::join(&node2, "watcher").await;
+    let alice = TestClient::join(&node1, "alice").await;
+
+    node1.stop().await;
+
+    assert_eq!(
+        watcher.client.expect("user disconnected").await,
+        json!(alice.user_id)
+    );
+    assert_eq!(
+        connected_field(&redis, &alice.session_id).await.as_deref(),
+        Some("false")
+    );
+}
+
+#[tokio::test]
+async fn a_user_coming_back_is_announced_online_again() {
+    let redis = TestRedis::start().await;
+    let app = spawn_app(&redis).await;
+    let mut watcher = TestClient::join(&app, "watcher").await;
+    let alice = TestClient::join(&app, "alice").await;
+    watcher.client.expect("user connected").await;
+    alice.client.disconnect().await;
+    watcher.client.expect("user disconnected").await;
+
+    let back = TestClient::join_with(&app, json!({ "sessionID": alice.session_id })).await;
+
+    let event = watcher.client.expect("user connected").await;
+    assert_eq!(event["userID"], back.user_id.as_str());
+    assert_eq!(
+        connected_field(&redis, &alice.session_id).await.as_deref(),
+        Some("true")
+    );
+}

@@ -1,0 +1,93 @@
+//! `users` and `user connected`.
+
+use redis::AsyncCommands;
+use serde_json::json;
+
+use crate::helpers::{TestClient, TestRedis, spawn_app};
+
+#[tokio::test]
+async fn users_lists_self_and_peers_with_their_conversation() {
+    let redis = TestRedis::start().await;
+    let app = spawn_app(&redis).await;
+    let alice = TestClient::join(&app, "alice").await;
+    let mut bob = TestClient::join(&app, "bob").await;
+    let ack = alice
+        .client
+        .send(json!({ "content": "hi bob", "to": bob.user_id }))
+        .await;
+    assert!(ack.get("message").is_some(), "{ack}");
+    bob.client.expect("private message").await;
+
+    let carol = TestClient::join(&app, "carol").await;
+    let bob_again = TestClient::join_with(&app, json!({ "sessionID": bob.session_id })).await;
+
+    let names = |users: &serde_json::Value| {
+        let mut names: Vec<String> = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&carol.users), ["alice", "bob", "carol"]);
+    let users = bob_again.users.as_array().unwrap();
+    let alice_entry = users.iter().find(|u| u["userID"] == alice.user_id).unwrap();
+    assert_eq!(alice_entry["connected"], true);
+    assert_eq!(alice_entry["messages"][0]["content"], "hi bob");
+    assert_eq!(alice_entry["messages"][0]["from"], alice.user_id.as_str());
+    let carol_entry = users.iter().find(|u| u["userID"] == carol.user_id).unwrap();
+    assert_eq!(carol_entry["messages"], json!([]));
+    let me = users.iter().find(|u| u["userID"] == bob.user_id).unwrap();
+    assert_eq!(me["connected"], true);
+}
+
+#[tokio::test]
+async fn user_connected_reaches_sockets_on_the_other_node() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let mut alice = TestClient::join(&node1, "alice").await;
+
+    let bob = TestClient::join(&node2, "bob").await;
+
+    let event = alice.client.expect("user connected").await;
+    assert_eq!(
+        event,
+        json!({ "userID": bob.user_id, "username": "bob", "connected": true, "messages": [] })
+    );
+}
+
+#[tokio::test]
+async fn each_user_id_is_listed_once() {
+    let redis = TestRedis::start().await;
+    let app = spawn_app(&redis).await;
+    let mut conn = redis.conn().await;
+    for session in ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"] {
+        let fields = [
+            ("userID", "0123456789abcdef"),
+            ("username", "twin"),
+            ("connected", "false"),
+        ];
+        let _: () = conn
+            .hset_multiple(format!("session:{session}"), &fields)
+            .await
+            .unwrap();
+    }
+    let _: () = conn
+        .hset("session:cccccccccccccccc", "username", "no id")
+        .await
+        .unwrap();
+
+    let alice = TestClient::join(&app, "alice").await;
+
+    let users = alice.users.as_array().unwrap();
+    assert_eq!(
+        users
+            .iter()
+            .filter(|u| u["userID"] == "0123456789abcdef")
+            .count(),
+        1
+    );
+    assert_eq!(users.len(), 2, "{users:?}");
+}
