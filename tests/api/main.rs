@@ -10,4 +10,5 @@ mod legacy_data;
 mod messaging;
 mod presence;
 mod redis_layout;
+mod security;
 mod users;

@@ -51,12 +51,22 @@ pub fn test_settings(redis: &TestRedis) -> Settings {
     settings
 }
 
+/// Server logs go through the test harness's capture, so they show only for failing tests.
+fn init_test_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 pub async fn spawn_app(redis: &TestRedis) -> TestApp {
     spawn_app_with(test_settings(redis)).await
 }
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
-    privmsg::telemetry::init();
+    init_test_logging();
     let app = Application::build(settings).await.expect("server builds");
     let port = app.port();
     let (stop, stopped) = oneshot::channel::<()>();
