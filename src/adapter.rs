@@ -1,20 +1,44 @@
 //! The Socket.IO Redis adapter: carries room broadcasts between nodes over Redis pub/sub, on
-//! channels prefixed `socket.io` (so `redis-cli PSUBSCRIBE 'socket.io*'` shows the traffic).
+//! channels prefixed `socket.io` (so `redis-cli PSUBSCRIBE 'socket.io*'` shows the traffic; on
+//! a cluster, sharded pub/sub: `SSUBSCRIBE` to the channel names).
 
-use redis::{IntoConnectionInfo, ProtocolVersion};
-use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr, drivers::redis::RedisDriver};
+use redis::{IntoConnectionInfo, ProtocolVersion, cluster::ClusterClient};
+use socketioxide_redis::{
+    RedisAdapterConfig, RedisAdapterCtr,
+    drivers::redis::{ClusterDriver, RedisDriver},
+};
 
-pub use socketioxide_redis::RedisAdapter;
+pub use socketioxide_redis::{ClusterAdapter, RedisAdapter};
 
-/// Connects the adapter's pub/sub connection. The driver receives messages as RESP3 pushes,
-/// so the protocol is forced to RESP3 whatever the URL says.
-pub async fn redis(redis_url: &str) -> anyhow::Result<RedisAdapterCtr<RedisDriver>> {
-    let info = redis_url.into_connection_info()?;
+fn config() -> RedisAdapterConfig {
+    RedisAdapterConfig::new().with_prefix("socket.io")
+}
+
+/// The drivers receive messages as RESP3 pushes, so the protocol is forced to RESP3 whatever
+/// the URL says.
+fn resp3(url: &str) -> redis::RedisResult<redis::ConnectionInfo> {
+    let info = url.into_connection_info()?;
     let resp3 = info
         .redis_settings()
         .clone()
         .set_protocol(ProtocolVersion::RESP3);
-    let client = redis::Client::open(info.set_redis_settings(resp3))?;
-    let config = RedisAdapterConfig::new().with_prefix("socket.io");
-    Ok(RedisAdapterCtr::new_with_redis_config(&client, config).await?)
+    Ok(info.set_redis_settings(resp3))
+}
+
+/// Connects the adapter's pub/sub connection to a standalone Redis.
+pub async fn standalone(url: &str) -> anyhow::Result<RedisAdapterCtr<RedisDriver>> {
+    let client = redis::Client::open(resp3(url)?)?;
+    Ok(RedisAdapterCtr::new_with_redis_config(&client, config()).await?)
+}
+
+/// Connects the adapter's sharded pub/sub connection to a Redis Cluster.
+pub async fn cluster(nodes: &[String]) -> anyhow::Result<RedisAdapterCtr<ClusterDriver>> {
+    let nodes = nodes
+        .iter()
+        .map(|n| resp3(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = ClusterClient::builder(nodes)
+        .use_protocol(ProtocolVersion::RESP3)
+        .build()?;
+    Ok(RedisAdapterCtr::new_with_cluster_config(&client, config()).await?)
 }

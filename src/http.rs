@@ -3,16 +3,15 @@
 use std::{path::Path, time::Duration};
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
-use deadpool_redis::Pool;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     services::{ServeDir, ServeFile},
 };
 
-use crate::store;
+use crate::store::{self, RedisPool};
 
 /// `/healthz` (the process answers) and `/readyz` (Redis answers too), then the client's files.
-pub fn router(pool: Pool, client_dir: &Path) -> Router {
+pub fn router(pool: RedisPool, client_dir: &Path) -> Router {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -26,7 +25,7 @@ pub fn router(pool: Pool, client_dir: &Path) -> Router {
     }
 }
 
-async fn ready(State(pool): State<Pool>) -> (StatusCode, &'static str) {
+async fn ready(State(pool): State<RedisPool>) -> (StatusCode, &'static str) {
     match tokio::time::timeout(Duration::from_secs(1), store::ping(&pool)).await {
         Ok(Ok(())) => (StatusCode::OK, "ready"),
         Ok(Err(err)) => {

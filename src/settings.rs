@@ -5,6 +5,8 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 
+use crate::store::RedisTarget;
+
 #[derive(Debug, Clone, Parser)]
 #[command(name = "privmsg-server", version, about)]
 pub struct Settings {
@@ -20,6 +22,11 @@ pub struct Settings {
     /// `redis://[:password@]host:port[/db]` or `rediss://` for TLS.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+
+    /// Redis Cluster seed nodes, comma-separated (`host:port` or `redis://host:port`). When set,
+    /// the server runs on the cluster (sharded pub/sub, per-slot scripts) and ignores REDIS_URL.
+    #[arg(long, env = "REDIS_CLUSTER_NODES", value_delimiter = ',')]
+    pub redis_cluster_nodes: Vec<String>,
 
     /// Browser origins allowed by CORS, comma-separated ("*" allows any). Same-origin
     /// requests (the client served by this server) never need an entry.
@@ -61,6 +68,25 @@ impl Settings {
     /// Settings with every default, as a test or an embedding program starts from.
     pub fn defaults() -> Self {
         Self::parse_from(["privmsg-server"])
+    }
+
+    /// Where the data and the pub/sub live.
+    pub fn redis_target(&self) -> RedisTarget {
+        let nodes: Vec<String> = self
+            .redis_cluster_nodes
+            .iter()
+            .map(|node| node.trim())
+            .filter(|node| !node.is_empty())
+            .map(|node| match node.contains("://") {
+                true => node.to_owned(),
+                false => format!("redis://{node}"),
+            })
+            .collect();
+        if nodes.is_empty() {
+            RedisTarget::Standalone(self.redis_url.clone())
+        } else {
+            RedisTarget::Cluster(nodes)
+        }
     }
 
     pub fn session_ttl(&self) -> Duration {

@@ -4,22 +4,26 @@
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use axum::Router;
-use socketioxide::{SocketIo, adapter::Emitter, handler::ConnectHandler};
+use socketioxide::{SocketIo, adapter::Emitter, handler::ConnectHandler, layer::SocketIoLayer};
 use tokio::{net::TcpListener, sync::watch};
 use tower::ServiceBuilder;
 
 use crate::{
-    adapter::{self, RedisAdapter},
+    adapter::{self, ClusterAdapter, RedisAdapter},
     http,
     settings::Settings,
-    socket::{self, AppState},
-    store::{self, MessageStore, SessionStore},
+    socket::{AppState, handlers::on_connect, handshake::authenticate, presence},
+    store::{self, MessageStore, RedisPool, RedisTarget, SessionStore},
 };
 
 /// How long a shutdown waits for the departures of its sockets to be saved and announced.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Io = SocketIo<RedisAdapter<Emitter>>;
+/// The Socket.IO server, typed by its adapter: plain pub/sub or sharded (cluster) pub/sub.
+enum Io {
+    Standalone(SocketIo<RedisAdapter<Emitter>>),
+    Cluster(SocketIo<ClusterAdapter<Emitter>>),
+}
 
 pub struct Application {
     listener: TcpListener,
@@ -31,7 +35,8 @@ pub struct Application {
 impl Application {
     /// Connects to Redis, registers the handlers and binds the listener (port 0 picks one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = store::pool(&settings.redis_url, settings.redis_pool_size)?;
+        let target = settings.redis_target();
+        let pool = RedisPool::new(&target, settings.redis_pool_size)?;
         store::load_scripts(&pool).await;
         let state = AppState {
             sessions: SessionStore::new(pool.clone(), settings.session_ttl()),
@@ -40,22 +45,26 @@ impl Application {
             node_id: uuid::Uuid::new_v4().simple().to_string(),
         };
 
-        let (layer, io) = SocketIo::builder()
-            .with_state(state.clone())
-            .with_adapter::<RedisAdapter<_>>(adapter::redis(&settings.redis_url).await?)
-            .build_layer();
-        // The handshake middleware runs first; nothing reaches the socket before it accepts.
-        io.ns(
-            "/",
-            socket::handlers::on_connect.with(socket::handshake::authenticate),
-        )
-        .await?;
+        // The handshake middleware runs first; nothing reaches a socket before it accepts.
+        let (router, io) = match &target {
+            RedisTarget::Standalone(url) => {
+                let (layer, io) = SocketIo::builder()
+                    .with_state(state.clone())
+                    .with_adapter::<RedisAdapter<_>>(adapter::standalone(url).await?)
+                    .build_layer();
+                io.ns("/", on_connect.with(authenticate)).await?;
+                (with_socketio(&settings, &pool, layer), Io::Standalone(io))
+            }
+            RedisTarget::Cluster(nodes) => {
+                let (layer, io) = SocketIo::builder()
+                    .with_state(state.clone())
+                    .with_adapter::<ClusterAdapter<_>>(adapter::cluster(nodes).await?)
+                    .build_layer();
+                io.ns("/", on_connect.with(authenticate)).await?;
+                (with_socketio(&settings, &pool, layer), Io::Cluster(io))
+            }
+        };
 
-        let router = http::router(pool, &settings.client_dir).layer(
-            ServiceBuilder::new()
-                .layer(http::cors(&settings.cors_origins))
-                .layer(layer),
-        );
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
         Ok(Self {
@@ -89,17 +98,42 @@ impl Application {
             () = shutdown => {}
         }
         stop_accepting.send_replace(true);
-        let departures = socket::presence::leave_all(&self.io, &self.state);
-        if tokio::time::timeout(DRAIN_TIMEOUT, departures)
-            .await
-            .is_err()
-        {
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, self.io.drain(&self.state)).await;
+        if drained.is_err() {
             tracing::warn!("some departures were not saved before the drain timeout");
         }
-        // Closing the transports (not a Socket.IO disconnect) lets clients reconnect elsewhere.
-        self.io.close().await;
         server.await??;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+impl Io {
+    /// Saves and announces every departure, then closes the transports (not a Socket.IO
+    /// disconnect, so that clients reconnect, to another node if this one is gone).
+    async fn drain(&self, state: &AppState) {
+        match self {
+            Self::Standalone(io) => {
+                presence::leave_all(io, state).await;
+                io.close().await;
+            }
+            Self::Cluster(io) => {
+                presence::leave_all(io, state).await;
+                io.close().await;
+            }
+        }
+    }
+}
+
+/// The HTTP router with CORS, then Socket.IO, in front of it.
+fn with_socketio<A: socketioxide::adapter::Adapter>(
+    settings: &Settings,
+    pool: &RedisPool,
+    layer: SocketIoLayer<A>,
+) -> Router {
+    http::router(pool.clone(), &settings.client_dir).layer(
+        ServiceBuilder::new()
+            .layer(http::cors(&settings.cors_origins))
+            .layer(layer),
+    )
 }

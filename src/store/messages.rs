@@ -2,20 +2,18 @@
 
 use std::time::Duration;
 
-use deadpool_redis::Pool;
-
-use super::{StoreError, keys, scripts};
+use super::{RedisPool, StoreError, keys, scripts};
 use crate::domain::{Message, UserId};
 
 #[derive(Clone)]
 pub struct MessageStore {
-    pool: Pool,
+    pool: RedisPool,
     ttl: Duration,
     cap: usize,
 }
 
 impl MessageStore {
-    pub fn new(pool: Pool, ttl: Duration, cap: usize) -> Self {
+    pub fn new(pool: RedisPool, ttl: Duration, cap: usize) -> Self {
         Self {
             pool,
             ttl,
@@ -30,7 +28,7 @@ impl MessageStore {
         let json = serde_json::to_string(message)?;
         let conn = self.pool.get().await?;
         let append_to = |user: &str| {
-            let mut conn = (*conn).clone();
+            let mut conn = conn.clone();
             let mut call = scripts::APPEND_MESSAGE.key(keys::messages(user));
             call.arg(&json).arg(self.cap).arg(self.ttl.as_secs());
             async move { call.invoke_async::<i64>(&mut conn).await }

@@ -6,14 +6,12 @@
 
 mod keys;
 mod messages;
+mod redis_pool;
 mod scripts;
 mod sessions;
 
-use std::time::Duration;
-
-use deadpool_redis::{Config, Pool, Runtime};
-
 pub use messages::MessageStore;
+pub use redis_pool::{Conn, RedisPool, RedisTarget};
 pub use sessions::{SessionStore, SocketTag, UserEntry};
 
 /// What went wrong talking to Redis. Clients only ever see a short reason; the log gets this.
@@ -23,27 +21,14 @@ pub enum StoreError {
     Pool(#[from] deadpool_redis::PoolError),
     #[error("Redis command failed")]
     Redis(#[from] redis::RedisError),
+    #[error("unexpected Redis reply")]
+    Reply(#[from] redis::ParsingError),
     #[error("cannot encode a value for Redis")]
     Encode(#[from] serde_json::Error),
 }
 
-/// Builds the connection pool. Connections are opened lazily, so a node can start while Redis
-/// is still coming up; `/readyz` tells when it answers.
-pub fn pool(redis_url: &str, size: usize) -> anyhow::Result<Pool> {
-    let pool = Config::from_url(redis_url)
-        .builder()?
-        .max_size(size)
-        .runtime(Runtime::Tokio1)
-        // Without a wait timeout a request would queue forever behind a dead Redis.
-        .wait_timeout(Some(Duration::from_secs(2)))
-        .create_timeout(Some(Duration::from_secs(2)))
-        .recycle_timeout(Some(Duration::from_secs(2)))
-        .build()?;
-    Ok(pool)
-}
-
 /// Answers whether Redis responds to PING, for `/readyz`.
-pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
+pub async fn ping(pool: &RedisPool) -> Result<(), StoreError> {
     let mut conn = pool.get().await?;
     redis::cmd("PING").query_async::<()>(&mut conn).await?;
     Ok(())
@@ -51,7 +36,7 @@ pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
 
 /// Loads every Lua script at start-up, so the first calls are plain EVALSHA. Best effort:
 /// `redis::Script` loads a script again whenever Redis answers NOSCRIPT.
-pub async fn load_scripts(pool: &Pool) {
+pub async fn load_scripts(pool: &RedisPool) {
     let load = async {
         let mut conn = pool.get().await?;
         for script in scripts::ALL {

@@ -3,10 +3,9 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use deadpool_redis::Pool;
 use serde::Serialize;
 
-use super::{StoreError, keys, scripts};
+use super::{RedisPool, StoreError, keys, scripts};
 use crate::domain::{Session, SessionId, UserId, Username};
 
 /// How many keys one SCAN step asks for: large enough that listing 10,000 sessions takes a
@@ -35,12 +34,12 @@ pub struct UserEntry {
 
 #[derive(Clone)]
 pub struct SessionStore {
-    pool: Pool,
+    pool: RedisPool,
     ttl: Duration,
 }
 
 impl SessionStore {
-    pub fn new(pool: Pool, ttl: Duration) -> Self {
+    pub fn new(pool: RedisPool, ttl: Duration) -> Self {
         Self { pool, ttl }
     }
 
@@ -93,47 +92,31 @@ impl SessionStore {
         Ok(went_offline == 1)
     }
 
-    /// Every stored user, each userID once: SCAN over `session:*`, one pipelined HMGET per batch.
+    /// Every stored user, each userID once: SCAN over `session:*` (every master on a cluster),
+    /// then one HMGET per key, sent concurrently on one multiplexed connection.
     pub async fn list(&self) -> Result<Vec<UserEntry>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let mut users = Vec::new();
+        let keys = conn.scan_keys(keys::SESSION_PATTERN, SCAN_COUNT).await?;
+        let reads = keys
+            .iter()
+            .map(|key| {
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(key).arg("userID").arg("username").arg("connected");
+                cmd
+            })
+            .collect();
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = conn.each(reads).await?;
         let mut seen = HashSet::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(keys::SESSION_PATTERN)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query_async(&mut conn)
-                .await?;
-            if !batch.is_empty() {
-                let mut pipe = redis::pipe();
-                for key in &batch {
-                    pipe.cmd("HMGET")
-                        .arg(key)
-                        .arg("userID")
-                        .arg("username")
-                        .arg("connected");
-                }
-                let rows: Vec<(Option<String>, Option<String>, Option<String>)> =
-                    pipe.query_async(&mut conn).await?;
-                for (user_id, username, connected) in rows {
-                    let Some(user_id) = user_id else { continue };
-                    if seen.insert(user_id.clone()) {
-                        users.push(UserEntry {
-                            user_id: UserId::from_stored(user_id),
-                            username: username.unwrap_or_default(),
-                            connected: connected.as_deref() == Some("true"),
-                        });
-                    }
-                }
-            }
-            if next == 0 {
-                return Ok(users);
-            }
-            cursor = next;
-        }
+        Ok(rows
+            .into_iter()
+            .filter_map(|(user_id, username, connected)| {
+                let user_id = user_id.filter(|id| seen.insert(id.clone()))?;
+                Some(UserEntry {
+                    user_id: UserId::from_stored(user_id),
+                    username: username.unwrap_or_default(),
+                    connected: connected.as_deref() == Some("true"),
+                })
+            })
+            .collect())
     }
 }

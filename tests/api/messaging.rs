@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
-#[tokio::test]
-async fn a_message_reaches_the_recipient_and_the_senders_other_tab_on_the_other_node_only() {
-    let redis = TestRedis::start().await;
+async fn a_message_reaches_the_recipient_and_the_senders_other_tab_on_the_other_node_only(
+    redis: TestRedis,
+) {
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
     let mut alice = TestClient::join(&node1, "alice").await;
     let mut alice_tab2 =
@@ -66,9 +66,9 @@ async fn the_demo_client_sending_without_an_ack_is_served() {
     );
 }
 
-#[tokio::test]
-async fn messages_sent_while_the_recipient_is_offline_are_in_its_history_in_order() {
-    let redis = TestRedis::start().await;
+async fn messages_sent_while_the_recipient_is_offline_are_in_its_history_in_order(
+    redis: TestRedis,
+) {
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
     let alice = TestClient::join(&node1, "alice").await;
     let bob = TestClient::join(&node2, "bob").await;
@@ -94,9 +94,7 @@ async fn messages_sent_while_the_recipient_is_offline_are_in_its_history_in_orde
     assert_eq!(contents, ["m0", "m1", "m2", "m3", "m4"]);
 }
 
-#[tokio::test]
-async fn a_message_to_oneself_is_stored_once_and_reaches_the_other_tabs() {
-    let redis = TestRedis::start().await;
+async fn a_message_to_oneself_is_stored_once_and_reaches_the_other_tabs(redis: TestRedis) {
     let app = spawn_app(&redis).await;
     let alice = TestClient::join(&app, "alice").await;
     let mut tab2 = TestClient::join_with(&app, json!({ "sessionID": alice.session_id })).await;
@@ -115,3 +113,9 @@ async fn a_message_to_oneself_is_stored_once_and_reaches_the_other_tabs() {
         .unwrap();
     assert_eq!(stored.len(), 1);
 }
+
+crate::on_standalone_and_cluster!(
+    a_message_reaches_the_recipient_and_the_senders_other_tab_on_the_other_node_only,
+    messages_sent_while_the_recipient_is_offline_are_in_its_history_in_order,
+    a_message_to_oneself_is_stored_once_and_reaches_the_other_tabs,
+);

@@ -14,9 +14,7 @@ async fn connected_field(redis: &TestRedis, session_id: &str) -> Option<String> 
         .unwrap()
 }
 
-#[tokio::test]
-async fn closing_one_of_two_tabs_on_different_nodes_announces_nothing() {
-    let redis = TestRedis::start().await;
+async fn closing_one_of_two_tabs_on_different_nodes_announces_nothing(redis: TestRedis) {
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
     let mut watcher = TestClient::join(&node1, "watcher").await;
     let alice = TestClient::join(&node1, "alice").await;
@@ -31,9 +29,7 @@ async fn closing_one_of_two_tabs_on_different_nodes_announces_nothing() {
     );
 }
 
-#[tokio::test]
-async fn closing_the_last_tab_announces_the_user_id_and_stores_connected_false() {
-    let redis = TestRedis::start().await;
+async fn closing_the_last_tab_announces_the_user_id_and_stores_connected_false(redis: TestRedis) {
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
     let mut watcher = TestClient::join(&node1, "watcher").await;
     let alice = TestClient::join(&node1, "alice").await;
@@ -52,9 +48,7 @@ async fn closing_the_last_tab_announces_the_user_id_and_stores_connected_false()
     );
 }
 
-#[tokio::test]
-async fn a_graceful_shutdown_marks_its_users_offline_on_the_other_nodes() {
-    let redis = TestRedis::start().await;
+async fn a_graceful_shutdown_marks_its_users_offline_on_the_other_nodes(redis: TestRedis) {
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
     let mut watcher = TestClient::join(&node2, "watcher").await;
     let alice = TestClient::join(&node1, "alice").await;
@@ -71,9 +65,7 @@ async fn a_graceful_shutdown_marks_its_users_offline_on_the_other_nodes() {
     );
 }
 
-#[tokio::test]
-async fn a_user_coming_back_is_announced_online_again() {
-    let redis = TestRedis::start().await;
+async fn a_user_coming_back_is_announced_online_again(redis: TestRedis) {
     let app = spawn_app(&redis).await;
     let mut watcher = TestClient::join(&app, "watcher").await;
     let alice = TestClient::join(&app, "alice").await;
@@ -90,3 +82,10 @@ async fn a_user_coming_back_is_announced_online_again() {
         Some("true")
     );
 }
+
+crate::on_standalone_and_cluster!(
+    closing_one_of_two_tabs_on_different_nodes_announces_nothing,
+    closing_the_last_tab_announces_the_user_id_and_stores_connected_false,
+    a_graceful_shutdown_marks_its_users_offline_on_the_other_nodes,
+    a_user_coming_back_is_announced_online_again,
+);

@@ -34,9 +34,7 @@ async fn a_session_is_a_hash_with_user_id_username_connected_and_a_day_of_ttl() 
     assert!((DAY - 10..=DAY).contains(&ttl), "{ttl}");
 }
 
-#[tokio::test]
-async fn a_message_is_a_json_string_in_both_users_lists_with_a_day_of_ttl() {
-    let redis = TestRedis::start().await;
+async fn a_message_is_a_json_string_in_both_users_lists_with_a_day_of_ttl(redis: TestRedis) {
     let app = spawn_app(&redis).await;
     let alice = TestClient::join(&app, "alice").await;
     let bob = TestClient::join(&app, "bob").await;
@@ -97,3 +95,5 @@ async fn histories_are_capped_oldest_first_and_ttls_follow_the_settings() {
         .unwrap();
     assert!((290..=300).contains(&ttl), "{ttl}");
 }
+
+crate::on_standalone_and_cluster!(a_message_is_a_json_string_in_both_users_lists_with_a_day_of_ttl,);

@@ -5,9 +5,7 @@ use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
-#[tokio::test]
-async fn users_lists_self_and_peers_with_their_conversation() {
-    let redis = TestRedis::start().await;
+async fn users_lists_self_and_peers_with_their_conversation(redis: TestRedis) {
     let app = spawn_app(&redis).await;
     let alice = TestClient::join(&app, "alice").await;
     let mut bob = TestClient::join(&app, "bob").await;
@@ -43,9 +41,7 @@ async fn users_lists_self_and_peers_with_their_conversation() {
     assert_eq!(me["connected"], true);
 }
 
-#[tokio::test]
-async fn user_connected_reaches_sockets_on_the_other_node() {
-    let redis = TestRedis::start().await;
+async fn user_connected_reaches_sockets_on_the_other_node(redis: TestRedis) {
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
     let mut alice = TestClient::join(&node1, "alice").await;
 
@@ -91,3 +87,30 @@ async fn each_user_id_is_listed_once() {
     );
     assert_eq!(users.len(), 2, "{users:?}");
 }
+
+/// Sessions spread over every master of a cluster: the listing must SCAN them all.
+async fn the_listing_includes_every_stored_session(redis: TestRedis) {
+    let mut conn = redis.conn().await;
+    for i in 0..50 {
+        let fields = [
+            ("userID", format!("{i:016x}")),
+            ("username", format!("user{i}")),
+            ("connected", "false".into()),
+        ];
+        let _: () = conn
+            .hset_multiple(format!("session:{i:016x}"), &fields)
+            .await
+            .unwrap();
+    }
+    let app = spawn_app(&redis).await;
+
+    let alice = TestClient::join(&app, "alice").await;
+
+    assert_eq!(alice.users.as_array().unwrap().len(), 51);
+}
+
+crate::on_standalone_and_cluster!(
+    the_listing_includes_every_stored_session,
+    users_lists_self_and_peers_with_their_conversation,
+    user_connected_reaches_sockets_on_the_other_node,
+);

@@ -8,7 +8,7 @@ pub use redis_server::TestRedis;
 
 use std::time::Duration;
 
-use privmsg::{settings::Settings, startup::Application};
+use privmsg::{settings::Settings, startup::Application, store::RedisTarget};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// How long a test waits for an event it expects.
@@ -46,7 +46,10 @@ pub fn test_settings(redis: &TestRedis) -> Settings {
     let mut settings = Settings::defaults();
     settings.host = [127, 0, 0, 1].into();
     settings.port = 0;
-    settings.redis_url = redis.url.clone();
+    match &redis.target {
+        RedisTarget::Standalone(url) => settings.redis_url = url.clone(),
+        RedisTarget::Cluster(nodes) => settings.redis_cluster_nodes = nodes.clone(),
+    }
     settings.client_dir = "/nonexistent".into();
     settings
 }
@@ -78,4 +81,21 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         stop: Some(stop),
         task,
     }
+}
+
+/// Runs each named `async fn(TestRedis)` twice: on a standalone Redis and on a Redis Cluster.
+#[macro_export]
+macro_rules! on_standalone_and_cluster {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn on_standalone_redis() {
+                super::$name($crate::helpers::TestRedis::start().await).await
+            }
+            #[tokio::test]
+            async fn on_a_redis_cluster() {
+                super::$name($crate::helpers::TestRedis::start_cluster().await).await
+            }
+        }
+    )*};
 }

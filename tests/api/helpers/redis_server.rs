@@ -1,4 +1,5 @@
-//! A private `redis-server` on a free port in a temporary folder, or the one `REDIS_URL` names.
+//! A private Redis for each test: a `redis-server` on a free port in a temporary folder, or a
+//! 3-master Redis Cluster; or the one `REDIS_URL` / `REDIS_CLUSTER_NODES` names.
 
 use std::{
     net::TcpListener,
@@ -6,36 +7,27 @@ use std::{
     time::Duration,
 };
 
+use privmsg::store::{Conn, RedisPool, RedisTarget};
+
 pub struct TestRedis {
-    pub url: String,
-    process: Option<Child>,
+    pub target: RedisTarget,
+    processes: Vec<Child>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestRedis {
+    /// A standalone Redis.
     pub async fn start() -> Self {
         if let Ok(url) = std::env::var("REDIS_URL") {
-            return Self {
-                url,
-                process: None,
-                _dir: None,
-            };
+            return Self::external(RedisTarget::Standalone(url));
         }
         for _ in 0..5 {
-            let port = free_port();
             let dir = tempfile::tempdir().expect("temp dir");
-            let process = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server is installed (see README)");
+            let port = free_port();
+            let process = spawn_redis(port, &dir, &[]);
             let redis = Self {
-                url: format!("redis://127.0.0.1:{port}"),
-                process: Some(process),
+                target: RedisTarget::Standalone(format!("redis://127.0.0.1:{port}")),
+                processes: vec![process],
                 _dir: Some(dir),
             };
             if redis.wait_ready().await {
@@ -45,41 +37,133 @@ impl TestRedis {
         panic!("could not start redis-server");
     }
 
-    async fn wait_ready(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return false;
-        };
-        for _ in 0..100 {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .is_ok()
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    /// A Redis Cluster of three masters (no replicas), created with `redis-cli --cluster`.
+    pub async fn start_cluster() -> Self {
+        if let Ok(nodes) = std::env::var("REDIS_CLUSTER_NODES") {
+            let nodes = nodes.split(',').map(|n| format!("redis://{n}")).collect();
+            return Self::external(RedisTarget::Cluster(nodes));
         }
-        false
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut processes = Vec::new();
+        for port in &ports {
+            let node_dir = dir.path().join(port.to_string());
+            std::fs::create_dir_all(&node_dir).expect("node dir");
+            let conf = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ];
+            processes.push(spawn_redis(*port, &node_dir, &conf));
+        }
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let redis = Self {
+            target: RedisTarget::Cluster(
+                addresses.iter().map(|a| format!("redis://{a}")).collect(),
+            ),
+            processes,
+            _dir: Some(dir),
+        };
+        for port in &ports {
+            assert!(
+                ping(&format!("redis://127.0.0.1:{port}")).await,
+                "cluster node up"
+            );
+        }
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .arg("--cluster-yes")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli is installed");
+        assert!(created.success(), "redis-cli --cluster create");
+        for port in &ports {
+            wait_cluster_ok(*port).await;
+        }
+        redis
+    }
+
+    fn external(target: RedisTarget) -> Self {
+        Self {
+            target,
+            processes: Vec::new(),
+            _dir: None,
+        }
+    }
+
+    async fn wait_ready(&self) -> bool {
+        match &self.target {
+            RedisTarget::Standalone(url) => ping(url).await,
+            RedisTarget::Cluster(_) => true,
+        }
     }
 
     /// A direct connection, for arranging data and checking what the server wrote.
-    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url.as_str())
-            .expect("valid url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis answers")
+    pub async fn conn(&self) -> Conn {
+        let pool = RedisPool::new(&self.target, 1).expect("pool");
+        pool.get().await.expect("redis answers")
     }
 }
 
 impl Drop for TestRedis {
     fn drop(&mut self) {
-        if let Some(process) = self.process.as_mut() {
+        for process in &mut self.processes {
             let _ = process.kill();
             let _ = process.wait();
         }
     }
+}
+
+fn spawn_redis(port: u16, dir: impl AsRef<std::path::Path>, extra: &[&str]) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir.as_ref())
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (see README)")
+}
+
+async fn ping(url: &str) -> bool {
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
+    for _ in 0..100 {
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+            && redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn wait_cluster_ok(port: u16) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("url");
+    for _ in 0..200 {
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+            && let Ok(info) = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query_async::<String>(&mut conn)
+                .await
+            && info.contains("cluster_state:ok")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cluster did not become ok");
 }
 
 fn free_port() -> u16 {
