@@ -2,20 +2,35 @@
 
 use std::{path::Path, time::Duration};
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::{
+    Router,
+    extract::State,
+    http::{StatusCode, header},
+    routing::get,
+};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     services::{ServeDir, ServeFile},
 };
 
-use crate::store::{self, RedisPool};
+use crate::{
+    metrics::Metrics,
+    store::{self, RedisPool},
+};
 
-/// `/healthz` (the process answers) and `/readyz` (Redis answers too), then the client's files.
-pub fn router(pool: RedisPool, client_dir: &Path) -> Router {
+/// `/healthz` (the process answers), `/readyz` (Redis answers too), `/metrics` (Prometheus),
+/// then the client's files.
+pub fn router(pool: RedisPool, metrics: Metrics, client_dir: &Path) -> Router {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .with_state(pool);
+        .route("/readyz", get(ready).with_state(pool))
+        .route(
+            "/metrics",
+            get(async move || {
+                let headers = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
+                (headers, metrics.render())
+            }),
+        );
     if client_dir.join("index.html").is_file() {
         let index = ServeFile::new(client_dir.join("index.html"));
         router.fallback_service(ServeDir::new(client_dir).fallback(index))

@@ -10,6 +10,7 @@
 pub mod adapter;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod settings;
 pub mod shutdown;
 pub mod socket;

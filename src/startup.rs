@@ -11,6 +11,7 @@ use tower::ServiceBuilder;
 use crate::{
     adapter::{self, ClusterAdapter, RedisAdapter},
     http,
+    metrics::Metrics,
     settings::Settings,
     socket::{AppState, handlers::on_connect, handshake::authenticate, presence},
     store::{self, MessageStore, RedisPool, RedisTarget, SessionStore},
@@ -36,13 +37,16 @@ impl Application {
     /// Connects to Redis, registers the handlers and binds the listener (port 0 picks one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let target = settings.redis_target();
-        let pool = RedisPool::new(&target, settings.redis_pool_size)?;
+        let metrics = Metrics::new();
+        let pool = RedisPool::new(&target, settings.redis_pool_size, metrics.clone())?;
         store::load_scripts(&pool).await;
         let state = AppState {
             sessions: SessionStore::new(pool.clone(), settings.session_ttl()),
             messages: MessageStore::new(pool.clone(), settings.message_ttl(), settings.history_cap),
             max_message_bytes: settings.max_message_bytes,
             node_id: uuid::Uuid::new_v4().simple().to_string(),
+            metrics,
+            local: Default::default(),
         };
 
         // The handshake middleware runs first; nothing reaches a socket before it accepts.
@@ -53,7 +57,10 @@ impl Application {
                     .with_adapter::<RedisAdapter<_>>(adapter::standalone(url).await?)
                     .build_layer();
                 io.ns("/", on_connect.with(authenticate)).await?;
-                (with_socketio(&settings, &pool, layer), Io::Standalone(io))
+                (
+                    with_socketio(&settings, &state, &pool, layer),
+                    Io::Standalone(io),
+                )
             }
             RedisTarget::Cluster(nodes) => {
                 let (layer, io) = SocketIo::builder()
@@ -61,7 +68,10 @@ impl Application {
                     .with_adapter::<ClusterAdapter<_>>(adapter::cluster(nodes).await?)
                     .build_layer();
                 io.ns("/", on_connect.with(authenticate)).await?;
-                (with_socketio(&settings, &pool, layer), Io::Cluster(io))
+                (
+                    with_socketio(&settings, &state, &pool, layer),
+                    Io::Cluster(io),
+                )
             }
         };
 
@@ -128,10 +138,11 @@ impl Io {
 /// The HTTP router with CORS, then Socket.IO, in front of it.
 fn with_socketio<A: socketioxide::adapter::Adapter>(
     settings: &Settings,
+    state: &AppState,
     pool: &RedisPool,
     layer: SocketIoLayer<A>,
 ) -> Router {
-    http::router(pool.clone(), &settings.client_dir).layer(
+    http::router(pool.clone(), state.metrics.clone(), &settings.client_dir).layer(
         ServiceBuilder::new()
             .layer(http::cors(&settings.cors_origins))
             .layer(layer),

@@ -21,6 +21,19 @@ pub enum Refusal {
     StorageUnavailable,
 }
 
+impl Refusal {
+    /// A short, fixed label for metrics (the error text carries a number).
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::InvalidPayload => "invalid_payload",
+            Self::InvalidContent => "invalid_content",
+            Self::ContentTooLong(_) => "too_long",
+            Self::InvalidRecipient => "invalid_recipient",
+            Self::StorageUnavailable => "storage_unavailable",
+        }
+    }
+}
+
 /// Message text: a non-empty string within the configured size, counted in UTF-8 bytes because
 /// that is what Redis, the wire and memory pay for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     domain::{Message, Session},
-    store::{SocketTag, StoreError, UserEntry},
+    store::{StoreError, UserEntry},
 };
 
 pub async fn on_connect<A: Adapter>(
@@ -27,8 +27,7 @@ pub async fn on_connect<A: Adapter>(
     socket.on_disconnect(presence::on_disconnect::<A>);
     socket.join(session.user_id.as_str().to_owned());
 
-    let tag = SocketTag::new(&state.node_id, socket.id.as_str());
-    if let Err(err) = state.sessions.connect(&session, &tag).await {
+    if let Err(err) = presence::arrive(&socket, &session, &state).await {
         tracing::error!(error = ?err, "cannot save a session; dropping the socket");
         socket.disconnect().ok();
         return;
@@ -66,6 +65,11 @@ pub async fn on_connect<A: Adapter>(
         messages: Vec::new(),
     };
     if let Err(err) = socket.broadcast().emit("user connected", &joined).await {
+        state
+            .metrics
+            .adapter_errors
+            .with_label_values(&["user connected"])
+            .inc();
         tracing::warn!(error = ?err, "cannot announce a connection to other nodes");
     }
 }

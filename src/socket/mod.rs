@@ -7,7 +7,10 @@ pub mod payloads;
 pub mod presence;
 pub mod private_message;
 
-use crate::store::{MessageStore, SessionStore};
+use crate::{
+    metrics::Metrics,
+    store::{MessageStore, SessionStore},
+};
 
 /// What every handler shares, registered once with `SocketIo::builder().with_state(..)`.
 #[derive(Clone)]
@@ -18,4 +21,7 @@ pub struct AppState {
     pub max_message_bytes: usize,
     /// This node's identity in the presence fields, unique per process run.
     pub node_id: String,
+    pub metrics: Metrics,
+    /// This node's sockets by user, for the presence gauges.
+    pub local: presence::LocalSockets,
 }

@@ -2,7 +2,10 @@
 //! is a field of its session hash (see `redis-scripts/session_*.lua`), so the last one out is
 //! decided by Redis in one step, whatever node the other sockets are on.
 
-use std::sync::Arc;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
 
 use socketioxide::{
     SocketIo,
@@ -11,7 +14,47 @@ use socketioxide::{
 };
 
 use super::AppState;
-use crate::{domain::Session, store::SocketTag};
+use crate::{
+    domain::Session,
+    store::{SocketTag, StoreError},
+};
+
+/// The sockets of each user on this node, for the `sockets_connected` and `users_online`
+/// gauges. Keyed by socket so that a departure reported twice is counted once.
+#[derive(Clone, Default)]
+pub struct LocalSockets(Arc<Mutex<HashMap<String, HashSet<String>>>>);
+
+impl LocalSockets {
+    fn update(&self, state: &AppState, user: &str, socket: &str, present: bool) {
+        let Ok(mut users) = self.0.lock() else { return };
+        let sockets = users.entry(user.to_owned()).or_default();
+        let changed = if present {
+            sockets.insert(socket.to_owned())
+        } else {
+            sockets.remove(socket)
+        };
+        if sockets.is_empty() {
+            users.remove(user);
+        }
+        if changed {
+            state.metrics.sockets.add(if present { 1 } else { -1 });
+            state.metrics.users_online.set(users.len() as i64);
+        }
+    }
+}
+
+/// Records a new socket of `session`, and marks the session connected.
+pub async fn arrive<A: Adapter>(
+    socket: &SocketRef<A>,
+    session: &Session,
+    state: &AppState,
+) -> Result<(), StoreError> {
+    let tag = SocketTag::new(&state.node_id, socket.id.as_str());
+    state.sessions.connect(session, &tag).await?;
+    let user = session.user_id.as_str();
+    state.local.update(state, user, socket.id.as_str(), true);
+    Ok(())
+}
 
 pub async fn on_disconnect<A: Adapter>(
     socket: SocketRef<A>,
@@ -41,11 +84,17 @@ pub async fn leave_all<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
 
 /// Forgets this socket; when it was the user's last, announces `user disconnected` everywhere.
 pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: &AppState) {
+    let user = session.user_id.as_str();
+    state.local.update(state, user, socket.id.as_str(), false);
     let tag = SocketTag::new(&state.node_id, socket.id.as_str());
     match state.sessions.disconnect(session, &tag).await {
         Ok(true) => {
-            let user = session.user_id.as_str();
             if let Err(err) = socket.broadcast().emit("user disconnected", user).await {
+                state
+                    .metrics
+                    .adapter_errors
+                    .with_label_values(&["user disconnected"])
+                    .inc();
                 tracing::warn!(error = ?err, "cannot announce a disconnection to other nodes");
             }
         }

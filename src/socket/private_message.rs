@@ -20,9 +20,18 @@ pub async fn on_private_message<A: Adapter>(
     State(state): State<AppState>,
 ) {
     let reply = match send(&socket, payload.ok(), &session, &state).await {
-        Ok(message) => ack.send(&MessageAck::Message(&message)),
+        Ok(message) => {
+            state.metrics.messages_accepted.inc();
+            ack.send(&MessageAck::Message(&message))
+        }
         Err(refusal) => {
             tracing::debug!(sid = %socket.id, %refusal, "private message refused");
+            let reason = refusal.metric_label();
+            state
+                .metrics
+                .messages_refused
+                .with_label_values(&[reason])
+                .inc();
             ack.send(&MessageAck::Error(refusal.to_string()))
         }
     };
@@ -49,8 +58,16 @@ async fn send<A: Adapter>(
     // Stored first, so whatever a client is shown is also in the history. A failed forward is
     // not a lost message: the recipient gets it from the history on its next connection.
     let rooms = [message.to.clone(), message.from.clone()];
-    if let Err(err) = socket.to(rooms).emit("private message", &message).await {
-        tracing::warn!(error = ?err, "cannot forward a stored message");
+    match socket.to(rooms).emit("private message", &message).await {
+        Ok(()) => state.metrics.messages_delivered.inc(),
+        Err(err) => {
+            state
+                .metrics
+                .adapter_errors
+                .with_label_values(&["private message"])
+                .inc();
+            tracing::warn!(error = ?err, "cannot forward a stored message");
+        }
     }
     Ok(message)
 }

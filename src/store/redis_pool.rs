@@ -6,13 +6,14 @@ use std::time::Duration;
 use deadpool_redis::{PoolConfig, Runtime, Timeouts, cluster};
 use futures_util::future::try_join_all;
 use redis::{
-    Cmd, Pipeline, RedisFuture, Value,
+    Arg, Cmd, Pipeline, RedisFuture, Value,
     aio::{ConnectionLike, MultiplexedConnection},
     cluster_async::ClusterConnection,
     cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
 };
 
 use super::StoreError;
+use crate::metrics::Metrics;
 
 /// Where the data lives: one Redis, or the seed nodes of a Redis Cluster.
 #[derive(Debug, Clone)]
@@ -22,22 +23,34 @@ pub enum RedisTarget {
 }
 
 #[derive(Clone)]
-pub enum RedisPool {
+pub struct RedisPool {
+    pool: Pool,
+    metrics: Metrics,
+}
+
+#[derive(Clone)]
+enum Pool {
     Standalone(deadpool_redis::Pool),
     Cluster(cluster::Pool),
 }
 
 /// A multiplexed connection: cheap to clone, and concurrent requests on clones share one
-/// socket, pipelined on the wire.
+/// socket, pipelined on the wire. Every command it sends is timed in the metrics.
 #[derive(Clone)]
-pub enum Conn {
+pub struct Conn {
+    inner: Inner,
+    metrics: Metrics,
+}
+
+#[derive(Clone)]
+enum Inner {
     Standalone(MultiplexedConnection),
     Cluster(ClusterConnection),
 }
 
 impl RedisPool {
     /// Builds the pool; connections open lazily, so a node can start before Redis answers.
-    pub fn new(target: &RedisTarget, size: usize) -> anyhow::Result<Self> {
+    pub fn new(target: &RedisTarget, size: usize, metrics: Metrics) -> anyhow::Result<Self> {
         let mut limits = PoolConfig::new(size);
         // Without a wait timeout a request would queue forever behind a dead Redis.
         let limit = Some(Duration::from_secs(2));
@@ -46,24 +59,29 @@ impl RedisPool {
             create: limit,
             recycle: limit,
         };
-        Ok(match target {
+        let pool = match target {
             RedisTarget::Standalone(url) => {
                 let mut config = deadpool_redis::Config::from_url(url.as_str());
                 config.pool = Some(limits);
-                Self::Standalone(config.create_pool(Some(Runtime::Tokio1))?)
+                Pool::Standalone(config.create_pool(Some(Runtime::Tokio1))?)
             }
             RedisTarget::Cluster(urls) => {
                 let mut config = cluster::Config::from_urls(urls.clone());
                 config.pool = Some(limits);
-                Self::Cluster(config.create_pool(Some(Runtime::Tokio1))?)
+                Pool::Cluster(config.create_pool(Some(Runtime::Tokio1))?)
             }
-        })
+        };
+        Ok(Self { pool, metrics })
     }
 
     pub async fn get(&self) -> Result<Conn, StoreError> {
-        Ok(match self {
-            Self::Standalone(pool) => Conn::Standalone((*pool.get().await?).clone()),
-            Self::Cluster(pool) => Conn::Cluster((*pool.get().await?).clone()),
+        let inner = match &self.pool {
+            Pool::Standalone(pool) => Inner::Standalone((*pool.get().await?).clone()),
+            Pool::Cluster(pool) => Inner::Cluster((*pool.get().await?).clone()),
+        };
+        Ok(Conn {
+            inner,
+            metrics: self.metrics.clone(),
         })
     }
 }
@@ -75,9 +93,9 @@ impl Conn {
         pattern: &str,
         count: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let routes = match self {
-            Self::Standalone(_) => vec![None],
-            Self::Cluster(conn) => masters(conn).await?.into_iter().map(Some).collect(),
+        let routes = match &mut self.inner {
+            Inner::Standalone(_) => vec![None],
+            Inner::Cluster(conn) => masters(conn).await?.into_iter().map(Some).collect(),
         };
         let mut keys = Vec::new();
         for route in routes {
@@ -89,11 +107,11 @@ impl Conn {
                     .arg(pattern)
                     .arg("COUNT")
                     .arg(count);
-                let reply = match (&mut *self, &route) {
-                    (Self::Cluster(conn), Some(route)) => {
+                let reply = match (&mut self.inner, &route) {
+                    (Inner::Cluster(conn), Some(route)) => {
                         conn.route_command(scan, route.clone()).await?
                     }
-                    (conn, _) => scan.query_async::<Value>(conn).await?,
+                    _ => scan.query_async::<Value>(self).await?,
                 };
                 let (next, batch): (u64, Vec<String>) = redis::from_redis_value(reply)?;
                 keys.extend(batch);
@@ -150,10 +168,15 @@ async fn masters(conn: &mut ClusterConnection) -> Result<Vec<RoutingInfo>, Store
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Standalone(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
-        }
+        let verb = match cmd.args_iter().next() {
+            Some(Arg::Simple(name)) => String::from_utf8_lossy(name).to_ascii_uppercase(),
+            _ => "OTHER".to_owned(),
+        };
+        let call = match &mut self.inner {
+            Inner::Standalone(conn) => conn.req_packed_command(cmd),
+            Inner::Cluster(conn) => conn.req_packed_command(cmd),
+        };
+        Box::pin(self.metrics.time_redis(verb, call))
     }
 
     fn req_packed_commands<'a>(
@@ -162,16 +185,17 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Standalone(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
-        }
+        let call = match &mut self.inner {
+            Inner::Standalone(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Inner::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        };
+        Box::pin(self.metrics.time_redis("PIPELINE".to_owned(), call))
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            Self::Standalone(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
+        match &self.inner {
+            Inner::Standalone(conn) => conn.get_db(),
+            Inner::Cluster(conn) => conn.get_db(),
         }
     }
 }

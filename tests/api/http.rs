@@ -1,6 +1,8 @@
 //! Plain HTTP: probes and CORS.
 
-use crate::helpers::{TestRedis, spawn_app};
+use serde_json::json;
+
+use crate::helpers::{TestClient, TestRedis, spawn_app};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_ok_while_redis_is_up() {
@@ -36,4 +38,50 @@ async fn cors_allows_the_configured_dev_origin_only() {
     let header = |r: &reqwest::Response| r.headers().get("access-control-allow-origin").cloned();
     assert_eq!(header(&allowed).unwrap(), "http://localhost:8080");
     assert!(header(&foreign).is_none());
+}
+
+#[tokio::test]
+async fn metrics_count_sockets_users_and_messages_by_outcome() {
+    let redis = TestRedis::start().await;
+    let app = spawn_app(&redis).await;
+    let alice = TestClient::join(&app, "alice").await;
+    let _alice_tab2 = TestClient::join_with(&app, json!({ "sessionID": alice.session_id })).await;
+    let bob = TestClient::join(&app, "bob").await;
+
+    alice
+        .client
+        .send(json!({ "content": "hi", "to": bob.user_id }))
+        .await;
+    alice
+        .client
+        .send(json!({ "content": "x".repeat(5000), "to": bob.user_id }))
+        .await;
+    alice
+        .client
+        .send(json!({ "content": "hi", "to": "nobody" }))
+        .await;
+
+    let text = reqwest::get(format!("{}/metrics", app.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "privmsg_sockets_connected 3",
+        "privmsg_users_online 2",
+        "privmsg_messages_accepted_total 1",
+        "privmsg_messages_delivered_total 1",
+        "privmsg_messages_refused_total{reason=\"too_long\"} 1",
+        "privmsg_messages_refused_total{reason=\"invalid_recipient\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("privmsg_redis_command_seconds_count{command=\"EVALSHA\"}"),
+        "{text}"
+    );
 }

@@ -104,7 +104,7 @@ impl TestRedis {
 
     /// A direct connection, for arranging data and checking what the server wrote.
     pub async fn conn(&self) -> Conn {
-        let pool = RedisPool::new(&self.target, 1).expect("pool");
+        let pool = RedisPool::new(&self.target, 1, Default::default()).expect("pool");
         pool.get().await.expect("redis answers")
     }
 }

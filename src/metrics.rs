@@ -1,0 +1,119 @@
+//! Prometheus metrics, one registry per node (so tests running several nodes in one process
+//! read each node's own figures), served as text at `/metrics`.
+
+use std::time::Instant;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Sockets connected to this node.
+    pub sockets: IntGauge,
+    /// Distinct users with at least one socket on this node.
+    pub users_online: IntGauge,
+    pub messages_accepted: IntCounter,
+    /// Refused messages, by the reason sent back in the error ack.
+    pub messages_refused: IntCounterVec,
+    /// Accepted messages handed to the adapter for delivery to every node.
+    pub messages_delivered: IntCounter,
+    /// Redis command latency, by command (EVALSHA for the scripts).
+    pub redis_seconds: HistogramVec,
+    /// Broadcasts the adapter failed to publish, by event.
+    pub adapter_errors: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry =
+            Registry::new_custom(Some("privmsg".into()), None).unwrap_or_else(|_| Registry::new());
+        let metrics = Self {
+            sockets: IntGauge::new("sockets_connected", "Sockets connected to this node")
+                .expect("valid metric"),
+            users_online: IntGauge::new("users_online", "Users with a socket on this node")
+                .expect("valid metric"),
+            messages_accepted: IntCounter::new("messages_accepted_total", "Messages stored")
+                .expect("valid metric"),
+            messages_refused: IntCounterVec::new(
+                Opts::new("messages_refused_total", "Messages refused, by reason"),
+                &["reason"],
+            )
+            .expect("valid metric"),
+            messages_delivered: IntCounter::new(
+                "messages_delivered_total",
+                "Stored messages forwarded to their recipients' and sender's sockets",
+            )
+            .expect("valid metric"),
+            redis_seconds: HistogramVec::new(
+                HistogramOpts::new("redis_command_seconds", "Redis latency by command").buckets(
+                    vec![
+                        0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 0.5, 2.0,
+                    ],
+                ),
+                &["command"],
+            )
+            .expect("valid metric"),
+            adapter_errors: IntCounterVec::new(
+                Opts::new(
+                    "adapter_errors_total",
+                    "Broadcasts the adapter failed to publish",
+                ),
+                &["event"],
+            )
+            .expect("valid metric"),
+            registry,
+        };
+        metrics.register_all();
+        metrics
+    }
+
+    fn register_all(&self) {
+        let collectors: [Box<dyn prometheus::core::Collector>; 7] = [
+            Box::new(self.sockets.clone()),
+            Box::new(self.users_online.clone()),
+            Box::new(self.messages_accepted.clone()),
+            Box::new(self.messages_refused.clone()),
+            Box::new(self.messages_delivered.clone()),
+            Box::new(self.redis_seconds.clone()),
+            Box::new(self.adapter_errors.clone()),
+        ];
+        for collector in collectors {
+            if let Err(err) = self.registry.register(collector) {
+                tracing::error!(%err, "cannot register a metric");
+            }
+        }
+    }
+
+    /// Times one Redis command (or pipeline) under `command`.
+    pub fn time_redis<'a, T: 'a>(
+        &self,
+        command: String,
+        call: impl Future<Output = T> + Send + 'a,
+    ) -> impl Future<Output = T> + Send + 'a {
+        let histogram = self.redis_seconds.with_label_values(&[command.as_str()]);
+        async move {
+            let start = Instant::now();
+            let result = call.await;
+            histogram.observe(start.elapsed().as_secs_f64());
+            result
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(%err, "cannot encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
