@@ -8,6 +8,7 @@ mod handshake;
 mod http;
 mod legacy_data;
 mod messaging;
+mod outage;
 mod presence;
 mod redis_layout;
 mod security;

@@ -13,6 +13,8 @@ pub struct TestRedis {
     pub target: RedisTarget,
     processes: Vec<Child>,
     _dir: Option<tempfile::TempDir>,
+    /// How to start the standalone server again after [`TestRedis::stop`].
+    restart: Option<(u16, Vec<String>)>,
 }
 
 impl TestRedis {
@@ -21,20 +23,48 @@ impl TestRedis {
         if let Ok(url) = std::env::var("REDIS_URL") {
             return Self::external(RedisTarget::Standalone(url));
         }
+        Self::spawn_standalone(&[]).await
+    }
+
+    /// A standalone Redis of its own (never `REDIS_URL`: tests stop it) that writes every
+    /// change to its append-only file, so a restart finds all acknowledged writes.
+    pub async fn start_durable() -> Self {
+        Self::spawn_standalone(&["--appendonly", "yes", "--appendfsync", "always"]).await
+    }
+
+    async fn spawn_standalone(extra: &[&str]) -> Self {
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
             let port = free_port();
-            let process = spawn_redis(port, &dir, &[]);
+            let process = spawn_redis(port, &dir, extra);
             let redis = Self {
                 target: RedisTarget::Standalone(format!("redis://127.0.0.1:{port}")),
                 processes: vec![process],
                 _dir: Some(dir),
+                restart: Some((port, extra.iter().map(|a| a.to_string()).collect())),
             };
             if redis.wait_ready().await {
                 return redis;
             }
         }
         panic!("could not start redis-server");
+    }
+
+    /// Stops the standalone server (SIGTERM: it flushes its append-only file and exits).
+    pub fn stop(&mut self) {
+        for mut process in self.processes.drain(..) {
+            let _ = Command::new("kill").arg(process.id().to_string()).status();
+            let _ = process.wait();
+        }
+    }
+
+    /// Starts the stopped standalone server again, on the same port with the same data.
+    pub async fn restart(&mut self) {
+        let (port, extra) = self.restart.clone().expect("a server this helper started");
+        let dir = self._dir.as_ref().expect("its data dir").path().to_owned();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        self.processes.push(spawn_redis(port, dir, &extra));
+        assert!(self.wait_ready().await, "redis-server restarted");
     }
 
     /// A Redis Cluster of three masters (no replicas), created with `redis-cli --cluster`.
@@ -64,6 +94,7 @@ impl TestRedis {
             ),
             processes,
             _dir: Some(dir),
+            restart: None,
         };
         for port in &ports {
             assert!(
@@ -92,6 +123,7 @@ impl TestRedis {
             target,
             processes: Vec::new(),
             _dir: None,
+            restart: None,
         }
     }
 

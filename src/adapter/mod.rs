@@ -2,13 +2,18 @@
 //! channels prefixed `socket.io` (so `redis-cli PSUBSCRIBE 'socket.io*'` shows the traffic; on
 //! a cluster, sharded pub/sub: `SSUBSCRIBE` to the channel names).
 
+mod driver;
+
 use redis::{IntoConnectionInfo, ProtocolVersion, cluster::ClusterClient};
 use socketioxide_redis::{
-    RedisAdapterConfig, RedisAdapterCtr,
-    drivers::redis::{ClusterDriver, RedisDriver},
+    CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr, drivers::redis::ClusterDriver,
 };
 
-pub use socketioxide_redis::{ClusterAdapter, RedisAdapter};
+pub use driver::ResilientDriver;
+pub use socketioxide_redis::ClusterAdapter;
+
+/// The adapter on a standalone Redis, with the reconnecting driver.
+pub type RedisAdapter<E> = CustomRedisAdapter<E, ResilientDriver>;
 
 fn config() -> RedisAdapterConfig {
     RedisAdapterConfig::new().with_prefix("socket.io")
@@ -26,9 +31,10 @@ fn resp3(url: &str) -> redis::RedisResult<redis::ConnectionInfo> {
 }
 
 /// Connects the adapter's pub/sub connection to a standalone Redis.
-pub async fn standalone(url: &str) -> anyhow::Result<RedisAdapterCtr<RedisDriver>> {
+pub async fn standalone(url: &str) -> anyhow::Result<RedisAdapterCtr<ResilientDriver>> {
     let client = redis::Client::open(resp3(url)?)?;
-    Ok(RedisAdapterCtr::new_with_redis_config(&client, config()).await?)
+    let driver = ResilientDriver::connect(client).await?;
+    Ok(RedisAdapterCtr::new_with_driver(driver, config()))
 }
 
 /// Connects the adapter's sharded pub/sub connection to a Redis Cluster.
