@@ -59,6 +59,11 @@ pub struct Settings {
     #[arg(long, env = "CLIENT_DIR", default_value = "client/dist")]
     pub client_dir: PathBuf,
 
+    /// A node that has not refreshed its liveness for this long is taken for dead, and the
+    /// survivors mark its users offline. It refreshes every third of it.
+    #[arg(long, env = "NODE_TTL_SECS", default_value_t = 15)]
+    pub node_ttl_secs: u64,
+
     /// Redis connections in the pool of each node.
     #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 16)]
     pub redis_pool_size: usize,
@@ -87,6 +92,10 @@ impl Settings {
         } else {
             RedisTarget::Cluster(nodes)
         }
+    }
+
+    pub fn node_ttl(&self) -> Duration {
+        Duration::from_secs(self.node_ttl_secs.max(1))
     }
 
     pub fn session_ttl(&self) -> Duration {

@@ -13,8 +13,8 @@ use crate::{
     http,
     metrics::Metrics,
     settings::Settings,
-    socket::{AppState, handlers::on_connect, handshake::authenticate, presence},
-    store::{self, MessageStore, RedisPool, RedisTarget, SessionStore},
+    socket::{AppState, handlers::on_connect, handshake::authenticate, liveness, presence},
+    store::{self, MessageStore, NodeStore, RedisPool, RedisTarget, SessionStore},
 };
 
 /// How long a shutdown waits for the departures of its sockets to be saved and announced.
@@ -31,6 +31,7 @@ pub struct Application {
     router: Router,
     io: Io,
     state: AppState,
+    liveness: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -42,6 +43,7 @@ impl Application {
         store::load_scripts(&pool).await;
         let state = AppState {
             sessions: SessionStore::new(pool.clone(), settings.session_ttl()),
+            nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             messages: MessageStore::new(pool.clone(), settings.message_ttl(), settings.history_cap),
             max_message_bytes: settings.max_message_bytes,
             node_id: uuid::Uuid::new_v4().simple().to_string(),
@@ -50,17 +52,17 @@ impl Application {
         };
 
         // The handshake middleware runs first; nothing reaches a socket before it accepts.
-        let (router, io) = match &target {
+        let heartbeat = settings.node_ttl() / 3;
+        let (router, io, liveness) = match &target {
             RedisTarget::Standalone(url) => {
                 let (layer, io) = SocketIo::builder()
                     .with_state(state.clone())
                     .with_adapter::<RedisAdapter<_>>(adapter::standalone(url).await?)
                     .build_layer();
                 io.ns("/", on_connect.with(authenticate)).await?;
-                (
-                    with_socketio(&settings, &state, &pool, layer),
-                    Io::Standalone(io),
-                )
+                let liveness = liveness::spawn(io.clone(), state.clone(), heartbeat);
+                let router = with_socketio(&settings, &state, &pool, layer);
+                (router, Io::Standalone(io), liveness)
             }
             RedisTarget::Cluster(nodes) => {
                 let (layer, io) = SocketIo::builder()
@@ -68,10 +70,9 @@ impl Application {
                     .with_adapter::<ClusterAdapter<_>>(adapter::cluster(nodes).await?)
                     .build_layer();
                 io.ns("/", on_connect.with(authenticate)).await?;
-                (
-                    with_socketio(&settings, &state, &pool, layer),
-                    Io::Cluster(io),
-                )
+                let liveness = liveness::spawn(io.clone(), state.clone(), heartbeat);
+                let router = with_socketio(&settings, &state, &pool, layer);
+                (router, Io::Cluster(io), liveness)
             }
         };
 
@@ -82,6 +83,7 @@ impl Application {
             router,
             io,
             state,
+            liveness,
         })
     }
 
@@ -108,9 +110,13 @@ impl Application {
             () = shutdown => {}
         }
         stop_accepting.send_replace(true);
+        self.liveness.abort();
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, self.io.drain(&self.state)).await;
         if drained.is_err() {
             tracing::warn!("some departures were not saved before the drain timeout");
+        }
+        if let Err(err) = self.state.nodes.retire(&self.state.node_id).await {
+            tracing::warn!(error = ?err, "cannot unlist this node; survivors will sweep it");
         }
         server.await??;
         tracing::info!("stopped");

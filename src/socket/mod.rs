@@ -3,13 +3,14 @@
 
 pub mod handlers;
 pub mod handshake;
+pub mod liveness;
 pub mod payloads;
 pub mod presence;
 pub mod private_message;
 
 use crate::{
     metrics::Metrics,
-    store::{MessageStore, SessionStore},
+    store::{MessageStore, NodeStore, SessionStore},
 };
 
 /// What every handler shares, registered once with `SocketIo::builder().with_state(..)`.
@@ -17,6 +18,7 @@ use crate::{
 pub struct AppState {
     pub sessions: SessionStore,
     pub messages: MessageStore,
+    pub nodes: NodeStore,
     /// Largest accepted message content, in bytes.
     pub max_message_bytes: usize,
     /// This node's identity in the presence fields, unique per process run.

@@ -50,7 +50,11 @@ pub async fn arrive<A: Adapter>(
     state: &AppState,
 ) -> Result<(), StoreError> {
     let tag = SocketTag::new(&state.node_id, socket.id.as_str());
-    state.sessions.connect(session, &tag).await?;
+    // Recorded under this node too, so that survivors can clean up if this node dies.
+    tokio::try_join!(
+        state.sessions.connect(session, &tag),
+        state.nodes.track(&state.node_id, session.id.expose()),
+    )?;
     let user = session.user_id.as_str();
     state.local.update(state, user, socket.id.as_str(), true);
     Ok(())

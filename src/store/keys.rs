@@ -16,3 +16,21 @@ pub fn messages(user: &str) -> String {
 pub fn messages_of(user: &UserId) -> String {
     messages(user.as_str())
 }
+
+/// The set of node IDs that ever announced themselves (an extension of the layout).
+pub const NODES: &str = "privmsg:nodes";
+
+/// A node's liveness key: present while the node refreshes it.
+pub fn node_alive(node_id: &str) -> String {
+    format!("privmsg:node:{node_id}")
+}
+
+/// The sessionIDs that had a socket on a node, for sweeping after it dies.
+pub fn node_sessions(node_id: &str) -> String {
+    format!("privmsg:node:{node_id}:sessions")
+}
+
+/// A session's key from a raw sessionID found in a node's set.
+pub fn session_raw(session_id: &str) -> String {
+    format!("session:{session_id}")
+}

@@ -6,11 +6,13 @@
 
 mod keys;
 mod messages;
+mod nodes;
 mod redis_pool;
 mod scripts;
 mod sessions;
 
 pub use messages::MessageStore;
+pub use nodes::NodeStore;
 pub use redis_pool::{Conn, RedisPool, RedisTarget};
 pub use sessions::{SessionStore, SocketTag, UserEntry};
 

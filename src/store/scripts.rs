@@ -14,5 +14,13 @@ pub static SESSION_CONNECT: LazyLock<Script> =
 pub static SESSION_DISCONNECT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../redis-scripts/session_disconnect.lua")));
 
+pub static SESSION_SWEEP: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../redis-scripts/session_sweep.lua")));
+
 /// Every script, for loading at start-up.
-pub static ALL: [&LazyLock<Script>; 3] = [&APPEND_MESSAGE, &SESSION_CONNECT, &SESSION_DISCONNECT];
+pub static ALL: [&LazyLock<Script>; 4] = [
+    &APPEND_MESSAGE,
+    &SESSION_CONNECT,
+    &SESSION_DISCONNECT,
+    &SESSION_SWEEP,
+];

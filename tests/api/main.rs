@@ -4,6 +4,7 @@
 mod helpers;
 
 mod bad_input;
+mod crash;
 mod handshake;
 mod http;
 mod legacy_data;

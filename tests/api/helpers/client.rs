@@ -37,9 +37,14 @@ impl TestClient {
     }
 
     pub async fn connect_with(app: &TestApp, auth: Value, transport: TransportType) -> Self {
+        Self::connect_url(app.url(), auth, transport).await
+    }
+
+    /// Connects to any Socket.IO server address, such as a proxy in front of the nodes.
+    pub async fn connect_url(url: String, auth: Value, transport: TransportType) -> Self {
         let (tx, events) = mpsc::unbounded_channel();
         let on_error = tx.clone();
-        let client = ClientBuilder::new(app.url())
+        let client = ClientBuilder::new(url)
             .auth(auth)
             .transport_type(transport)
             .reconnect(false)

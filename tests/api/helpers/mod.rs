@@ -1,9 +1,11 @@
 //! Test helpers: a real Redis per test, real server instances on port 0, real Socket.IO clients.
 
 mod client;
+mod process;
 mod redis_server;
 
 pub use client::TestClient;
+pub use process::NodeProcess;
 pub use redis_server::TestRedis;
 
 use std::time::Duration;

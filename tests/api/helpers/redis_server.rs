@@ -198,7 +198,7 @@ async fn wait_cluster_ok(port: u16) {
     panic!("cluster did not become ok");
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -1,0 +1,78 @@
+//! Node liveness: a heartbeat that keeps this node listed as alive, and a sweep that cleans up
+//! after nodes that died without draining (SIGKILL, crash, lost host), so that their users do
+//! not stay "online" until their session expires.
+
+use std::time::Duration;
+
+use socketioxide::{SocketIo, adapter::Adapter};
+use tokio::task::JoinHandle;
+
+use super::{AppState, payloads::UserEvent, presence};
+use crate::domain::Session;
+
+/// Starts the heartbeat-and-sweep loop; it runs every `every` until the handle is aborted.
+pub fn spawn<A: Adapter>(io: SocketIo<A>, state: AppState, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut first = true;
+        loop {
+            tick.tick().await;
+            match state.nodes.heartbeat(&state.node_id).await {
+                Ok(was_listed) if !was_listed && !first => repair(&io, &state).await,
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = ?err, "cannot refresh this node's liveness"),
+            }
+            first = false;
+            sweep(&io, &state).await;
+        }
+    })
+}
+
+/// Cleans up after every node whose liveness key expired, announcing the users who went
+/// offline with it.
+async fn sweep<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
+    let dead = match state.nodes.dead_nodes(&state.node_id).await {
+        Ok(dead) => dead,
+        Err(err) => return tracing::warn!(error = ?err, "cannot look for dead nodes"),
+    };
+    for node in dead {
+        match state.nodes.sweep(&node).await {
+            Ok(offline) => {
+                tracing::info!(%node, users = offline.len(), "swept a dead node");
+                for user in offline {
+                    if let Err(err) = io.emit("user disconnected", user.as_str()).await {
+                        tracing::warn!(error = ?err, "cannot announce a swept user");
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%node, error = ?err, "cannot sweep a dead node"),
+        }
+    }
+}
+
+/// This node was taken for dead (it missed heartbeats, e.g. while Redis was unreachable) and
+/// its sockets were swept: record them again and tell everyone these users are still here.
+async fn repair<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
+    let sockets = io.of("/").map(|ns| ns.sockets()).unwrap_or_default();
+    tracing::warn!(
+        sockets = sockets.len(),
+        "this node had been swept as dead; repairing"
+    );
+    for socket in sockets {
+        let Some(session) = socket.extensions.get::<std::sync::Arc<Session>>() else {
+            continue;
+        };
+        if let Err(err) = presence::arrive(&socket, &session, state).await {
+            tracing::warn!(error = ?err, "cannot record a socket again");
+            continue;
+        }
+        let back = UserEvent {
+            user_id: &session.user_id,
+            username: session.username.as_str(),
+            connected: true,
+            messages: Vec::new(),
+        };
+        socket.broadcast().emit("user connected", &back).await.ok();
+    }
+}

@@ -1,0 +1,126 @@
+//! Node liveness: each node refreshes a key with a TTL and records which sessions it holds
+//! sockets of, so that the survivors can clean up after a node that died without draining.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use super::{Conn, RedisPool, StoreError, keys, scripts};
+use crate::domain::UserId;
+
+#[derive(Clone)]
+pub struct NodeStore {
+    pool: RedisPool,
+    /// How long a node counts as alive after its last heartbeat.
+    ttl: Duration,
+    session_ttl: Duration,
+}
+
+impl NodeStore {
+    pub fn new(pool: RedisPool, ttl: Duration, session_ttl: Duration) -> Self {
+        Self {
+            pool,
+            ttl,
+            session_ttl,
+        }
+    }
+
+    /// Refreshes `node`'s liveness. Returns false when the node had been swept as dead (it was
+    /// no longer listed), so the caller can record its sockets again.
+    pub async fn heartbeat(&self, node: &str) -> Result<bool, StoreError> {
+        let conn = self.pool.get().await?;
+        let ttl = self.ttl.as_secs().max(1);
+        // SADD first: a node is never alive without being listed, so never missed by sweeps.
+        let added: i64 = redis::cmd("SADD")
+            .arg(keys::NODES)
+            .arg(node)
+            .query_async(&mut conn.clone())
+            .await?;
+        redis::cmd("SET")
+            .arg(keys::node_alive(node))
+            .arg(1)
+            .arg("EX")
+            .arg(ttl)
+            .query_async::<()>(&mut conn.clone())
+            .await?;
+        Ok(added == 0)
+    }
+
+    /// Records that `node` holds a socket of the session `session_id` (a secret, kept in Redis
+    /// only). Lives as long as a session can.
+    pub async fn track(&self, node: &str, session_id: &str) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let key = keys::node_sessions(node);
+        let add = redis::cmd("SADD").arg(&key).arg(session_id).to_owned();
+        let expire = redis::cmd("EXPIRE")
+            .arg(&key)
+            .arg(self.session_ttl.as_secs())
+            .to_owned();
+        conn.each::<redis::Value>(vec![add, expire]).await?;
+        Ok(())
+    }
+
+    /// The listed nodes, other than `me`, whose liveness key has expired.
+    pub async fn dead_nodes(&self, me: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let nodes: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys::NODES)
+            .query_async(&mut conn)
+            .await?;
+        let others: Vec<String> = nodes.into_iter().filter(|n| n != me).collect();
+        let checks = others
+            .iter()
+            .map(|node| redis::cmd("EXISTS").arg(keys::node_alive(node)).to_owned())
+            .collect();
+        let alive: Vec<bool> = conn.each(checks).await?;
+        Ok(others
+            .into_iter()
+            .zip(alive)
+            .filter_map(|(node, alive)| (!alive).then_some(node))
+            .collect())
+    }
+
+    /// Removes what a dead node left in every session it held, and forgets the node. Returns the
+    /// users who went offline with it (to announce). Safe to run on several survivors at once.
+    pub async fn sweep(&self, dead: &str) -> Result<Vec<UserId>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let sessions: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys::node_sessions(dead))
+            .query_async(&mut conn)
+            .await?;
+        let prefix = format!("socket:{dead}:");
+        let sweeps = sessions.iter().map(|session| {
+            let mut conn = conn.clone();
+            let mut call = scripts::SESSION_SWEEP.key(keys::session_raw(session));
+            call.arg(&prefix).arg(self.session_ttl.as_secs());
+            async move { call.invoke_async::<Option<String>>(&mut conn).await }
+        });
+        let mut offline = Vec::new();
+        for result in join_all(sweeps).await {
+            if let Some(user) = result? {
+                offline.push(UserId::from_stored(user));
+            }
+        }
+        self.forget(&conn, dead, false).await?;
+        Ok(offline)
+    }
+
+    /// A node leaving cleanly: its sockets are already gone, so it only unlists itself.
+    pub async fn retire(&self, node: &str) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        self.forget(&conn, node, true).await
+    }
+
+    /// Deletes a node's keys (one command per key: they may sit on different cluster slots).
+    async fn forget(&self, conn: &Conn, node: &str, alive_key: bool) -> Result<(), StoreError> {
+        let mut cmds = vec![
+            redis::cmd("DEL").arg(keys::node_sessions(node)).to_owned(),
+            redis::cmd("SREM").arg(keys::NODES).arg(node).to_owned(),
+        ];
+        if alive_key {
+            cmds.push(redis::cmd("DEL").arg(keys::node_alive(node)).to_owned());
+        }
+        conn.each::<redis::Value>(cmds).await?;
+        Ok(())
+    }
+}
