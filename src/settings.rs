@@ -5,7 +5,7 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-use crate::store::RedisTarget;
+use crate::{socket::rate_limit::RateLimit, store::RedisTarget};
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "privmsg-server", version, about)]
@@ -50,10 +50,29 @@ pub struct Settings {
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub max_message_bytes: usize,
 
+    /// Largest Engine.IO payload a client may send, in bytes (a long-polling POST or a
+    /// WebSocket message). Above it the engine drops that client's connection, so it sits well
+    /// above MAX_MESSAGE_BYTES: an over-long message gets its `{ error }` ack instead. 1 MB, as
+    /// engine.io's `maxHttpBufferSize` in the Node server.
+    #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 1_000_000)]
+    pub max_payload_bytes: u64,
+
     /// Messages kept per user history (oldest trimmed first), so one chatty user cannot grow
     /// Redis and every `users` payload without bound.
     #[arg(long, env = "HISTORY_CAP", default_value_t = 1000)]
     pub history_cap: usize,
+
+    /// Sustained `private message` events per second allowed to one socket (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_PER_SEC", default_value_t = 20.0)]
+    pub rate_limit_per_sec: f64,
+
+    /// Events one socket may send at once above the sustained rate.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 40.0)]
+    pub rate_limit_burst: f64,
+
+    /// Sockets (tabs, devices) one user may have open at once, across all nodes.
+    #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 10)]
+    pub max_sockets_per_user: usize,
 
     /// Folder of the built web client, served at `/` when it exists.
     #[arg(long, env = "CLIENT_DIR", default_value = "client/dist")]
@@ -91,6 +110,13 @@ impl Settings {
             RedisTarget::Standalone(self.redis_url.clone())
         } else {
             RedisTarget::Cluster(nodes)
+        }
+    }
+
+    pub fn rate_limit(&self) -> RateLimit {
+        RateLimit {
+            per_second: self.rate_limit_per_sec,
+            burst: self.rate_limit_burst.max(1.0),
         }
     }
 

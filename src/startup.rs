@@ -46,6 +46,8 @@ impl Application {
             nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             messages: MessageStore::new(pool.clone(), settings.message_ttl(), settings.history_cap),
             max_message_bytes: settings.max_message_bytes,
+            rate_limit: settings.rate_limit(),
+            max_sockets_per_user: settings.max_sockets_per_user,
             node_id: uuid::Uuid::new_v4().simple().to_string(),
             metrics,
             local: Default::default(),
@@ -55,7 +57,7 @@ impl Application {
         let heartbeat = settings.node_ttl() / 3;
         let (router, io, liveness) = match &target {
             RedisTarget::Standalone(url) => {
-                let (layer, io) = SocketIo::builder()
+                let (layer, io) = engine(&settings)
                     .with_state(state.clone())
                     .with_adapter::<RedisAdapter<_>>(adapter::standalone(url).await?)
                     .build_layer();
@@ -65,7 +67,7 @@ impl Application {
                 (router, Io::Standalone(io), liveness)
             }
             RedisTarget::Cluster(nodes) => {
-                let (layer, io) = SocketIo::builder()
+                let (layer, io) = engine(&settings)
                     .with_state(state.clone())
                     .with_adapter::<ClusterAdapter<_>>(adapter::cluster(nodes).await?)
                     .build_layer();
@@ -141,6 +143,14 @@ impl Io {
     }
 }
 
+/// Engine.IO limits shared by both adapters.
+fn engine(settings: &Settings) -> socketioxide::SocketIoBuilder {
+    let max = settings.max_payload_bytes;
+    SocketIo::builder()
+        .max_payload(max)
+        .ws_max_message_size(usize::try_from(max).unwrap_or(usize::MAX))
+}
+
 /// The HTTP router with CORS, then Socket.IO, in front of it.
 fn with_socketio<A: socketioxide::adapter::Adapter>(
     settings: &Settings,
@@ -148,9 +158,14 @@ fn with_socketio<A: socketioxide::adapter::Adapter>(
     pool: &RedisPool,
     layer: SocketIoLayer<A>,
 ) -> Router {
+    let origins = http::AllowedOrigins::new(&settings.cors_origins);
     http::router(pool.clone(), state.metrics.clone(), &settings.client_dir).layer(
         ServiceBuilder::new()
             .layer(http::cors(&settings.cors_origins))
+            .layer(axum::middleware::from_fn_with_state(
+                origins,
+                http::check_origin,
+            ))
             .layer(layer),
     )
 }

@@ -17,6 +17,8 @@ pub enum Refusal {
     ContentTooLong(usize),
     #[error("to must be a userID")]
     InvalidRecipient,
+    #[error("rate limited, slow down")]
+    RateLimited,
     #[error("storage unavailable, message not sent")]
     StorageUnavailable,
 }
@@ -29,6 +31,7 @@ impl Refusal {
             Self::InvalidContent => "invalid_content",
             Self::ContentTooLong(_) => "too_long",
             Self::InvalidRecipient => "invalid_recipient",
+            Self::RateLimited => "rate_limited",
             Self::StorageUnavailable => "storage_unavailable",
         }
     }

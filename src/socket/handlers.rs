@@ -12,6 +12,7 @@ use super::{
     AppState,
     payloads::{SessionEvent, UserEvent},
     presence, private_message,
+    rate_limit::Bucket,
 };
 use crate::{
     domain::{Message, Session},
@@ -23,6 +24,7 @@ pub async fn on_connect<A: Adapter>(
     Extension(session): Extension<Arc<Session>>,
     State(state): State<AppState>,
 ) {
+    socket.extensions.insert(Bucket::full(state.rate_limit));
     socket.on("private message", private_message::on_private_message::<A>);
     socket.on_disconnect(presence::on_disconnect::<A>);
     socket.join(session.user_id.as_str().to_owned());

@@ -18,6 +18,8 @@ pub enum HandshakeError {
     /// The demo client matches this exact text to send the user back to the username screen.
     #[error("invalid username")]
     InvalidUsername,
+    #[error("too many connections for this user")]
+    TooManySockets,
     #[error("service unavailable, retry later")]
     Unavailable,
 }
@@ -55,8 +57,17 @@ async fn restore(auth: &Value, state: &AppState) -> Result<Option<Session>, Hand
     else {
         return Ok(None);
     };
-    state.sessions.find(&id).await.map_err(|err| {
+    let found = state.sessions.find(&id).await.map_err(|err| {
         tracing::error!(error = ?err, "cannot look up a session");
         HandshakeError::Unavailable
-    })
+    })?;
+    match found {
+        // Checked here rather than counted atomically: a burst of simultaneous connections may
+        // pass the limit by a few, which is all it is for (bounding one user's footprint).
+        Some((_, sockets)) if sockets >= state.max_sockets_per_user => {
+            Err(HandshakeError::TooManySockets)
+        }
+        Some((session, _)) => Ok(Some(session)),
+        None => Ok(None),
+    }
 }

@@ -7,6 +7,7 @@ pub mod liveness;
 pub mod payloads;
 pub mod presence;
 pub mod private_message;
+pub mod rate_limit;
 
 use crate::{
     metrics::Metrics,
@@ -21,6 +22,8 @@ pub struct AppState {
     pub nodes: NodeStore,
     /// Largest accepted message content, in bytes.
     pub max_message_bytes: usize,
+    pub rate_limit: rate_limit::RateLimit,
+    pub max_sockets_per_user: usize,
     /// This node's identity in the presence fields, unique per process run.
     pub node_id: String,
     pub metrics: Metrics,

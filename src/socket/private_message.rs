@@ -9,7 +9,7 @@ use socketioxide::{
     extract::{AckSender, Extension, SocketRef, State, TryData},
 };
 
-use super::{AppState, payloads::MessageAck};
+use super::{AppState, payloads::MessageAck, rate_limit::Bucket};
 use crate::domain::{Message, OutgoingMessage, Refusal, Session};
 
 pub async fn on_private_message<A: Adapter>(
@@ -46,6 +46,14 @@ async fn send<A: Adapter>(
     session: &Session,
     state: &AppState,
 ) -> Result<Message, Refusal> {
+    // First, so that a flood costs one check per event whatever it contains.
+    let allowed = socket
+        .extensions
+        .get::<Bucket>()
+        .is_none_or(|bucket| bucket.try_take(state.rate_limit));
+    if !allowed {
+        return Err(Refusal::RateLimited);
+    }
     let payload = payload.ok_or(Refusal::InvalidPayload)?;
     let outgoing = OutgoingMessage::parse(&payload, state.max_message_bytes)?;
     let message = Message::new(&session.user_id, outgoing);

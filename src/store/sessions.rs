@@ -1,7 +1,10 @@
 //! Sessions: `session:{sessionID}` hashes, plus the per-socket presence fields that let every
 //! node agree on whether a user is still connected somewhere.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use serde::Serialize;
 
@@ -43,19 +46,22 @@ impl SessionStore {
         Self { pool, ttl }
     }
 
-    /// The session a client's sessionID names, if it is stored and has a userID.
-    pub async fn find(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+    /// The session a client's sessionID names, if it is stored and has a userID, with the
+    /// number of sockets it has open on all nodes.
+    pub async fn find(&self, id: &SessionId) -> Result<Option<(Session, usize)>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let (user_id, username): (Option<String>, Option<String>) = redis::cmd("HMGET")
+        let mut fields: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(keys::session(id))
-            .arg("userID")
-            .arg("username")
             .query_async(&mut conn)
             .await?;
-        Ok(user_id.map(|user_id| Session {
-            id: id.clone(),
-            user_id: UserId::from_stored(user_id),
-            username: Username::from_stored(username.unwrap_or_default()),
+        let sockets = fields.keys().filter(|f| f.starts_with("socket:")).count();
+        Ok(fields.remove("userID").map(|user_id| {
+            let session = Session {
+                id: id.clone(),
+                user_id: UserId::from_stored(user_id),
+                username: Username::from_stored(fields.remove("username").unwrap_or_default()),
+            };
+            (session, sockets)
         }))
     }
 

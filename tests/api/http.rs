@@ -85,3 +85,36 @@ async fn metrics_count_sockets_users_and_messages_by_outcome() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn socket_io_refuses_foreign_browser_origins_on_both_transports() {
+    let redis = TestRedis::start().await;
+    let app = spawn_app(&redis).await;
+    let client = reqwest::Client::new();
+    let polling = format!("{}/socket.io/?EIO=4&transport=polling", app.url());
+    let websocket = format!("{}/socket.io/?EIO=4&transport=websocket", app.url());
+    let status = |url: &str, origin: Option<String>| {
+        let mut request = client.get(url);
+        if url.contains("websocket") {
+            request = request
+                .header("Connection", "Upgrade")
+                .header("Upgrade", "websocket")
+                .header("Sec-WebSocket-Version", "13")
+                .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+        }
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let own = Some(app.url());
+    let dev = Some("http://localhost:8080".to_owned());
+    let foreign = Some("http://evil.example".to_owned());
+
+    assert_eq!(status(&polling, foreign.clone()).await, 403);
+    assert_eq!(status(&websocket, foreign).await, 403);
+    assert_eq!(status(&polling, own.clone()).await, 200);
+    assert_eq!(status(&websocket, own).await, 101);
+    assert_eq!(status(&polling, dev).await, 200);
+    assert_eq!(status(&polling, None).await, 200);
+}

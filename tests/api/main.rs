@@ -8,6 +8,7 @@ mod crash;
 mod handshake;
 mod http;
 mod legacy_data;
+mod limits;
 mod messaging;
 mod outage;
 mod presence;
