@@ -5,6 +5,7 @@ mod helpers;
 
 mod bad_input;
 mod crash;
+mod fuzz;
 mod handshake;
 mod http;
 mod legacy_data;
