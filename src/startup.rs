@@ -14,7 +14,7 @@ use crate::{
     metrics::Metrics,
     settings::Settings,
     socket::{AppState, handlers::on_connect, handshake::authenticate, liveness, presence},
-    store::{self, MessageStore, NodeStore, RedisPool, RedisTarget, SessionStore},
+    store::{self, MessageStore, NodeStore, RedisPool, RedisTarget, SessionStore, SharedListing},
 };
 
 /// How long a shutdown waits for the departures of its sockets to be saved and announced.
@@ -41,8 +41,10 @@ impl Application {
         let metrics = Metrics::new();
         let pool = RedisPool::new(&target, settings.redis_pool_size, metrics.clone())?;
         store::load_scripts(&pool).await;
+        let sessions = SessionStore::new(pool.clone(), settings.session_ttl());
         let state = AppState {
-            sessions: SessionStore::new(pool.clone(), settings.session_ttl()),
+            sessions: sessions.clone(),
+            listing: SharedListing::new(sessions),
             nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             messages: MessageStore::new(pool.clone(), settings.message_ttl(), settings.history_cap),
             max_message_bytes: settings.max_message_bytes,

@@ -1,7 +1,7 @@
 //! The connection handler: record the socket, tell the user who they are and who is there,
 //! tell everyone else the user is here.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use socketioxide::{
     adapter::Adapter,
@@ -34,6 +34,7 @@ pub async fn on_connect<A: Adapter>(
         socket.disconnect().ok();
         return;
     }
+    let written = Instant::now();
     // A socket that closed before its disconnect handler was in place would leave its presence
     // field behind; undo it here (the handler, if it also runs, finds nothing to remove).
     if !socket.connected() {
@@ -47,7 +48,7 @@ pub async fn on_connect<A: Adapter>(
     };
     socket.emit("session", &event).ok();
 
-    match load_users(&session, &state).await {
+    match load_users(&session, &state, written).await {
         Ok((users, history)) => {
             socket
                 .emit("users", &users_event(&users, &history, &session))
@@ -76,14 +77,21 @@ pub async fn on_connect<A: Adapter>(
     }
 }
 
+/// Every user (from a listing no older than this user's own session write) and this user's
+/// history.
 async fn load_users(
     session: &Session,
     state: &AppState,
-) -> Result<(Vec<UserEntry>, Vec<Message>), StoreError> {
-    tokio::try_join!(
-        state.sessions.list(),
-        state.messages.for_user(&session.user_id)
-    )
+    written: Instant,
+) -> Result<(Arc<Vec<UserEntry>>, Vec<Message>), Arc<StoreError>> {
+    let history = async {
+        state
+            .messages
+            .for_user(&session.user_id)
+            .await
+            .map_err(Arc::new)
+    };
+    tokio::try_join!(state.listing.list_after(written), history)
 }
 
 /// Pairs each stored user with this user's conversation with them, oldest first.

@@ -11,13 +11,15 @@ pub mod rate_limit;
 
 use crate::{
     metrics::Metrics,
-    store::{MessageStore, NodeStore, SessionStore},
+    store::{MessageStore, NodeStore, SessionStore, SharedListing},
 };
 
 /// What every handler shares, registered once with `SocketIo::builder().with_state(..)`.
 #[derive(Clone)]
 pub struct AppState {
     pub sessions: SessionStore,
+    /// The user listing shared by users connecting at the same moment.
+    pub listing: SharedListing,
     pub messages: MessageStore,
     pub nodes: NodeStore,
     /// Largest accepted message content, in bytes.

@@ -5,12 +5,14 @@
 //! - `messages:{userID}`: list of JSON messages, RPUSH / LRANGE, with TTL.
 
 mod keys;
+mod listing;
 mod messages;
 mod nodes;
 mod redis_pool;
 mod scripts;
 mod sessions;
 
+pub use listing::SharedListing;
 pub use messages::MessageStore;
 pub use nodes::NodeStore;
 pub use redis_pool::{Conn, RedisPool, RedisTarget};

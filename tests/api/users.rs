@@ -109,7 +109,33 @@ async fn the_listing_includes_every_stored_session(redis: TestRedis) {
     assert_eq!(alice.users.as_array().unwrap().len(), 51);
 }
 
+/// Users joining at the same moment share listings; none may get one that misses itself, or
+/// misses a user whose connection had completed before it joined.
+async fn a_burst_of_joins_each_sees_itself_and_everyone_before(redis: TestRedis) {
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let first = TestClient::join(&node1, "first").await;
+
+    let joins = (0..30).map(|i| {
+        let node = if i % 2 == 0 { &node1 } else { &node2 };
+        async move { TestClient::join(node, &format!("user{i}")).await }
+    });
+    let joined = futures_util::future::join_all(joins).await;
+
+    for user in &joined {
+        let listed = user.users.as_array().unwrap();
+        let me = listed.iter().find(|u| u["userID"] == user.user_id.as_str());
+        assert_eq!(
+            me.map(|m| &m["connected"]),
+            Some(&json!(true)),
+            "{}",
+            user.user_id
+        );
+        assert!(listed.iter().any(|u| u["userID"] == first.user_id.as_str()));
+    }
+}
+
 crate::on_standalone_and_cluster!(
+    a_burst_of_joins_each_sees_itself_and_everyone_before,
     the_listing_includes_every_stored_session,
     users_lists_self_and_peers_with_their_conversation,
     user_connected_reaches_sockets_on_the_other_node,
