@@ -1,6 +1,7 @@
 # Shared by scripts/run and scripts/test: install what a fresh Debian machine lacks.
 
-# apt_install PACKAGE...: installs Debian packages (as root, or through sudo).
+# apt_install PACKAGE...: installs Debian packages (as root, or through sudo). APT_FLAGS adds
+# options, e.g. --no-install-recommends where the recommends are heavy and unneeded.
 apt_install() {
   echo "==> installing $*"
   local sudo=""

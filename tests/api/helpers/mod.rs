@@ -1,10 +1,12 @@
 //! Test helpers: a real Redis per test, real server instances on port 0, real Socket.IO clients.
 
 mod client;
+mod nginx;
 mod process;
 mod redis_server;
 
-pub use client::TestClient;
+pub use client::{Connected, TestClient};
+pub use nginx::TestNginx;
 pub use process::NodeProcess;
 pub use redis_server::TestRedis;
 

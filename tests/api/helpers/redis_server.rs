@@ -32,6 +32,64 @@ impl TestRedis {
         Self::spawn_standalone(&["--appendonly", "yes", "--appendfsync", "always"]).await
     }
 
+    /// A standalone Redis that speaks only TLS and wants a password: `rediss://:PASSWORD@...`,
+    /// with a self-signed certificate made by `openssl` (hence `#insecure`).
+    pub async fn start_tls(password: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+                "-subj",
+                "/CN=127.0.0.1",
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(made.success(), "a self-signed certificate");
+        let port = free_port();
+        let process = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args(["--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem"])
+            .args(["--tls-ca-cert-file", "cert.pem", "--tls-auth-clients", "no"])
+            .args([
+                "--requirepass",
+                password,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let url = format!("rediss://:{password}@127.0.0.1:{port}/#insecure");
+        let redis = Self {
+            target: RedisTarget::Standalone(url),
+            processes: vec![process],
+            _dir: Some(dir),
+            restart: None,
+        };
+        assert!(redis.wait_ready().await, "TLS redis-server answers");
+        redis
+    }
+
     async fn spawn_standalone(extra: &[&str]) -> Self {
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");

@@ -1,0 +1,119 @@
+//! Scale-out behind a real nginx configured by `deploy/nginx.conf.template`: sticky sessions
+//! for long-polling, WebSocket upgrades, and a stopped node's users moving to a live node.
+
+use rust_socketio::TransportType::{self, Polling, Websocket};
+use serde_json::{Value, json};
+
+use crate::helpers::{Connected, TestApp, TestNginx, TestRedis, spawn_app};
+
+/// `from` sends `content` to `to`; checks the acknowledgement and the delivery, and returns
+/// the stored message.
+async fn exchange(from: &Connected, to: &mut Connected, content: &str) -> Value {
+    let ack = from
+        .client
+        .send(json!({ "content": content, "to": to.user_id }))
+        .await;
+    let message = ack["message"].clone();
+    assert_eq!(message["content"], content, "{ack}");
+    assert_eq!(message["from"], from.user_id.as_str(), "{ack}");
+    assert_eq!(message["to"], to.user_id.as_str(), "{ack}");
+    assert_eq!(to.client.expect("private message").await, message);
+    message
+}
+
+/// The entry of `peer` in a `users` payload.
+fn entry<'a>(users: &'a Value, peer: &str) -> &'a Value {
+    users
+        .as_array()
+        .expect("users is an array")
+        .iter()
+        .find(|user| user["userID"] == peer)
+        .unwrap_or_else(|| panic!("{peer} missing from users: {users}"))
+}
+
+fn history_with(users: &Value, peer: &str) -> Value {
+    entry(users, peer)["messages"].clone()
+}
+
+/// Reconnects `user` through nginx with its sessionID, as the demo client does after a
+/// reload, and checks it got its own session back.
+async fn come_back(nginx: &TestNginx, user: Connected, transport: TransportType) -> Connected {
+    let (session_id, user_id) = (user.session_id.clone(), user.user_id.clone());
+    user.client.disconnect().await;
+    let back = nginx
+        .join(json!({ "sessionID": session_id }), transport)
+        .await;
+    assert_eq!(back.session_id, session_id);
+    assert_eq!(back.user_id, user_id);
+    back
+}
+
+async fn two_nodes_behind_nginx(redis: &TestRedis) -> (TestApp, TestApp, TestNginx) {
+    let (node1, node2) = (spawn_app(redis).await, spawn_app(redis).await);
+    let nginx = TestNginx::start(&[&node1, &node2]).await;
+    (node1, node2, nginx)
+}
+
+#[tokio::test]
+async fn long_polling_and_websocket_clients_chat_and_keep_their_sessions_through_nginx() {
+    let redis = TestRedis::start().await;
+    let (_node1, _node2, nginx) = two_nodes_behind_nginx(&redis).await;
+    let mut alice = nginx.join(json!({ "username": "alice" }), Polling).await;
+    let mut bob = nginx.join(json!({ "username": "bob" }), Websocket).await;
+
+    let hello = exchange(&alice, &mut bob, "hello over long-polling").await;
+    let reply = exchange(&bob, &mut alice, "hello over websocket").await;
+
+    let mut alice = come_back(&nginx, alice, Polling).await;
+    let mut bob = come_back(&nginx, bob, Websocket).await;
+    let both = json!([hello, reply]);
+    assert_eq!(history_with(&alice.users, &bob.user_id), both);
+    assert_eq!(history_with(&bob.users, &alice.user_id), both);
+    exchange(&alice, &mut bob, "still here").await;
+    exchange(&bob, &mut alice, "me too").await;
+}
+
+#[tokio::test]
+async fn when_the_serving_node_stops_its_users_resume_on_the_other_node() {
+    let redis = TestRedis::start().await;
+    let (node1, node2, nginx) = two_nodes_behind_nginx(&redis).await;
+    let alice = nginx.join(json!({ "username": "alice" }), Polling).await;
+    let mut bob = nginx.join(json!({ "username": "bob" }), Websocket).await;
+    let before = exchange(&alice, &mut bob, "before the restart").await;
+
+    // Every client here comes from 127.0.0.1, so one node serves them all: stop that one.
+    let serving = nginx.serving_node().await;
+    let (stopped, live) = match serving {
+        port if port == node1.port => (node1, node2),
+        port if port == node2.port => (node2, node1),
+        port => panic!("nginx served from {port}, not a test node"),
+    };
+    stopped.stop().await;
+
+    let mut alice = come_back(&nginx, alice, Polling).await;
+    let mut bob = come_back(&nginx, bob, Websocket).await;
+    assert_eq!(nginx.serving_node().await, live.port);
+    assert_eq!(history_with(&alice.users, &bob.user_id), json!([before]));
+    assert_eq!(history_with(&bob.users, &alice.user_id), json!([before]));
+    // The stopped node marked both offline as it drained; alice came back first.
+    assert_eq!(entry(&bob.users, &alice.user_id)["connected"], true);
+    let after = exchange(&alice, &mut bob, "after the restart").await;
+    exchange(&bob, &mut alice, "on the live node").await;
+    assert_ne!(after["id"], before["id"]);
+}
+
+#[tokio::test]
+async fn stopping_the_idle_node_leaves_connected_clients_undisturbed() {
+    let redis = TestRedis::start().await;
+    let (node1, node2, nginx) = two_nodes_behind_nginx(&redis).await;
+    let mut alice = nginx.join(json!({ "username": "alice" }), Polling).await;
+    let mut bob = nginx.join(json!({ "username": "bob" }), Websocket).await;
+
+    let serving = nginx.serving_node().await;
+    let idle = if serving == node1.port { node2 } else { node1 };
+    idle.stop().await;
+
+    exchange(&alice, &mut bob, "nobody moved").await;
+    exchange(&bob, &mut alice, "indeed").await;
+    alice.client.expect_none("user disconnected").await;
+}
