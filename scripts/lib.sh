@@ -31,3 +31,25 @@ npm_install() {
     (cd "$1" && npm ci --no-audit --no-fund)
   fi
 }
+
+# ensure_redis: starts a local, persistent Redis (data and log in .data/redis) when none
+# answers at REDIS_URL. Daemonized, so it outlives the calling script and keeps the data.
+ensure_redis() {
+  need_packages redis-server:redis-server redis-cli:redis-tools
+  redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && return 0
+  local port
+  port=$(echo "$REDIS_URL" | sed -E 's#.*:([0-9]+).*#\1#')
+  mkdir -p .data/redis
+  echo "==> no Redis answers at $REDIS_URL; starting one on port $port (data in .data/redis)"
+  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$PWD/.data/redis" \
+    --appendonly yes --logfile "$PWD/.data/redis/redis.log"
+  for _ in $(seq 50); do redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
+# build_client: installs the web client's packages when needed and builds client/dist.
+build_client() {
+  [ -f client/package.json ] || return 0
+  npm_install client
+  echo "==> building the web client"
+  (cd client && npm run build --silent)
+}
