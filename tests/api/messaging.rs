@@ -3,7 +3,10 @@
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestClient, TestRedis, spawn_app};
+use futures_util::StreamExt;
+use privmsg::store::RedisTarget;
+
+use crate::helpers::{TestClient, TestRedis, WAIT, spawn_app};
 
 async fn a_message_reaches_the_recipient_and_the_senders_other_tab_on_the_other_node_only(
     redis: TestRedis,
@@ -119,3 +122,39 @@ crate::on_standalone_and_cluster!(
     messages_sent_while_the_recipient_is_offline_are_in_its_history_in_order,
     a_message_to_oneself_is_stored_once_and_reaches_the_other_tabs,
 );
+
+#[tokio::test]
+async fn an_operator_sees_cross_node_traffic_with_psubscribe_socket_io() {
+    let redis = TestRedis::start().await;
+    let RedisTarget::Standalone(url) = &redis.target else {
+        unreachable!("a standalone Redis")
+    };
+    let mut watch = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    watch.psubscribe("socket.io*").await.unwrap();
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let alice = TestClient::join(&node1, "alice").await;
+    let mut bob = TestClient::join(&node2, "bob").await;
+
+    alice
+        .client
+        .send(json!({ "content": "watched", "to": bob.user_id }))
+        .await;
+    bob.client.expect("private message").await;
+
+    let mut messages = watch.on_message();
+    let mut carried = false;
+    while let Ok(Some(message)) = tokio::time::timeout(WAIT, messages.next()).await {
+        let payload: Vec<u8> = message.get_payload().unwrap();
+        if message.get_channel_name().starts_with("socket.io")
+            && String::from_utf8_lossy(&payload).contains("watched")
+        {
+            carried = true;
+            break;
+        }
+    }
+    assert!(carried, "the message crossed nodes on a socket.io* channel");
+}
