@@ -61,20 +61,7 @@ pub async fn on_connect<A: Adapter>(
         }
     }
 
-    let joined = UserEvent {
-        user_id: &session.user_id,
-        username: session.username.as_str(),
-        connected: true,
-        messages: Vec::new(),
-    };
-    if let Err(err) = socket.broadcast().emit("user connected", &joined).await {
-        state
-            .metrics
-            .adapter_errors
-            .with_label_values(&["user connected"])
-            .inc();
-        tracing::warn!(error = ?err, "cannot announce a connection to other nodes");
-    }
+    presence::announce_online(&socket, &session, &state).await;
 }
 
 /// Every user (from a listing no older than this user's own session write) and this user's

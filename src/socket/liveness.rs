@@ -7,7 +7,7 @@ use std::time::Duration;
 use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::task::JoinHandle;
 
-use super::{AppState, payloads::UserEvent, presence};
+use super::{AppState, presence};
 use crate::domain::Session;
 
 /// Starts the heartbeat-and-sweep loop; it runs every `every` until the handle is aborted.
@@ -67,12 +67,6 @@ async fn repair<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
             tracing::warn!(error = ?err, "cannot record a socket again");
             continue;
         }
-        let back = UserEvent {
-            user_id: &session.user_id,
-            username: session.username.as_str(),
-            connected: true,
-            messages: Vec::new(),
-        };
-        socket.broadcast().emit("user connected", &back).await.ok();
+        presence::announce_online(&socket, &session, state).await;
     }
 }

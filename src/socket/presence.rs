@@ -13,7 +13,7 @@ use socketioxide::{
     extract::{Extension, SocketRef, State},
 };
 
-use super::AppState;
+use super::{AppState, payloads::UserEvent};
 use crate::{
     domain::Session,
     store::{SocketTag, StoreError},
@@ -84,6 +84,28 @@ pub async fn leave_all<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
         Some(async move { leave(socket, &session, state).await })
     });
     futures_util::future::join_all(departures).await;
+}
+
+/// Tells every other socket, on every node, that this user is online.
+pub async fn announce_online<A: Adapter>(
+    socket: &SocketRef<A>,
+    session: &Session,
+    state: &AppState,
+) {
+    let online = UserEvent {
+        user_id: &session.user_id,
+        username: session.username.as_str(),
+        connected: true,
+        messages: Vec::new(),
+    };
+    if let Err(err) = socket.broadcast().emit("user connected", &online).await {
+        state
+            .metrics
+            .adapter_errors
+            .with_label_values(&["user connected"])
+            .inc();
+        tracing::warn!(error = ?err, "cannot announce a connection to other nodes");
+    }
 }
 
 /// Forgets this socket; when it was the user's last, announces `user disconnected` everywhere.

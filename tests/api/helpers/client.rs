@@ -74,7 +74,12 @@ impl TestClient {
 
     /// Connects with `auth` and reads `session` and `users`.
     pub async fn join_with(app: &TestApp, auth: Value) -> Connected {
-        let mut client = Self::connect(app, auth).await;
+        Self::join_url(app.url(), auth, TransportType::Websocket).await
+    }
+
+    /// Connects to any Socket.IO address with `auth` and reads `session` and `users`.
+    pub async fn join_url(url: String, auth: Value, transport: TransportType) -> Connected {
+        let mut client = Self::connect_url(url, auth, transport).await;
         let session = client.expect("session").await;
         let users = client.expect("users").await;
         Connected {

@@ -97,15 +97,7 @@ impl TestNginx {
 
     /// Connects through nginx with `auth` and reads `session` and `users`.
     pub async fn join(&self, auth: Value, transport: TransportType) -> Connected {
-        let mut client = TestClient::connect_url(self.url(), auth, transport).await;
-        let session = client.expect("session").await;
-        let users = client.expect("users").await;
-        Connected {
-            session_id: session["sessionID"].as_str().expect("sessionID").to_owned(),
-            user_id: session["userID"].as_str().expect("userID").to_owned(),
-            users,
-            client,
-        }
+        TestClient::join_url(self.url(), auth, transport).await
     }
 
     /// The port of the node that nginx sends this machine's requests to now. Every test
