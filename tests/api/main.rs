@@ -16,5 +16,6 @@ mod outage;
 mod presence;
 mod redis_auth;
 mod redis_layout;
+mod restart;
 mod security;
 mod users;
