@@ -83,7 +83,41 @@ async fn a_user_coming_back_is_announced_online_again(redis: TestRedis) {
     );
 }
 
+/// A tab opening on one node while another closes on the other, at the same moment, many
+/// times: the user must end up online (a tab is open); then both closing at once: offline.
+async fn simultaneous_opens_and_closes_on_two_nodes_leave_the_right_status(redis: TestRedis) {
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let alice = TestClient::join(&node1, "alice").await;
+    let auth = json!({ "sessionID": alice.session_id });
+    let mut open = alice.client;
+    for round in 0..10 {
+        // The open tab is on one node; the new one opens on the other.
+        let other_node = if round % 2 == 0 { &node2 } else { &node1 };
+        let (next, ()) = tokio::join!(
+            TestClient::join_with(other_node, auth.clone()),
+            open.disconnect()
+        );
+        open = next.client;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            connected_field(&redis, &alice.session_id).await.as_deref(),
+            Some("true"),
+            "round {round}"
+        );
+    }
+
+    let last = TestClient::join_with(&node2, auth).await;
+    tokio::join!(open.disconnect(), last.client.disconnect());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    assert_eq!(
+        connected_field(&redis, &alice.session_id).await.as_deref(),
+        Some("false")
+    );
+}
+
 crate::on_standalone_and_cluster!(
+    simultaneous_opens_and_closes_on_two_nodes_leave_the_right_status,
     closing_one_of_two_tabs_on_different_nodes_announces_nothing,
     closing_the_last_tab_announces_the_user_id_and_stores_connected_false,
     a_graceful_shutdown_marks_its_users_offline_on_the_other_nodes,
