@@ -2,7 +2,13 @@
 //! library so that tests build the very same server.
 
 use clap::Parser;
+use mimalloc::MiMalloc;
 use privmsg::{settings::Settings, startup::Application, telemetry};
+
+/// glibc's allocator spent a third of the message path zeroing fresh pages and consolidating
+/// chunks under load (see BENCHMARKS.md); mimalloc keeps and reuses its pages.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use axum::Router;
+use axum::{Router, serve::ListenerExt};
 use socketioxide::{SocketIo, adapter::Emitter, handler::ConnectHandler, layer::SocketIoLayer};
 use tokio::{net::TcpListener, sync::watch};
 use tower::ServiceBuilder;
@@ -103,7 +103,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_accepting, stopped) = watch::channel(false);
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        // Without TCP_NODELAY, a small frame written right after another (the `session` and
+        // `users` events, an ack) waits for the peer's delayed ACK: ~40 ms per exchange.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "cannot set TCP_NODELAY");
+            }
+        });
+        let serve = axum::serve(listener, self.router).with_graceful_shutdown(async move {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|stop| *stop).await;
         });
@@ -145,12 +152,19 @@ impl Io {
     }
 }
 
-/// Engine.IO limits shared by both adapters.
+/// How long a client has, after opening the transport, to send its Socket.IO connect. The
+/// library keeps a refused or abandoned handshake's state this long (~18 KB each), so the
+/// Node default of 45 s would let a flood of garbage handshakes hold memory for nothing.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Engine.IO limits shared by both adapters. socketioxide's own tracing is left off: at debug
+/// level it logs raw packets, sessionIDs included.
 fn engine(settings: &Settings) -> socketioxide::SocketIoBuilder {
     let max = settings.max_payload_bytes;
     SocketIo::builder()
         .max_payload(max)
         .ws_max_message_size(usize::try_from(max).unwrap_or(usize::MAX))
+        .connect_timeout(CONNECT_TIMEOUT)
 }
 
 /// The HTTP router with CORS, then Socket.IO, in front of it.

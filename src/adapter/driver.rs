@@ -23,7 +23,7 @@ type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
 
 /// How often an idle driver checks its connection. The manager reconnects only when a command
 /// fails, and a node that only receives would otherwise never notice that Redis came back.
-const HEARTBEAT: Duration = Duration::from_secs(1);
+const HEARTBEAT: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct ResilientDriver {

@@ -4,6 +4,7 @@
 //! - `session:{sessionID}`: hash `userID`, `username`, `connected`, with TTL;
 //! - `messages:{userID}`: list of JSON messages, RPUSH / LRANGE, with TTL.
 
+mod conn;
 mod keys;
 mod listing;
 mod messages;
@@ -12,10 +13,11 @@ mod redis_pool;
 mod scripts;
 mod sessions;
 
+pub use conn::Conn;
 pub use listing::SharedListing;
 pub use messages::MessageStore;
 pub use nodes::NodeStore;
-pub use redis_pool::{Conn, RedisPool, RedisTarget};
+pub use redis_pool::{RedisPool, RedisTarget};
 pub use sessions::{SessionStore, SocketTag, UserEntry};
 
 /// What went wrong talking to Redis. Clients only ever see a short reason; the log gets this.

@@ -1,18 +1,26 @@
-//! One face for standalone Redis and Redis Cluster: a pool handing out multiplexed connections,
-//! and a SCAN that visits every master. Stores are written once against this.
+//! One face for standalone Redis and Redis Cluster: a pool of multiplexed connections that
+//! stores are written once against.
+//!
+//! A multiplexed connection serves any number of concurrent requests, so a store does not need
+//! one of its own per call: checking one out of deadpool for every command would cost a
+//! round trip each time (deadpool checks a connection with UNWATCH + PING when handing it
+//! out). The pool keeps a few connections checked out and shares them, and goes back to
+//! deadpool only for a connection that failed.
 
-use std::time::Duration;
-
-use deadpool_redis::{PoolConfig, Runtime, Timeouts, cluster};
-use futures_util::future::try_join_all;
-use redis::{
-    Arg, Cmd, Pipeline, RedisFuture, Value,
-    aio::{ConnectionLike, MultiplexedConnection},
-    cluster_async::ClusterConnection,
-    cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
 };
 
-use super::StoreError;
+use deadpool_redis::{PoolConfig, Runtime, Timeouts, cluster};
+
+use super::{
+    StoreError,
+    conn::{Conn, Inner},
+};
 use crate::metrics::Metrics;
 
 /// Where the data lives: one Redis, or the seed nodes of a Redis Cluster.
@@ -26,26 +34,36 @@ pub enum RedisTarget {
 pub struct RedisPool {
     pool: Pool,
     metrics: Metrics,
+    /// Connections in use, shared round-robin; a slot is emptied when its connection fails.
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    slots: Vec<Mutex<Option<Inner>>>,
+    next: AtomicUsize,
+}
+
+/// A slot of the shared connections, for a failing connection to empty its own.
+#[derive(Clone)]
+pub(super) struct Slot {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+impl Slot {
+    pub(super) fn discard(&self) {
+        if let Some(slot) = self.shared.slots.get(self.index)
+            && let Ok(mut slot) = slot.lock()
+        {
+            *slot = None;
+        }
+    }
 }
 
 #[derive(Clone)]
 enum Pool {
     Standalone(deadpool_redis::Pool),
     Cluster(cluster::Pool),
-}
-
-/// A multiplexed connection: cheap to clone, and concurrent requests on clones share one
-/// socket, pipelined on the wire. Every command it sends is timed in the metrics.
-#[derive(Clone)]
-pub struct Conn {
-    inner: Inner,
-    metrics: Metrics,
-}
-
-#[derive(Clone)]
-enum Inner {
-    Standalone(MultiplexedConnection),
-    Cluster(ClusterConnection),
 }
 
 impl RedisPool {
@@ -71,131 +89,39 @@ impl RedisPool {
                 Pool::Cluster(config.create_pool(Some(Runtime::Tokio1))?)
             }
         };
-        Ok(Self { pool, metrics })
-    }
-
-    pub async fn get(&self) -> Result<Conn, StoreError> {
-        let inner = match &self.pool {
-            Pool::Standalone(pool) => Inner::Standalone((*pool.get().await?).clone()),
-            Pool::Cluster(pool) => Inner::Cluster((*pool.get().await?).clone()),
-        };
-        Ok(Conn {
-            inner,
-            metrics: self.metrics.clone(),
-        })
-    }
-}
-
-impl Conn {
-    /// Every key matching `pattern`, SCANning `count` at a time: on a cluster, on every master.
-    pub async fn scan_keys(
-        &mut self,
-        pattern: &str,
-        count: usize,
-    ) -> Result<Vec<String>, StoreError> {
-        let routes = match &mut self.inner {
-            Inner::Standalone(_) => vec![None],
-            Inner::Cluster(conn) => masters(conn).await?.into_iter().map(Some).collect(),
-        };
-        let mut keys = Vec::new();
-        for route in routes {
-            let mut cursor: u64 = 0;
-            loop {
-                let mut scan = redis::cmd("SCAN");
-                scan.arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(count);
-                let reply = match (&mut self.inner, &route) {
-                    (Inner::Cluster(conn), Some(route)) => {
-                        conn.route_command(scan, route.clone()).await?
-                    }
-                    _ => scan.query_async::<Value>(self).await?,
-                };
-                let (next, batch): (u64, Vec<String>) = redis::from_redis_value(reply)?;
-                keys.extend(batch);
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
-        }
-        Ok(keys)
-    }
-
-    /// Runs `cmds` concurrently on clones of this connection; each is routed by its own key,
-    /// so this is valid on a cluster where a MULTI or a multi-key pipeline would not be.
-    pub async fn each<T: redis::FromRedisValue>(
-        &self,
-        cmds: Vec<Cmd>,
-    ) -> Result<Vec<T>, StoreError> {
-        let calls = cmds.into_iter().map(|cmd| {
-            let mut conn = self.clone();
-            async move { cmd.query_async::<T>(&mut conn).await }
+        let shared = Arc::new(Shared {
+            slots: (0..size.clamp(1, 8)).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
         });
-        Ok(try_join_all(calls).await?)
-    }
-}
-
-/// The address of every master of the cluster, as the cluster names them.
-async fn masters(conn: &mut ClusterConnection) -> Result<Vec<RoutingInfo>, StoreError> {
-    let slots: Vec<Vec<Value>> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
-    let mut masters: Vec<(String, u16)> = Vec::new();
-    for range in slots {
-        let Some(Value::Array(master)) = range.into_iter().nth(2) else {
-            continue;
-        };
-        let mut fields = master.into_iter();
-        let (Some(host), Some(port)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        let node = (
-            redis::from_redis_value::<String>(host)?,
-            redis::from_redis_value(port)?,
-        );
-        if !masters.contains(&node) {
-            masters.push(node);
-        }
-    }
-    Ok(masters
-        .into_iter()
-        .map(|(host, port)| {
-            RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port })
+        Ok(Self {
+            pool,
+            metrics,
+            shared,
         })
-        .collect())
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        let verb = match cmd.args_iter().next() {
-            Some(Arg::Simple(name)) => String::from_utf8_lossy(name).to_ascii_uppercase(),
-            _ => "OTHER".to_owned(),
-        };
-        let call = match &mut self.inner {
-            Inner::Standalone(conn) => conn.req_packed_command(cmd),
-            Inner::Cluster(conn) => conn.req_packed_command(cmd),
-        };
-        Box::pin(self.metrics.time_redis(verb, call))
     }
 
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        let call = match &mut self.inner {
-            Inner::Standalone(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Inner::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+    /// A connection to send commands on: one of the shared ones, opened from deadpool when its
+    /// slot is empty.
+    pub async fn get(&self) -> Result<Conn, StoreError> {
+        let index = self.shared.next.fetch_add(1, Ordering::Relaxed) % self.shared.slots.len();
+        let slot = Slot {
+            shared: self.shared.clone(),
+            index,
         };
-        Box::pin(self.metrics.time_redis("PIPELINE".to_owned(), call))
-    }
-
-    fn get_db(&self) -> i64 {
-        match &self.inner {
-            Inner::Standalone(conn) => conn.get_db(),
-            Inner::Cluster(conn) => conn.get_db(),
-        }
+        let cached = self.shared.slots[index].lock().ok().and_then(|s| s.clone());
+        let inner = match cached {
+            Some(inner) => inner,
+            None => {
+                let inner = match &self.pool {
+                    Pool::Standalone(pool) => Inner::Standalone((*pool.get().await?).clone()),
+                    Pool::Cluster(pool) => Inner::Cluster((*pool.get().await?).clone()),
+                };
+                if let Ok(mut cached) = self.shared.slots[index].lock() {
+                    *cached = Some(inner.clone());
+                }
+                inner
+            }
+        };
+        Ok(Conn::new(inner, self.metrics.clone(), slot))
     }
 }

@@ -159,13 +159,15 @@ export async function startCluster({ nodes = 2, name = "cluster", env = {} } = {
 
 // socket.io-client with every received event recorded in order.
 export class Client {
-  constructor(url, { auth, transports, upgrade = true } = {}) {
+  // `extraHeaders` (e.g. a browser's Origin) goes out on both transports from Node.
+  constructor(url, { auth, transports, upgrade = true, extraHeaders } = {}) {
     this.events = []; // [{ event, args }], unconsumed
     this.waiters = [];
     this.socket = io(url, {
       auth,
       transports,
       upgrade,
+      extraHeaders,
       forceNew: true,
       reconnection: false, // a test must see a dropped connection, not a silent retry
       timeout: WAIT_MS,

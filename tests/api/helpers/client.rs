@@ -105,6 +105,11 @@ impl TestClient {
         }
     }
 
+    /// The next `event` if it comes within `wait`.
+    pub async fn wait_for_within(&mut self, event: &str, wait: Duration) -> Option<Value> {
+        self.wait_for(event, wait).await
+    }
+
     async fn wait_for(&mut self, event: &str, wait: Duration) -> Option<Value> {
         if let Some(i) = self.backlog.iter().position(|(name, _)| name == event) {
             return Some(self.backlog.remove(i).1);

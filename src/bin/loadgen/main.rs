@@ -1,0 +1,225 @@
+//! `loadgen`: a load generator for any server speaking the private-messaging Socket.IO protocol
+//! (PROTOCOL.md), over WebSocket. Flags and orchestration only; the socket is in `client.rs`,
+//! the phases in `phases/`, the bookkeeping in `tracker.rs` and the output in `report.rs`.
+
+mod client;
+mod phases;
+mod report;
+mod seed;
+mod tracker;
+mod usage;
+
+use std::{process::ExitCode, sync::Arc};
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+
+use crate::{client::Hub, phases::Ctx, report::Report, tracker::Tracker};
+
+/// Load generator for the private-messaging Socket.IO server (Socket.IO v5 over WebSocket).
+///
+/// Every run first connects --users virtual users (spread round-robin over the --url nodes, in
+/// batches of --batch, timed from opening the socket to receiving `users`), then runs the
+/// phases asked for, in this order:
+///
+///   message  random sender -> random other user at --rate msg/s for --duration s, with acks;
+///            end-to-end latency, delivered/s, lost, duplicated, error acks by reason
+///   restore  --restore-sample users reconnect by sessionID: same userID, full history
+///   hold     the users stay idle for --hold s; server RSS per connection (--server-pid)
+///
+/// Examples:
+///   loadgen --url http://127.0.0.1:3001 --url http://127.0.0.1:3002 --users 200 \
+///           --phase message --rate 5000 --duration 10 --server-pid 123 --server-pid 124
+///   loadgen --url http://127.0.0.1:3001 --users 100 --batch 10 --seed-sessions 10000
+///   loadgen --url http://127.0.0.1:3001 --smoke        # CI: 20 users, 3 s, --assert-no-loss
+#[derive(Debug, Clone, Parser)]
+#[command(name = "loadgen", verbatim_doc_comment)]
+pub struct Args {
+    /// Server node base URL (repeat for several nodes; users are spread round-robin).
+    #[arg(long = "url", default_value = "http://127.0.0.1:3000")]
+    pub urls: Vec<String>,
+    /// Virtual users (one WebSocket each).
+    #[arg(long, default_value_t = 100)]
+    pub users: usize,
+    /// Users joining at once; the next batch starts when this one has its `users`.
+    #[arg(long, default_value_t = 10)]
+    pub batch: usize,
+    /// Phases to run after connecting (repeatable).
+    #[arg(long = "phase", value_enum)]
+    pub phases: Vec<Phase>,
+    /// message: total messages per second offered.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// message: seconds of sending.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// message: seconds to wait after sending for the last acks and deliveries.
+    #[arg(long, default_value_t = 10.0)]
+    pub grace: f64,
+    /// message: extra bytes of `content` per message (beyond the ~30-byte id and timestamp).
+    #[arg(long, default_value_t = 0)]
+    pub size: usize,
+    /// restore: users to reconnect by sessionID.
+    #[arg(long, default_value_t = 10)]
+    pub restore_sample: usize,
+    /// restore: the server's per-user history cap (HISTORY_CAP), above which trimming is fine.
+    #[arg(long, default_value_t = 1000)]
+    pub history_cap: usize,
+    /// hold: seconds to keep the connections idle.
+    #[arg(long, default_value_t = 30.0)]
+    pub hold: f64,
+    /// Server process ids (repeatable): their RSS and CPU are reported.
+    #[arg(long)]
+    pub server_pid: Vec<u32>,
+    /// Redis process id: its CPU is reported.
+    #[arg(long)]
+    pub redis_pid: Option<u32>,
+    /// Stored sessions to write into Redis (--redis-url) before connecting.
+    #[arg(long, default_value_t = 0)]
+    pub seed_sessions: usize,
+    /// Redis for --seed-sessions.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Tokio worker threads of the load generator.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Stop starting new batches after this many seconds of connecting (then go on with
+    /// whoever is connected): bounds a "hold as many as fit" run.
+    #[arg(long)]
+    pub connect_budget: Option<f64>,
+    /// Seconds allowed for one connection to get its `users`.
+    #[arg(long, default_value_t = 30.0)]
+    pub connect_timeout: f64,
+    /// Random seed (pairs, restore sample); random when absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print the report as JSON on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 if any message was lost, duplicated, misrouted or left unacknowledged, or a
+    /// connection or restore check failed.
+    #[arg(long)]
+    pub assert_no_loss: bool,
+    /// CI preset: 20 users, batch 10, message 100/s for 3 s, restore 5, --assert-no-loss.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Free text copied into the JSON report (scenario name).
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Message,
+    Restore,
+    Hold,
+}
+
+fn main() -> ExitCode {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.users = 20;
+        args.batch = 10;
+        args.phases = vec![Phase::Message, Phase::Restore];
+        args.rate = 100.0;
+        args.duration = 3.0;
+        args.grace = 5.0;
+        args.restore_sample = 5;
+        args.assert_no_loss = true;
+    }
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("loadgen: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<ExitCode> {
+    let fds = usage::raise_fd_limit();
+    if (fds as usize) < args.users + 64 {
+        eprintln!(
+            "WARNING: open-file limit {fds} is below --users {}",
+            args.users
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = runtime.block_on(phases_in_order(args.clone()))?;
+    let human = report.human();
+    if args.json {
+        eprintln!("{human}");
+        let json = report.json(args_json(&args));
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!("{human}");
+    }
+    // Do not wait for thousands of sockets to close politely.
+    runtime.shutdown_background();
+    let failed = args.assert_no_loss && !report.failures.is_empty();
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn phases_in_order(args: Args) -> Result<Report> {
+    let run_id = fastrand::u32(..);
+    let capacity = if args.phases.contains(&Phase::Message) {
+        // Room for the whole schedule plus rounding; the pacer stops at the end anyway.
+        (args.rate * args.duration).ceil() as usize + 16
+    } else {
+        0
+    };
+    if args.seed_sessions > 0 {
+        seed::seed_sessions(&args.redis_url, args.seed_sessions, run_id).await?;
+    }
+    let rng = args
+        .seed
+        .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+    let mut ctx = Ctx {
+        hub: Arc::new(Hub::new(Tracker::new(capacity, run_id))),
+        args: args.clone(),
+        users: Vec::new(),
+        report: Report::default(),
+        rss_baseline_kib: 0,
+        rng,
+    };
+    phases::connect::run(&mut ctx, run_id).await?;
+    for phase in [Phase::Message, Phase::Restore, Phase::Hold] {
+        if !args.phases.contains(&phase) {
+            continue;
+        }
+        match phase {
+            Phase::Message => phases::message::run(&mut ctx).await?,
+            Phase::Restore => phases::restore::run(&mut ctx).await?,
+            Phase::Hold => phases::hold::run(&mut ctx).await?,
+        }
+    }
+    Ok(ctx.report)
+}
+
+fn args_json(args: &Args) -> serde_json::Value {
+    json!({
+        "label": args.label,
+        "urls": args.urls,
+        "users": args.users,
+        "batch": args.batch,
+        "phases": args.phases,
+        "rate": args.rate,
+        "duration": args.duration,
+        "grace": args.grace,
+        "size": args.size,
+        "seed_sessions": args.seed_sessions,
+        "threads": args.threads,
+        "server_pids": args.server_pid,
+        "redis_pid": args.redis_pid,
+    })
+}

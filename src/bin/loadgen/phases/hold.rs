@@ -1,0 +1,64 @@
+//! hold: the connected users stay idle (answering pings) for `--hold` seconds; then the
+//! servers' RSS growth since before the connect phase is divided by the connections still open.
+
+use std::{sync::atomic::Ordering::Relaxed, time::Duration};
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::{Ctx, progress};
+use crate::{report::mib, usage::rss_kib};
+
+pub async fn run(ctx: &mut Ctx) -> Result<()> {
+    let args = ctx.args.clone();
+    let meter = ctx.meter();
+    let dropped_before = ctx.hub.dropped.load(Relaxed);
+    let secs = args.hold.max(0.0).ceil() as u64;
+    let bar = progress(secs, "holding (s)");
+    for _ in 0..secs {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let cpu = meter.stop();
+
+    let dropped = ctx.hub.dropped.load(Relaxed) - dropped_before;
+    let open = (ctx.connected().count() as u64).saturating_sub(ctx.hub.dropped.load(Relaxed));
+    let per_server: Vec<(u32, u64)> = args
+        .server_pid
+        .iter()
+        .map(|&p| (p, rss_kib(p).unwrap_or(0)))
+        .collect();
+    let total: u64 = per_server.iter().map(|(_, r)| r).sum();
+    let growth = total.saturating_sub(ctx.rss_baseline_kib);
+    let per_conn_kib = if open > 0 {
+        growth as f64 / open as f64
+    } else {
+        0.0
+    };
+    let mut lines = vec![format!(
+        "{open} connections held for {secs} s ({dropped} dropped meanwhile)"
+    )];
+    if !per_server.is_empty() {
+        lines.push(format!(
+            "server RSS {:.1} MiB, was {:.1} MiB before connecting: {per_conn_kib:.2} KiB per connection",
+            mib(total),
+            mib(ctx.rss_baseline_kib)
+        ));
+    }
+    if dropped > 0 {
+        ctx.report
+            .fail(format!("{dropped} idle connections dropped while held"));
+    }
+    let json = json!({
+        "held_secs": secs,
+        "open": open,
+        "dropped": dropped,
+        "server_rss_before_kib": ctx.rss_baseline_kib,
+        "server_rss_after_kib": total,
+        "server_rss_kib": per_server.iter().map(|(p, r)| json!({"pid": p, "rss_kib": r})).collect::<Vec<_>>(),
+        "server_rss_per_conn_kib": per_conn_kib,
+    });
+    ctx.report.phase("hold", json, &cpu, lines);
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! A multiplexed Redis connection, standalone or cluster, behind one type: the commands the
+//! stores need that differ between the two (SCAN over every master, per-key fan-out), and a
+//! timer on every command for the metrics.
+
+use futures_util::future::try_join_all;
+use redis::{
+    Arg, Cmd, Pipeline, RedisFuture, Value,
+    aio::{ConnectionLike, MultiplexedConnection},
+    cluster_async::ClusterConnection,
+    cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
+};
+
+use super::{StoreError, redis_pool::Slot};
+use crate::metrics::Metrics;
+
+/// A multiplexed connection: cheap to clone, and concurrent requests on clones share one
+/// socket, pipelined on the wire. Every command it sends is timed in the metrics.
+#[derive(Clone)]
+pub struct Conn {
+    inner: Inner,
+    metrics: Metrics,
+    /// Where the connection came from, emptied when the connection fails.
+    slot: Slot,
+}
+
+#[derive(Clone)]
+pub(super) enum Inner {
+    Standalone(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    pub(super) fn new(inner: Inner, metrics: Metrics, slot: Slot) -> Self {
+        Self {
+            inner,
+            metrics,
+            slot,
+        }
+    }
+
+    /// Every key matching `pattern`, SCANning `count` at a time: on a cluster, on every master.
+    pub async fn scan_keys(
+        &mut self,
+        pattern: &str,
+        count: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let routes = match &mut self.inner {
+            Inner::Standalone(_) => vec![None],
+            Inner::Cluster(conn) => masters(conn).await?.into_iter().map(Some).collect(),
+        };
+        let mut keys = Vec::new();
+        for route in routes {
+            let mut cursor: u64 = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(count);
+                let reply = match (&mut self.inner, &route) {
+                    (Inner::Cluster(conn), Some(route)) => {
+                        conn.route_command(scan, route.clone()).await?
+                    }
+                    _ => scan.query_async::<Value>(self).await?,
+                };
+                let (next, batch): (u64, Vec<String>) = redis::from_redis_value(reply)?;
+                keys.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Runs `cmds` concurrently on clones of this connection; each is routed by its own key,
+    /// so this is valid on a cluster where a MULTI or a multi-key pipeline would not be.
+    pub async fn each<T: redis::FromRedisValue>(
+        &self,
+        cmds: Vec<Cmd>,
+    ) -> Result<Vec<T>, StoreError> {
+        let calls = cmds.into_iter().map(|cmd| {
+            let mut conn = self.clone();
+            async move { cmd.query_async::<T>(&mut conn).await }
+        });
+        Ok(try_join_all(calls).await?)
+    }
+}
+
+/// The address of every master of the cluster, as the cluster names them.
+async fn masters(conn: &mut ClusterConnection) -> Result<Vec<RoutingInfo>, StoreError> {
+    let slots: Vec<Vec<Value>> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
+    let mut masters: Vec<(String, u16)> = Vec::new();
+    for range in slots {
+        let Some(Value::Array(master)) = range.into_iter().nth(2) else {
+            continue;
+        };
+        let mut fields = master.into_iter();
+        let (Some(host), Some(port)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let node = (
+            redis::from_redis_value::<String>(host)?,
+            redis::from_redis_value(port)?,
+        );
+        if !masters.contains(&node) {
+            masters.push(node);
+        }
+    }
+    Ok(masters
+        .into_iter()
+        .map(|(host, port)| {
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port })
+        })
+        .collect())
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let verb = match cmd.args_iter().next() {
+            Some(Arg::Simple(name)) => String::from_utf8_lossy(name).to_ascii_uppercase(),
+            _ => "OTHER".to_owned(),
+        };
+        let slot = self.slot.clone();
+        let call = match &mut self.inner {
+            Inner::Standalone(conn) => conn.req_packed_command(cmd),
+            Inner::Cluster(conn) => conn.req_packed_command(cmd),
+        };
+        Box::pin(self.metrics.time_redis(verb, discard_if_broken(slot, call)))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        let slot = self.slot.clone();
+        let call = match &mut self.inner {
+            Inner::Standalone(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Inner::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        };
+        Box::pin(
+            self.metrics
+                .time_redis("PIPELINE".to_owned(), discard_if_broken(slot, call)),
+        )
+    }
+
+    fn get_db(&self) -> i64 {
+        match &self.inner {
+            Inner::Standalone(conn) => conn.get_db(),
+            Inner::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// Runs `call`; when the connection itself failed (not a command error), empties its slot so
+/// that the next caller gets a fresh connection.
+async fn discard_if_broken<T>(
+    slot: Slot,
+    call: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    let result = call.await;
+    if let Err(err) = &result
+        && (err.is_io_error() || err.is_connection_dropped() || err.is_timeout())
+    {
+        slot.discard();
+    }
+    result
+}
