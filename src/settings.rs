@@ -70,6 +70,11 @@ pub struct Settings {
     #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 40.0)]
     pub rate_limit_burst: f64,
 
+    /// Messages one node may be storing and forwarding at once. Past it, new messages are
+    /// refused at once ("server busy") instead of queueing into seconds of latency.
+    #[arg(long, env = "MAX_PENDING_MESSAGES", default_value_t = 2048)]
+    pub max_pending_messages: usize,
+
     /// Sockets (tabs, devices) one user may have open at once, across all nodes.
     #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 10)]
     pub max_sockets_per_user: usize,

@@ -1,11 +1,14 @@
 //! Builds the whole server from its settings: Redis pool and scripts, the Socket.IO layer with
 //! its Redis adapter, the HTTP router; then runs it until a shutdown future resolves.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, serve::ListenerExt};
 use socketioxide::{SocketIo, adapter::Emitter, handler::ConnectHandler, layer::SocketIoLayer};
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, watch},
+};
 use tower::ServiceBuilder;
 
 use crate::{
@@ -49,6 +52,7 @@ impl Application {
             messages: MessageStore::new(pool.clone(), settings.message_ttl(), settings.history_cap),
             max_message_bytes: settings.max_message_bytes,
             rate_limit: settings.rate_limit(),
+            pending_messages: Arc::new(Semaphore::new(settings.max_pending_messages.max(1))),
             max_sockets_per_user: settings.max_sockets_per_user,
             node_id: uuid::Uuid::new_v4().simple().to_string(),
             metrics,

@@ -52,9 +52,10 @@ impl ResilientDriver {
                 route(&routes, push);
                 Ok::<(), std::convert::Infallible>(())
             })
-            // Bounded: a command issued during an outage fails in time instead of hanging.
+            // Bounded, so that a hung Redis fails a broadcast in time; long, so that a busy one
+            // does not (a dead one fails at once anyway).
             .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(crate::store::RESPONSE_TIMEOUT))
             .set_max_delay(Duration::from_secs(1));
         let conn = ConnectionManager::new_with_config(client, config).await?;
         let heartbeat = tokio::spawn(heartbeat(conn.clone()));

@@ -15,8 +15,14 @@ pub use socketioxide_redis::ClusterAdapter;
 /// The adapter on a standalone Redis, with the reconnecting driver.
 pub type RedisAdapter<E> = CustomRedisAdapter<E, ResilientDriver>;
 
+/// Broadcasts received from other nodes wait here while this node is busy; the default of 1,024
+/// drops them under a burst (the messages are stored, but not delivered live).
+const STREAM_BUFFER: usize = 65_536;
+
 fn config() -> RedisAdapterConfig {
-    RedisAdapterConfig::new().with_prefix("socket.io")
+    RedisAdapterConfig::new()
+        .with_prefix("socket.io")
+        .with_stream_buffer(STREAM_BUFFER)
 }
 
 /// The drivers receive messages as RESP3 pushes, so the protocol is forced to RESP3 whatever

@@ -19,6 +19,8 @@ pub enum Refusal {
     InvalidRecipient,
     #[error("rate limited, slow down")]
     RateLimited,
+    #[error("server busy, message not sent")]
+    Busy,
     #[error("storage unavailable, message not sent")]
     StorageUnavailable,
 }
@@ -32,6 +34,7 @@ impl Refusal {
             Self::ContentTooLong(_) => "too_long",
             Self::InvalidRecipient => "invalid_recipient",
             Self::RateLimited => "rate_limited",
+            Self::Busy => "busy",
             Self::StorageUnavailable => "storage_unavailable",
         }
     }

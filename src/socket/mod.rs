@@ -25,6 +25,8 @@ pub struct AppState {
     /// Largest accepted message content, in bytes.
     pub max_message_bytes: usize,
     pub rate_limit: rate_limit::RateLimit,
+    /// Permits for messages being stored and forwarded on this node (load shedding).
+    pub pending_messages: std::sync::Arc<tokio::sync::Semaphore>,
     pub max_sockets_per_user: usize,
     /// This node's identity in the presence fields, unique per process run.
     pub node_id: String,

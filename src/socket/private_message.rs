@@ -56,6 +56,12 @@ async fn send<A: Adapter>(
     }
     let payload = payload.ok_or(Refusal::InvalidPayload)?;
     let outgoing = OutgoingMessage::parse(&payload, state.max_message_bytes)?;
+    // Held until the message is stored and forwarded: past the limit, refuse at once rather
+    // than let every message wait behind a growing queue.
+    let _pending = state
+        .pending_messages
+        .try_acquire()
+        .map_err(|_| Refusal::Busy)?;
     let message = Message::new(&session.user_id, outgoing);
 
     state.messages.append(&message).await.map_err(|err| {

@@ -17,7 +17,7 @@ pub use conn::Conn;
 pub use listing::SharedListing;
 pub use messages::MessageStore;
 pub use nodes::NodeStore;
-pub use redis_pool::{RedisPool, RedisTarget};
+pub use redis_pool::{RESPONSE_TIMEOUT, RedisPool, RedisTarget};
 pub use sessions::{SessionStore, SocketTag, UserEntry};
 
 /// What went wrong talking to Redis. Clients only ever see a short reason; the log gets this.

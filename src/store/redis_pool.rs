@@ -16,12 +16,17 @@ use std::{
 };
 
 use deadpool_redis::{PoolConfig, Runtime, Timeouts, cluster};
+use redis::AsyncConnectionConfig;
 
 use super::{
     StoreError,
     conn::{Conn, Inner},
 };
 use crate::metrics::Metrics;
+
+/// How long a command may wait for its reply before it counts as failed: long, because a
+/// write that times out may still be performed, and a refusal must mean "not stored".
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the data lives: one Redis, or the seed nodes of a Redis Cluster.
 #[derive(Debug, Clone)]
@@ -79,9 +84,18 @@ impl RedisPool {
         };
         let pool = match target {
             RedisTarget::Standalone(url) => {
-                let mut config = deadpool_redis::Config::from_url(url.as_str());
-                config.pool = Some(limits);
-                Pool::Standalone(config.create_pool(Some(Runtime::Tokio1))?)
+                // redis-rs gives up on a reply after 500 ms by default. Under load that turns
+                // writes Redis does perform into errors; only a hung Redis should time out.
+                let connection = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT));
+                let manager = deadpool_redis::Manager::new_with_config(url.as_str(), connection)?;
+                Pool::Standalone(
+                    deadpool_redis::Pool::builder(manager)
+                        .config(limits)
+                        .runtime(Runtime::Tokio1)
+                        .build()?,
+                )
             }
             RedisTarget::Cluster(urls) => {
                 let mut config = cluster::Config::from_urls(urls.clone());

@@ -1,5 +1,6 @@
 //! Limits against abuse: per-socket rate, sockets per user, payload size on every transport.
 
+use redis::AsyncCommands;
 use rust_socketio::TransportType;
 use serde_json::json;
 
@@ -76,4 +77,41 @@ async fn an_oversized_message_over_long_polling_gets_an_error_ack_and_the_socket
         .send(json!({ "content": "still here", "to": me }))
         .await;
     assert_eq!(ack["message"]["content"], "still here");
+}
+
+#[tokio::test]
+async fn past_the_pending_limit_messages_are_refused_at_once_and_not_stored() {
+    let redis = TestRedis::start().await;
+    let mut settings = test_settings(&redis);
+    settings.max_pending_messages = 1;
+    settings.rate_limit_per_sec = 0.0;
+    let app = spawn_app_with(settings).await;
+    let sink = TestClient::join(&app, "sink").await;
+    let mut senders = Vec::new();
+    for i in 0..20 {
+        senders.push(TestClient::join(&app, &format!("sender{i}")).await);
+    }
+
+    let sends = senders.iter().flat_map(|s| {
+        (0..5).map(|i| {
+            s.client
+                .send(json!({ "content": format!("m{i}"), "to": sink.user_id }))
+        })
+    });
+    let acks = futures_util::future::join_all(sends).await;
+
+    let accepted = acks.iter().filter(|a| a.get("message").is_some()).count();
+    let busy = acks
+        .iter()
+        .filter(|a| a["error"] == "server busy, message not sent")
+        .count();
+    assert_eq!(accepted + busy, acks.len(), "{acks:?}");
+    assert!(busy > 0 && accepted > 0, "{accepted} accepted, {busy} busy");
+    let stored: i64 = redis
+        .conn()
+        .await
+        .llen(format!("messages:{}", sink.user_id))
+        .await
+        .unwrap();
+    assert_eq!(stored as usize, accepted);
 }
