@@ -75,12 +75,23 @@ impl Conn {
         Ok(keys)
     }
 
-    /// Runs `cmds` concurrently on clones of this connection; each is routed by its own key,
-    /// so this is valid on a cluster where a MULTI or a multi-key pipeline would not be.
+    /// Runs independent single-key `cmds` in one round trip and returns their replies in
+    /// order: one pipeline on a standalone Redis; on a cluster, concurrent commands each routed
+    /// by its own key (a pipeline there must stay within one slot).
     pub async fn each<T: redis::FromRedisValue>(
         &self,
         cmds: Vec<Cmd>,
     ) -> Result<Vec<T>, StoreError> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Inner::Standalone(_) = self.inner {
+            let mut pipe = redis::pipe();
+            for cmd in cmds {
+                pipe.add_command(cmd);
+            }
+            return Ok(pipe.query_async(&mut self.clone()).await?);
+        }
         let calls = cmds.into_iter().map(|cmd| {
             let mut conn = self.clone();
             async move { cmd.query_async::<T>(&mut conn).await }
