@@ -57,6 +57,12 @@ pub struct Settings {
     #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 1_000_000)]
     pub max_payload_bytes: u64,
 
+    /// Packets queued for one socket that is not reading fast enough; past it, further live
+    /// deliveries to that socket are dropped (they stay in the history), so a stalled reader
+    /// costs bounded memory.
+    #[arg(long, env = "MAX_SOCKET_BUFFER", default_value_t = 128)]
+    pub max_socket_buffer: usize,
+
     /// Messages kept per user history (oldest trimmed first), so one chatty user cannot grow
     /// Redis and every `users` payload without bound.
     #[arg(long, env = "HISTORY_CAP", default_value_t = 1000)]

@@ -167,6 +167,7 @@ fn engine(settings: &Settings) -> socketioxide::SocketIoBuilder {
     let max = settings.max_payload_bytes;
     SocketIo::builder()
         .max_payload(max)
+        .max_buffer_size(settings.max_socket_buffer.max(1))
         .ws_max_message_size(usize::try_from(max).unwrap_or(usize::MAX))
         .connect_timeout(CONNECT_TIMEOUT)
 }

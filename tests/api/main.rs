@@ -18,4 +18,5 @@ mod redis_auth;
 mod redis_layout;
 mod restart;
 mod security;
+mod slow_reader;
 mod users;

@@ -49,6 +49,17 @@ impl NodeProcess {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server process is alive");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
     /// SIGKILL: no drain, no goodbye, as in a crash.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
