@@ -5,6 +5,18 @@ use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
+/// `watcher` is told the user went offline, and its session says so.
+async fn assert_went_offline(
+    watcher: &mut TestClient,
+    redis: &TestRedis,
+    user: &str,
+    session: &str,
+) {
+    assert_eq!(watcher.expect("user disconnected").await, json!(user));
+    let connected = connected_field(redis, session).await;
+    assert_eq!(connected.as_deref(), Some("false"));
+}
+
 async fn connected_field(redis: &TestRedis, session_id: &str) -> Option<String> {
     redis
         .conn()
@@ -38,14 +50,13 @@ async fn closing_the_last_tab_announces_the_user_id_and_stores_connected_false(r
     alice.client.disconnect().await;
     tab2.client.disconnect().await;
 
-    assert_eq!(
-        watcher.client.expect("user disconnected").await,
-        json!(alice.user_id)
-    );
-    assert_eq!(
-        connected_field(&redis, &alice.session_id).await.as_deref(),
-        Some("false")
-    );
+    assert_went_offline(
+        &mut watcher.client,
+        &redis,
+        &alice.user_id,
+        &alice.session_id,
+    )
+    .await;
 }
 
 async fn a_graceful_shutdown_marks_its_users_offline_on_the_other_nodes(redis: TestRedis) {
@@ -55,14 +66,13 @@ async fn a_graceful_shutdown_marks_its_users_offline_on_the_other_nodes(redis: T
 
     node1.stop().await;
 
-    assert_eq!(
-        watcher.client.expect("user disconnected").await,
-        json!(alice.user_id)
-    );
-    assert_eq!(
-        connected_field(&redis, &alice.session_id).await.as_deref(),
-        Some("false")
-    );
+    assert_went_offline(
+        &mut watcher.client,
+        &redis,
+        &alice.user_id,
+        &alice.session_id,
+    )
+    .await;
 }
 
 async fn a_user_coming_back_is_announced_online_again(redis: TestRedis) {
