@@ -87,6 +87,13 @@ impl Metrics {
         }
     }
 
+    /// Records a broadcast of `event` the adapter could not publish: counted and logged in one
+    /// place, whoever broadcasts.
+    pub fn adapter_error(&self, event: &str, err: &dyn std::fmt::Debug) {
+        self.adapter_errors.with_label_values(&[event]).inc();
+        tracing::warn!(event, error = ?err, "cannot broadcast to the other nodes");
+    }
+
     /// Times one Redis command (or pipeline) under `command`.
     pub fn time_redis<'a, T: 'a>(
         &self,

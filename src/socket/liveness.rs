@@ -42,7 +42,7 @@ async fn sweep<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
                 tracing::info!(%node, users = offline.len(), "swept a dead node");
                 for user in offline {
                     if let Err(err) = io.emit("user disconnected", user.as_str()).await {
-                        tracing::warn!(error = ?err, "cannot announce a swept user");
+                        state.metrics.adapter_error("user disconnected", &err);
                     }
                 }
             }

@@ -99,12 +99,7 @@ pub async fn announce_online<A: Adapter>(
         messages: Vec::new(),
     };
     if let Err(err) = socket.broadcast().emit("user connected", &online).await {
-        state
-            .metrics
-            .adapter_errors
-            .with_label_values(&["user connected"])
-            .inc();
-        tracing::warn!(error = ?err, "cannot announce a connection to other nodes");
+        state.metrics.adapter_error("user connected", &err);
     }
 }
 
@@ -116,12 +111,7 @@ pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: 
     match state.sessions.disconnect(session, &tag).await {
         Ok(true) => {
             if let Err(err) = socket.broadcast().emit("user disconnected", user).await {
-                state
-                    .metrics
-                    .adapter_errors
-                    .with_label_values(&["user disconnected"])
-                    .inc();
-                tracing::warn!(error = ?err, "cannot announce a disconnection to other nodes");
+                state.metrics.adapter_error("user disconnected", &err);
             }
         }
         Ok(false) => {}

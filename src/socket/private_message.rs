@@ -74,14 +74,7 @@ async fn send<A: Adapter>(
     let rooms = [message.to.clone(), message.from.clone()];
     match socket.to(rooms).emit("private message", &message).await {
         Ok(()) => state.metrics.messages_delivered.inc(),
-        Err(err) => {
-            state
-                .metrics
-                .adapter_errors
-                .with_label_values(&["private message"])
-                .inc();
-            tracing::warn!(error = ?err, "cannot forward a stored message");
-        }
+        Err(err) => state.metrics.adapter_error("private message", &err),
     }
     Ok(message)
 }
