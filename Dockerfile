@@ -8,8 +8,10 @@ WORKDIR /src
 # Dependencies first, against stub sources: this layer is rebuilt only when the manifests
 # change, not on every source edit. Cargo reads the manifest only if every target it declares
 # (`path = ...`: the lib, each bin, the API tests) exists, so each gets an empty stub.
+# The workspace's other members (tools) need only their manifest and a stub to resolve.
 COPY Cargo.toml Cargo.lock ./
-RUN for target in $(sed -n 's/^path *= *"\(.*\)"/\1/p' Cargo.toml); do \
+COPY tools/loadgen/Cargo.toml tools/loadgen/Cargo.toml
+RUN for target in $(sed -n 's/^path *= *"\(.*\)"/\1/p' Cargo.toml) tools/loadgen/src/main.rs; do \
       mkdir -p "$(dirname "$target")" && echo '#[allow(dead_code)] fn main() {}' > "$target"; \
     done \
  && cargo build --release --locked --bin privmsg-server \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks of the server with the load generator (src/bin/loadgen), all on this machine:
+# Benchmarks of the server with the load generator (tools/loadgen), all on this machine:
 # its own redis-server (free port, temp dir) and release server nodes, restarted for every
 # scenario so that each starts from an empty Redis and a fresh process (clean RSS figures).
 #
@@ -80,7 +80,7 @@ lg() {
 }
 
 echo "==> building (release)"
-cargo build --release --quiet --bin privmsg-server --bin loadgen
+cargo build --release --quiet -p privmsg -p loadgen --bins
 
 if [ "$mode" = smoke ]; then
   start_stack 2
