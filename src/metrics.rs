@@ -24,6 +24,12 @@ pub struct Metrics {
     pub redis_seconds: HistogramVec,
     /// Broadcasts the adapter failed to publish, by event.
     pub adapter_errors: IntCounterVec,
+    /// Live deliveries dropped (the recipient finds them in its history), by where: a full
+    /// pub/sub stream, a full socket buffer.
+    pub live_dropped: IntCounterVec,
+    /// Messages this node received from Redis pub/sub, by kind of channel: `user` (routed to
+    /// a user held here) or `adapter` (room broadcasts, requests between nodes).
+    pub cross_node_received: IntCounterVec,
 }
 
 impl Metrics {
@@ -64,6 +70,22 @@ impl Metrics {
                 &["event"],
             )
             .expect("valid metric"),
+            live_dropped: IntCounterVec::new(
+                Opts::new(
+                    "live_deliveries_dropped_total",
+                    "Live deliveries dropped (still in the recipient's history), by reason",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+            cross_node_received: IntCounterVec::new(
+                Opts::new(
+                    "cross_node_messages_received_total",
+                    "Messages received from other nodes over Redis pub/sub, by channel kind",
+                ),
+                &["channel"],
+            )
+            .expect("valid metric"),
             registry,
         };
         metrics.register_all();
@@ -71,7 +93,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 7] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -79,6 +101,8 @@ impl Metrics {
             Box::new(self.messages_delivered.clone()),
             Box::new(self.redis_seconds.clone()),
             Box::new(self.adapter_errors.clone()),
+            Box::new(self.live_dropped.clone()),
+            Box::new(self.cross_node_received.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {
@@ -92,6 +116,11 @@ impl Metrics {
     pub fn adapter_error(&self, event: &str, err: &dyn std::fmt::Debug) {
         self.adapter_errors.with_label_values(&[event]).inc();
         tracing::warn!(event, error = ?err, "cannot broadcast to the other nodes");
+    }
+
+    /// Counts a live delivery dropped for `reason` (a label of `live_deliveries_dropped_total`).
+    pub fn live_dropped(&self, reason: &str) {
+        self.live_dropped.with_label_values(&[reason]).inc();
     }
 
     /// Times one Redis command (or pipeline) under `command`.

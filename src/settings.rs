@@ -5,9 +5,12 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-use crate::{socket::rate_limit::RateLimit, store::RedisTarget};
+use crate::{
+    socket::rate_limit::RateLimit,
+    store::{RedisTarget, redis::redact},
+};
 
-#[derive(Debug, Clone, Parser)]
+#[derive(Clone, Parser)]
 #[command(name = "privmsg-server", version, about)]
 pub struct Settings {
     /// Address to bind. 0.0.0.0 so that containers and load balancers can reach the node.
@@ -94,8 +97,10 @@ pub struct Settings {
     #[arg(long, env = "NODE_TTL_SECS", default_value_t = 15)]
     pub node_ttl_secs: u64,
 
-    /// Redis connections in the pool of each node.
-    #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 16)]
+    /// Redis connections each node opens for commands (pub/sub has its own). Each one is
+    /// multiplexed: shared by every concurrent request, pipelined on the wire, so a few carry
+    /// the whole load and fewer connections batch more commands per system call.
+    #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 4)]
     pub redis_pool_size: usize,
 }
 
@@ -141,5 +146,55 @@ impl Settings {
 
     pub fn message_ttl(&self) -> Duration {
         Duration::from_secs(self.message_ttl_secs)
+    }
+}
+
+/// Every setting, with the Redis URLs' credentials redacted: settings get logged, passwords
+/// must not.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nodes: Vec<String> = self.redis_cluster_nodes.iter().map(|n| redact(n)).collect();
+        f.debug_struct("Settings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("redis_url", &redact(&self.redis_url))
+            .field("redis_cluster_nodes", &nodes)
+            .field("cors_origins", &self.cors_origins)
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("message_ttl_secs", &self.message_ttl_secs)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("max_socket_buffer", &self.max_socket_buffer)
+            .field("history_cap", &self.history_cap)
+            .field("rate_limit_per_sec", &self.rate_limit_per_sec)
+            .field("rate_limit_burst", &self.rate_limit_burst)
+            .field("max_pending_messages", &self.max_pending_messages)
+            .field("max_sockets_per_user", &self.max_sockets_per_user)
+            .field("client_dir", &self.client_dir)
+            .field("node_ttl_secs", &self.node_ttl_secs)
+            .field("redis_pool_size", &self.redis_pool_size)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_redis_password() {
+        let settings = Settings::parse_from([
+            "privmsg-server",
+            "--redis-url",
+            "rediss://:hunter2@10.0.0.1:6380",
+            "--redis-cluster-nodes",
+            "redis://:hunter3@10.0.0.2:7000",
+        ]);
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        assert!(shown.contains("10.0.0.1:6380"), "{shown}");
     }
 }

@@ -12,28 +12,27 @@ use tokio::{
 use tower::ServiceBuilder;
 
 use crate::{
-    adapter::{self, ClusterAdapter, RedisAdapter},
+    adapter::{self, RedisAdapter},
     http,
     metrics::Metrics,
     settings::Settings,
     socket::{AppState, handlers::on_connect, handshake::authenticate, liveness, presence},
-    store::{self, MessageStore, NodeStore, RedisPool, RedisTarget, SessionStore, SharedListing},
+    store::{self, MessageStore, NodeStore, RedisPool, SessionStore, SharedListing, redis::PubSub},
 };
 
 /// How long a shutdown waits for the departures of its sockets to be saved and announced.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The Socket.IO server, typed by its adapter: plain pub/sub or sharded (cluster) pub/sub.
-enum Io {
-    Standalone(SocketIo<RedisAdapter<Emitter>>),
-    Cluster(SocketIo<ClusterAdapter<Emitter>>),
-}
-
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    io: Io,
+    socketio: Mounted,
     state: AppState,
+}
+
+/// The Socket.IO server once mounted, with its background work.
+struct Mounted {
+    io: SocketIo<RedisAdapter<Emitter>>,
     liveness: tokio::task::JoinHandle<()>,
 }
 
@@ -59,39 +58,16 @@ impl Application {
             local: Default::default(),
         };
 
-        // The handshake middleware runs first; nothing reaches a socket before it accepts.
-        let heartbeat = settings.node_ttl() / 3;
-        let (router, io, liveness) = match &target {
-            RedisTarget::Standalone(url) => {
-                let (layer, io) = engine(&settings)
-                    .with_state(state.clone())
-                    .with_adapter::<RedisAdapter<_>>(adapter::standalone(url).await?)
-                    .build_layer();
-                io.ns("/", on_connect.with(authenticate)).await?;
-                let liveness = liveness::spawn(io.clone(), state.clone(), heartbeat);
-                let router = with_socketio(&settings, &state, &pool, layer);
-                (router, Io::Standalone(io), liveness)
-            }
-            RedisTarget::Cluster(nodes) => {
-                let (layer, io) = engine(&settings)
-                    .with_state(state.clone())
-                    .with_adapter::<ClusterAdapter<_>>(adapter::cluster(nodes).await?)
-                    .build_layer();
-                io.ns("/", on_connect.with(authenticate)).await?;
-                let liveness = liveness::spawn(io.clone(), state.clone(), heartbeat);
-                let router = with_socketio(&settings, &state, &pool, layer);
-                (router, Io::Cluster(io), liveness)
-            }
-        };
+        let pubsub = PubSub::connect(&target, state.metrics.clone()).await?;
+        let (router, socketio) = mount(&settings, &state, &pool, pubsub).await?;
 
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
         Ok(Self {
             listener,
             router,
-            io,
+            socketio,
             state,
-            liveness,
         })
     }
 
@@ -125,8 +101,8 @@ impl Application {
             () = shutdown => {}
         }
         stop_accepting.send_replace(true);
-        self.liveness.abort();
-        let drained = tokio::time::timeout(DRAIN_TIMEOUT, self.io.drain(&self.state)).await;
+        self.socketio.liveness.abort();
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, self.socketio.drain(&self.state)).await;
         if drained.is_err() {
             tracing::warn!("some departures were not saved before the drain timeout");
         }
@@ -139,20 +115,32 @@ impl Application {
     }
 }
 
-impl Io {
+/// Builds the Socket.IO layer on the Redis adapter (the same for both kinds of Redis): the
+/// handshake middleware runs first, so nothing reaches a socket before it accepts; then the
+/// liveness loop, and the router with Socket.IO in front of it.
+async fn mount(
+    settings: &Settings,
+    state: &AppState,
+    pool: &RedisPool,
+    pubsub: PubSub,
+) -> anyhow::Result<(Router, Mounted)> {
+    let (layer, io) = engine(settings)
+        .with_state(state.clone())
+        .with_adapter::<RedisAdapter<_>>(adapter::constructor(pubsub))
+        .build_layer();
+    io.ns("/", on_connect.with(authenticate)).await?;
+    let heartbeat = settings.node_ttl() / 3;
+    let liveness = liveness::spawn(io.clone(), state.clone(), heartbeat);
+    let router = with_socketio(settings, state, pool, layer);
+    Ok((router, Mounted { io, liveness }))
+}
+
+impl Mounted {
     /// Saves and announces every departure, then closes the transports (not a Socket.IO
     /// disconnect, so that clients reconnect, to another node if this one is gone).
     async fn drain(&self, state: &AppState) {
-        match self {
-            Self::Standalone(io) => {
-                presence::leave_all(io, state).await;
-                io.close().await;
-            }
-            Self::Cluster(io) => {
-                presence::leave_all(io, state).await;
-                io.close().await;
-            }
-        }
+        presence::leave_all(&self.io, state).await;
+        self.io.close().await;
     }
 }
 

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use super::{RedisPool, StoreError, keys, scripts};
+use super::{
+    StoreError,
+    redis::{RedisPool, keys, scripts},
+};
 use crate::domain::{Message, UserId};
 
 #[derive(Clone)]

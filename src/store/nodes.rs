@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use super::{Conn, RedisPool, StoreError, keys, scripts};
+use super::{
+    StoreError,
+    redis::{Conn, RedisPool, keys, scripts},
+};
 use crate::domain::UserId;
 
 #[derive(Clone)]
@@ -88,7 +91,7 @@ impl NodeStore {
             .arg(keys::node_sessions(dead))
             .query_async(&mut conn)
             .await?;
-        let prefix = format!("socket:{dead}:");
+        let prefix = keys::node_socket_fields(dead);
         let sweeps = sessions.iter().map(|session| {
             let mut conn = conn.clone();
             let mut call = scripts::SESSION_SWEEP.key(keys::session_raw(session));

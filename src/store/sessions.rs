@@ -8,7 +8,10 @@ use std::{
 
 use serde::Serialize;
 
-use super::{RedisPool, StoreError, keys, scripts};
+use super::{
+    StoreError,
+    redis::{RedisPool, keys, scripts},
+};
 use crate::domain::{Session, SessionId, UserId, Username};
 
 /// How many keys one SCAN step asks for: large enough that listing 10,000 sessions takes two
@@ -22,7 +25,7 @@ pub struct SocketTag(String);
 
 impl SocketTag {
     pub fn new(node_id: &str, socket_id: &str) -> Self {
-        Self(format!("socket:{node_id}:{socket_id}"))
+        Self(keys::socket_field(node_id, socket_id))
     }
 }
 
@@ -54,7 +57,10 @@ impl SessionStore {
             .arg(keys::session(id))
             .query_async(&mut conn)
             .await?;
-        let sockets = fields.keys().filter(|f| f.starts_with("socket:")).count();
+        let sockets = fields
+            .keys()
+            .filter(|f| f.starts_with(keys::SOCKET_FIELD_PREFIX))
+            .count();
         Ok(fields.remove("userID").map(|user_id| {
             let session = Session {
                 id: id.clone(),

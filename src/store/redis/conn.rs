@@ -2,6 +2,8 @@
 //! stores need that differ between the two (SCAN over every master, per-key fan-out), and a
 //! timer on every command for the metrics.
 
+use std::sync::{Arc, Mutex};
+
 use futures_util::future::try_join_all;
 use redis::{
     Arg, Cmd, Pipeline, RedisFuture, Value,
@@ -10,8 +12,7 @@ use redis::{
     cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
 };
 
-use super::{StoreError, redis_pool::Slot};
-use crate::metrics::Metrics;
+use crate::{metrics::Metrics, store::StoreError};
 
 /// A multiplexed connection: cheap to clone, and concurrent requests on clones share one
 /// socket, pipelined on the wire. Every command it sends is timed in the metrics.
@@ -27,6 +28,65 @@ pub struct Conn {
 pub(super) enum Inner {
     Standalone(MultiplexedConnection),
     Cluster(ClusterConnection),
+}
+
+/// A connection checked out of deadpool for as long as it works: dropping the lease hands it
+/// back, and deadpool's recycle check then discards it if it is broken.
+pub(super) enum Lease {
+    Standalone(deadpool_redis::Connection),
+    Cluster(deadpool_redis::cluster::Connection),
+}
+
+impl Lease {
+    fn inner(&self) -> Inner {
+        match self {
+            Self::Standalone(conn) => Inner::Standalone((**conn).clone()),
+            Self::Cluster(conn) => Inner::Cluster((**conn).clone()),
+        }
+    }
+}
+
+/// One connection of the pool, shared by every caller that draws it; emptied when it fails.
+#[derive(Clone, Default)]
+pub(super) struct Slot(Arc<SlotState>);
+
+#[derive(Default)]
+struct SlotState {
+    current: Mutex<Option<(Lease, Inner)>>,
+    /// Held while the slot is being filled, so that callers drawing an empty slot wait for one
+    /// checkout instead of each taking a connection out of deadpool: with as many slots as the
+    /// pool has connections, those extra checkouts would wait on connections held by slots.
+    filling: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    pub(super) fn current(&self) -> Option<Inner> {
+        let slot = self.0.current.lock().ok()?;
+        slot.as_ref().map(|(_, inner)| inner.clone())
+    }
+
+    /// The slot's connection, checked out with `checkout` when the slot is empty.
+    pub(super) async fn get_or_fill<E>(
+        &self,
+        checkout: impl Future<Output = Result<Lease, E>>,
+    ) -> Result<Inner, E> {
+        let _filling = self.0.filling.lock().await;
+        if let Some(inner) = self.current() {
+            return Ok(inner);
+        }
+        let lease = checkout.await?;
+        let inner = lease.inner();
+        if let Ok(mut slot) = self.0.current.lock() {
+            *slot = Some((lease, inner.clone()));
+        }
+        Ok(inner)
+    }
+
+    fn discard(&self) {
+        if let Ok(mut slot) = self.0.current.lock() {
+            *slot = None;
+        }
+    }
 }
 
 impl Conn {

@@ -6,16 +6,19 @@ use std::sync::LazyLock;
 use redis::Script;
 
 pub static APPEND_MESSAGE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../redis-scripts/append_message.lua")));
+    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/append_message.lua")));
 
 pub static SESSION_CONNECT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../redis-scripts/session_connect.lua")));
+    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/session_connect.lua")));
 
-pub static SESSION_DISCONNECT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../redis-scripts/session_disconnect.lua")));
+pub static SESSION_DISCONNECT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(include_str!(
+        "../../../redis-scripts/session_disconnect.lua"
+    ))
+});
 
 pub static SESSION_SWEEP: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../redis-scripts/session_sweep.lua")));
+    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/session_sweep.lua")));
 
 /// Every script, for loading at start-up.
 pub static ALL: [&LazyLock<Script>; 4] = [

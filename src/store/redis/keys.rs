@@ -34,3 +34,17 @@ pub fn node_sessions(node_id: &str) -> String {
 pub fn session_raw(session_id: &str) -> String {
     format!("session:{session_id}")
 }
+
+/// What every presence field of a session hash starts with (`redis-scripts/session_*.lua`
+/// test the same prefix).
+pub const SOCKET_FIELD_PREFIX: &str = "socket:";
+
+/// The presence field of one socket in its session hash: `socket:{nodeID}:{socketID}`.
+pub fn socket_field(node_id: &str, socket_id: &str) -> String {
+    format!("{SOCKET_FIELD_PREFIX}{node_id}:{socket_id}")
+}
+
+/// The prefix shared by every presence field a node wrote, for sweeping after it dies.
+pub fn node_socket_fields(node_id: &str) -> String {
+    format!("{SOCKET_FIELD_PREFIX}{node_id}:")
+}
