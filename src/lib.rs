@@ -5,12 +5,14 @@
 //! - [`socket::handshake`] authenticates a connecting socket (restore or create a session);
 //! - [`socket::handlers`] answers the events of a connected socket;
 //! - [`socket::presence`] decides when a user is really offline, across nodes;
+//! - [`routing`] carries a user's events to the nodes holding its sockets, and only those;
 //! - [`store`] holds the typed Redis verbs (sessions, messages) and [`domain`] the checked types.
 
 pub mod adapter;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod routing;
 pub mod settings;
 pub mod shutdown;
 pub mod socket;

@@ -7,7 +7,7 @@ use axum::{Router, serve::ListenerExt};
 use socketioxide::{SocketIo, adapter::Emitter, handler::ConnectHandler, layer::SocketIoLayer};
 use tokio::{
     net::TcpListener,
-    sync::{Semaphore, watch},
+    sync::{Semaphore, mpsc, watch},
 };
 use tower::ServiceBuilder;
 
@@ -15,9 +15,13 @@ use crate::{
     adapter::{self, RedisAdapter},
     http,
     metrics::Metrics,
+    routing::{self, UserRoutes},
     settings::Settings,
     socket::{AppState, handlers::on_connect, handshake::authenticate, liveness, presence},
-    store::{self, MessageStore, NodeStore, RedisPool, SessionStore, SharedListing, redis::PubSub},
+    store::{
+        self, MessageStore, NodeStore, RedisPool, SessionStore, SharedListing,
+        redis::{ChannelMessage, PubSub},
+    },
 };
 
 /// How long a shutdown waits for the departures of its sockets to be saved and announced.
@@ -33,7 +37,8 @@ pub struct Application {
 /// The Socket.IO server once mounted, with its background work.
 struct Mounted {
     io: SocketIo<RedisAdapter<Emitter>>,
-    liveness: tokio::task::JoinHandle<()>,
+    /// The liveness loop and the delivery of routed events.
+    background: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl Application {
@@ -44,6 +49,14 @@ impl Application {
         let pool = RedisPool::new(&target, settings.redis_pool_size, metrics.clone())?;
         store::load_scripts(&pool).await;
         let sessions = SessionStore::new(pool.clone(), settings.session_ttl());
+        let node_id = uuid::Uuid::new_v4().simple().to_string();
+        let pubsub = PubSub::connect(&target, metrics.clone()).await?;
+        let (routes, deliveries) = UserRoutes::start(
+            node_id.clone(),
+            pool.clone(),
+            pubsub.clone(),
+            metrics.clone(),
+        );
         let state = AppState {
             sessions: sessions.clone(),
             listing: SharedListing::new(sessions),
@@ -53,13 +66,12 @@ impl Application {
             rate_limit: settings.rate_limit(),
             pending_messages: Arc::new(Semaphore::new(settings.max_pending_messages.max(1))),
             max_sockets_per_user: settings.max_sockets_per_user,
-            node_id: uuid::Uuid::new_v4().simple().to_string(),
+            node_id,
             metrics,
-            local: Default::default(),
+            routes,
         };
 
-        let pubsub = PubSub::connect(&target, state.metrics.clone()).await?;
-        let (router, socketio) = mount(&settings, &state, &pool, pubsub).await?;
+        let (router, socketio) = mount(&settings, &state, &pool, pubsub, deliveries).await?;
 
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
@@ -101,7 +113,9 @@ impl Application {
             () = shutdown => {}
         }
         stop_accepting.send_replace(true);
-        self.socketio.liveness.abort();
+        for task in &self.socketio.background {
+            task.abort();
+        }
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, self.socketio.drain(&self.state)).await;
         if drained.is_err() {
             tracing::warn!("some departures were not saved before the drain timeout");
@@ -117,12 +131,13 @@ impl Application {
 
 /// Builds the Socket.IO layer on the Redis adapter (the same for both kinds of Redis): the
 /// handshake middleware runs first, so nothing reaches a socket before it accepts; then the
-/// liveness loop, and the router with Socket.IO in front of it.
+/// liveness loop, the delivery of routed events, and the router with Socket.IO in front.
 async fn mount(
     settings: &Settings,
     state: &AppState,
     pool: &RedisPool,
     pubsub: PubSub,
+    deliveries: mpsc::Receiver<ChannelMessage>,
 ) -> anyhow::Result<(Router, Mounted)> {
     let (layer, io) = engine(settings)
         .with_state(state.clone())
@@ -131,8 +146,11 @@ async fn mount(
     io.ns("/", on_connect.with(authenticate)).await?;
     let heartbeat = settings.node_ttl() / 3;
     let liveness = liveness::spawn(io.clone(), state.clone(), heartbeat);
+    let node_id = state.node_id.clone();
+    let delivery = routing::spawn_delivery(io.clone(), deliveries, node_id, state.metrics.clone());
     let router = with_socketio(settings, state, pool, layer);
-    Ok((router, Mounted { io, liveness }))
+    let background = [liveness, delivery];
+    Ok((router, Mounted { io, background }))
 }
 
 impl Mounted {

@@ -11,6 +11,7 @@ pub mod rate_limit;
 
 use crate::{
     metrics::Metrics,
+    routing::UserRoutes,
     store::{MessageStore, NodeStore, SessionStore, SharedListing},
 };
 
@@ -31,6 +32,6 @@ pub struct AppState {
     /// This node's identity in the presence fields, unique per process run.
     pub node_id: String,
     pub metrics: Metrics,
-    /// This node's sockets by user, for the presence gauges.
-    pub local: presence::LocalSockets,
+    /// This node's users: their channels, and the publication of their events.
+    pub routes: UserRoutes,
 }

@@ -1,6 +1,7 @@
 //! The shapes of the server-to-client events, named as the wire names them.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::domain::{Message, UserId};
 
@@ -23,10 +24,11 @@ pub struct UserEvent<'a> {
     pub messages: Vec<&'a Message>,
 }
 
-/// The acknowledgement of a `private message`: exactly one of the two fields.
+/// The acknowledgement of a `private message`: exactly one of the two fields. The message is
+/// the JSON encoded once for storage and delivery.
 #[derive(Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageAck<'a> {
-    Message(&'a Message),
+    Message(&'a RawValue),
     Error(String),
 }

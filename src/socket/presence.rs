@@ -2,10 +2,7 @@
 //! is a field of its session hash (see `redis-scripts/session_*.lua`), so the last one out is
 //! decided by Redis in one step, whatever node the other sockets are on.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
-};
+use std::sync::Arc;
 
 use socketioxide::{
     SocketIo,
@@ -16,47 +13,39 @@ use socketioxide::{
 use super::{AppState, payloads::UserEvent};
 use crate::{
     domain::Session,
+    routing::RouteError,
     store::{SocketTag, StoreError},
 };
 
-/// The sockets of each user on this node, for the `sockets_connected` and `users_online`
-/// gauges. Keyed by socket so that a departure reported twice is counted once.
-#[derive(Clone, Default)]
-pub struct LocalSockets(Arc<Mutex<HashMap<String, HashSet<String>>>>);
-
-impl LocalSockets {
-    fn update(&self, state: &AppState, user: &str, socket: &str, present: bool) {
-        let Ok(mut users) = self.0.lock() else { return };
-        let sockets = users.entry(user.to_owned()).or_default();
-        let changed = if present {
-            sockets.insert(socket.to_owned())
-        } else {
-            sockets.remove(socket)
-        };
-        if sockets.is_empty() {
-            users.remove(user);
-        }
-        if changed {
-            state.metrics.sockets.add(if present { 1 } else { -1 });
-            state.metrics.users_online.set(users.len() as i64);
-        }
-    }
+/// Why a socket could not be recorded as present.
+#[derive(Debug, thiserror::Error)]
+pub enum ArrivalError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Route(#[from] RouteError),
 }
 
-/// Records a new socket of `session`, and marks the session connected.
+/// Records a new socket of `session`, marks the session connected, and makes sure this node
+/// receives the user's events.
 pub async fn arrive<A: Adapter>(
     socket: &SocketRef<A>,
     session: &Session,
     state: &AppState,
-) -> Result<(), StoreError> {
+) -> Result<(), ArrivalError> {
     let tag = SocketTag::new(&state.node_id, socket.id.as_str());
+    let user = session.user_id.as_str();
     // Recorded under this node too, so that survivors can clean up if this node dies.
     tokio::try_join!(
-        state.sessions.connect(session, &tag),
-        state.nodes.track(&state.node_id, session.id.expose()),
+        async { Ok::<_, ArrivalError>(state.sessions.connect(session, &tag).await?) },
+        async {
+            Ok(state
+                .nodes
+                .track(&state.node_id, session.id.expose())
+                .await?)
+        },
+        async { Ok(state.routes.arrived(user, socket.id.as_str()).await?) },
     )?;
-    let user = session.user_id.as_str();
-    state.local.update(state, user, socket.id.as_str(), true);
     Ok(())
 }
 
@@ -106,7 +95,7 @@ pub async fn announce_online<A: Adapter>(
 /// Forgets this socket; when it was the user's last, announces `user disconnected` everywhere.
 pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: &AppState) {
     let user = session.user_id.as_str();
-    state.local.update(state, user, socket.id.as_str(), false);
+    state.routes.left(user, socket.id.as_str());
     let tag = SocketTag::new(&state.node_id, socket.id.as_str());
     match state.sessions.disconnect(session, &tag).await {
         Ok(true) => {

@@ -1,16 +1,21 @@
 //! `private message`: parse, check, store durably, forward to the recipient's and the sender's
 //! other sockets on every node, then acknowledge. A refused message is neither stored nor sent.
+//! The message is encoded to JSON once; storage, local delivery, the other nodes and the ack
+//! all use that one encoding.
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 use socketioxide::{
     adapter::Adapter,
     extract::{AckSender, Extension, SocketRef, State, TryData},
 };
 
 use super::{AppState, payloads::MessageAck, rate_limit::Bucket};
-use crate::domain::{Message, OutgoingMessage, Refusal, Session};
+use crate::{
+    domain::{Message, OutgoingMessage, Refusal, Session},
+    routing::count_undelivered,
+};
 
 pub async fn on_private_message<A: Adapter>(
     socket: SocketRef<A>,
@@ -45,7 +50,7 @@ async fn send<A: Adapter>(
     payload: Option<Value>,
     session: &Session,
     state: &AppState,
-) -> Result<Message, Refusal> {
+) -> Result<Box<RawValue>, Refusal> {
     // First, so that a flood costs one check per event whatever it contains.
     let allowed = socket
         .extensions
@@ -63,18 +68,35 @@ async fn send<A: Adapter>(
         .try_acquire()
         .map_err(|_| Refusal::Busy)?;
     let message = Message::new(&session.user_id, outgoing);
-
-    state.messages.append(&message).await.map_err(|err| {
-        tracing::error!(error = ?err, "cannot store a message");
+    let json = serde_json::value::to_raw_value(&message).map_err(|err| {
+        tracing::error!(%err, "cannot encode a message");
         Refusal::StorageUnavailable
     })?;
+    let (from, to) = (message.from.as_str(), message.to.as_str());
+
+    state
+        .messages
+        .append(from, to, json.get())
+        .await
+        .map_err(|err| {
+            tracing::error!(error = ?err, "cannot store a message");
+            Refusal::StorageUnavailable
+        })?;
 
     // Stored first, so whatever a client is shown is also in the history. A failed forward is
     // not a lost message: the recipient gets it from the history on its next connection.
-    let rooms = [message.to.clone(), message.from.clone()];
-    match socket.to(rooms).emit("private message", &message).await {
+    // This node's sockets first (not back to the sending one), then the other nodes that hold
+    // a socket of either user.
+    let local = socket.local().to([to.to_owned(), from.to_owned()]);
+    count_undelivered(&state.metrics, local.emit("private message", &*json).await);
+    let users: &[&str] = if from == to { &[to] } else { &[to, from] };
+    match state
+        .routes
+        .publish("private message", users, json.get())
+        .await
+    {
         Ok(()) => state.metrics.messages_delivered.inc(),
         Err(err) => state.metrics.adapter_error("private message", &err),
     }
-    Ok(message)
+    Ok(json)
 }

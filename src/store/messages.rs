@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{
     StoreError,
-    redis::{RedisPool, keys, scripts},
+    redis::{RedisPool, keys},
 };
 use crate::domain::{Message, UserId};
 
@@ -24,23 +24,34 @@ impl MessageStore {
         }
     }
 
-    /// Appends `message` to the sender's and the recipient's histories (once when they are the
-    /// same user). One script call per key keeps it valid on Redis Cluster; both calls go out on
-    /// one multiplexed connection before either answer is read, so it costs one round trip.
-    pub async fn append(&self, message: &Message) -> Result<(), StoreError> {
-        let json = serde_json::to_string(message)?;
+    /// Appends a message (`json`, as encoded once for every use) to the sender's and the
+    /// recipient's histories (once when they are the same user), keeping each bounded and alive.
+    ///
+    /// Per list: RPUSH, LTRIM, EXPIRE, in one pipeline with the other list's (one round trip;
+    /// on a cluster each command goes to its key's master). No script is needed: Redis runs a
+    /// connection's commands in order, so the trim and the expiry always follow the push, and
+    /// what another client may run in between (another append) leaves the same result (the
+    /// newest `cap` entries, the same TTL). The one difference from a script: a connection
+    /// lost between the push and the trim leaves the list one entry over its cap until the
+    /// next append, which is harmless (and the sender got an error ack for a message that may
+    /// be stored, the case README documents for a hung Redis).
+    pub async fn append(&self, from: &str, to: &str, json: &str) -> Result<(), StoreError> {
         let conn = self.pool.get().await?;
-        let append_to = |user: &str| {
-            let mut conn = conn.clone();
-            let mut call = scripts::APPEND_MESSAGE.key(keys::messages(user));
-            call.arg(&json).arg(self.cap).arg(self.ttl.as_secs());
-            async move { call.invoke_async::<i64>(&mut conn).await }
-        };
-        if message.from == message.to {
-            append_to(&message.from).await?;
-        } else {
-            tokio::try_join!(append_to(&message.from), append_to(&message.to))?;
+        let users: &[&str] = if from == to { &[from] } else { &[from, to] };
+        let cap = i64::try_from(self.cap).unwrap_or(i64::MAX);
+        let mut cmds = Vec::with_capacity(3 * users.len());
+        for user in users {
+            let key = keys::messages(user);
+            cmds.push(redis::cmd("RPUSH").arg(&key).arg(json).to_owned());
+            cmds.push(redis::cmd("LTRIM").arg(&key).arg(-cap).arg(-1).to_owned());
+            cmds.push(
+                redis::cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(self.ttl.as_secs())
+                    .to_owned(),
+            );
         }
+        conn.each::<redis::Value>(cmds).await?;
         Ok(())
     }
 

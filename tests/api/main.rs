@@ -17,6 +17,7 @@ mod presence;
 mod redis_auth;
 mod redis_layout;
 mod restart;
+mod routing;
 mod security;
 mod slow_reader;
 mod users;

@@ -160,6 +160,23 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Publishes each `(channel, payload)` in one round trip: PUBLISH on a standalone Redis,
+    /// SPUBLISH (sharded, to the master that owns the channel's slot) on a cluster.
+    pub async fn publish_each(&self, messages: &[(String, &[u8])]) -> Result<(), StoreError> {
+        let verb = match self.inner {
+            Inner::Standalone(_) => "PUBLISH",
+            Inner::Cluster(_) => "SPUBLISH",
+        };
+        let cmds = messages
+            .iter()
+            .map(|(channel, payload)| redis::cmd(verb).arg(channel).arg(*payload).to_owned())
+            .collect();
+        self.each::<redis::Value>(cmds).await?;
+        Ok(())
+    }
+}
+
 /// The address of every master of the cluster, as the cluster names them.
 async fn masters(conn: &mut ClusterConnection) -> Result<Vec<RoutingInfo>, StoreError> {
     let slots: Vec<Vec<Value>> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;

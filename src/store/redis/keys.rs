@@ -48,3 +48,12 @@ pub fn socket_field(node_id: &str, socket_id: &str) -> String {
 pub fn node_socket_fields(node_id: &str) -> String {
     format!("{SOCKET_FIELD_PREFIX}{node_id}:")
 }
+
+/// What every per-user pub/sub channel starts with. The `socket.io` prefix keeps them in an
+/// operator's `PSUBSCRIBE 'socket.io*'`.
+pub const USER_CHANNEL_PREFIX: &str = "socket.io-user#";
+
+/// The pub/sub channel of one user's events: subscribed by the nodes that hold its sockets.
+pub fn user_channel(user: &str) -> String {
+    format!("{USER_CHANNEL_PREFIX}{user}")
+}

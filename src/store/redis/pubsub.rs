@@ -23,7 +23,9 @@ use redis::{
 };
 use tokio::sync::mpsc;
 
-use super::{RESPONSE_TIMEOUT, RedisTarget};
+use prometheus::IntCounter;
+
+use super::{RESPONSE_TIMEOUT, RedisTarget, keys};
 use crate::metrics::Metrics;
 
 /// A message received on a channel: the channel's name and the payload.
@@ -63,8 +65,15 @@ impl PubSub {
     pub async fn connect(target: &RedisTarget, metrics: Metrics) -> anyhow::Result<Self> {
         let handlers = Handlers::default();
         let routes = handlers.clone();
+        let counters = Counters {
+            user: metrics.cross_node_received.with_label_values(&["user"]),
+            adapter: metrics.cross_node_received.with_label_values(&["adapter"]),
+            dropped: metrics
+                .live_dropped
+                .with_label_values(&["pubsub_stream_full"]),
+        };
         let on_push = move |push: PushInfo| {
-            route(&routes, &metrics, push);
+            route(&routes, &counters, push);
             Ok::<(), std::convert::Infallible>(())
         };
         let conn = match target {
@@ -204,10 +213,17 @@ async fn heartbeat(conn: Connection) {
     }
 }
 
+/// The counters of every received message, resolved once (not per message).
+struct Counters {
+    user: IntCounter,
+    adapter: IntCounter,
+    dropped: IntCounter,
+}
+
 /// Hands a pub/sub message to its channel's stream. A full stream drops the message (counted)
 /// rather than blocking the connection every channel shares: live delivery is at most once,
 /// and the message is in the recipient's history.
-fn route(handlers: &Handlers, metrics: &Metrics, push: PushInfo) {
+fn route(handlers: &Handlers, counters: &Counters, push: PushInfo) {
     if !matches!(push.kind, PushKind::Message | PushKind::SMessage) {
         return;
     }
@@ -220,12 +236,16 @@ fn route(handlers: &Handlers, metrics: &Metrics, push: PushInfo) {
     let Ok(channel) = String::from_utf8(channel) else {
         return;
     };
+    match channel.starts_with(keys::USER_CHANNEL_PREFIX) {
+        true => counters.user.inc(),
+        false => counters.adapter.inc(),
+    }
     let Ok(handlers) = handlers.read() else {
         return;
     };
     if let Some(to) = handlers.get(&channel)
         && to.try_send((channel, payload)).is_err()
     {
-        metrics.live_dropped("pubsub_stream_full");
+        counters.dropped.inc();
     }
 }

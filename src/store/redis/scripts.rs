@@ -5,9 +5,6 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-pub static APPEND_MESSAGE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/append_message.lua")));
-
 pub static SESSION_CONNECT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/session_connect.lua")));
 
@@ -21,9 +18,4 @@ pub static SESSION_SWEEP: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/session_sweep.lua")));
 
 /// Every script, for loading at start-up.
-pub static ALL: [&LazyLock<Script>; 4] = [
-    &APPEND_MESSAGE,
-    &SESSION_CONNECT,
-    &SESSION_DISCONNECT,
-    &SESSION_SWEEP,
-];
+pub static ALL: [&LazyLock<Script>; 3] = [&SESSION_CONNECT, &SESSION_DISCONNECT, &SESSION_SWEEP];

@@ -1,0 +1,79 @@
+//! Delivery of what arrives on this node's user channels: each event goes to the local sockets
+//! of the user whose channel it came on.
+
+use serde_json::value::RawValue;
+use socketioxide::{BroadcastError, SocketError, SocketIo, adapter::Adapter};
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use super::Envelope;
+use crate::{
+    metrics::Metrics,
+    store::redis::{ChannelMessage, keys},
+};
+
+/// How many received messages one pass delivers before yielding.
+const BATCH: usize = 256;
+
+/// Delivers every message that comes out of `deliveries` until the routes are gone.
+pub fn spawn<A: Adapter>(
+    io: SocketIo<A>,
+    mut deliveries: mpsc::Receiver<ChannelMessage>,
+    node_id: String,
+    metrics: Metrics,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(BATCH);
+        while deliveries.recv_many(&mut batch, BATCH).await > 0 {
+            for (channel, payload) in batch.drain(..) {
+                deliver(&io, &node_id, &metrics, &channel, &payload).await;
+            }
+        }
+    })
+}
+
+async fn deliver<A: Adapter>(
+    io: &SocketIo<A>,
+    node_id: &str,
+    metrics: &Metrics,
+    channel: &str,
+    payload: &[u8],
+) {
+    // This node's own publication: it delivered to its sockets before publishing.
+    if Envelope::is_from(payload, node_id) {
+        return;
+    }
+    let Some(user) = channel.strip_prefix(keys::USER_CHANNEL_PREFIX) else {
+        return;
+    };
+    let envelope = Envelope::decode(payload);
+    let Some((event, data)) = envelope.and_then(|e| {
+        let data: &RawValue = serde_json::from_str(e.data).ok()?;
+        Some((e.event, data))
+    }) else {
+        tracing::warn!(channel, "dropping a malformed message on a user channel");
+        metrics.live_dropped("malformed");
+        return;
+    };
+    let sent = io.local().to(user.to_owned()).emit(event, data).await;
+    count_undelivered(metrics, sent);
+}
+
+/// Counts the sockets a local emit could not reach: a full socket buffer (a client that does
+/// not read; it finds the message in its history) or a socket closing at that instant.
+pub fn count_undelivered(metrics: &Metrics, sent: Result<(), BroadcastError>) {
+    match sent {
+        Ok(()) => {}
+        Err(BroadcastError::Socket(errors)) => {
+            for error in errors {
+                metrics.live_dropped(match error {
+                    SocketError::InternalChannelFull => "socket_buffer_full",
+                    SocketError::Closed => "socket_closed",
+                });
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = ?err, "cannot deliver to local sockets");
+            metrics.live_dropped("error");
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! What a node publishes on a user's channel: `{originNodeID}|{event}|{JSON data}`.
+//!
+//! Plain text so that an operator's `PSUBSCRIBE 'socket.io*'` reads it, with the origin first so
+//! that a node skips its own echo (it delivered locally already) without parsing the JSON.
+
+/// The events that travel on a user's channel: per-user events only. Room broadcasts to every
+/// node (`user connected`, `user disconnected`) stay on the adapter.
+pub const ROUTED_EVENTS: [&str; 1] = ["private message"];
+
+/// One event for one user, as read from its channel.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    pub origin: &'a str,
+    pub event: &'a str,
+    pub data: &'a str,
+}
+
+impl<'a> Envelope<'a> {
+    pub fn encode(origin: &str, event: &str, data: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(origin.len() + event.len() + data.len() + 2);
+        for (i, part) in [origin, event, data].into_iter().enumerate() {
+            if i > 0 {
+                out.push(b'|');
+            }
+            out.extend_from_slice(part.as_bytes());
+        }
+        out
+    }
+
+    /// `None` for anything that is not an envelope of a routed event (another publisher on a
+    /// `socket.io-user#` channel, a corrupt payload): such a message is dropped, never emitted.
+    pub fn decode(payload: &'a [u8]) -> Option<Self> {
+        let text = std::str::from_utf8(payload).ok()?;
+        let mut parts = text.splitn(3, '|');
+        let (origin, event, data) = (parts.next()?, parts.next()?, parts.next()?);
+        let event = ROUTED_EVENTS.into_iter().find(|known| *known == event)?;
+        Some(Self {
+            origin,
+            event,
+            data,
+        })
+    }
+
+    /// Whether `payload` was published by `node` (checked before anything is decoded).
+    pub fn is_from(payload: &[u8], node: &str) -> bool {
+        payload.len() > node.len()
+            && payload.starts_with(node.as_bytes())
+            && payload[node.len()] == b'|'
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_reads_back_as_written() {
+        let data = r#"{"content":"a|b","from":"x","to":"y"}"#;
+        let bytes = Envelope::encode("node1", "private message", data);
+        let envelope = Envelope::decode(&bytes).expect("decodes");
+        assert_eq!(
+            envelope,
+            Envelope {
+                origin: "node1",
+                event: "private message",
+                data
+            }
+        );
+        assert!(Envelope::is_from(&bytes, "node1"));
+        assert!(!Envelope::is_from(&bytes, "node"));
+        assert!(!Envelope::is_from(&bytes, "node2"));
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        assert_eq!(Envelope::decode(b"node1|session|{}"), None);
+        assert_eq!(Envelope::decode(b"node1|private message"), None);
+        assert_eq!(Envelope::decode(b"garbage"), None);
+        assert_eq!(Envelope::decode(&[0xff, b'|', b'a', b'|', b'b']), None);
+    }
+}

@@ -1,0 +1,143 @@
+//! Routing by user: a private message reaches only the nodes that hold a socket of a user it is
+//! for. Each node subscribes to the pub/sub channel of every user it holds a socket of
+//! (`socket.io-user#{userID}`, sharded pub/sub on a cluster, so channels spread over the
+//! masters), and publishes a user's events on that user's channel. Room broadcasts to everyone
+//! (`user connected`, `user disconnected`) stay on the Socket.IO adapter.
+//!
+//! The node that accepts a message delivers it to its own sockets itself, and skips its echo.
+
+mod delivery;
+mod envelope;
+mod subscriptions;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use delivery::{count_undelivered, spawn as spawn_delivery};
+pub use envelope::Envelope;
+use subscriptions::Change;
+
+use crate::{
+    metrics::Metrics,
+    store::{
+        StoreError,
+        redis::{ChannelMessage, PubSub, RedisPool, keys},
+    },
+};
+
+/// Pub/sub messages received for this node's users wait here while the node is busy; past it,
+/// live deliveries are dropped (counted; the messages are in the histories).
+const DELIVERY_BUFFER: usize = 65_536;
+
+/// Why a socket could not be routed to.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot subscribe to the user's channel: {0}")]
+pub struct RouteError(String);
+
+#[derive(Clone)]
+pub struct UserRoutes(Arc<Inner>);
+
+struct Inner {
+    node_id: String,
+    pool: RedisPool,
+    metrics: Metrics,
+    /// The sockets of each user on this node; a user is subscribed while it has one.
+    local: Mutex<HashMap<String, HashSet<String>>>,
+    changes: mpsc::UnboundedSender<Change>,
+}
+
+impl UserRoutes {
+    /// Starts the subscription manager on `pubsub`. What arrives on the users' channels comes
+    /// out of the returned receiver, for [`spawn_delivery`].
+    pub fn start(
+        node_id: String,
+        pool: RedisPool,
+        pubsub: PubSub,
+        metrics: Metrics,
+    ) -> (Self, mpsc::Receiver<ChannelMessage>) {
+        let (to_delivery, deliveries) = mpsc::channel(DELIVERY_BUFFER);
+        let (changes, pending) = mpsc::unbounded_channel();
+        tokio::spawn(subscriptions::manage(
+            pubsub,
+            to_delivery,
+            pending,
+            metrics.clone(),
+        ));
+        let inner = Inner {
+            node_id,
+            pool,
+            metrics,
+            local: Mutex::default(),
+            changes,
+        };
+        (Self(Arc::new(inner)), deliveries)
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.0.node_id
+    }
+
+    /// Records a socket of `user` on this node; returns once this node receives the user's
+    /// events (at once unless it is the user's first socket here). Idempotent per socket.
+    pub async fn arrived(&self, user: &str, socket: &str) -> Result<(), RouteError> {
+        let (reply, subscribed) = oneshot::channel();
+        {
+            let Ok(mut local) = self.0.local.lock() else {
+                return Err(RouteError("poisoned".into()));
+            };
+            let sockets = local.entry(user.to_owned()).or_default();
+            let first = sockets.is_empty();
+            if !sockets.insert(socket.to_owned()) {
+                return Ok(());
+            }
+            self.count(&local, 1);
+            if !first {
+                return Ok(());
+            }
+            // Sent under the lock, so that the manager sees this user's changes in order.
+            let _ = self.0.changes.send(Change::Hold(user.to_owned(), reply));
+        }
+        match subscribed.await {
+            Ok(result) => result.map_err(RouteError),
+            Err(_) => Err(RouteError("the subscription manager stopped".into())),
+        }
+    }
+
+    /// Forgets a socket of `user`; the user's channel is dropped with its last socket here.
+    /// Idempotent per socket.
+    pub fn left(&self, user: &str, socket: &str) {
+        let Ok(mut local) = self.0.local.lock() else {
+            return;
+        };
+        let Some(sockets) = local.get_mut(user) else {
+            return;
+        };
+        if !sockets.remove(socket) {
+            return;
+        }
+        if sockets.is_empty() {
+            local.remove(user);
+            let _ = self.0.changes.send(Change::Release(user.to_owned()));
+        }
+        self.count(&local, -1);
+    }
+
+    fn count(&self, local: &HashMap<String, HashSet<String>>, sockets: i64) {
+        self.0.metrics.sockets.add(sockets);
+        self.0.metrics.users_online.set(local.len() as i64);
+    }
+
+    /// Publishes `event` with `data` (JSON) on the channel of each of `users`.
+    pub async fn publish(&self, event: &str, users: &[&str], data: &str) -> Result<(), StoreError> {
+        let payload = Envelope::encode(&self.0.node_id, event, data);
+        let messages: Vec<(String, &[u8])> = users
+            .iter()
+            .map(|user| (keys::user_channel(user), payload.as_slice()))
+            .collect();
+        self.0.pool.get().await?.publish_each(&messages).await
+    }
+}

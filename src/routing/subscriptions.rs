@@ -1,0 +1,83 @@
+//! The subscription manager: one task that owns this node's per-user subscriptions, so that
+//! SUBSCRIBE and UNSUBSCRIBE for a user reach Redis in the order the user's sockets arrived and
+//! left, and a connect storm costs one SUBSCRIBE command per batch, not one per user.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    metrics::Metrics,
+    store::redis::{ChannelMessage, PubSub, keys},
+};
+
+/// A change of the set of users this node holds.
+pub enum Change {
+    /// The user's first socket arrived: subscribe, then answer (Ok once Redis confirmed).
+    Hold(String, oneshot::Sender<Result<(), String>>),
+    /// The user's last socket left.
+    Release(String),
+}
+
+/// How many changes one batch takes at most.
+const BATCH: usize = 1024;
+
+/// Applies `changes` until every sender is gone; messages of subscribed channels go to `to`.
+pub async fn manage(
+    pubsub: PubSub,
+    to: mpsc::Sender<ChannelMessage>,
+    mut changes: mpsc::UnboundedReceiver<Change>,
+    metrics: Metrics,
+) {
+    let mut subscribed: HashSet<String> = HashSet::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    while changes.recv_many(&mut batch, BATCH).await > 0 {
+        // The last change of each user in the batch is the one that holds.
+        let mut wanted: HashMap<String, bool> = HashMap::new();
+        let mut waiting = Vec::new();
+        for change in batch.drain(..) {
+            match change {
+                Change::Hold(user, reply) => {
+                    wanted.insert(user, true);
+                    waiting.push(reply);
+                }
+                Change::Release(user) => {
+                    wanted.insert(user, false);
+                }
+            }
+        }
+        let (mut subscribe, mut unsubscribe) = (Vec::new(), Vec::new());
+        for (user, held) in wanted {
+            let channel = keys::user_channel(&user);
+            match (held, subscribed.contains(&channel)) {
+                (true, false) => subscribe.push(channel),
+                (false, true) => unsubscribe.push(channel),
+                _ => {}
+            }
+        }
+
+        let subscribed_now = pubsub.subscribe(&subscribe, &to).await;
+        let answer = match &subscribed_now {
+            Ok(()) => {
+                subscribed.extend(subscribe);
+                Ok(())
+            }
+            Err(err) => {
+                metrics.adapter_error("subscribe", err);
+                Err(err.to_string())
+            }
+        };
+        for reply in waiting {
+            // The socket may have gone meanwhile: nobody to tell.
+            let _ = reply.send(answer.clone());
+        }
+        if let Err(err) = pubsub.unsubscribe(&unsubscribe).await {
+            // Still subscribed: this node receives, and drops, that user's events.
+            metrics.adapter_error("unsubscribe", &err);
+        } else {
+            for channel in &unsubscribe {
+                subscribed.remove(channel);
+            }
+        }
+    }
+}

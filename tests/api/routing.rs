@@ -1,0 +1,110 @@
+//! Routing by user: a private message reaches only the nodes that hold a socket of its
+//! recipient or of its sender, never every node, and never twice.
+
+use serde_json::json;
+
+use crate::{
+    helpers::{TestApp, TestClient, TestRedis, spawn_app},
+    on_standalone_and_cluster,
+};
+
+/// How many messages `node` received on per-user channels (its `/metrics`).
+async fn user_channel_messages(node: &TestApp) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", node.url()))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    let line = "privmsg_cross_node_messages_received_total{channel=\"user\"} ";
+    text.lines()
+        .find_map(|l| l.strip_prefix(line))
+        .map_or(0, |count| count.parse().expect("a count"))
+}
+
+async fn a_node_holding_neither_user_receives_none_of_their_messages(redis: TestRedis) {
+    let (node1, node2, node3) = (
+        spawn_app(&redis).await,
+        spawn_app(&redis).await,
+        spawn_app(&redis).await,
+    );
+    let alice = TestClient::join(&node1, "alice").await;
+    let mut bob = TestClient::join(&node2, "bob").await;
+    let mut carol = TestClient::join(&node3, "carol").await;
+    let before = user_channel_messages(&node3).await;
+
+    for i in 0..20 {
+        let ack = alice
+            .client
+            .send(json!({ "content": format!("m{i}"), "to": bob.user_id }))
+            .await;
+        assert!(ack.get("message").is_some(), "{ack}");
+    }
+    for _ in 0..20 {
+        bob.client.expect("private message").await;
+    }
+    // Published after the twenty, on the same connection: had node 3 received those, they
+    // would have reached it before this one.
+    alice
+        .client
+        .send(json!({ "content": "for carol", "to": carol.user_id }))
+        .await;
+    let to_carol = carol.client.expect("private message").await;
+
+    assert_eq!(to_carol["content"], "for carol");
+    assert_eq!(user_channel_messages(&node3).await - before, 1);
+    assert!(user_channel_messages(&node2).await >= 20);
+}
+
+async fn a_node_holding_both_users_delivers_each_message_once(redis: TestRedis) {
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let alice = TestClient::join(&node1, "alice").await;
+    let mut alice_tab2 =
+        TestClient::join_with(&node2, json!({ "sessionID": alice.session_id })).await;
+    let mut bob = TestClient::join(&node2, "bob").await;
+
+    alice
+        .client
+        .send(json!({ "content": "once", "to": bob.user_id }))
+        .await;
+    alice
+        .client
+        .send(json!({ "content": "marker", "to": bob.user_id }))
+        .await;
+
+    for client in [&mut bob.client, &mut alice_tab2.client] {
+        let first = client.expect("private message").await;
+        let second = client.expect("private message").await;
+        assert_eq!(
+            (&first["content"], &second["content"]),
+            (&json!("once"), &json!("marker"))
+        );
+    }
+}
+
+async fn a_message_between_users_of_one_node_still_reaches_a_tab_on_another(redis: TestRedis) {
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let alice = TestClient::join(&node1, "alice").await;
+    let mut bob = TestClient::join(&node1, "bob").await;
+    let mut bob_tab2 = TestClient::join_with(&node2, json!({ "sessionID": bob.session_id })).await;
+
+    alice
+        .client
+        .send(json!({ "content": "both tabs", "to": bob.user_id }))
+        .await;
+
+    assert_eq!(
+        bob.client.expect("private message").await["content"],
+        "both tabs"
+    );
+    assert_eq!(
+        bob_tab2.client.expect("private message").await["content"],
+        "both tabs"
+    );
+}
+
+on_standalone_and_cluster!(
+    a_node_holding_neither_user_receives_none_of_their_messages,
+    a_node_holding_both_users_delivers_each_message_once,
+    a_message_between_users_of_one_node_still_reaches_a_tab_on_another,
+);
