@@ -31,7 +31,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     socketio: Mounted,
-    state: AppState,
+    state: Arc<AppState>,
 }
 
 /// The Socket.IO server once mounted, with its background work.
@@ -57,7 +57,8 @@ impl Application {
             pubsub.clone(),
             metrics.clone(),
         );
-        let state = AppState {
+        // One Arc: socketioxide's `State` extractor clones the state for every event.
+        let state = Arc::new(AppState {
             sessions: sessions.clone(),
             listing: SharedListing::new(sessions),
             nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
@@ -69,7 +70,7 @@ impl Application {
             node_id,
             metrics,
             routes,
-        };
+        });
 
         let (router, socketio) = mount(&settings, &state, &pool, pubsub, deliveries).await?;
 
@@ -134,7 +135,7 @@ impl Application {
 /// liveness loop, the delivery of routed events, and the router with Socket.IO in front.
 async fn mount(
     settings: &Settings,
-    state: &AppState,
+    state: &Arc<AppState>,
     pool: &RedisPool,
     pubsub: PubSub,
     deliveries: mpsc::Receiver<ChannelMessage>,

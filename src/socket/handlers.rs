@@ -22,7 +22,7 @@ use crate::{
 pub async fn on_connect<A: Adapter>(
     socket: SocketRef<A>,
     Extension(session): Extension<Arc<Session>>,
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
 ) {
     socket.extensions.insert(Bucket::full(state.rate_limit));
     socket.on("private message", private_message::on_private_message::<A>);

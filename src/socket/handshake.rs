@@ -27,7 +27,7 @@ pub enum HandshakeError {
 pub async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
     TryData(auth): TryData<Value>,
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
 ) -> Result<(), HandshakeError> {
     // A malformed auth payload is treated like a missing one: it can still fall through to
     // `invalid username`, the one refusal the client knows how to handle.

@@ -2,7 +2,7 @@
 //! after nodes that died without draining (SIGKILL, crash, lost host), so that their users do
 //! not stay "online" until their session expires.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::task::JoinHandle;
@@ -11,7 +11,11 @@ use super::{AppState, presence};
 use crate::domain::Session;
 
 /// Starts the heartbeat-and-sweep loop; it runs every `every` until the handle is aborted.
-pub fn spawn<A: Adapter>(io: SocketIo<A>, state: AppState, every: Duration) -> JoinHandle<()> {
+pub fn spawn<A: Adapter>(
+    io: SocketIo<A>,
+    state: Arc<AppState>,
+    every: Duration,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

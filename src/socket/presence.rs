@@ -52,7 +52,7 @@ pub async fn arrive<A: Adapter>(
 pub async fn on_disconnect<A: Adapter>(
     socket: SocketRef<A>,
     Extension(session): Extension<Arc<Session>>,
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
 ) {
     leave(&socket, &session, &state).await;
 }

@@ -22,7 +22,7 @@ pub async fn on_private_message<A: Adapter>(
     TryData(payload): TryData<Value>,
     ack: AckSender<A>,
     Extension(session): Extension<Arc<Session>>,
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
 ) {
     let reply = match send(&socket, payload.ok(), &session, &state).await {
         Ok(message) => {
