@@ -4,6 +4,7 @@
 
 mod client;
 mod phases;
+mod protocol;
 mod report;
 mod seed;
 mod tracker;

@@ -9,7 +9,8 @@ use tokio::task::JoinSet;
 
 use super::{Ctx, User, progress};
 use crate::{
-    client::{self, Auth},
+    client,
+    protocol::{self, Auth},
     report::{counts_line, latency_json, latency_line, mib},
     tracker::histogram,
     usage::total_rss_kib,
@@ -40,7 +41,7 @@ pub async fn run(ctx: &mut Ctx, run_id: u32) -> Result<()> {
         }
         let mut set = JoinSet::new();
         for (i, url) in urls.iter().enumerate().skip(first).take(args.batch.max(1)) {
-            let ws = client::ws_url(url);
+            let ws = protocol::ws_url(url);
             let auth = Auth::Username(format!("lg{run_id:08x}-{i}"));
             let hub = Arc::clone(&ctx.hub);
             set.spawn(async move {

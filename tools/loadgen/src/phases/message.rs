@@ -18,6 +18,7 @@ use tokio::time::{MissedTickBehavior, interval, sleep};
 
 use super::{Ctx, progress};
 use crate::{
+    protocol,
     report::{counts_line, latency_json, latency_line},
     tracker::{ACK_ERROR, ACK_OK, ACK_PENDING},
 };
@@ -53,10 +54,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
                 break 'pacing;
             };
             // The seq is also the ack id: the ack finds its slot directly.
-            let frame = format!(
-                "42{seq}[\"private message\",{{\"content\":\"{content}\",\"to\":\"{}\"}}]",
-                to.user_id
-            );
+            let frame = protocol::private_message_frame(Some(seq), &content, &to.user_id);
             let queued = from.conn.as_ref().is_some_and(|c| c.send(frame));
             if !queued {
                 send_failed += 1;

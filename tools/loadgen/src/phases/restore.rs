@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use super::{Ctx, progress};
 use crate::{
-    client::{self, Auth},
+    client,
+    protocol::{self, Auth},
     report::{latency_json, latency_line},
     tracker::{ACK_OK, ACK_PENDING, histogram},
 };
@@ -47,7 +48,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         // Close the old socket first, as a reloading tab does.
         ctx.users[i].conn = None;
         let auth = Auth::Session(ctx.users[i].session_id.clone());
-        let url = client::ws_url(&ctx.users[i].url);
+        let url = protocol::ws_url(&ctx.users[i].url);
         let hub = Arc::clone(&ctx.hub);
         let joined =
             tokio::time::timeout(timeout, client::connect(&url, &auth, i as u32, true, hub));
@@ -137,7 +138,7 @@ fn check_history(ctx: &Ctx, me: usize, frame: Option<&str>, tally: &mut Tally) -
         };
     }
     let entries = frame
-        .and_then(|f| serde_json::from_str::<Value>(&f[2..]).ok())
+        .and_then(protocol::event_args)
         .and_then(|v| v.get(1).and_then(Value::as_array).cloned())
         .unwrap_or_default();
     let own_id = &ctx.users[me].user_id;
