@@ -14,7 +14,6 @@ use std::{process::ExitCode, sync::Arc};
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
-use serde_json::json;
 
 use crate::{client::Hub, phases::Ctx, report::Report, tracker::Tracker};
 
@@ -156,8 +155,7 @@ fn run(args: Args) -> Result<ExitCode> {
     let human = report.human();
     if args.json {
         eprintln!("{human}");
-        let json = report.json(args_json(&args));
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        println!("{}", serde_json::to_string_pretty(&report.json(&args))?);
     } else {
         println!("{human}");
     }
@@ -205,22 +203,4 @@ async fn phases_in_order(args: Args) -> Result<Report> {
         }
     }
     Ok(ctx.report)
-}
-
-fn args_json(args: &Args) -> serde_json::Value {
-    json!({
-        "label": args.label,
-        "urls": args.urls,
-        "users": args.users,
-        "batch": args.batch,
-        "phases": args.phases,
-        "rate": args.rate,
-        "duration": args.duration,
-        "grace": args.grace,
-        "size": args.size,
-        "seed_sessions": args.seed_sessions,
-        "threads": args.threads,
-        "server_pids": args.server_pid,
-        "redis_pid": args.redis_pid,
-    })
 }

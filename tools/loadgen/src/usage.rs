@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
 
 /// This process's user+system CPU time, in seconds.
 pub fn self_cpu_secs() -> f64 {
@@ -121,16 +120,6 @@ pub struct CpuUse {
 }
 
 impl CpuUse {
-    pub fn json(&self) -> Value {
-        json!({
-            "wall_secs": self.wall,
-            "loadgen_cores": self.loadgen,
-            "loadgen_saturated": self.saturated,
-            "server_cores": self.servers.iter().map(|(p, c)| json!({"pid": p, "cores": c})).collect::<Vec<_>>(),
-            "redis_cores": self.redis.map(|(_, c)| c),
-        })
-    }
-
     pub fn line(&self) -> String {
         let mut line = format!("cpu (cores): loadgen {:.2}", self.loadgen);
         for (pid, c) in &self.servers {

@@ -13,13 +13,12 @@ use std::{
 };
 
 use anyhow::{Result, bail};
-use serde_json::json;
 use tokio::time::{MissedTickBehavior, interval, sleep};
 
 use super::{Ctx, progress};
 use crate::{
     protocol,
-    report::{counts_line, latency_json, latency_line},
+    report::{counts_line, json::MessageReport, latency_line},
     tracker::{ACK_ERROR, ACK_OK, ACK_PENDING},
 };
 
@@ -154,27 +153,28 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
             ctx.report.fail(format!("{count} messages {what}"));
         }
     }
-    let json = json!({
-        "rate": args.rate,
-        "duration_secs": args.duration,
-        "users": n,
-        "content_pad_bytes": args.size,
-        "sent": sent,
-        "sent_per_sec": sent as f64 / send_window.max(1e-9),
-        "acked_ok": acked_ok,
-        "error_acks": errors,
-        "unacked": unacked,
-        "delivered": delivered,
-        "delivered_per_sec": delivered_per_sec,
-        "lost": lost,
-        "duplicates": duplicates,
-        "misrouted": misrouted,
-        "delivered_after_error": delivered_after_error,
-        "send_failed": send_failed,
-        "malformed": malformed,
-        "latency": latency_json(&latency),
-        "ack_latency": latency_json(&ack_latency),
+    ctx.report.summary("message", &cpu, lines);
+    ctx.report.phases.message = Some(MessageReport {
+        rate: args.rate,
+        duration_secs: args.duration,
+        users: n,
+        content_pad_bytes: args.size,
+        sent,
+        sent_per_sec: sent as f64 / send_window.max(1e-9),
+        acked_ok,
+        error_acks: errors,
+        unacked,
+        delivered,
+        delivered_per_sec,
+        lost,
+        duplicates,
+        misrouted,
+        delivered_after_error,
+        send_failed,
+        malformed,
+        latency: (&latency).into(),
+        ack_latency: (&ack_latency).into(),
+        cpu: (&cpu).into(),
     });
-    ctx.report.phase("message", json, &cpu, lines);
     Ok(())
 }

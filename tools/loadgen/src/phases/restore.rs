@@ -10,29 +10,18 @@ use std::{
 };
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Ctx, progress};
 use crate::{
     client,
     protocol::{self, Auth},
-    report::{latency_json, latency_line},
+    report::{
+        json::{RestoreReport, RestoreTally as Tally},
+        latency_line,
+    },
     tracker::{ACK_OK, ACK_PENDING, histogram},
 };
-
-#[derive(Default)]
-struct Tally {
-    ok: u64,
-    failed_connect: u64,
-    wrong_identity: u64,
-    self_missing: u64,
-    incomplete: u64,
-    missing_messages: u64,
-    misfiled: u64,
-    stored_despite_error: u64,
-    history_duplicates: u64,
-    capped: u64,
-}
 
 pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let args = ctx.args.clone();
@@ -101,21 +90,13 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         lines.push(what.clone());
         ctx.report.fail(what);
     }
-    let json = json!({
-        "sample": checked,
-        "ok": tally.ok,
-        "failed_connect": tally.failed_connect,
-        "wrong_identity": tally.wrong_identity,
-        "self_missing": tally.self_missing,
-        "incomplete": tally.incomplete,
-        "missing_messages": tally.missing_messages,
-        "misfiled": tally.misfiled,
-        "stored_despite_error": tally.stored_despite_error,
-        "history_duplicates": tally.history_duplicates,
-        "capped": tally.capped,
-        "latency": latency_json(&hist),
+    ctx.report.summary("restore", &cpu, lines);
+    ctx.report.phases.restore = Some(RestoreReport {
+        sample: checked,
+        tally,
+        latency: (&hist).into(),
+        cpu: (&cpu).into(),
     });
-    ctx.report.phase("restore", json, &cpu, lines);
     Ok(())
 }
 
