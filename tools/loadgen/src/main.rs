@@ -23,8 +23,9 @@ use crate::{client::Hub, phases::Ctx, report::Report, tracker::Tracker};
 /// batches of --batch, timed from opening the socket to receiving `users`), then runs the
 /// phases asked for, in this order:
 ///
-///   message  random sender -> random other user at --rate msg/s for --duration s, with acks;
-///            end-to-end latency, delivered/s, lost, duplicated, error acks by reason
+///   message  random sender -> random other user at --rate msg/s for --duration s, with acks
+///            (unless --no-acks); end-to-end latency, delivered/s, lost, duplicated, error acks
+///            by reason, server and Redis CPU per 1,000 delivered (--server-pid, --redis-pid)
 ///   restore  --restore-sample users reconnect by sessionID: same userID, full history
 ///   hold     the users stay idle for --hold s; server RSS per connection (--server-pid)
 ///
@@ -57,6 +58,10 @@ pub struct Args {
     /// message: seconds to wait after sending for the last acks and deliveries.
     #[arg(long, default_value_t = 10.0)]
     pub grace: f64,
+    /// message: send without ack ids, for a server that does not acknowledge (the Node.js
+    /// reference); lost then means sent but not delivered within --grace.
+    #[arg(long)]
+    pub no_acks: bool,
     /// message: extra bytes of `content` per message (beyond the ~30-byte id and timestamp).
     #[arg(long, default_value_t = 0)]
     pub size: usize,

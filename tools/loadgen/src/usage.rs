@@ -120,6 +120,17 @@ pub struct CpuUse {
 }
 
 impl CpuUse {
+    /// CPU-seconds of all the server processes, summed; None without server pids.
+    pub fn server_cpu_secs(&self) -> Option<f64> {
+        (!self.servers.is_empty())
+            .then(|| self.servers.iter().map(|(_, c)| c).sum::<f64>() * self.wall)
+    }
+
+    /// CPU-seconds of Redis; None without its pid.
+    pub fn redis_cpu_secs(&self) -> Option<f64> {
+        self.redis.map(|(_, c)| c * self.wall)
+    }
+
     pub fn line(&self) -> String {
         let mut line = format!("cpu (cores): loadgen {:.2}", self.loadgen);
         for (pid, c) in &self.servers {
@@ -179,5 +190,25 @@ mod tests {
     fn the_fd_limit_is_at_least_what_we_started_with() {
         let before = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
         assert!(raise_fd_limit() >= before);
+    }
+
+    #[test]
+    fn cpu_seconds_are_cores_times_wall_time_summed_over_servers() {
+        let cpu = CpuUse {
+            wall: 2.0,
+            loadgen: 0.1,
+            servers: vec![(1, 0.5), (2, 0.25)],
+            redis: Some((3, 0.1)),
+            saturated: false,
+        };
+        assert_eq!(cpu.server_cpu_secs(), Some(1.5));
+        assert_eq!(cpu.redis_cpu_secs(), Some(0.2));
+        let none = CpuUse {
+            servers: vec![],
+            redis: None,
+            ..cpu
+        };
+        assert_eq!(none.server_cpu_secs(), None);
+        assert_eq!(none.redis_cpu_secs(), None);
     }
 }

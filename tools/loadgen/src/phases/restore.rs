@@ -1,7 +1,8 @@
 //! restore: a sample of users close their socket and reconnect with `{ sessionID }`. Each must
 //! get back the same sessionID and userID, and its `users` must hold every message it exchanged
-//! that was acknowledged (`{ message }`), filed under the right peer, each once. A history
-//! longer than `--history-cap` is legitimately trimmed: then the newest `cap` must be there.
+//! that was acknowledged (`{ message }`; with `--no-acks`, delivered), filed under the right
+//! peer, each once. A history longer than `--history-cap` is legitimately trimmed: then the
+//! newest `cap` must be there.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -114,6 +115,10 @@ fn check_history(ctx: &Ctx, me: usize, frame: Option<&str>, tally: &mut Tally) -
         }
         match slot.ack.load(Relaxed) {
             ACK_OK => expected.insert(seq),
+            // Without acks (--no-acks), a delivered message is known to have been accepted.
+            ACK_PENDING if ctx.args.no_acks && slot.deliveries.load(Relaxed) > 0 => {
+                expected.insert(seq)
+            }
             ACK_PENDING => maybe.insert(seq),
             _ => false,
         };

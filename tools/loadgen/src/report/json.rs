@@ -34,6 +34,7 @@ pub struct RunArgs<'a> {
     pub threads: usize,
     pub server_pids: &'a [u32],
     pub redis_pid: Option<u32>,
+    pub no_acks: bool,
     /// The command line as run (ports and pids included), so a figure can be traced to it.
     pub command: Vec<String>,
 }
@@ -54,6 +55,7 @@ impl<'a> RunArgs<'a> {
             threads: args.threads,
             server_pids: &args.server_pid,
             redis_pid: args.redis_pid,
+            no_acks: args.no_acks,
             command: std::env::args().collect(),
         }
     }
@@ -105,7 +107,8 @@ pub struct MessageReport {
     pub unacked: u64,
     pub delivered: u64,
     pub delivered_per_sec: f64,
-    /// Acknowledged `{ message }` but not delivered within the grace period.
+    /// With acks: acknowledged `{ message }` but not delivered within the grace period.
+    /// With `--no-acks`: sent but not delivered.
     pub lost: u64,
     pub duplicates: u64,
     pub misrouted: u64,
@@ -116,6 +119,13 @@ pub struct MessageReport {
     pub latency: Latency,
     pub ack_latency: Latency,
     pub cpu: Cpu,
+    /// The server was not asked for acks (`--no-acks`).
+    pub no_acks: bool,
+    /// CPU of all --server-pid processes, summed, over this phase, per 1,000 messages delivered
+    /// (core-milliseconds); None without server pids or deliveries.
+    pub server_cpu_ms_per_1000_delivered: Option<f64>,
+    /// The same for --redis-pid.
+    pub redis_cpu_ms_per_1000_delivered: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -283,6 +293,9 @@ mod tests {
                 latency: (&h).into(),
                 ack_latency: (&h).into(),
                 cpu: cpu(),
+                no_acks: false,
+                server_cpu_ms_per_1000_delivered: Some(1.0),
+                redis_cpu_ms_per_1000_delivered: Some(1.0),
             }),
             restore: Some(RestoreReport {
                 sample: 1,
