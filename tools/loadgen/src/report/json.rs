@@ -1,6 +1,6 @@
-//! The JSON report (`--json`) as typed structs, serialized with serde. benches/plot.py and the
-//! published benches/results/*.json use these field names and units: add fields, never rename
-//! or drop one (a test below checks the published files still match).
+//! The JSON report (`--json`) as typed structs, serialized with serde. benches/plot.py,
+//! benches/summary.py and the published benches/results/*.json use these field names and units:
+//! add fields, never rename or drop one (a test below checks the published files still match).
 
 use std::collections::BTreeMap;
 
