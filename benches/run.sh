@@ -3,7 +3,7 @@
 # its own redis-server (free port, temp dir) and release server nodes, restarted for every
 # run so that each starts from an empty Redis and a fresh process (clean RSS figures).
 #
-#   benches/run.sh                  # every scenario (~15 min): results in target/bench-results/<time>/
+#   benches/run.sh                  # every scenario (~10 min): results in target/bench-results/<time>/
 #   benches/run.sh --publish        # the same, written to benches/results/ (the published figures)
 #   benches/run.sh --smoke          # CI: 2 nodes, 20 users, 3 s of messages, --assert-no-loss
 #   benches/run.sh --quick          # shorter sweep, no hold, nodes or knee (a sanity run)
