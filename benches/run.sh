@@ -1,36 +1,83 @@
 #!/usr/bin/env bash
 # Benchmarks of the server with the load generator (tools/loadgen), all on this machine:
 # its own redis-server (free port, temp dir) and release server nodes, restarted for every
-# scenario so that each starts from an empty Redis and a fresh process (clean RSS figures).
+# run so that each starts from an empty Redis and a fresh process (clean RSS figures).
 #
-#   benches/run.sh            # every scenario (~10 min); JSON in benches/results/, plots too
-#   benches/run.sh --smoke    # CI: 2 nodes, 20 users, 3 s of messages, --assert-no-loss
-#   benches/run.sh --quick    # shorter sweep, no hold scenario (a sanity run)
-#   PERF=1 benches/run.sh     # also a perf profile of one node at saturation
+#   benches/run.sh                  # every scenario (~10 min): results in target/bench-results/<time>/
+#   benches/run.sh --publish        # the same, written to benches/results/ (the published figures)
+#   benches/run.sh --smoke          # CI: 2 nodes, 20 users, 3 s of messages, --assert-no-loss
+#   benches/run.sh --quick          # shorter sweep, no hold, nodes or knee (a sanity run)
+#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee
+#   PERF=1 benches/run.sh           # also a perf profile of one node at saturation
 #
-# Environment: RATES (sweep, msg/s), DURATION (s per rate), HOLD_USERS (idle connections),
-# SCENARIOS (a subset of "messages sessions big hold", to rerun only those).
+# Against servers already running (e.g. the Node.js reference, built by hand outside the
+# repository as shared/bench/NODE-REFERENCE.md says): nothing is started or stopped, the given
+# processes are measured.
+#
+#   TARGET_URLS="http://127.0.0.1:3000" TARGET_PIDS="101 102 103" TARGET_REDIS_PID=99 \
+#     TARGET_NODES=2 LOADGEN_ARGS=--no-acks benches/run.sh --scenarios nodes
+#
+# Environment:
+#   RESULTS_DIR    where results go (default target/bench-results/<UTC time>; --publish:
+#                  benches/results); two runs given the same one are summarised together
+#   SCENARIOS      as --scenarios
+#   USERS          users of the messages, nodes and knee scenarios (200)
+#   RATES, DURATION            messages sweep: msg/s offered, seconds per rate
+#   NODE_COUNTS, NODES_RATE, NODES_DURATION   nodes: node counts ("2 4"), msg/s (3000), s (15)
+#   KNEE_RATES, KNEE_DURATION, KNEE_P99_MS    knee: msg/s swept, s per rate (10), p99 bound (50)
+#   HOLD_USERS, HOLD_BUDGET    hold: idle connections (19000), seconds to connect them (180)
+#   LOADGEN_ARGS   extra load-generator flags for every run (e.g. --no-acks)
+#   TARGET_URLS    space-separated base URLs of running servers: use them, start nothing
+#   TARGET_PIDS    their process ids (all of them: CPU is summed), for CPU and RSS
+#   TARGET_REDIS_PID   their Redis's pid, for its CPU
+#   TARGET_REDIS_URL   their Redis: sessions are seeded there, and it is emptied (FLUSHDB)
+#                  before every run, as our own stack starts from an empty Redis
+#   TARGET_NODES   how many server processes the target runs (labels the nodes scenario)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mode=full
-case "${1:-}" in
-  --smoke) mode=smoke ;;
-  --quick) mode=quick ;;
-  "") ;;
-  *) echo "usage: $0 [--smoke|--quick]" >&2; exit 2 ;;
-esac
+mode=full publish=0 scenarios=${SCENARIOS:-}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) mode=smoke ;;
+    --quick) mode=quick ;;
+    --publish) publish=1 ;;
+    --scenarios) scenarios=${2:?--scenarios needs a list}; shift ;;
+    --scenarios=*) scenarios=${1#*=} ;;
+    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee\"]" >&2
+       exit 2 ;;
+  esac
+  shift
+done
 
-results=benches/results
-mkdir -p "$results"
+external=0
+[ -n "${TARGET_URLS:-}" ] && external=1
+if [ "$external" = 1 ] && [ "$publish" = 1 ]; then
+  echo "--publish writes our own figures: not with TARGET_URLS" >&2
+  exit 2
+fi
+
+target_dir=${CARGO_TARGET_DIR:-target}
+if [ "$publish" = 1 ]; then
+  results=benches/results
+else
+  results=${RESULTS_DIR:-$target_dir/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
+fi
+loadgen_bin=$target_dir/release/loadgen
+server_bin=$target_dir/release/privmsg-server
+# Extra flags for every run, split on spaces on purpose.
+read -r -a extra <<<"${LOADGEN_ARGS:-}"
+
 work=$(mktemp -d -t privmsg-bench.XXXXXX)
 node_pids=()
 redis_pid=
 urls=()
 stop_stack() {
-  for pid in "${node_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${node_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  if [ "$external" = 0 ]; then
+    for pid in "${node_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${node_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  fi
   node_pids=() redis_pid= urls=()
 }
 trap 'stop_stack; rm -rf "$work"' EXIT
@@ -44,8 +91,19 @@ free_port() {
 }
 
 # start_stack NODES: a fresh Redis and NODES server nodes; sets urls, node_pids, redis_pid.
+# With TARGET_URLS: the given servers instead (their Redis emptied when TARGET_REDIS_URL is set).
 start_stack() {
   local nodes=$1 rport port i
+  if [ "$external" = 1 ]; then
+    for i in $TARGET_URLS; do urls+=(--url "$i"); done
+    read -r -a node_pids <<<"${TARGET_PIDS:-}"
+    redis_pid=${TARGET_REDIS_PID:-}
+    if [ -n "${TARGET_REDIS_URL:-}" ]; then
+      redis-cli -u "$TARGET_REDIS_URL" flushdb >/dev/null
+      export REDIS_URL=$TARGET_REDIS_URL
+    fi
+    return
+  fi
   rport=$(free_port)
   rm -rf "$work/redis" && mkdir -p "$work/redis"
   redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
@@ -57,7 +115,7 @@ start_stack() {
     port=$(free_port)
     # No per-socket rate limit: the load generator sends hundreds of messages/s per user.
     PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn \
-      target/release/privmsg-server >"$work/node$i.log" 2>&1 &
+      "$server_bin" >"$work/node$i.log" 2>&1 &
     node_pids+=($!)
     urls+=(--url "http://127.0.0.1:$port")
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
@@ -67,27 +125,43 @@ start_stack() {
 pid_args() {
   local pid
   for pid in "${node_pids[@]}"; do printf -- '--server-pid %s ' "$pid"; done
-  printf -- '--redis-pid %s' "$redis_pid"
+  [ -z "$redis_pid" ] || printf -- '--redis-pid %s' "$redis_pid"
 }
 
 # lg NAME ARGS...: one load-generator run; the command line is printed, the JSON saved.
 lg() {
   local name=$1; shift
   echo "load before $name: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.txt"
-  local cmd=(target/release/loadgen "${urls[@]}" $(pid_args) --json --label "$name" "$@")
+  local cmd=("$loadgen_bin" "${urls[@]}" $(pid_args) --json --label "$name" "$@" "${extra[@]}")
   echo "+ ${cmd[*]}"
   "${cmd[@]}" >"$results/$name.json" || echo "loadgen exited $? ($name)" >&2
 }
 
+# rerun SCENARIO VAR...: the invocation of this script that reproduces SCENARIO's figures,
+# with those of the VARs (and of the target's) that are set.
+rerun() {
+  local scenario=$1 v line=""
+  shift
+  for v in TARGET_URLS TARGET_PIDS TARGET_REDIS_PID TARGET_REDIS_URL TARGET_NODES LOADGEN_ARGS "$@"; do
+    [ -z "${!v:-}" ] || line+="$v=$(printf %q "${!v}") "
+  done
+  echo "reproduce: ${line}benches/run.sh --scenarios $scenario"
+}
+
 echo "==> building (release)"
-cargo build --release --quiet -p privmsg -p loadgen --bins
+if [ "$external" = 1 ]; then
+  cargo build --release --quiet -p loadgen --bins
+else
+  cargo build --release --quiet -p privmsg -p loadgen --bins
+fi
 
 if [ "$mode" = smoke ]; then
   start_stack 2
-  target/release/loadgen "${urls[@]}" --smoke
+  "$loadgen_bin" "${urls[@]}" --smoke "${extra[@]}"
   exit $?
 fi
 
+mkdir -p "$results"
 {
   echo "date: $(date -u +%FT%TZ)"
   echo "nproc: $(nproc)"
@@ -95,18 +169,26 @@ fi
   grep MemTotal /proc/meminfo
   uname -sr
   echo "ulimit -n: $(ulimit -n) (hard $(ulimit -Hn))"
-  echo "server commit: $(git rev-parse --short HEAD)$(git diff --quiet -- src || echo ' + uncommitted changes')"
+  if [ "$external" = 1 ]; then
+    echo "target: external servers $TARGET_URLS (pids ${TARGET_PIDS:-?}, redis pid ${TARGET_REDIS_PID:-?})"
+  else
+    echo "server commit: $(git rev-parse --short HEAD)$(git diff --quiet -- src || echo ' + uncommitted changes')"
+  fi
 } | tee "$results/machine.txt"
 
+users=${USERS:-200}
 rates=${RATES:-"2000 5000 10000 20000 40000 60000"}
 duration=${DURATION:-10}
 [ "$mode" = quick ] && rates=${RATES:-"2000 10000"} && duration=${DURATION:-5}
 
-scenarios=${SCENARIOS:-"messages sessions big hold"}
-[ "$mode" = quick ] && scenarios=${SCENARIOS:-"messages sessions big"}
+if [ -z "$scenarios" ] && [ "$mode" = quick ]; then
+  scenarios="messages sessions big"
+elif [ -z "$scenarios" ]; then
+  scenarios="messages sessions big hold nodes knee"
+fi
 want() { [[ " $scenarios " == *" $1 "* ]]; }
 
-want messages && echo "==> private messages: 200 users on 2 nodes, random pairs"
+want messages && echo "==> private messages: $users users on 2 nodes, random pairs"
 want messages && for rate in $rates; do
   start_stack 2
   perf_job=
@@ -116,7 +198,7 @@ want messages && for rate in $rates; do
       --stdio 2>/dev/null | grep -E '^ +[0-9]' | cut -c1-150 | head -40 >"$results/perf-node1.txt" || true) &
     perf_job=$!
   fi
-  lg "message-$rate" --users 200 --batch 50 --phase message --phase restore --restore-sample 10 \
+  lg "message-$rate" --users "$users" --batch 50 --phase message --phase restore --restore-sample 10 \
     --rate "$rate" --duration "$duration" --grace 10
   [ -z "$perf_job" ] || wait "$perf_job"
   stop_stack
@@ -124,9 +206,13 @@ done
 
 want sessions && echo "==> connect -> users: 100 users joining 10 at a time, with stored sessions"
 want sessions && for sessions in 0 1000 10000; do
+  if [ "$external" = 1 ] && [ "$sessions" != 0 ] && [ -z "${TARGET_REDIS_URL:-}" ]; then
+    echo "    (skipped $sessions stored sessions: set TARGET_REDIS_URL to seed the target's Redis)"
+    continue
+  fi
   start_stack 2
   lg "connect-sessions-$sessions" --users 100 --batch 10 --seed-sessions "$sessions" \
-    --redis-url "$REDIS_URL"
+    --redis-url "${REDIS_URL:-redis://127.0.0.1:6379}"
   stop_stack
 done
 
@@ -146,7 +232,48 @@ if want hold; then
   stop_stack
 fi
 
-echo "==> plots"
-python3 -c 'import matplotlib' 2>/dev/null || pip install -q matplotlib
-python3 benches/plot.py "$results"
+if want nodes; then
+  node_counts=${NODE_COUNTS:-"2 4"}
+  if [ "$external" = 1 ]; then
+    node_counts=${TARGET_NODES:?"TARGET_NODES: how many server processes the target runs, e.g. 2"}
+  fi
+  nodes_rate=${NODES_RATE:-3000} nodes_duration=${NODES_DURATION:-15}
+  echo "==> CPU per message vs node count: $users users over N nodes, $nodes_rate msg/s for $nodes_duration s"
+  for n in $node_counts; do
+    start_stack "$n"
+    lg "nodes-$n" --users "$users" --batch 50 --phase message --rate "$nodes_rate" \
+      --duration "$nodes_duration" --grace 10
+    stop_stack
+  done
+  echo "==> nodes: figures"
+  python3 benches/summary.py nodes "$results"
+  rerun nodes USERS NODE_COUNTS NODES_RATE NODES_DURATION
+fi
+
+if want knee; then
+  knee_rates=${KNEE_RATES:-"5000 10000 15000 20000 25000 30000"}
+  knee_p99=${KNEE_P99_MS:-50}
+  echo "==> knee: highest rate with p99 <= $knee_p99 ms and every message delivered ($users users, 2 nodes)"
+  for rate in $knee_rates; do
+    start_stack 2
+    lg "knee-$rate" --users "$users" --batch 50 --phase message --rate "$rate" \
+      --duration "${KNEE_DURATION:-10}" --grace 10
+    stop_stack
+    # Past the knee, higher rates only queue more: the sweep stops at the first miss.
+    python3 benches/summary.py knee-ok "$results/knee-$rate.json" "$knee_p99" || break
+  done
+  echo "==> knee: figures"
+  python3 benches/summary.py knee "$results" "$knee_p99"
+  rerun knee USERS KNEE_RATES KNEE_DURATION KNEE_P99_MS
+fi
+
+if [ -n "$(find "$results" -maxdepth 1 \( -name 'message-*.json' -o -name 'connect-sessions-*.json' \
+  -o -name 'nodes-*.json' \) -print -quit)" ]; then
+  echo "==> plots"
+  if python3 -c 'import matplotlib' 2>/dev/null || pip install -q matplotlib; then
+    python3 benches/plot.py "$results"
+  else
+    echo "    (no matplotlib: plots skipped)"
+  fi
+fi
 echo "==> results in $results/"

@@ -18,14 +18,16 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
 use tokio::{net::TcpStream, sync::mpsc};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream, connect_async_with_config,
     tungstenite::{Message, protocol::WebSocketConfig},
 };
 
-use crate::tracker::Tracker;
+use crate::{
+    protocol::{self, Auth, Packet},
+    tracker::Tracker,
+};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -51,11 +53,6 @@ impl Hub {
     }
 }
 
-pub enum Auth {
-    Username(String),
-    Session(String),
-}
-
 /// The outcome of a handshake.
 pub struct Joined {
     pub session_id: String,
@@ -78,17 +75,6 @@ impl Conn {
     }
 }
 
-/// `http://host:port` (or ws://) to the Engine.IO WebSocket endpoint.
-pub fn ws_url(base: &str) -> String {
-    let base = base.trim_end_matches('/');
-    let base = base
-        .strip_prefix("http://")
-        .map(|rest| format!("ws://{rest}"))
-        .or_else(|| base.strip_prefix("https://").map(|r| format!("wss://{r}")))
-        .unwrap_or_else(|| base.to_owned());
-    format!("{base}/socket.io/?EIO=4&transport=websocket")
-}
-
 /// Opens a socket as user `me`, authenticates and waits for `session` and `users`; then hands
 /// the socket to its own task.
 pub async fn connect(
@@ -105,10 +91,6 @@ pub async fn connect(
     let (mut ws, _) = connect_async_with_config(url, Some(config), true)
         .await
         .with_context(|| format!("WebSocket connection to {url}"))?;
-    let auth = match auth {
-        Auth::Username(name) => json!({ "username": name }),
-        Auth::Session(id) => json!({ "sessionID": id }),
-    };
     let mut session: Option<(String, String)> = None;
     let mut users_frame: Option<String> = None;
     let mut got_users = false;
@@ -120,23 +102,27 @@ pub async fn connect(
             Some(Err(e)) => return Err(e).context("reading the handshake"),
         };
         let text = text.as_str();
-        if text.starts_with('0') {
-            ws.send(Message::text(format!("40{auth}"))).await?;
-        } else if text == "2" {
-            ws.send(Message::text("3")).await?;
-        } else if let Some(err) = text.strip_prefix("44") {
-            bail!("connect_error {err}");
-        } else if text == "1" || text.starts_with("41") {
-            bail!("disconnected by the server during the handshake");
-        } else if text.starts_with("42[\"session\"") {
-            session = Some(parse_session(text)?);
-        } else if text.starts_with("42[\"users\"") {
-            got_users = true;
-            if keep_users {
-                users_frame = Some(text.to_owned());
+        match protocol::parse(text) {
+            Packet::Open => {
+                ws.send(Message::text(protocol::connect_frame(auth)))
+                    .await?
             }
-        } else {
-            count_broadcast(&hub, text);
+            Packet::Ping => ws.send(Message::text("3")).await?,
+            Packet::ConnectError(err) => bail!("connect_error {err}"),
+            Packet::Closed => bail!("disconnected by the server during the handshake"),
+            Packet::Event {
+                name: Some("session"),
+            } => session = Some(protocol::parse_session(text)?),
+            Packet::Event {
+                name: Some("users"),
+            } => {
+                got_users = true;
+                if keep_users {
+                    users_frame = Some(text.to_owned());
+                }
+            }
+            Packet::Event { name } => count_broadcast(&hub, name),
+            Packet::Connected | Packet::Ack { .. } | Packet::Other => {}
         }
     }
     let elapsed = start.elapsed();
@@ -152,21 +138,12 @@ pub async fn connect(
     Ok((joined, Conn { tx }))
 }
 
-fn parse_session(text: &str) -> Result<(String, String)> {
-    let value: Value = serde_json::from_str(&text[2..]).context("session event")?;
-    let field = |name: &str| value[1][name].as_str().map(str::to_owned);
-    match (field("sessionID"), field("userID")) {
-        (Some(s), Some(u)) => Ok((s, u)),
-        _ => bail!("session event without sessionID/userID: {text}"),
-    }
-}
-
-fn count_broadcast(hub: &Hub, text: &str) {
-    if text.starts_with("42[\"user connected\"") {
-        hub.user_connected.fetch_add(1, Relaxed);
-    } else if text.starts_with("42[\"user disconnected\"") {
-        hub.user_disconnected.fetch_add(1, Relaxed);
-    }
+fn count_broadcast(hub: &Hub, event: Option<&str>) {
+    match event {
+        Some("user connected") => hub.user_connected.fetch_add(1, Relaxed),
+        Some("user disconnected") => hub.user_disconnected.fetch_add(1, Relaxed),
+        _ => 0,
+    };
 }
 
 /// The life of a connected user: write what the phases queue, answer pings, report acks and
@@ -196,14 +173,15 @@ async fn run(mut ws: Ws, mut rx: mpsc::UnboundedReceiver<Message>, me: u32, hub:
                 }
             }
             frame = ws.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    if !on_frame(&hub, me, text.as_str()) {
-                        break;
+                Some(Ok(Message::Text(text))) => match on_frame(&hub, me, text.as_str()) {
+                    Reply::Nothing => {}
+                    Reply::Pong => {
+                        if ws.send(Message::text("3")).await.is_err() {
+                            break;
+                        }
                     }
-                    if text.as_str() == "2" && ws.send(Message::text("3")).await.is_err() {
-                        break;
-                    }
-                }
+                    Reply::Stop => break,
+                },
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {}
             }
@@ -212,17 +190,28 @@ async fn run(mut ws: Ws, mut rx: mpsc::UnboundedReceiver<Message>, me: u32, hub:
     hub.dropped.fetch_add(1, Relaxed);
 }
 
-/// Handles one frame; false when the server ended the session.
-fn on_frame(hub: &Hub, me: u32, text: &str) -> bool {
+/// What the connection task does after a frame.
+enum Reply {
+    Nothing,
+    Pong,
+    /// The server ended the session.
+    Stop,
+}
+
+/// Hands acks and deliveries to the tracker and counts broadcasts.
+fn on_frame(hub: &Hub, me: u32, text: &str) -> Reply {
     hub.frames_in.fetch_add(1, Relaxed);
-    if text.starts_with("42") {
-        if !hub.tracker.on_delivery(me, text) {
-            count_broadcast(hub, text);
+    match protocol::parse(text) {
+        Packet::Event {
+            name: Some("private message"),
+        } => {
+            hub.tracker.on_delivery(me, text);
         }
-    } else if text.starts_with("43") {
-        hub.tracker.on_ack(text);
-    } else if text == "1" || text.starts_with("41") {
-        return false; // Engine.IO close or Socket.IO disconnect
+        Packet::Event { name } => count_broadcast(hub, name),
+        Packet::Ack { id, payload } => hub.tracker.on_ack(id, payload),
+        Packet::Ping => return Reply::Pong,
+        Packet::Closed => return Reply::Stop,
+        Packet::Open | Packet::Connected | Packet::ConnectError(_) | Packet::Other => {}
     }
-    true
+    Reply::Nothing
 }

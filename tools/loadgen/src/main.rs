@@ -4,6 +4,7 @@
 
 mod client;
 mod phases;
+mod protocol;
 mod report;
 mod seed;
 mod tracker;
@@ -13,7 +14,6 @@ use std::{process::ExitCode, sync::Arc};
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
-use serde_json::json;
 
 use crate::{client::Hub, phases::Ctx, report::Report, tracker::Tracker};
 
@@ -23,8 +23,9 @@ use crate::{client::Hub, phases::Ctx, report::Report, tracker::Tracker};
 /// batches of --batch, timed from opening the socket to receiving `users`), then runs the
 /// phases asked for, in this order:
 ///
-///   message  random sender -> random other user at --rate msg/s for --duration s, with acks;
-///            end-to-end latency, delivered/s, lost, duplicated, error acks by reason
+///   message  random sender -> random other user at --rate msg/s for --duration s, with acks
+///            (unless --no-acks); end-to-end latency, delivered/s, lost, duplicated, error acks
+///            by reason, server and Redis CPU per 1,000 delivered (--server-pid, --redis-pid)
 ///   restore  --restore-sample users reconnect by sessionID: same userID, full history
 ///   hold     the users stay idle for --hold s; server RSS per connection (--server-pid)
 ///
@@ -57,6 +58,10 @@ pub struct Args {
     /// message: seconds to wait after sending for the last acks and deliveries.
     #[arg(long, default_value_t = 10.0)]
     pub grace: f64,
+    /// message: send without ack ids, for a server that does not acknowledge (the Node.js
+    /// reference); lost then means sent but not delivered within --grace.
+    #[arg(long)]
+    pub no_acks: bool,
     /// message: extra bytes of `content` per message (beyond the ~30-byte id and timestamp).
     #[arg(long, default_value_t = 0)]
     pub size: usize,
@@ -155,8 +160,7 @@ fn run(args: Args) -> Result<ExitCode> {
     let human = report.human();
     if args.json {
         eprintln!("{human}");
-        let json = report.json(args_json(&args));
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        println!("{}", serde_json::to_string_pretty(&report.json(&args))?);
     } else {
         println!("{human}");
     }
@@ -204,22 +208,4 @@ async fn phases_in_order(args: Args) -> Result<Report> {
         }
     }
     Ok(ctx.report)
-}
-
-fn args_json(args: &Args) -> serde_json::Value {
-    json!({
-        "label": args.label,
-        "urls": args.urls,
-        "users": args.users,
-        "batch": args.batch,
-        "phases": args.phases,
-        "rate": args.rate,
-        "duration": args.duration,
-        "grace": args.grace,
-        "size": args.size,
-        "seed_sessions": args.seed_sessions,
-        "threads": args.threads,
-        "server_pids": args.server_pid,
-        "redis_pid": args.redis_pid,
-    })
 }

@@ -88,6 +88,12 @@ impl Tracker {
         &self.slots[..self.sent()]
     }
 
+    /// The slot of a message already sent: an ack or a delivery naming any other is forged or
+    /// garbled.
+    fn claimed(&self, seq: usize) -> Option<&Slot> {
+        self.slots().get(seq)
+    }
+
     /// Claims the next slot; returns its sequence number and the `content` to send, or None
     /// once the preallocated capacity is used up.
     pub fn claim(&self, from: u32, to: u32, pad: &str) -> Option<(usize, String)> {
@@ -100,19 +106,13 @@ impl Tracker {
         Some((seq, format!("{}{seq}:{now}:{pad}", self.marker)))
     }
 
-    /// `43<seq>[{"message":{...}}]` or `43<seq>[{"error":"reason"}]`.
-    pub fn on_ack(&self, frame: &str) {
-        let body = &frame[2..];
-        let digits = body.bytes().take_while(u8::is_ascii_digit).count();
-        let Some(slot) = body[..digits]
-            .parse::<usize>()
-            .ok()
-            .and_then(|seq| self.slots.get(seq))
-        else {
+    /// The ack `43<seq>[{"message":{...}}]` or `43<seq>[{"error":"reason"}]`, as `seq` and the
+    /// payload after it.
+    pub fn on_ack(&self, seq: Option<usize>, payload: &str) {
+        let Some(slot) = seq.and_then(|seq| self.claimed(seq)) else {
             self.malformed.fetch_add(1, Relaxed);
             return;
         };
-        let payload = &body[digits..];
         // Fast path for the common case; anything else is parsed properly.
         let outcome = if payload.starts_with("[{\"message\"") {
             Ok(())
@@ -150,7 +150,7 @@ impl Tracker {
             self.malformed.fetch_add(1, Relaxed);
             return true;
         };
-        let Some(slot) = self.slots.get(seq) else {
+        let Some(slot) = self.claimed(seq) else {
             self.malformed.fetch_add(1, Relaxed);
             return true;
         };
@@ -198,5 +198,188 @@ fn ack_outcome(payload: &str) -> Result<(), String> {
         Some(serde_json::Value::String(reason)) => Err(reason.clone()),
         Some(other) => Err(other.to_string()),
         None => Err("ack without message or error".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: u32 = 0xabc;
+
+    /// A tracker that has sent one message, seq 0, from user 1 to user 2.
+    fn one_sent() -> (Tracker, String) {
+        let tracker = Tracker::new(4, RUN);
+        let (seq, content) = tracker.claim(1, 2, "").unwrap();
+        assert_eq!(seq, 0);
+        (tracker, content)
+    }
+
+    fn delivery(content: &str) -> String {
+        format!(r#"42["private message",{{"content":"{content}","from":"a","to":"b"}}]"#)
+    }
+
+    #[test]
+    fn content_carries_the_run_marker_the_sequence_and_the_send_time() {
+        let tracker = Tracker::new(4, RUN);
+        tracker.claim(0, 1, "").unwrap();
+        let (seq, content) = tracker.claim(1, 2, "xx").unwrap();
+        assert_eq!(seq, 1);
+        let rest = content.strip_prefix("lg00000abc:1:").unwrap();
+        let (sent_us, pad) = rest.split_once(':').unwrap();
+        assert_eq!(pad, "xx");
+        assert_eq!(
+            sent_us.parse::<u64>().unwrap(),
+            tracker.slots()[1].sent_us.load(Relaxed)
+        );
+        assert_eq!(tracker.seq_of(&content), Some(1));
+    }
+
+    #[test]
+    fn claims_stop_at_the_capacity() {
+        let tracker = Tracker::new(1, RUN);
+        assert!(tracker.claim(0, 1, "").is_some());
+        assert!(tracker.claim(0, 1, "").is_none());
+        assert_eq!(tracker.sent(), 1);
+    }
+
+    #[test]
+    fn content_tags_parse_into_sequence_and_send_time() {
+        assert_eq!(parse_content("12:345:"), Some((12, 345)));
+        assert_eq!(parse_content("12:345:pad:with:colons"), Some((12, 345)));
+        assert_eq!(parse_content("12:345"), Some((12, 345)));
+    }
+
+    #[test]
+    fn malformed_content_tags_are_refused() {
+        for rest in [
+            "",
+            ":",
+            "12",
+            "12:",
+            "x:1:",
+            "1:x:",
+            "-1:2:",
+            "1:-2:",
+            " 1:2:",
+            "1.5:2:",
+            "99999999999999999999999:1:",
+        ] {
+            assert_eq!(parse_content(rest), None, "{rest:?}");
+        }
+    }
+
+    #[test]
+    fn contents_of_another_run_or_garbled_are_not_ours() {
+        let tracker = Tracker::new(4, RUN);
+        assert_eq!(tracker.seq_of("lg00000abd:0:1:"), None);
+        assert_eq!(tracker.seq_of("lg00000abc:zero:1:"), None);
+        assert_eq!(tracker.seq_of("hello"), None);
+        assert_eq!(tracker.seq_of("xlg00000abc:0:1:"), None);
+    }
+
+    #[test]
+    fn a_message_ack_counts_as_acknowledged() {
+        let (tracker, _) = one_sent();
+        tracker.on_ack(Some(0), r#"[{"message":{"id":"m","content":"c"}}]"#);
+        assert_eq!(tracker.acks.load(Relaxed), 1);
+        assert_eq!(tracker.acked_ok.load(Relaxed), 1);
+        assert_eq!(tracker.slots()[0].ack.load(Relaxed), ACK_OK);
+        assert_eq!(tracker.ack_latency_us.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_error_ack_is_counted_by_its_reason() {
+        let (tracker, _) = one_sent();
+        tracker.on_ack(Some(0), r#"[{"error":"server busy"}]"#);
+        assert_eq!(tracker.acked_ok.load(Relaxed), 0);
+        assert_eq!(tracker.slots()[0].ack.load(Relaxed), ACK_ERROR);
+        assert_eq!(tracker.errors.lock().unwrap()["server busy"], 1);
+    }
+
+    #[test]
+    fn odd_ack_payloads_are_error_acks_with_a_reason_saying_why() {
+        for (payload, reason) in [
+            ("[{\"error\":{\"code\":1}}]", r#"{"code":1}"#),
+            ("[{}]", "ack without message or error"),
+            ("[]", "ack without message or error"),
+            ("[{\"mess", "unparsable ack"),
+            ("", "unparsable ack"),
+        ] {
+            assert_eq!(ack_outcome(payload), Err(reason.to_owned()), "{payload:?}");
+        }
+        assert_eq!(ack_outcome(r#"[{"message":null}]"#), Ok(()));
+    }
+
+    #[test]
+    fn an_ack_answered_twice_is_malformed_and_counted_once() {
+        let (tracker, _) = one_sent();
+        tracker.on_ack(Some(0), r#"[{"message":{}}]"#);
+        tracker.on_ack(Some(0), r#"[{"error":"late"}]"#);
+        assert_eq!(tracker.acks.load(Relaxed), 1);
+        assert_eq!(tracker.malformed.load(Relaxed), 1);
+        assert!(tracker.errors.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_ack_naming_no_sent_message_is_malformed() {
+        let (tracker, _) = one_sent();
+        tracker.on_ack(None, r#"[{"message":{}}]"#);
+        tracker.on_ack(Some(1), r#"[{"message":{}}]"#); // within capacity, never sent
+        tracker.on_ack(Some(99), r#"[{"message":{}}]"#); // beyond capacity
+        assert_eq!(tracker.malformed.load(Relaxed), 3);
+        assert_eq!(tracker.acks.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_delivery_to_the_recipient_is_counted_with_its_latency() {
+        let (tracker, content) = one_sent();
+        assert!(tracker.on_delivery(2, &delivery(&content)));
+        assert_eq!(tracker.delivered_unique.load(Relaxed), 1);
+        assert_eq!(tracker.latency_us.lock().unwrap().len(), 1);
+        assert_eq!(tracker.slots()[0].deliveries.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn a_second_delivery_is_a_duplicate() {
+        let (tracker, content) = one_sent();
+        tracker.on_delivery(2, &delivery(&content));
+        tracker.on_delivery(2, &delivery(&content));
+        assert_eq!(tracker.delivered_unique.load(Relaxed), 1);
+        assert_eq!(tracker.duplicates.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn a_delivery_to_another_user_is_misrouted() {
+        let (tracker, content) = one_sent();
+        assert!(tracker.on_delivery(3, &delivery(&content)));
+        assert_eq!(tracker.misrouted.load(Relaxed), 1);
+        assert_eq!(tracker.delivered_unique.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn messages_of_other_runs_and_broadcasts_naming_our_users_are_not_ours() {
+        let (tracker, _) = one_sent();
+        assert!(!tracker.on_delivery(2, &delivery("lg00000abd:0:1:")));
+        // Our usernames are `lg<run>-<i>`: a broadcast about one must not look like a message.
+        let joined = r#"42["user connected",{"userID":"u","username":"lg00000abc-7"}]"#;
+        assert!(!tracker.on_delivery(2, joined));
+        assert_eq!(tracker.malformed.load(Relaxed), 0);
+        assert_eq!(tracker.delivered_unique.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_garbled_or_unsent_tag_of_ours_is_malformed() {
+        let (tracker, _) = one_sent();
+        for content in [
+            "lg00000abc:",
+            "lg00000abc:x:1:",
+            "lg00000abc:0",
+            "lg00000abc:1:5:",
+        ] {
+            assert!(tracker.on_delivery(2, &delivery(content)), "{content}");
+        }
+        assert_eq!(tracker.malformed.load(Relaxed), 4);
+        assert_eq!(tracker.delivered_unique.load(Relaxed), 0);
     }
 }

@@ -4,13 +4,13 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::Result;
-use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::{Ctx, User, progress};
 use crate::{
-    client::{self, Auth},
-    report::{counts_line, latency_json, latency_line, mib},
+    client,
+    protocol::{self, Auth},
+    report::{counts_line, json::ConnectReport, latency_line, mib},
     tracker::histogram,
     usage::total_rss_kib,
 };
@@ -40,7 +40,7 @@ pub async fn run(ctx: &mut Ctx, run_id: u32) -> Result<()> {
         }
         let mut set = JoinSet::new();
         for (i, url) in urls.iter().enumerate().skip(first).take(args.batch.max(1)) {
-            let ws = client::ws_url(url);
+            let ws = protocol::ws_url(url);
             let auth = Auth::Username(format!("lg{run_id:08x}-{i}"));
             let hub = Arc::clone(&ctx.hub);
             set.spawn(async move {
@@ -131,19 +131,20 @@ pub async fn run(ctx: &mut Ctx, run_id: u32) -> Result<()> {
             mib(ctx.rss_baseline_kib)
         ));
     }
-    let json = json!({
-        "users": n,
-        "batch": args.batch,
-        "seeded_sessions": args.seed_sessions,
-        "attempted": attempted,
-        "connected": connected,
-        "failed": failed,
-        "errors": errors,
-        "latency": latency_json(&hist),
-        "server_rss_before_kib": ctx.rss_baseline_kib,
-        "server_rss_after_kib": rss_kib,
-        "server_rss_per_conn_kib": per_conn_kib,
+    ctx.report.summary("connect", &cpu, lines);
+    ctx.report.phases.connect = Some(ConnectReport {
+        users: n,
+        batch: args.batch,
+        seeded_sessions: args.seed_sessions,
+        attempted,
+        connected,
+        failed,
+        errors,
+        latency: (&hist).into(),
+        server_rss_before_kib: ctx.rss_baseline_kib,
+        server_rss_after_kib: rss_kib,
+        server_rss_per_conn_kib: per_conn_kib,
+        cpu: (&cpu).into(),
     });
-    ctx.report.phase("connect", json, &cpu, lines);
     Ok(())
 }

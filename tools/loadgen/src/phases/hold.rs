@@ -4,10 +4,15 @@
 use std::{sync::atomic::Ordering::Relaxed, time::Duration};
 
 use anyhow::Result;
-use serde_json::json;
 
 use super::{Ctx, progress};
-use crate::{report::mib, usage::rss_kib};
+use crate::{
+    report::{
+        json::{HoldReport, PidRss},
+        mib,
+    },
+    usage::rss_kib,
+};
 
 pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let args = ctx.args.clone();
@@ -24,12 +29,15 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
 
     let dropped = ctx.hub.dropped.load(Relaxed) - dropped_before;
     let open = (ctx.connected().count() as u64).saturating_sub(ctx.hub.dropped.load(Relaxed));
-    let per_server: Vec<(u32, u64)> = args
+    let per_server: Vec<PidRss> = args
         .server_pid
         .iter()
-        .map(|&p| (p, rss_kib(p).unwrap_or(0)))
+        .map(|&pid| PidRss {
+            pid,
+            rss_kib: rss_kib(pid).unwrap_or(0),
+        })
         .collect();
-    let total: u64 = per_server.iter().map(|(_, r)| r).sum();
+    let total: u64 = per_server.iter().map(|p| p.rss_kib).sum();
     let growth = total.saturating_sub(ctx.rss_baseline_kib);
     let per_conn_kib = if open > 0 {
         growth as f64 / open as f64
@@ -50,15 +58,16 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         ctx.report
             .fail(format!("{dropped} idle connections dropped while held"));
     }
-    let json = json!({
-        "held_secs": secs,
-        "open": open,
-        "dropped": dropped,
-        "server_rss_before_kib": ctx.rss_baseline_kib,
-        "server_rss_after_kib": total,
-        "server_rss_kib": per_server.iter().map(|(p, r)| json!({"pid": p, "rss_kib": r})).collect::<Vec<_>>(),
-        "server_rss_per_conn_kib": per_conn_kib,
+    ctx.report.summary("hold", &cpu, lines);
+    ctx.report.phases.hold = Some(HoldReport {
+        held_secs: secs,
+        open,
+        dropped,
+        server_rss_before_kib: ctx.rss_baseline_kib,
+        server_rss_after_kib: total,
+        server_rss_kib: per_server,
+        server_rss_per_conn_kib: per_conn_kib,
+        cpu: (&cpu).into(),
     });
-    ctx.report.phase("hold", json, &cpu, lines);
     Ok(())
 }

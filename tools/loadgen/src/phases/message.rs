@@ -1,6 +1,7 @@
 //! message: private messages from a random connected user to another, at `--rate` per second
-//! in total for `--duration` seconds, each with an ack callback. Then a grace period lets the
-//! last acks and deliveries arrive before losses are counted.
+//! in total for `--duration` seconds, each with an ack callback (none with `--no-acks`, for a
+//! server that sends none). Then a grace period lets the last acks and deliveries arrive before
+//! losses are counted.
 //!
 //! One pacer task sends for everyone: each millisecond it sends what the schedule says is due
 //! by now, so a slow tick catches up instead of silently lowering the rate (and the achieved
@@ -13,12 +14,12 @@ use std::{
 };
 
 use anyhow::{Result, bail};
-use serde_json::json;
 use tokio::time::{MissedTickBehavior, interval, sleep};
 
 use super::{Ctx, progress};
 use crate::{
-    report::{counts_line, latency_json, latency_line},
+    protocol,
+    report::{counts_line, json::MessageReport, latency_line},
     tracker::{ACK_ERROR, ACK_OK, ACK_PENDING},
 };
 
@@ -53,10 +54,8 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
                 break 'pacing;
             };
             // The seq is also the ack id: the ack finds its slot directly.
-            let frame = format!(
-                "42{seq}[\"private message\",{{\"content\":\"{content}\",\"to\":\"{}\"}}]",
-                to.user_id
-            );
+            let ack = (!args.no_acks).then_some(seq);
+            let frame = protocol::private_message_frame(ack, &content, &to.user_id);
             let queued = from.conn.as_ref().is_some_and(|c| c.send(frame));
             if !queued {
                 send_failed += 1;
@@ -70,12 +69,19 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let send_window = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
-    // Grace: wait for every ack and every acknowledged message's delivery, or the deadline.
+    // Grace: wait for every ack and every acknowledged message's delivery (without acks: every
+    // message's delivery), or the deadline.
+    let queued = sent - send_failed;
     let deadline = Instant::now() + Duration::from_secs_f64(args.grace);
     while Instant::now() < deadline {
         let acks = tracker.acks.load(Relaxed);
         let delivered = tracker.delivered_unique.load(Relaxed);
-        if acks >= sent && delivered >= tracker.acked_ok.load(Relaxed) {
+        let done = if args.no_acks {
+            delivered >= queued
+        } else {
+            acks >= queued && delivered >= tracker.acked_ok.load(Relaxed)
+        };
+        if done {
             break;
         }
         sleep(Duration::from_millis(20)).await;
@@ -86,6 +92,8 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     for slot in tracker.slots() {
         let delivered = slot.deliveries.load(Relaxed) > 0;
         match slot.ack.load(Relaxed) {
+            // Without acks there is nothing to wait for: whatever was not delivered is lost.
+            ACK_PENDING if args.no_acks => lost += u64::from(!delivered),
             ACK_OK if !delivered => lost += 1,
             ACK_ERROR if delivered => delivered_after_error += 1,
             ACK_PENDING => unacked += 1,
@@ -118,9 +126,18 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         .map(|h| h.clone())
         .unwrap_or_else(|_| crate::tracker::histogram());
 
+    let servers_ms = per_1000(cpu.server_cpu_secs(), delivered);
+    let redis_ms = cpu
+        .redis_cpu_secs()
+        .and_then(|secs| per_1000(Some(secs), delivered));
+    let acks = if args.no_acks {
+        "no acks asked (--no-acks)".to_owned()
+    } else {
+        format!("acked {acked_ok}, errors {errored}, unacked {unacked}")
+    };
     let mut lines = vec![
         format!(
-            "offered {:.0}/s for {:.1} s: sent {sent} ({:.0}/s), acked {acked_ok}, errors {errored}, unacked {unacked}",
+            "offered {:.0}/s for {:.1} s: sent {sent} ({:.0}/s), {acks}",
             args.rate,
             args.duration,
             sent as f64 / send_window.max(1e-9)
@@ -131,12 +148,23 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         latency_line("end-to-end", &latency),
         latency_line("ack", &ack_latency),
     ];
+    if let Some(ms) = servers_ms {
+        let redis = redis_ms.map_or(String::new(), |r| format!(", redis {r:.1}"));
+        lines.push(format!(
+            "cpu per 1,000 delivered (core-ms): servers {ms:.1} ({} processes summed){redis}",
+            cpu.servers.len()
+        ));
+    }
     if errored > 0 {
         lines.push(format!("error acks: {}", counts_line(&errors)));
     }
     for (what, count) in [
         (
-            "lost (acknowledged, never delivered within the grace period)",
+            if args.no_acks {
+                "lost (sent, never delivered within the grace period)"
+            } else {
+                "lost (acknowledged, never delivered within the grace period)"
+            },
             lost,
         ),
         ("duplicated", duplicates),
@@ -156,27 +184,50 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
             ctx.report.fail(format!("{count} messages {what}"));
         }
     }
-    let json = json!({
-        "rate": args.rate,
-        "duration_secs": args.duration,
-        "users": n,
-        "content_pad_bytes": args.size,
-        "sent": sent,
-        "sent_per_sec": sent as f64 / send_window.max(1e-9),
-        "acked_ok": acked_ok,
-        "error_acks": errors,
-        "unacked": unacked,
-        "delivered": delivered,
-        "delivered_per_sec": delivered_per_sec,
-        "lost": lost,
-        "duplicates": duplicates,
-        "misrouted": misrouted,
-        "delivered_after_error": delivered_after_error,
-        "send_failed": send_failed,
-        "malformed": malformed,
-        "latency": latency_json(&latency),
-        "ack_latency": latency_json(&ack_latency),
+    ctx.report.summary("message", &cpu, lines);
+    ctx.report.phases.message = Some(MessageReport {
+        rate: args.rate,
+        duration_secs: args.duration,
+        users: n,
+        content_pad_bytes: args.size,
+        sent,
+        sent_per_sec: sent as f64 / send_window.max(1e-9),
+        acked_ok,
+        error_acks: errors,
+        unacked,
+        delivered,
+        delivered_per_sec,
+        lost,
+        duplicates,
+        misrouted,
+        delivered_after_error,
+        send_failed,
+        malformed,
+        latency: (&latency).into(),
+        ack_latency: (&ack_latency).into(),
+        cpu: (&cpu).into(),
+        no_acks: args.no_acks,
+        server_cpu_ms_per_1000_delivered: servers_ms,
+        redis_cpu_ms_per_1000_delivered: redis_ms,
     });
-    ctx.report.phase("message", json, &cpu, lines);
     Ok(())
+}
+
+/// CPU-seconds per 1,000 messages, in core-milliseconds; None without a reading or a message.
+fn per_1000(cpu_secs: Option<f64>, messages: u64) -> Option<f64> {
+    let secs = cpu_secs?;
+    (messages > 0).then(|| secs * 1e3 / messages as f64 * 1e3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::per_1000;
+
+    #[test]
+    fn cpu_per_1000_messages_is_in_core_milliseconds() {
+        // 0.5 core-second for 2,000 messages: 250 core-ms per 1,000.
+        assert_eq!(per_1000(Some(0.5), 2000), Some(250.0));
+        assert_eq!(per_1000(Some(0.5), 0), None);
+        assert_eq!(per_1000(None, 2000), None);
+    }
 }

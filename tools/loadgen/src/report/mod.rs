@@ -1,16 +1,20 @@
-//! The run's results: each phase adds a JSON object (for `--json` and the bench plots) and a few
-//! human lines (the summary). Problems worth failing `--assert-no-loss` are collected apart.
+//! The run's results: each phase fills its typed section of the JSON report (`json.rs`, for
+//! `--json` and the bench scripts) and adds a few human lines (the summary). Problems worth
+//! failing `--assert-no-loss` are collected apart.
+
+pub mod json;
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde_json::{Map, Value, json};
 
-use crate::usage::CpuUse;
+use crate::{Args, usage::CpuUse};
+use json::{JsonReport, Phases, RunArgs};
 
 #[derive(Default)]
 pub struct Report {
-    phases: Map<String, Value>,
+    /// What `--json` prints; each phase sets its own section.
+    pub phases: Phases,
     lines: Vec<String>,
     /// Losses, duplicates, failed checks: reasons to exit non-zero under `--assert-no-loss`.
     pub failures: Vec<String>,
@@ -18,9 +22,9 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn phase(&mut self, name: &str, mut json: Value, cpu: &CpuUse, lines: Vec<String>) {
-        json["cpu"] = cpu.json();
-        self.phases.insert(name.to_owned(), json);
+    /// A phase's human lines, its CPU line, and a warning when the load generator itself may
+    /// have been the bottleneck.
+    pub fn summary(&mut self, name: &str, cpu: &CpuUse, lines: Vec<String>) {
         self.lines.push(format!("== {name} ({:.1} s)", cpu.wall));
         self.lines
             .extend(lines.into_iter().map(|l| format!("   {l}")));
@@ -49,27 +53,14 @@ impl Report {
         out
     }
 
-    pub fn json(&self, args: Value) -> Value {
-        json!({
-            "args": args,
-            "phases": self.phases,
-            "warnings": self.warnings,
-            "failures": self.failures,
-        })
+    pub fn json<'a>(&'a self, args: &'a Args) -> JsonReport<'a> {
+        JsonReport {
+            args: RunArgs::new(args),
+            phases: &self.phases,
+            warnings: &self.warnings,
+            failures: &self.failures,
+        }
     }
-}
-
-/// Percentiles of a µs histogram, in milliseconds.
-pub fn latency_json(h: &Histogram<u64>) -> Value {
-    let ms = |v: u64| v as f64 / 1000.0;
-    json!({
-        "count": h.len(),
-        "p50_ms": ms(h.value_at_quantile(0.50)),
-        "p95_ms": ms(h.value_at_quantile(0.95)),
-        "p99_ms": ms(h.value_at_quantile(0.99)),
-        "max_ms": ms(h.max()),
-        "mean_ms": h.mean() / 1000.0,
-    })
 }
 
 pub fn latency_line(what: &str, h: &Histogram<u64>) -> String {
