@@ -4,6 +4,7 @@ mod client;
 mod nginx;
 mod process;
 mod redis_server;
+mod wait;
 
 pub use client::{Connected, TestClient};
 pub use nginx::TestNginx;
