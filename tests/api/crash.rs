@@ -38,7 +38,7 @@ async fn the_users_of_a_killed_node_are_announced_offline_by_the_survivors() {
     let (_bob, bob) = join_process(&crashing, "bob").await;
     let _bob_tab = TestClient::join_with(&survivor, json!({ "sessionID": bob["sessionID"] })).await;
 
-    crashing.kill();
+    crashing.kill().await;
 
     let gone = tokio::time::timeout(
         Duration::from_secs(30),
@@ -66,7 +66,7 @@ async fn a_restarted_node_repairs_what_its_crashed_predecessor_left() {
         Some("true")
     );
 
-    first.kill();
+    first.kill().await;
     let _successor = NodeProcess::start(&redis, &env).await;
 
     for _ in 0..300 {

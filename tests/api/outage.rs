@@ -62,7 +62,7 @@ async fn a_redis_outage_loses_no_acknowledged_message_and_heals_without_a_restar
     acked.push(ack["message"]["id"].clone());
     bob.client.expect("private message").await;
 
-    redis.stop();
+    redis.stop().await;
     let outage = Instant::now();
 
     assert_eq!(ready_status(&node1.url()).await, 503);

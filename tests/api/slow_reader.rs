@@ -52,7 +52,7 @@ async fn a_client_that_stops_reading_does_not_grow_server_memory() {
         TransportType::Websocket,
     )
     .await;
-    let before = node.rss_kib();
+    let before = node.rss_kib().await;
 
     // 1,000 messages of 60 KB (60 MB, far more than the kernel's socket buffers absorb) for a
     // reader that takes none of them. The engine queues at most 16 packets (1 MB) for it.
@@ -64,7 +64,7 @@ async fn a_client_that_stops_reading_does_not_grow_server_memory() {
             .await;
         assert!(ack.get("message").is_some(), "{ack}");
     }
-    let grown = node.rss_kib().saturating_sub(before);
+    let grown = node.rss_kib().await.saturating_sub(before);
     eprintln!("server RSS grew by {grown} KiB");
 
     assert!(
