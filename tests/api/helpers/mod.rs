@@ -13,6 +13,7 @@ pub use redis_server::TestRedis;
 
 use std::time::Duration;
 
+use clap::{CommandFactory, FromArgMatches};
 use privmsg::{settings::Settings, startup::Application, store::RedisTarget};
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -46,9 +47,15 @@ impl TestApp {
     }
 }
 
-/// Settings for a test node on a free port against `redis`.
+/// Settings for a test node on a free port against `redis`: the server's defaults, never its
+/// environment variables (`Settings::defaults()` reads them), so that a developer's shell
+/// (`REDIS_CLUSTER_NODES`, `RATE_LIMIT_PER_SEC`...) changes neither where a test writes nor
+/// what it tests.
 pub fn test_settings(redis: &TestRedis) -> Settings {
-    let mut settings = Settings::defaults();
+    let defaults = Settings::command()
+        .mut_args(|arg| arg.env(None))
+        .get_matches_from(["privmsg-server"]);
+    let mut settings = Settings::from_arg_matches(&defaults).expect("the defaults parse");
     settings.host = [127, 0, 0, 1].into();
     settings.port = 0;
     match &redis.target {

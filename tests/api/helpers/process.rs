@@ -17,14 +17,17 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `privmsg-server` against `redis` with `env` on top, on port 0: it logs the port
+    /// Starts `privmsg-server` against `redis` with `env` and nothing else from this
+    /// environment (a developer's `REDIS_URL` must not reach it), on port 0: it logs the port
     /// it bound, so no other process can be the one answering there.
     pub async fn start(redis: &TestRedis, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_privmsg-server"));
         command
+            .env_clear()
             .env("PORT", "0")
             .env("HOST", "127.0.0.1")
             .env("CLIENT_DIR", "/nonexistent")
+            .envs(std::env::var("RUST_LOG").map(|filter| ("RUST_LOG", filter)))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

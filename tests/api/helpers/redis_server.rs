@@ -1,5 +1,7 @@
 //! A private Redis for each test: a `redis-server` on a free port in a temporary folder, or a
-//! 3-master Redis Cluster; or the one `REDIS_URL` / `REDIS_CLUSTER_NODES` names.
+//! 3-master Redis Cluster; or the one `TEST_REDIS_URL` / `TEST_REDIS_CLUSTER_NODES` names.
+//! Test-only names, so that the server's own `REDIS_URL` in a developer's shell never points
+//! the suite (which writes and flushes test data) at real data.
 
 use std::{net::TcpListener, path::Path, process::Stdio, time::Duration};
 
@@ -22,13 +24,13 @@ pub struct TestRedis {
 impl TestRedis {
     /// A standalone Redis.
     pub async fn start() -> Self {
-        if let Ok(url) = std::env::var("REDIS_URL") {
+        if let Ok(url) = std::env::var("TEST_REDIS_URL") {
             return Self::external(RedisTarget::Standalone(url));
         }
         Self::spawn_standalone(&[]).await
     }
 
-    /// A standalone Redis of its own (never `REDIS_URL`: tests stop it) that writes every
+    /// A standalone Redis of its own (never `TEST_REDIS_URL`: tests stop it) that writes every
     /// change to its append-only file, so a restart finds all acknowledged writes.
     pub async fn start_durable() -> Self {
         Self::spawn_standalone(&["--appendonly", "yes", "--appendfsync", "always"]).await
@@ -122,7 +124,7 @@ impl TestRedis {
 
     /// A Redis Cluster of three masters (no replicas), created with `redis-cli --cluster`.
     pub async fn start_cluster() -> Self {
-        if let Ok(nodes) = std::env::var("REDIS_CLUSTER_NODES") {
+        if let Ok(nodes) = std::env::var("TEST_REDIS_CLUSTER_NODES") {
             let nodes = nodes.split(',').map(|n| format!("redis://{n}")).collect();
             return Self::external(RedisTarget::Cluster(nodes));
         }
