@@ -9,12 +9,17 @@ use rust_socketio::{
     asynchronous::{Client, ClientBuilder},
 };
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{QUIET, TestApp, WAIT};
 
 pub struct TestClient {
     client: Client,
+    /// Held while an acknowledged emit waits for its ack. rust_socketio 0.6 draws ack ids at
+    /// random from 0..999 and matches acks by id alone: two acks in flight on one client can
+    /// share an id, and then one ack goes to both callbacks, the other never arrives, and the
+    /// client's task panics removing them ("removal index should be < len").
+    one_ack_at_a_time: Mutex<()>,
     events: mpsc::UnboundedReceiver<(String, Value)>,
     /// Events received while waiting for another one, in arrival order.
     backlog: Vec<(String, Value)>,
@@ -61,6 +66,7 @@ impl TestClient {
             .expect("transport connects");
         Self {
             client,
+            one_ack_at_a_time: Mutex::new(()),
             events,
             backlog: Vec::new(),
             seen: Vec::new(),
@@ -145,6 +151,7 @@ impl TestClient {
     }
 
     async fn try_send_raw(&self, payload: Payload) -> Option<Value> {
+        let _in_flight = self.one_ack_at_a_time.lock().await;
         let (tx, rx) = oneshot::channel();
         let tx = std::sync::Mutex::new(Some(tx));
         self.client
