@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_payloads_get_an_error_ack_and_nothing_is_stored_or_forwarded() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -72,7 +72,7 @@ async fn bad_payloads_get_an_error_ack_and_nothing_is_stored_or_forwarded() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_event_and_bad_payloads_without_ack_leave_the_socket_connected() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;

@@ -25,7 +25,7 @@ async fn connected_field(redis: &TestRedis, session: &Value) -> Option<String> {
     redis.conn().await.hget(key, "connected").await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_users_of_a_killed_node_are_announced_offline_by_the_survivors() {
     let redis = TestRedis::start().await;
     let mut crashing = NodeProcess::start(&redis, &[("NODE_TTL_SECS", NODE_TTL)]).await;
@@ -55,7 +55,7 @@ async fn the_users_of_a_killed_node_are_announced_offline_by_the_survivors() {
     watcher.client.expect_none("user disconnected").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_repairs_what_its_crashed_predecessor_left() {
     let redis = TestRedis::start().await;
     let env = [("NODE_TTL_SECS", NODE_TTL)];

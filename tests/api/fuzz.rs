@@ -56,7 +56,7 @@ proptest! {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_handler_answers_every_generated_payload_and_stays_up() {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_readyz_answer_ok_while_redis_is_up() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -15,7 +15,7 @@ async fn healthz_and_readyz_answer_ok_while_redis_is_up() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_allows_the_configured_dev_origin_only() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -40,7 +40,7 @@ async fn cors_allows_the_configured_dev_origin_only() {
     assert!(header(&foreign).is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_sockets_users_and_messages_by_outcome() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -86,7 +86,7 @@ async fn metrics_count_sockets_users_and_messages_by_outcome() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_io_refuses_foreign_browser_origins_on_both_transports() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;

@@ -9,7 +9,7 @@ const SESSION: &str = "1f2e3d4c5b6a7980";
 const USER: &str = "a1b2c3d4e5f60718";
 const PEER: &str = "0918273645abcdef";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_and_history_written_by_the_node_server_are_restored_and_served() {
     let redis = TestRedis::start().await;
     let mut conn = redis.conn().await;

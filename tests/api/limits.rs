@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app, spawn_app_with, test_settings};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_socket_is_rate_limited_and_others_are_not() {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);
@@ -37,7 +37,7 @@ async fn a_flooding_socket_is_rate_limited_and_others_are_not() {
     assert!(ack.get("message").is_some(), "{ack}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_cannot_open_more_than_the_allowed_sockets() {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);
@@ -59,7 +59,7 @@ async fn a_user_cannot_open_more_than_the_allowed_sockets() {
     TestClient::join(&app, "bob").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_message_over_long_polling_gets_an_error_ack_and_the_socket_stays() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -79,7 +79,7 @@ async fn an_oversized_message_over_long_polling_gets_an_error_ack_and_the_socket
     assert_eq!(ack["message"]["content"], "still here");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_pending_limit_messages_are_refused_at_once_and_not_stored() {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);

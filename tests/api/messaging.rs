@@ -35,7 +35,7 @@ async fn a_message_reaches_the_recipient_and_the_senders_other_tab_on_the_other_
     alice.client.expect_none("private message").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_cannot_send_as_someone_else() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -51,7 +51,7 @@ async fn a_client_cannot_send_as_someone_else() {
     assert_eq!(received["from"], mallory.user_id.as_str());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_client_sending_without_an_ack_is_served() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -123,7 +123,7 @@ crate::on_standalone_and_cluster!(
     a_message_to_oneself_is_stored_once_and_reaches_the_other_tabs,
 );
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_cross_node_traffic_with_psubscribe_socket_io() {
     let redis = TestRedis::start().await;
     let RedisTarget::Standalone(url) = &redis.target else {

@@ -54,7 +54,7 @@ async fn two_nodes_behind_nginx(redis: &TestRedis) -> (TestApp, TestApp, TestNgi
     (node1, node2, nginx)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_polling_and_websocket_clients_chat_and_keep_their_sessions_through_nginx() {
     let redis = TestRedis::start().await;
     let (_node1, _node2, nginx) = two_nodes_behind_nginx(&redis).await;
@@ -73,7 +73,7 @@ async fn long_polling_and_websocket_clients_chat_and_keep_their_sessions_through
     exchange(&bob, &mut alice, "me too").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_serving_node_stops_its_users_resume_on_the_other_node() {
     let redis = TestRedis::start().await;
     let (node1, node2, nginx) = two_nodes_behind_nginx(&redis).await;
@@ -102,7 +102,7 @@ async fn when_the_serving_node_stops_its_users_resume_on_the_other_node() {
     assert_ne!(after["id"], before["id"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_idle_node_leaves_connected_clients_undisturbed() {
     let redis = TestRedis::start().await;
     let (node1, node2, nginx) = two_nodes_behind_nginx(&redis).await;

@@ -48,7 +48,7 @@ async fn deliver_once_recovered(
     acked
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_loses_no_acknowledged_message_and_heals_without_a_restart() {
     let mut redis = TestRedis::start_durable().await;
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);

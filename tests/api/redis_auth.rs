@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_work_over_a_tls_redis_with_a_password() {
     let redis = TestRedis::start_tls("s3cret-pass").await;
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
@@ -23,7 +23,7 @@ async fn two_nodes_work_over_a_tls_redis_with_a_password() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_fails_the_start_with_an_error() {
     let redis = TestRedis::start_tls("right").await;
     let mut settings = crate::helpers::test_settings(&redis);

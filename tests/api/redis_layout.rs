@@ -9,7 +9,7 @@ use crate::helpers::{TestClient, TestRedis, spawn_app, spawn_app_with, test_sett
 
 const DAY: i64 = 86_400;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_is_a_hash_with_user_id_username_connected_and_a_day_of_ttl() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -56,7 +56,7 @@ async fn a_message_is_a_json_string_in_both_users_lists_with_a_day_of_ttl(redis:
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_are_capped_oldest_first_and_ttls_follow_the_settings() {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);

@@ -27,7 +27,7 @@ async fn send_until_failure(sender: &TestClient, to: &str, count: usize) -> Vec<
     acked
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_restart_under_load_loses_no_acknowledged_message() {
     let redis = TestRedis::start().await;
     // As fast as the clients go: this test is about the restart, not the rate limit.

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_other_socket_ever_sees_a_session_id() {
     let redis = TestRedis::start().await;
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);

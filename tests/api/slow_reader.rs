@@ -34,7 +34,7 @@ async fn stalled_reader(node: &NodeProcess) -> (impl Sized, String) {
     panic!("no session event");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_does_not_grow_server_memory() {
     let redis = TestRedis::start().await;
     let env = [

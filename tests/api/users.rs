@@ -54,7 +54,7 @@ async fn user_connected_reaches_sockets_on_the_other_node(redis: TestRedis) {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_user_id_is_listed_once() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;

@@ -100,11 +100,11 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
 macro_rules! on_standalone_and_cluster {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_standalone_redis() {
                 super::$name($crate::helpers::TestRedis::start().await).await
             }
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_a_redis_cluster() {
                 super::$name($crate::helpers::TestRedis::start_cluster().await).await
             }
