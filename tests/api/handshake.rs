@@ -36,13 +36,7 @@ async fn restoring_by_session_id_keeps_the_same_user() {
 
     assert_eq!(again.session_id, first.session_id);
     assert_eq!(again.user_id, first.user_id);
-    let me = again
-        .users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["userID"] == first.user_id);
-    assert_eq!(me.unwrap()["username"], "alice");
+    assert_eq!(again.listed(&first.user_id)["username"], "alice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,18 +48,9 @@ async fn metrics_count_sockets_users_and_messages_by_outcome() {
     let _alice_tab2 = TestClient::join_with(&app, json!({ "sessionID": alice.session_id })).await;
     let bob = TestClient::join(&app, "bob").await;
 
-    alice
-        .client
-        .send(json!({ "content": "hi", "to": bob.user_id }))
-        .await;
-    alice
-        .client
-        .send(json!({ "content": "x".repeat(5000), "to": bob.user_id }))
-        .await;
-    alice
-        .client
-        .send(json!({ "content": "hi", "to": "nobody" }))
-        .await;
+    alice.send_to(&bob.user_id, "hi").await;
+    alice.send_to(&bob.user_id, &"x".repeat(5000)).await;
+    alice.send_to("nobody", "hi").await;
 
     let text = reqwest::get(format!("{}/metrics", app.url()))
         .await

@@ -3,9 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use redis::AsyncCommands;
-use serde_json::{Value, json};
-
 use crate::helpers::{Connected, TestClient, TestRedis, spawn_app};
 
 async fn ready_status(url: &str) -> u16 {
@@ -22,23 +19,19 @@ async fn deliver_once_recovered(
     from: &Connected,
     to: &mut Connected,
     back: &Instant,
-) -> Vec<Value> {
+) -> Vec<String> {
     let mut acked = Vec::new();
     for attempt in 0.. {
         assert!(
             back.elapsed() < Duration::from_secs(5),
             "not recovered after {attempt} tries"
         );
-        let content = format!("after-{attempt}");
-        let ack = from
-            .client
-            .send(json!({ "content": content, "to": to.user_id }))
-            .await;
+        let ack = from.send_to(&to.user_id, &format!("after-{attempt}")).await;
         if ack.get("message").is_none() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
-        acked.push(ack["message"]["id"].clone());
+        acked.push(ack["message"]["id"].as_str().unwrap().to_owned());
         let quick = Duration::from_millis(300);
         if let Some(received) = to.client.wait_for_within("private message", quick).await {
             assert!(received["content"].as_str().unwrap().starts_with("after-"));
@@ -54,22 +47,16 @@ async fn a_redis_outage_loses_no_acknowledged_message_and_heals_without_a_restar
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
     let mut alice = TestClient::join(&node1, "alice").await;
     let mut bob = TestClient::join(&node2, "bob").await;
-    let mut acked: Vec<Value> = Vec::new();
-    let ack = alice
-        .client
-        .send(json!({ "content": "before", "to": bob.user_id }))
-        .await;
-    acked.push(ack["message"]["id"].clone());
+    let mut acked = Vec::new();
+    let ack = alice.send_to(&bob.user_id, "before").await;
+    acked.push(ack["message"]["id"].as_str().unwrap().to_owned());
     bob.client.expect("private message").await;
 
     redis.stop().await;
     let outage = Instant::now();
 
     assert_eq!(ready_status(&node1.url()).await, 503);
-    let ack = alice
-        .client
-        .send(json!({ "content": "during", "to": bob.user_id }))
-        .await;
+    let ack = alice.send_to(&bob.user_id, "during").await;
     assert_eq!(
         ack["error"], "storage unavailable, message not sent",
         "{ack}"
@@ -84,16 +71,7 @@ async fn a_redis_outage_loses_no_acknowledged_message_and_heals_without_a_restar
     acked.extend(deliver_once_recovered(&bob, &mut alice, &back).await);
     assert_eq!(ready_status(&node1.url()).await, 200);
 
-    let stored: Vec<String> = redis
-        .conn()
-        .await
-        .lrange(format!("messages:{}", bob.user_id), 0, -1)
-        .await
-        .unwrap();
-    let stored: Vec<Value> = stored
-        .iter()
-        .map(|m| serde_json::from_str::<Value>(m).unwrap()["id"].clone())
-        .collect();
+    let stored = redis.history_ids(&bob.user_id).await;
     for id in &acked {
         assert!(
             stored.contains(id),

@@ -1,6 +1,5 @@
 //! Presence across nodes: a user is offline only when its last socket anywhere is gone.
 
-use redis::AsyncCommands;
 use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
@@ -13,17 +12,7 @@ async fn assert_went_offline(
     session: &str,
 ) {
     assert_eq!(watcher.expect("user disconnected").await, json!(user));
-    let connected = connected_field(redis, session).await;
-    assert_eq!(connected.as_deref(), Some("false"));
-}
-
-async fn connected_field(redis: &TestRedis, session_id: &str) -> Option<String> {
-    redis
-        .conn()
-        .await
-        .hget(format!("session:{session_id}"), "connected")
-        .await
-        .unwrap()
+    assert_eq!(redis.connected(session).await.as_deref(), Some("false"));
 }
 
 async fn closing_one_of_two_tabs_on_different_nodes_announces_nothing(redis: TestRedis) {
@@ -36,7 +25,7 @@ async fn closing_one_of_two_tabs_on_different_nodes_announces_nothing(redis: Tes
 
     watcher.client.expect_none("user disconnected").await;
     assert_eq!(
-        connected_field(&redis, &tab2.session_id).await.as_deref(),
+        redis.connected(&tab2.session_id).await.as_deref(),
         Some("true")
     );
 }
@@ -88,7 +77,7 @@ async fn a_user_coming_back_is_announced_online_again(redis: TestRedis) {
     let event = watcher.client.expect("user connected").await;
     assert_eq!(event["userID"], back.user_id.as_str());
     assert_eq!(
-        connected_field(&redis, &alice.session_id).await.as_deref(),
+        redis.connected(&alice.session_id).await.as_deref(),
         Some("true")
     );
 }
@@ -110,7 +99,7 @@ async fn simultaneous_opens_and_closes_on_two_nodes_leave_the_right_status(redis
         open = next.client;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert_eq!(
-            connected_field(&redis, &alice.session_id).await.as_deref(),
+            redis.connected(&alice.session_id).await.as_deref(),
             Some("true"),
             "round {round}"
         );
@@ -121,7 +110,7 @@ async fn simultaneous_opens_and_closes_on_two_nodes_leave_the_right_status(redis
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     assert_eq!(
-        connected_field(&redis, &alice.session_id).await.as_deref(),
+        redis.connected(&alice.session_id).await.as_deref(),
         Some("false")
     );
 }

@@ -1,7 +1,5 @@
 //! A Redis reached over TLS (`rediss://`) with a password: data and adapter both work.
 
-use serde_json::json;
-
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -11,10 +9,7 @@ async fn two_nodes_work_over_a_tls_redis_with_a_password() {
     let alice = TestClient::join(&node1, "alice").await;
     let mut bob = TestClient::join(&node2, "bob").await;
 
-    let ack = alice
-        .client
-        .send(json!({ "content": "over TLS", "to": bob.user_id }))
-        .await;
+    let ack = alice.send_to(&bob.user_id, "over TLS").await;
 
     assert_eq!(ack["message"]["content"], "over TLS", "{ack}");
     assert_eq!(

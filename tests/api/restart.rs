@@ -3,8 +3,7 @@
 
 use std::collections::HashSet;
 
-use redis::AsyncCommands;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app_with, test_settings};
 
@@ -60,28 +59,11 @@ async fn a_graceful_restart_under_load_loses_no_acknowledged_message() {
     for sender in &senders {
         let back = TestClient::join_with(&node2, json!({ "sessionID": sender.session_id })).await;
         assert_eq!(back.user_id, sender.user_id);
-        let ack = back
-            .client
-            .send(json!({ "content": "after", "to": sink.user_id }))
-            .await;
+        let ack = back.send_to(&sink.user_id, "after").await;
         all_acked.insert(ack["message"]["id"].as_str().unwrap().to_owned());
     }
 
-    let stored: Vec<String> = redis
-        .conn()
-        .await
-        .lrange(format!("messages:{}", sink.user_id), 0, -1)
-        .await
-        .unwrap();
-    let stored: HashSet<String> = stored
-        .iter()
-        .map(|m| {
-            serde_json::from_str::<Value>(m).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let stored: HashSet<String> = redis.history_ids(&sink.user_id).await.into_iter().collect();
     let lost: Vec<&String> = all_acked.difference(&stored).collect();
     assert!(lost.is_empty(), "{} acknowledged messages lost", lost.len());
 }

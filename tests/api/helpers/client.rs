@@ -11,7 +11,7 @@ use rust_socketio::{
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{QUIET, TestApp, WAIT};
+use super::{QUIET, Server, WAIT};
 
 pub struct TestClient {
     client: Client,
@@ -35,13 +35,32 @@ pub struct Connected {
     pub users: Value,
 }
 
+impl Connected {
+    /// Sends `content` to `to` (a userID) and returns the acknowledgement.
+    pub async fn send_to(&self, to: &str, content: &str) -> Value {
+        self.client
+            .send(json!({ "content": content, "to": to }))
+            .await
+    }
+
+    /// The entry of `user_id` in the `users` this client was given on joining.
+    pub fn listed(&self, user_id: &str) -> &Value {
+        self.users
+            .as_array()
+            .expect("users is an array")
+            .iter()
+            .find(|user| user["userID"] == user_id)
+            .unwrap_or_else(|| panic!("{user_id} missing from users: {}", self.users))
+    }
+}
+
 impl TestClient {
     /// Opens a WebSocket connection with `auth`; never reconnects on its own.
-    pub async fn connect(app: &TestApp, auth: Value) -> Self {
+    pub async fn connect(app: &impl Server, auth: Value) -> Self {
         Self::connect_with(app, auth, TransportType::Websocket).await
     }
 
-    pub async fn connect_with(app: &TestApp, auth: Value, transport: TransportType) -> Self {
+    pub async fn connect_with(app: &impl Server, auth: Value, transport: TransportType) -> Self {
         Self::connect_url(app.url(), auth, transport).await
     }
 
@@ -74,12 +93,12 @@ impl TestClient {
     }
 
     /// Connects as a new user named `username` and reads `session` and `users`.
-    pub async fn join(app: &TestApp, username: &str) -> Connected {
+    pub async fn join(app: &impl Server, username: &str) -> Connected {
         Self::join_with(app, json!({ "username": username })).await
     }
 
     /// Connects with `auth` and reads `session` and `users`.
-    pub async fn join_with(app: &TestApp, auth: Value) -> Connected {
+    pub async fn join_with(app: &impl Server, auth: Value) -> Connected {
         Self::join_url(app.url(), auth, TransportType::Websocket).await
     }
 

@@ -4,6 +4,7 @@ mod client;
 mod nginx;
 mod process;
 mod redis_server;
+mod stored;
 mod wait;
 
 pub use client::{Connected, TestClient};
@@ -22,11 +23,22 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// How long a test listens to make sure an event does NOT come.
 pub const QUIET: Duration = Duration::from_millis(700);
 
+/// Anything a Socket.IO client can connect to: a node, in process or not, or a proxy.
+pub trait Server {
+    fn url(&self) -> String;
+}
+
 /// One running server node.
 pub struct TestApp {
     pub port: u16,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server for TestApp {
+    fn url(&self) -> String {
+        TestApp::url(self)
+    }
 }
 
 impl TestApp {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use super::{
-    Connected, TestApp, TestClient, WAIT,
+    Connected, Server, TestApp, TestClient, WAIT,
     redis_server::{free_port, terminate},
     wait::{eventually, poll},
 };
@@ -151,6 +151,12 @@ impl TestNginx {
         tokio::fs::read_to_string(self.dir.path().join(name))
             .await
             .unwrap_or_default()
+    }
+}
+
+impl Server for TestNginx {
+    fn url(&self) -> String {
+        TestNginx::url(self)
     }
 }
 

@@ -9,7 +9,7 @@ use tokio::{
     process::{Child, Command},
 };
 
-use super::{TestRedis, wait::eventually};
+use super::{Server, TestRedis, wait::eventually};
 
 pub struct NodeProcess {
     pub port: u16,
@@ -81,6 +81,12 @@ impl NodeProcess {
     /// SIGKILL: no drain, no goodbye, as in a crash. Returns once the process is gone.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+impl Server for NodeProcess {
+    fn url(&self) -> String {
+        NodeProcess::url(self)
     }
 }
 
