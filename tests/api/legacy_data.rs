@@ -40,5 +40,13 @@ async fn a_session_and_history_written_by_the_node_server_are_restored_and_serve
     // A legacy user can message with the legacy ID too.
     let ack = legacy.send_to(PEER, "still here").await;
     assert_eq!(ack["message"]["from"], USER);
-    legacy.client.expect_none("private message").await;
+    // Forwarding is done before the acknowledgement: had the sending socket been sent its own
+    // message, it would come before this later one.
+    let newcomer = TestClient::join(&app, "newcomer").await;
+    newcomer.send_to(USER, "welcome back").await;
+    let first = legacy.client.expect("private message").await;
+    assert_eq!(
+        first["content"], "welcome back",
+        "the sender got its own message"
+    );
 }

@@ -28,7 +28,14 @@ async fn a_message_reaches_the_recipient_and_the_senders_other_tab_on_the_other_
     );
     assert_eq!(&bob.client.expect("private message").await, sent);
     assert_eq!(&alice_tab2.client.expect("private message").await, sent);
-    alice.client.expect_none("private message").await;
+    // Forwarding is done before the acknowledgement: had alice's own socket been sent her
+    // message, it would come before bob's reply.
+    bob.send_to(&alice.user_id, "reply").await;
+    let first = alice.client.expect("private message").await;
+    assert_eq!(
+        first["content"], "reply",
+        "the sending socket got its own message"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -98,5 +98,9 @@ async fn stopping_the_idle_node_leaves_connected_clients_undisturbed() {
 
     exchange(&alice, &mut bob, "nobody moved").await;
     exchange(&bob, &mut alice, "indeed").await;
-    alice.client.expect_none("user disconnected").await;
+    // The idle node finished stopping before these exchanges: had it announced anyone's
+    // departure, that would come before bob's.
+    bob.client.disconnect().await;
+    let first = alice.client.expect("user disconnected").await;
+    assert_eq!(first, json!(bob.user_id), "someone was announced offline");
 }

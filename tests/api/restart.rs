@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
-use crate::helpers::{TestClient, TestRedis, spawn_app_with, test_settings};
+use crate::helpers::{TestClient, TestRedis, eventually, spawn_app_with, test_settings};
 
 /// Sends numbered messages from `sender` to `to` until `count` were acknowledged or the
 /// connection failed; returns the acknowledged ids.
@@ -45,7 +45,11 @@ async fn a_graceful_restart_under_load_loses_no_acknowledged_message() {
         .iter()
         .map(|s| send_until_failure(&s.client, &sink.user_id, 400));
     let stop = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        eventually(
+            async || redis.history(&sink.user_id).await.len() >= 20,
+            "messages flowing before the restart",
+        )
+        .await;
         node1.stop().await;
     };
     let (acked, ()) = tokio::join!(futures_util::future::join_all(load), stop);

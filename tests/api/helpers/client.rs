@@ -11,7 +11,7 @@ use rust_socketio::{
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{QUIET, Server, WAIT};
+use super::{Server, WAIT};
 
 pub struct TestClient {
     client: Client,
@@ -117,17 +117,26 @@ impl TestClient {
 
     /// Waits for the next `event` (up to [`WAIT`]); other events are kept for later.
     pub async fn expect(&mut self, event: &str) -> Value {
-        match self.wait_for(event, WAIT).await {
+        self.expect_within(event, WAIT).await
+    }
+
+    /// Waits for the next `event` up to `wait`, for events that take longer than [`WAIT`].
+    pub async fn expect_within(&mut self, event: &str, wait: Duration) -> Value {
+        match self.wait_for(event, wait).await {
             Some(payload) => payload,
-            None => panic!("no {event:?} within {WAIT:?}; got {:?}", self.backlog),
+            None => panic!("no {event:?} within {wait:?}; got {:?}", self.backlog),
         }
     }
 
-    /// Asserts that no `event` arrives within [`QUIET`].
-    pub async fn expect_none(&mut self, event: &str) {
-        if let Some(payload) = self.wait_for(event, QUIET).await {
-            panic!("unexpected {event:?}: {payload}");
+    /// Waits for `marker`, an event that must come after any `unwanted` one, and asserts that
+    /// no `unwanted` came before it: a check that something did not happen waits for proof,
+    /// not for a quiet moment. Returns the marker's payload.
+    pub async fn expect_none_before(&mut self, unwanted: &str, marker: &str) -> Value {
+        let payload = self.expect(marker).await;
+        if let Some((_, early)) = self.backlog.iter().find(|(name, _)| name == unwanted) {
+            panic!("unexpected {unwanted:?} before {marker:?}: {early}");
         }
+        payload
     }
 
     /// The next `event` if it comes within `wait`.

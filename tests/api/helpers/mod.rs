@@ -11,6 +11,7 @@ pub use client::{Connected, TestClient};
 pub use nginx::TestNginx;
 pub use process::NodeProcess;
 pub use redis_server::TestRedis;
+pub use wait::{eventually, eventually_within};
 
 use std::time::Duration;
 
@@ -18,10 +19,8 @@ use clap::{CommandFactory, FromArgMatches};
 use privmsg::{settings::Settings, startup::Application, store::RedisTarget};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-/// How long a test waits for an event it expects.
+/// How long a test waits for an event or a condition it expects.
 pub const WAIT: Duration = Duration::from_secs(5);
-/// How long a test listens to make sure an event does NOT come.
-pub const QUIET: Duration = Duration::from_millis(700);
 
 /// Anything a Socket.IO client can connect to: a node, in process or not, or a proxy.
 pub trait Server {

@@ -1,6 +1,8 @@
 //! What is in Redis, in PROTOCOL.md's layout: written to arrange a test, read back to check
 //! what the server stored; so that a test says what it checks, not how a key is built.
 
+use std::collections::HashMap;
+
 use redis::AsyncCommands;
 use serde_json::Value;
 
@@ -57,5 +59,17 @@ impl TestRedis {
             .hget(format!("session:{session_id}"), "connected")
             .await
             .expect("HGET connected")
+    }
+
+    /// How many sockets the session has on any node (its `socket:{node}:{socket}` fields):
+    /// when this drops, the server has finished processing a departure.
+    pub async fn sockets(&self, session_id: &str) -> usize {
+        let fields: HashMap<String, String> = self
+            .conn()
+            .await
+            .hgetall(format!("session:{session_id}"))
+            .await
+            .expect("HGETALL session");
+        fields.keys().filter(|f| f.starts_with("socket:")).count()
     }
 }
