@@ -1,12 +1,11 @@
 //! Untrusted payloads: refused with a reason, never stored or forwarded, the socket stays.
 
-use redis::AsyncCommands;
 use rust_socketio::Payload;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_payloads_get_an_error_ack_and_nothing_is_stored_or_forwarded() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -53,26 +52,18 @@ async fn bad_payloads_get_an_error_ack_and_nothing_is_stored_or_forwarded() {
         assert!(error.contains(reason), "{payload}: {error}");
     }
 
-    bob.client.expect_none("private message").await;
-    let mut conn = redis.conn().await;
-    let stored: i64 = conn
-        .llen(format!("messages:{}", alice.user_id))
-        .await
-        .unwrap();
-    assert_eq!(stored, 0);
+    assert_eq!(redis.history(&alice.user_id).await.len(), 0);
     // Still connected and still able to send.
-    let ack = alice
-        .client
-        .send(json!({ "content": "fine", "to": to }))
-        .await;
+    let ack = alice.send_to(&bob.user_id, "fine").await;
     assert_eq!(ack["message"]["content"], "fine");
+    // The first message bob gets: none of the refused ones was forwarded.
     assert_eq!(
         bob.client.expect("private message").await["content"],
         "fine"
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_event_and_bad_payloads_without_ack_leave_the_socket_connected() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -87,10 +78,11 @@ async fn an_empty_event_and_bad_payloads_without_ack_leave_the_socket_connected(
         .send_without_ack(json!({ "content": 1, "to": bob.user_id }))
         .await;
 
-    bob.client.expect_none("private message").await;
-    let ack = alice
-        .client
-        .send(json!({ "content": "after", "to": bob.user_id }))
-        .await;
+    let ack = alice.send_to(&bob.user_id, "after").await;
     assert_eq!(ack["message"]["content"], "after");
+    // The first message bob gets: none of the refused ones was forwarded.
+    assert_eq!(
+        bob.client.expect("private message").await["content"],
+        "after"
+    );
 }

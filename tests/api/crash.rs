@@ -3,29 +3,18 @@
 
 use std::time::Duration;
 
-use redis::AsyncCommands;
-use rust_socketio::TransportType;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{NodeProcess, TestClient, TestRedis, spawn_app_with, test_settings};
+use crate::helpers::{
+    NodeProcess, TestClient, TestRedis, eventually_within, spawn_app_with, test_settings,
+};
 
 /// Liveness TTL for these tests, in seconds: short so that they run quickly.
 const NODE_TTL: &str = "3";
+/// How long the cleanup may take: the TTL, plus a sweep interval, with a wide margin.
+const CLEANUP: Duration = Duration::from_secs(30);
 
-async fn join_process(node: &NodeProcess, username: &str) -> (TestClient, Value) {
-    let auth = json!({ "username": username });
-    let mut client = TestClient::connect_url(node.url(), auth, TransportType::Websocket).await;
-    let session = client.expect("session").await;
-    client.expect("users").await;
-    (client, session)
-}
-
-async fn connected_field(redis: &TestRedis, session: &Value) -> Option<String> {
-    let key = format!("session:{}", session["sessionID"].as_str().unwrap());
-    redis.conn().await.hget(key, "connected").await.unwrap()
-}
-
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_users_of_a_killed_node_are_announced_offline_by_the_survivors() {
     let redis = TestRedis::start().await;
     let mut crashing = NodeProcess::start(&redis, &[("NODE_TTL_SECS", NODE_TTL)]).await;
@@ -33,47 +22,52 @@ async fn the_users_of_a_killed_node_are_announced_offline_by_the_survivors() {
     settings.node_ttl_secs = 3;
     let survivor = spawn_app_with(settings).await;
     let mut watcher = TestClient::join(&survivor, "watcher").await;
-    let (_alice, alice) = join_process(&crashing, "alice").await;
+    let carol = TestClient::join(&survivor, "carol").await;
+    let alice = TestClient::join(&crashing, "alice").await;
     // Bob has another tab on the survivor: he must stay online.
-    let (_bob, bob) = join_process(&crashing, "bob").await;
-    let _bob_tab = TestClient::join_with(&survivor, json!({ "sessionID": bob["sessionID"] })).await;
+    let bob = TestClient::join(&crashing, "bob").await;
+    let _bob_tab = TestClient::join_with(&survivor, json!({ "sessionID": bob.session_id })).await;
 
-    crashing.kill();
+    crashing.kill().await;
 
-    let gone = tokio::time::timeout(
-        Duration::from_secs(30),
-        watcher.client.expect("user disconnected"),
-    )
-    .await
-    .expect("announced within 30 s");
-    assert_eq!(gone, alice["userID"]);
+    let gone = watcher
+        .client
+        .expect_within("user disconnected", CLEANUP)
+        .await;
+    assert_eq!(gone, json!(alice.user_id));
     assert_eq!(
-        connected_field(&redis, &alice).await.as_deref(),
+        redis.connected(&alice.session_id).await.as_deref(),
         Some("false")
     );
-    assert_eq!(connected_field(&redis, &bob).await.as_deref(), Some("true"));
-    watcher.client.expect_none("user disconnected").await;
+    assert_eq!(
+        redis.connected(&bob.session_id).await.as_deref(),
+        Some("true")
+    );
+    // The sweep that announced alice is over (it wrote before it announced): carol leaving
+    // now is the next departure the watcher hears of, not bob.
+    carol.client.disconnect().await;
+    let next = watcher.client.expect("user disconnected").await;
+    assert_eq!(next, json!(carol.user_id), "bob was announced offline");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_repairs_what_its_crashed_predecessor_left() {
     let redis = TestRedis::start().await;
     let env = [("NODE_TTL_SECS", NODE_TTL)];
     let mut first = NodeProcess::start(&redis, &env).await;
-    let (_alice, alice) = join_process(&first, "alice").await;
+    let alice = TestClient::join(&first, "alice").await;
     assert_eq!(
-        connected_field(&redis, &alice).await.as_deref(),
+        redis.connected(&alice.session_id).await.as_deref(),
         Some("true")
     );
 
-    first.kill();
+    first.kill().await;
     let _successor = NodeProcess::start(&redis, &env).await;
 
-    for _ in 0..300 {
-        if connected_field(&redis, &alice).await.as_deref() == Some("false") {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the successor never marked alice offline");
+    eventually_within(
+        CLEANUP,
+        async || redis.connected(&alice.session_id).await.as_deref() == Some("false"),
+        "the successor to mark alice offline",
+    )
+    .await;
 }

@@ -56,7 +56,7 @@ proptest! {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_handler_answers_every_generated_payload_and_stays_up() {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);
@@ -83,10 +83,7 @@ async fn the_live_handler_answers_every_generated_payload_and_stays_up() {
         }
     }
 
-    let ack = alice
-        .client
-        .send(json!({ "content": "still up", "to": bob.user_id }))
-        .await;
+    let ack = alice.send_to(&bob.user_id, "still up").await;
     assert_eq!(ack["message"]["content"], "still up");
     assert_eq!(
         bob.client.expect("private message").await["content"],

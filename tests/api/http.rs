@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_readyz_answer_ok_while_redis_is_up() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -15,7 +15,7 @@ async fn healthz_and_readyz_answer_ok_while_redis_is_up() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_allows_the_configured_dev_origin_only() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -40,7 +40,7 @@ async fn cors_allows_the_configured_dev_origin_only() {
     assert!(header(&foreign).is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_sockets_users_and_messages_by_outcome() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -48,18 +48,9 @@ async fn metrics_count_sockets_users_and_messages_by_outcome() {
     let _alice_tab2 = TestClient::join_with(&app, json!({ "sessionID": alice.session_id })).await;
     let bob = TestClient::join(&app, "bob").await;
 
-    alice
-        .client
-        .send(json!({ "content": "hi", "to": bob.user_id }))
-        .await;
-    alice
-        .client
-        .send(json!({ "content": "x".repeat(5000), "to": bob.user_id }))
-        .await;
-    alice
-        .client
-        .send(json!({ "content": "hi", "to": "nobody" }))
-        .await;
+    alice.send_to(&bob.user_id, "hi").await;
+    alice.send_to(&bob.user_id, &"x".repeat(5000)).await;
+    alice.send_to("nobody", "hi").await;
 
     let text = reqwest::get(format!("{}/metrics", app.url()))
         .await
@@ -86,7 +77,7 @@ async fn metrics_count_sockets_users_and_messages_by_outcome() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_io_refuses_foreign_browser_origins_on_both_transports() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;

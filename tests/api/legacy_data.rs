@@ -9,28 +9,14 @@ const SESSION: &str = "1f2e3d4c5b6a7980";
 const USER: &str = "a1b2c3d4e5f60718";
 const PEER: &str = "0918273645abcdef";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_and_history_written_by_the_node_server_are_restored_and_served() {
     let redis = TestRedis::start().await;
+    redis.store_offline_session(SESSION, USER, "legacy").await;
+    redis
+        .store_offline_session("ffffffffffffffff", PEER, "old friend")
+        .await;
     let mut conn = redis.conn().await;
-    let user = [
-        ("userID", USER),
-        ("username", "legacy"),
-        ("connected", "false"),
-    ];
-    let peer = [
-        ("userID", PEER),
-        ("username", "old friend"),
-        ("connected", "false"),
-    ];
-    let _: () = conn
-        .hset_multiple(format!("session:{SESSION}"), &user)
-        .await
-        .unwrap();
-    let _: () = conn
-        .hset_multiple("session:ffffffffffffffff", &peer)
-        .await
-        .unwrap();
     let old = [
         json!({ "content": "hi", "from": PEER, "to": USER }),
         json!({ "content": "hello back", "from": USER, "to": PEER }),
@@ -47,16 +33,20 @@ async fn a_session_and_history_written_by_the_node_server_are_restored_and_serve
 
     assert_eq!(legacy.session_id, SESSION);
     assert_eq!(legacy.user_id, USER);
-    let users = legacy.users.as_array().unwrap();
-    let friend = users.iter().find(|u| u["userID"] == PEER).unwrap();
+    let friend = legacy.listed(PEER);
     assert_eq!(friend["messages"], json!(old));
     assert_eq!(friend["connected"], false);
 
     // A legacy user can message with the legacy ID too.
-    let ack = legacy
-        .client
-        .send(json!({ "content": "still here", "to": PEER }))
-        .await;
+    let ack = legacy.send_to(PEER, "still here").await;
     assert_eq!(ack["message"]["from"], USER);
-    legacy.client.expect_none("private message").await;
+    // Forwarding is done before the acknowledgement: had the sending socket been sent its own
+    // message, it would come before this later one.
+    let newcomer = TestClient::join(&app, "newcomer").await;
+    newcomer.send_to(USER, "welcome back").await;
+    let first = legacy.client.expect("private message").await;
+    assert_eq!(
+        first["content"], "welcome back",
+        "the sender got its own message"
+    );
 }

@@ -1,12 +1,11 @@
 //! Limits against abuse: per-socket rate, sockets per user, payload size on every transport.
 
-use redis::AsyncCommands;
 use rust_socketio::TransportType;
 use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app, spawn_app_with, test_settings};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_socket_is_rate_limited_and_others_are_not() {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);
@@ -18,10 +17,7 @@ async fn a_flooding_socket_is_rate_limited_and_others_are_not() {
 
     let mut accepted = 0;
     for i in 0..12 {
-        let ack = flooder
-            .client
-            .send(json!({ "content": format!("m{i}"), "to": bob.user_id }))
-            .await;
+        let ack = flooder.send_to(&bob.user_id, &format!("m{i}")).await;
         if ack.get("message").is_some() {
             accepted += 1;
         } else {
@@ -30,14 +26,11 @@ async fn a_flooding_socket_is_rate_limited_and_others_are_not() {
     }
 
     assert!((5..=6).contains(&accepted), "{accepted} accepted");
-    let ack = bob
-        .client
-        .send(json!({ "content": "I am fine", "to": flooder.user_id }))
-        .await;
+    let ack = bob.send_to(&flooder.user_id, "I am fine").await;
     assert!(ack.get("message").is_some(), "{ack}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_cannot_open_more_than_the_allowed_sockets() {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);
@@ -59,7 +52,7 @@ async fn a_user_cannot_open_more_than_the_allowed_sockets() {
     TestClient::join(&app, "bob").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_message_over_long_polling_gets_an_error_ack_and_the_socket_stays() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -79,7 +72,7 @@ async fn an_oversized_message_over_long_polling_gets_an_error_ack_and_the_socket
     assert_eq!(ack["message"]["content"], "still here");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_pending_limit_messages_are_refused_at_once_and_not_stored() {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);
@@ -92,11 +85,11 @@ async fn past_the_pending_limit_messages_are_refused_at_once_and_not_stored() {
         senders.push(TestClient::join(&app, &format!("sender{i}")).await);
     }
 
+    let contents: Vec<String> = (0..5).map(|i| format!("m{i}")).collect();
     let sends = senders.iter().flat_map(|s| {
-        (0..5).map(|i| {
-            s.client
-                .send(json!({ "content": format!("m{i}"), "to": sink.user_id }))
-        })
+        contents
+            .iter()
+            .map(|content| s.send_to(&sink.user_id, content))
     });
     let acks = futures_util::future::join_all(sends).await;
 
@@ -107,11 +100,5 @@ async fn past_the_pending_limit_messages_are_refused_at_once_and_not_stored() {
         .count();
     assert_eq!(accepted + busy, acks.len(), "{acks:?}");
     assert!(busy > 0 && accepted > 0, "{accepted} accepted, {busy} busy");
-    let stored: i64 = redis
-        .conn()
-        .await
-        .llen(format!("messages:{}", sink.user_id))
-        .await
-        .unwrap();
-    assert_eq!(stored as usize, accepted);
+    assert_eq!(redis.history(&sink.user_id).await.len(), accepted);
 }

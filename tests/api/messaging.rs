@@ -1,6 +1,5 @@
 //! `private message` across nodes, acknowledgements and history.
 
-use redis::AsyncCommands;
 use serde_json::{Value, json};
 
 use futures_util::StreamExt;
@@ -17,10 +16,7 @@ async fn a_message_reaches_the_recipient_and_the_senders_other_tab_on_the_other_
         TestClient::join_with(&node2, json!({ "sessionID": alice.session_id })).await;
     let mut bob = TestClient::join(&node2, "bob").await;
 
-    let ack = alice
-        .client
-        .send(json!({ "content": "hello", "to": bob.user_id }))
-        .await;
+    let ack = alice.send_to(&bob.user_id, "hello").await;
 
     let sent = &ack["message"];
     assert_eq!(sent["content"], "hello");
@@ -32,10 +28,17 @@ async fn a_message_reaches_the_recipient_and_the_senders_other_tab_on_the_other_
     );
     assert_eq!(&bob.client.expect("private message").await, sent);
     assert_eq!(&alice_tab2.client.expect("private message").await, sent);
-    alice.client.expect_none("private message").await;
+    // Forwarding is done before the acknowledgement: had alice's own socket been sent her
+    // message, it would come before bob's reply.
+    bob.send_to(&alice.user_id, "reply").await;
+    let first = alice.client.expect("private message").await;
+    assert_eq!(
+        first["content"], "reply",
+        "the sending socket got its own message"
+    );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_cannot_send_as_someone_else() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -51,7 +54,7 @@ async fn a_client_cannot_send_as_someone_else() {
     assert_eq!(received["from"], mallory.user_id.as_str());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_client_sending_without_an_ack_is_served() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
@@ -78,17 +81,12 @@ async fn messages_sent_while_the_recipient_is_offline_are_in_its_history_in_orde
     bob.client.disconnect().await;
 
     for i in 0..5 {
-        let ack = alice
-            .client
-            .send(json!({ "content": format!("m{i}"), "to": bob.user_id }))
-            .await;
+        let ack = alice.send_to(&bob.user_id, &format!("m{i}")).await;
         assert!(ack.get("message").is_some(), "{ack}");
     }
     let bob_back = TestClient::join_with(&node2, json!({ "sessionID": bob.session_id })).await;
 
-    let users = bob_back.users.as_array().unwrap();
-    let with_alice = users.iter().find(|u| u["userID"] == alice.user_id).unwrap();
-    let contents: Vec<&Value> = with_alice["messages"]
+    let contents: Vec<&Value> = bob_back.listed(&alice.user_id)["messages"]
         .as_array()
         .unwrap()
         .iter()
@@ -102,19 +100,10 @@ async fn a_message_to_oneself_is_stored_once_and_reaches_the_other_tabs(redis: T
     let alice = TestClient::join(&app, "alice").await;
     let mut tab2 = TestClient::join_with(&app, json!({ "sessionID": alice.session_id })).await;
 
-    alice
-        .client
-        .send(json!({ "content": "note to self", "to": alice.user_id }))
-        .await;
+    alice.send_to(&alice.user_id, "note to self").await;
 
     tab2.client.expect("private message").await;
-    let stored: Vec<String> = redis
-        .conn()
-        .await
-        .lrange(format!("messages:{}", alice.user_id), 0, -1)
-        .await
-        .unwrap();
-    assert_eq!(stored.len(), 1);
+    assert_eq!(redis.history(&alice.user_id).await.len(), 1);
 }
 
 crate::on_standalone_and_cluster!(
@@ -123,7 +112,7 @@ crate::on_standalone_and_cluster!(
     a_message_to_oneself_is_stored_once_and_reaches_the_other_tabs,
 );
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_cross_node_traffic_with_psubscribe_socket_io() {
     let redis = TestRedis::start().await;
     let RedisTarget::Standalone(url) = &redis.target else {
@@ -139,10 +128,7 @@ async fn an_operator_sees_cross_node_traffic_with_psubscribe_socket_io() {
     let alice = TestClient::join(&node1, "alice").await;
     let mut bob = TestClient::join(&node2, "bob").await;
 
-    alice
-        .client
-        .send(json!({ "content": "watched", "to": bob.user_id }))
-        .await;
+    alice.send_to(&bob.user_id, "watched").await;
     bob.client.expect("private message").await;
 
     let mut messages = watch.on_message();

@@ -9,30 +9,13 @@ use crate::helpers::{Connected, TestApp, TestNginx, TestRedis, spawn_app};
 /// `from` sends `content` to `to`; checks the acknowledgement and the delivery, and returns
 /// the stored message.
 async fn exchange(from: &Connected, to: &mut Connected, content: &str) -> Value {
-    let ack = from
-        .client
-        .send(json!({ "content": content, "to": to.user_id }))
-        .await;
+    let ack = from.send_to(&to.user_id, content).await;
     let message = ack["message"].clone();
     assert_eq!(message["content"], content, "{ack}");
     assert_eq!(message["from"], from.user_id.as_str(), "{ack}");
     assert_eq!(message["to"], to.user_id.as_str(), "{ack}");
     assert_eq!(to.client.expect("private message").await, message);
     message
-}
-
-/// The entry of `peer` in a `users` payload.
-fn entry<'a>(users: &'a Value, peer: &str) -> &'a Value {
-    users
-        .as_array()
-        .expect("users is an array")
-        .iter()
-        .find(|user| user["userID"] == peer)
-        .unwrap_or_else(|| panic!("{peer} missing from users: {users}"))
-}
-
-fn history_with(users: &Value, peer: &str) -> Value {
-    entry(users, peer)["messages"].clone()
 }
 
 /// Reconnects `user` through nginx with its sessionID, as the demo client does after a
@@ -54,7 +37,7 @@ async fn two_nodes_behind_nginx(redis: &TestRedis) -> (TestApp, TestApp, TestNgi
     (node1, node2, nginx)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_polling_and_websocket_clients_chat_and_keep_their_sessions_through_nginx() {
     let redis = TestRedis::start().await;
     let (_node1, _node2, nginx) = two_nodes_behind_nginx(&redis).await;
@@ -67,13 +50,13 @@ async fn long_polling_and_websocket_clients_chat_and_keep_their_sessions_through
     let mut alice = come_back(&nginx, alice, Polling).await;
     let mut bob = come_back(&nginx, bob, Websocket).await;
     let both = json!([hello, reply]);
-    assert_eq!(history_with(&alice.users, &bob.user_id), both);
-    assert_eq!(history_with(&bob.users, &alice.user_id), both);
+    assert_eq!(alice.listed(&bob.user_id)["messages"], both);
+    assert_eq!(bob.listed(&alice.user_id)["messages"], both);
     exchange(&alice, &mut bob, "still here").await;
     exchange(&bob, &mut alice, "me too").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_serving_node_stops_its_users_resume_on_the_other_node() {
     let redis = TestRedis::start().await;
     let (node1, node2, nginx) = two_nodes_behind_nginx(&redis).await;
@@ -93,16 +76,16 @@ async fn when_the_serving_node_stops_its_users_resume_on_the_other_node() {
     let mut alice = come_back(&nginx, alice, Polling).await;
     let mut bob = come_back(&nginx, bob, Websocket).await;
     assert_eq!(nginx.serving_node().await, live.port);
-    assert_eq!(history_with(&alice.users, &bob.user_id), json!([before]));
-    assert_eq!(history_with(&bob.users, &alice.user_id), json!([before]));
+    assert_eq!(alice.listed(&bob.user_id)["messages"], json!([before]));
+    assert_eq!(bob.listed(&alice.user_id)["messages"], json!([before]));
     // The stopped node marked both offline as it drained; alice came back first.
-    assert_eq!(entry(&bob.users, &alice.user_id)["connected"], true);
+    assert_eq!(bob.listed(&alice.user_id)["connected"], true);
     let after = exchange(&alice, &mut bob, "after the restart").await;
     exchange(&bob, &mut alice, "on the live node").await;
     assert_ne!(after["id"], before["id"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_idle_node_leaves_connected_clients_undisturbed() {
     let redis = TestRedis::start().await;
     let (node1, node2, nginx) = two_nodes_behind_nginx(&redis).await;
@@ -115,5 +98,9 @@ async fn stopping_the_idle_node_leaves_connected_clients_undisturbed() {
 
     exchange(&alice, &mut bob, "nobody moved").await;
     exchange(&bob, &mut alice, "indeed").await;
-    alice.client.expect_none("user disconnected").await;
+    // The idle node finished stopping before these exchanges: had it announced anyone's
+    // departure, that would come before bob's.
+    bob.client.disconnect().await;
+    let first = alice.client.expect("user disconnected").await;
+    assert_eq!(first, json!(bob.user_id), "someone was announced offline");
 }

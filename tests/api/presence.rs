@@ -1,9 +1,8 @@
 //! Presence across nodes: a user is offline only when its last socket anywhere is gone.
 
-use redis::AsyncCommands;
 use serde_json::json;
 
-use crate::helpers::{TestClient, TestRedis, spawn_app};
+use crate::helpers::{Connected, TestApp, TestClient, TestRedis, eventually, spawn_app};
 
 /// `watcher` is told the user went offline, and its session says so.
 async fn assert_went_offline(
@@ -13,48 +12,78 @@ async fn assert_went_offline(
     session: &str,
 ) {
     assert_eq!(watcher.expect("user disconnected").await, json!(user));
-    let connected = connected_field(redis, session).await;
-    assert_eq!(connected.as_deref(), Some("false"));
+    assert_eq!(redis.connected(session).await.as_deref(), Some("false"));
 }
 
-async fn connected_field(redis: &TestRedis, session_id: &str) -> Option<String> {
-    redis
-        .conn()
-        .await
-        .hget(format!("session:{session_id}"), "connected")
-        .await
-        .unwrap()
+/// Waits until the server has processed the departures of a session's closed sockets: only
+/// `open` of them are left.
+async fn wait_for_sockets(redis: &TestRedis, session: &str, open: usize) {
+    eventually(
+        async || {
+            let sockets = redis.sockets(session).await;
+            if sockets == open {
+                Ok(())
+            } else {
+                Err(sockets)
+            }
+        },
+        &format!("{open} socket(s) left in session {session}"),
+    )
+    .await;
+}
+
+/// Two nodes; a watcher on node 1; alice with one tab on node 1 and one on node 2.
+struct TwoTabs {
+    node1: TestApp,
+    _node2: TestApp,
+    watcher: Connected,
+    alice: Connected,
+    tab2: Connected,
+}
+
+async fn alice_with_a_tab_on_each_node(redis: &TestRedis) -> TwoTabs {
+    let (node1, node2) = (spawn_app(redis).await, spawn_app(redis).await);
+    let watcher = TestClient::join(&node1, "watcher").await;
+    let alice = TestClient::join(&node1, "alice").await;
+    let tab2 = TestClient::join_with(&node2, json!({ "sessionID": alice.session_id })).await;
+    TwoTabs {
+        node1,
+        _node2: node2,
+        watcher,
+        alice,
+        tab2,
+    }
 }
 
 async fn closing_one_of_two_tabs_on_different_nodes_announces_nothing(redis: TestRedis) {
-    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
-    let mut watcher = TestClient::join(&node1, "watcher").await;
-    let alice = TestClient::join(&node1, "alice").await;
-    let tab2 = TestClient::join_with(&node2, json!({ "sessionID": alice.session_id })).await;
+    let mut tabs = alice_with_a_tab_on_each_node(&redis).await;
+    let bob = TestClient::join(&tabs.node1, "bob").await;
 
-    alice.client.disconnect().await;
+    tabs.alice.client.disconnect().await;
 
-    watcher.client.expect_none("user disconnected").await;
+    wait_for_sockets(&redis, &tabs.alice.session_id, 1).await;
     assert_eq!(
-        connected_field(&redis, &tab2.session_id).await.as_deref(),
+        redis.connected(&tabs.tab2.session_id).await.as_deref(),
         Some("true")
     );
+    // Bob leaves the same node after alice's tab was processed: the first departure the
+    // watcher hears of must be his, not alice's.
+    bob.client.disconnect().await;
+    let first = tabs.watcher.client.expect("user disconnected").await;
+    assert_eq!(first, json!(bob.user_id), "alice was announced offline");
 }
 
 async fn closing_the_last_tab_announces_the_user_id_and_stores_connected_false(redis: TestRedis) {
-    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
-    let mut watcher = TestClient::join(&node1, "watcher").await;
-    let alice = TestClient::join(&node1, "alice").await;
-    let tab2 = TestClient::join_with(&node2, json!({ "sessionID": alice.session_id })).await;
+    let mut tabs = alice_with_a_tab_on_each_node(&redis).await;
 
-    alice.client.disconnect().await;
-    tab2.client.disconnect().await;
+    tabs.alice.client.disconnect().await;
+    tabs.tab2.client.disconnect().await;
 
     assert_went_offline(
-        &mut watcher.client,
+        &mut tabs.watcher.client,
         &redis,
-        &alice.user_id,
-        &alice.session_id,
+        &tabs.alice.user_id,
+        &tabs.alice.session_id,
     )
     .await;
 }
@@ -88,7 +117,7 @@ async fn a_user_coming_back_is_announced_online_again(redis: TestRedis) {
     let event = watcher.client.expect("user connected").await;
     assert_eq!(event["userID"], back.user_id.as_str());
     assert_eq!(
-        connected_field(&redis, &alice.session_id).await.as_deref(),
+        redis.connected(&alice.session_id).await.as_deref(),
         Some("true")
     );
 }
@@ -108,9 +137,9 @@ async fn simultaneous_opens_and_closes_on_two_nodes_leave_the_right_status(redis
             open.disconnect()
         );
         open = next.client;
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        wait_for_sockets(&redis, &alice.session_id, 1).await;
         assert_eq!(
-            connected_field(&redis, &alice.session_id).await.as_deref(),
+            redis.connected(&alice.session_id).await.as_deref(),
             Some("true"),
             "round {round}"
         );
@@ -118,10 +147,10 @@ async fn simultaneous_opens_and_closes_on_two_nodes_leave_the_right_status(redis
 
     let last = TestClient::join_with(&node2, auth).await;
     tokio::join!(open.disconnect(), last.client.disconnect());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
+    wait_for_sockets(&redis, &alice.session_id, 0).await;
     assert_eq!(
-        connected_field(&redis, &alice.session_id).await.as_deref(),
+        redis.connected(&alice.session_id).await.as_deref(),
         Some("false")
     );
 }

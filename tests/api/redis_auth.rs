@@ -1,20 +1,15 @@
 //! A Redis reached over TLS (`rediss://`) with a password: data and adapter both work.
 
-use serde_json::json;
-
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_work_over_a_tls_redis_with_a_password() {
     let redis = TestRedis::start_tls("s3cret-pass").await;
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
     let alice = TestClient::join(&node1, "alice").await;
     let mut bob = TestClient::join(&node2, "bob").await;
 
-    let ack = alice
-        .client
-        .send(json!({ "content": "over TLS", "to": bob.user_id }))
-        .await;
+    let ack = alice.send_to(&bob.user_id, "over TLS").await;
 
     assert_eq!(ack["message"]["content"], "over TLS", "{ack}");
     assert_eq!(
@@ -23,7 +18,7 @@ async fn two_nodes_work_over_a_tls_redis_with_a_password() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_fails_the_start_with_an_error() {
     let redis = TestRedis::start_tls("right").await;
     let mut settings = crate::helpers::test_settings(&redis);

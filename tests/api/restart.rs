@@ -3,10 +3,9 @@
 
 use std::collections::HashSet;
 
-use redis::AsyncCommands;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{TestClient, TestRedis, spawn_app_with, test_settings};
+use crate::helpers::{TestClient, TestRedis, eventually, spawn_app_with, test_settings};
 
 /// Sends numbered messages from `sender` to `to` until `count` were acknowledged or the
 /// connection failed; returns the acknowledged ids.
@@ -27,7 +26,7 @@ async fn send_until_failure(sender: &TestClient, to: &str, count: usize) -> Vec<
     acked
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_restart_under_load_loses_no_acknowledged_message() {
     let redis = TestRedis::start().await;
     // As fast as the clients go: this test is about the restart, not the rate limit.
@@ -46,7 +45,11 @@ async fn a_graceful_restart_under_load_loses_no_acknowledged_message() {
         .iter()
         .map(|s| send_until_failure(&s.client, &sink.user_id, 400));
     let stop = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        eventually(
+            async || redis.history(&sink.user_id).await.len() >= 20,
+            "messages flowing before the restart",
+        )
+        .await;
         node1.stop().await;
     };
     let (acked, ()) = tokio::join!(futures_util::future::join_all(load), stop);
@@ -60,28 +63,11 @@ async fn a_graceful_restart_under_load_loses_no_acknowledged_message() {
     for sender in &senders {
         let back = TestClient::join_with(&node2, json!({ "sessionID": sender.session_id })).await;
         assert_eq!(back.user_id, sender.user_id);
-        let ack = back
-            .client
-            .send(json!({ "content": "after", "to": sink.user_id }))
-            .await;
+        let ack = back.send_to(&sink.user_id, "after").await;
         all_acked.insert(ack["message"]["id"].as_str().unwrap().to_owned());
     }
 
-    let stored: Vec<String> = redis
-        .conn()
-        .await
-        .lrange(format!("messages:{}", sink.user_id), 0, -1)
-        .await
-        .unwrap();
-    let stored: HashSet<String> = stored
-        .iter()
-        .map(|m| {
-            serde_json::from_str::<Value>(m).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let stored: HashSet<String> = redis.history_ids(&sink.user_id).await.into_iter().collect();
     let lost: Vec<&String> = all_acked.difference(&stored).collect();
     assert!(lost.is_empty(), "{} acknowledged messages lost", lost.len());
 }

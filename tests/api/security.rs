@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::helpers::{TestClient, TestRedis, spawn_app};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_other_socket_ever_sees_a_session_id() {
     let redis = TestRedis::start().await;
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
@@ -13,13 +13,9 @@ async fn no_other_socket_ever_sees_a_session_id() {
     let tab2 = TestClient::join_with(&node2, json!({ "sessionID": alice.session_id })).await;
 
     // Everything alice can make the server say: a connection, messages, presence changes.
+    alice.send_to(&eve.user_id, "hi eve").await;
     alice
-        .client
-        .send(json!({ "content": "hi eve", "to": eve.user_id }))
-        .await;
-    alice
-        .client
-        .send(json!({ "content": alice.session_id.len().to_string(), "to": eve.user_id }))
+        .send_to(&eve.user_id, &alice.session_id.len().to_string())
         .await;
     alice.client.disconnect().await;
     tab2.client.disconnect().await;

@@ -3,7 +3,6 @@
 //! its history), while everyone else is served.
 
 use futures_util::{SinkExt, StreamExt};
-use rust_socketio::TransportType;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -34,7 +33,7 @@ async fn stalled_reader(node: &NodeProcess) -> (impl Sized, String) {
     panic!("no session event");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_does_not_grow_server_memory() {
     let redis = TestRedis::start().await;
     let env = [
@@ -45,26 +44,18 @@ async fn a_client_that_stops_reading_does_not_grow_server_memory() {
     let node = NodeProcess::start(&redis, &env).await;
     let (_stalled, slow_user) = stalled_reader(&node).await;
     let auth = json!({ "username": "sender" });
-    let sender = TestClient::join_url(node.url(), auth, TransportType::Websocket).await;
-    let mut peer = TestClient::join_url(
-        node.url(),
-        json!({ "username": "peer" }),
-        TransportType::Websocket,
-    )
-    .await;
-    let before = node.rss_kib();
+    let sender = TestClient::join_with(&node, auth).await;
+    let mut peer = TestClient::join(&node, "peer").await;
+    let before = node.rss_kib().await;
 
     // 1,000 messages of 60 KB (60 MB, far more than the kernel's socket buffers absorb) for a
     // reader that takes none of them. The engine queues at most 16 packets (1 MB) for it.
     let content = "x".repeat(60_000);
     for _ in 0..1000 {
-        let ack = sender
-            .client
-            .send(json!({ "content": content, "to": slow_user }))
-            .await;
+        let ack = sender.send_to(&slow_user, &content).await;
         assert!(ack.get("message").is_some(), "{ack}");
     }
-    let grown = node.rss_kib().saturating_sub(before);
+    let grown = node.rss_kib().await.saturating_sub(before);
     eprintln!("server RSS grew by {grown} KiB");
 
     assert!(
@@ -72,10 +63,7 @@ async fn a_client_that_stops_reading_does_not_grow_server_memory() {
         "server memory grew by {grown} KiB for a stalled reader"
     );
     // Others are still served.
-    let ack = sender
-        .client
-        .send(json!({ "content": "hi", "to": peer.user_id }))
-        .await;
+    let ack = sender.send_to(&peer.user_id, "hi").await;
     assert!(ack.get("message").is_some());
     assert_eq!(peer.client.expect("private message").await["content"], "hi");
 }

@@ -9,10 +9,7 @@ async fn users_lists_self_and_peers_with_their_conversation(redis: TestRedis) {
     let app = spawn_app(&redis).await;
     let alice = TestClient::join(&app, "alice").await;
     let mut bob = TestClient::join(&app, "bob").await;
-    let ack = alice
-        .client
-        .send(json!({ "content": "hi bob", "to": bob.user_id }))
-        .await;
+    let ack = alice.send_to(&bob.user_id, "hi bob").await;
     assert!(ack.get("message").is_some(), "{ack}");
     bob.client.expect("private message").await;
 
@@ -30,15 +27,12 @@ async fn users_lists_self_and_peers_with_their_conversation(redis: TestRedis) {
         names
     };
     assert_eq!(names(&carol.users), ["alice", "bob", "carol"]);
-    let users = bob_again.users.as_array().unwrap();
-    let alice_entry = users.iter().find(|u| u["userID"] == alice.user_id).unwrap();
+    let alice_entry = bob_again.listed(&alice.user_id);
     assert_eq!(alice_entry["connected"], true);
     assert_eq!(alice_entry["messages"][0]["content"], "hi bob");
     assert_eq!(alice_entry["messages"][0]["from"], alice.user_id.as_str());
-    let carol_entry = users.iter().find(|u| u["userID"] == carol.user_id).unwrap();
-    assert_eq!(carol_entry["messages"], json!([]));
-    let me = users.iter().find(|u| u["userID"] == bob.user_id).unwrap();
-    assert_eq!(me["connected"], true);
+    assert_eq!(bob_again.listed(&carol.user_id)["messages"], json!([]));
+    assert_eq!(bob_again.listed(&bob.user_id)["connected"], true);
 }
 
 async fn user_connected_reaches_sockets_on_the_other_node(redis: TestRedis) {
@@ -54,22 +48,16 @@ async fn user_connected_reaches_sockets_on_the_other_node(redis: TestRedis) {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_user_id_is_listed_once() {
     let redis = TestRedis::start().await;
     let app = spawn_app(&redis).await;
-    let mut conn = redis.conn().await;
     for session in ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"] {
-        let fields = [
-            ("userID", "0123456789abcdef"),
-            ("username", "twin"),
-            ("connected", "false"),
-        ];
-        let _: () = conn
-            .hset_multiple(format!("session:{session}"), &fields)
-            .await
-            .unwrap();
+        redis
+            .store_offline_session(session, "0123456789abcdef", "twin")
+            .await;
     }
+    let mut conn = redis.conn().await;
     let _: () = conn
         .hset("session:cccccccccccccccc", "username", "no id")
         .await
@@ -90,17 +78,11 @@ async fn each_user_id_is_listed_once() {
 
 /// Sessions spread over every master of a cluster: the listing must SCAN them all.
 async fn the_listing_includes_every_stored_session(redis: TestRedis) {
-    let mut conn = redis.conn().await;
     for i in 0..50 {
-        let fields = [
-            ("userID", format!("{i:016x}")),
-            ("username", format!("user{i}")),
-            ("connected", "false".into()),
-        ];
-        let _: () = conn
-            .hset_multiple(format!("session:{i:016x}"), &fields)
-            .await
-            .unwrap();
+        let id = format!("{i:016x}");
+        redis
+            .store_offline_session(&id, &id, &format!("user{i}"))
+            .await;
     }
     let app = spawn_app(&redis).await;
 
@@ -122,15 +104,13 @@ async fn a_burst_of_joins_each_sees_itself_and_everyone_before(redis: TestRedis)
     let joined = futures_util::future::join_all(joins).await;
 
     for user in &joined {
-        let listed = user.users.as_array().unwrap();
-        let me = listed.iter().find(|u| u["userID"] == user.user_id.as_str());
         assert_eq!(
-            me.map(|m| &m["connected"]),
-            Some(&json!(true)),
+            user.listed(&user.user_id)["connected"],
+            true,
             "{}",
             user.user_id
         );
-        assert!(listed.iter().any(|u| u["userID"] == first.user_id.as_str()));
+        assert_eq!(user.listed(&first.user_id)["username"], "first");
     }
 }
 

@@ -104,8 +104,10 @@ async function startRedis(name) {
 // `port` is given when restarting a node in place; its log then goes to a new file.
 async function startNode(logName, redisUrl, extraEnv, port) {
   port = port || (await freePort());
+  // A REDIS_CLUSTER_NODES from the shell would win over REDIS_URL and send the node to it.
+  const { REDIS_CLUSTER_NODES: _shellCluster, ...shellEnv } = process.env;
   const env = {
-    ...process.env,
+    ...shellEnv,
     PORT: String(port),
     REDIS_URL: redisUrl,
     CLIENT_DIR,
@@ -118,7 +120,9 @@ async function startNode(logName, redisUrl, extraEnv, port) {
   return { url, port, child, logFile };
 }
 
-// Start Redis (unless REDIS_URL is set) and `nodes` server nodes. Always call stop().
+// Start Redis (unless TEST_REDIS_URL is set: a test-only name, so that the server's own
+// REDIS_URL in a developer's shell never points the suite at real data) and `nodes` server
+// nodes. Always call stop().
 export async function startCluster({ nodes = 2, name = "cluster", env = {} } = {}) {
   if (!fs.existsSync(SERVER_BIN)) {
     throw new Error(`server binary not found at ${SERVER_BIN}: run \`cargo build\` or set SERVER_BIN`);
@@ -133,8 +137,8 @@ export async function startCluster({ nodes = 2, name = "cluster", env = {} } = {
     }
   };
   try {
-    cluster.redis = process.env.REDIS_URL ? null : await startRedis(name);
-    cluster.redisUrl = process.env.REDIS_URL || cluster.redis.url;
+    cluster.redis = process.env.TEST_REDIS_URL ? null : await startRedis(name);
+    cluster.redisUrl = process.env.TEST_REDIS_URL || cluster.redis.url;
     for (let i = 1; i <= nodes; i++) cluster.nodes.push(await startNode(`${name}-node${i}`, cluster.redisUrl, env));
   } catch (err) {
     await cluster.stop();

@@ -9,12 +9,17 @@ use rust_socketio::{
     asynchronous::{Client, ClientBuilder},
 };
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{QUIET, TestApp, WAIT};
+use super::{Server, WAIT};
 
 pub struct TestClient {
     client: Client,
+    /// Held while an acknowledged emit waits for its ack. rust_socketio 0.6 draws ack ids at
+    /// random from 0..999 and matches acks by id alone: two acks in flight on one client can
+    /// share an id, and then one ack goes to both callbacks, the other never arrives, and the
+    /// client's task panics removing them ("removal index should be < len").
+    one_ack_at_a_time: Mutex<()>,
     events: mpsc::UnboundedReceiver<(String, Value)>,
     /// Events received while waiting for another one, in arrival order.
     backlog: Vec<(String, Value)>,
@@ -30,13 +35,32 @@ pub struct Connected {
     pub users: Value,
 }
 
+impl Connected {
+    /// Sends `content` to `to` (a userID) and returns the acknowledgement.
+    pub async fn send_to(&self, to: &str, content: &str) -> Value {
+        self.client
+            .send(json!({ "content": content, "to": to }))
+            .await
+    }
+
+    /// The entry of `user_id` in the `users` this client was given on joining.
+    pub fn listed(&self, user_id: &str) -> &Value {
+        self.users
+            .as_array()
+            .expect("users is an array")
+            .iter()
+            .find(|user| user["userID"] == user_id)
+            .unwrap_or_else(|| panic!("{user_id} missing from users: {}", self.users))
+    }
+}
+
 impl TestClient {
     /// Opens a WebSocket connection with `auth`; never reconnects on its own.
-    pub async fn connect(app: &TestApp, auth: Value) -> Self {
+    pub async fn connect(app: &impl Server, auth: Value) -> Self {
         Self::connect_with(app, auth, TransportType::Websocket).await
     }
 
-    pub async fn connect_with(app: &TestApp, auth: Value, transport: TransportType) -> Self {
+    pub async fn connect_with(app: &impl Server, auth: Value, transport: TransportType) -> Self {
         Self::connect_url(app.url(), auth, transport).await
     }
 
@@ -61,6 +85,7 @@ impl TestClient {
             .expect("transport connects");
         Self {
             client,
+            one_ack_at_a_time: Mutex::new(()),
             events,
             backlog: Vec::new(),
             seen: Vec::new(),
@@ -68,12 +93,12 @@ impl TestClient {
     }
 
     /// Connects as a new user named `username` and reads `session` and `users`.
-    pub async fn join(app: &TestApp, username: &str) -> Connected {
+    pub async fn join(app: &impl Server, username: &str) -> Connected {
         Self::join_with(app, json!({ "username": username })).await
     }
 
     /// Connects with `auth` and reads `session` and `users`.
-    pub async fn join_with(app: &TestApp, auth: Value) -> Connected {
+    pub async fn join_with(app: &impl Server, auth: Value) -> Connected {
         Self::join_url(app.url(), auth, TransportType::Websocket).await
     }
 
@@ -92,17 +117,26 @@ impl TestClient {
 
     /// Waits for the next `event` (up to [`WAIT`]); other events are kept for later.
     pub async fn expect(&mut self, event: &str) -> Value {
-        match self.wait_for(event, WAIT).await {
+        self.expect_within(event, WAIT).await
+    }
+
+    /// Waits for the next `event` up to `wait`, for events that take longer than [`WAIT`].
+    pub async fn expect_within(&mut self, event: &str, wait: Duration) -> Value {
+        match self.wait_for(event, wait).await {
             Some(payload) => payload,
-            None => panic!("no {event:?} within {WAIT:?}; got {:?}", self.backlog),
+            None => panic!("no {event:?} within {wait:?}; got {:?}", self.backlog),
         }
     }
 
-    /// Asserts that no `event` arrives within [`QUIET`].
-    pub async fn expect_none(&mut self, event: &str) {
-        if let Some(payload) = self.wait_for(event, QUIET).await {
-            panic!("unexpected {event:?}: {payload}");
+    /// Waits for `marker`, an event that must come after any `unwanted` one, and asserts that
+    /// no `unwanted` came before it: a check that something did not happen waits for proof,
+    /// not for a quiet moment. Returns the marker's payload.
+    pub async fn expect_none_before(&mut self, unwanted: &str, marker: &str) -> Value {
+        let payload = self.expect(marker).await;
+        if let Some((_, early)) = self.backlog.iter().find(|(name, _)| name == unwanted) {
+            panic!("unexpected {unwanted:?} before {marker:?}: {early}");
         }
+        payload
     }
 
     /// The next `event` if it comes within `wait`.
@@ -145,6 +179,7 @@ impl TestClient {
     }
 
     async fn try_send_raw(&self, payload: Payload) -> Option<Value> {
+        let _in_flight = self.one_ack_at_a_time.lock().await;
         let (tx, rx) = oneshot::channel();
         let tx = std::sync::Mutex::new(Some(tx));
         self.client

@@ -4,27 +4,40 @@ mod client;
 mod nginx;
 mod process;
 mod redis_server;
+mod stored;
+mod wait;
 
 pub use client::{Connected, TestClient};
 pub use nginx::TestNginx;
 pub use process::NodeProcess;
 pub use redis_server::TestRedis;
+pub use wait::{eventually, eventually_within};
 
 use std::time::Duration;
 
+use clap::{CommandFactory, FromArgMatches};
 use privmsg::{settings::Settings, startup::Application, store::RedisTarget};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-/// How long a test waits for an event it expects.
+/// How long a test waits for an event or a condition it expects.
 pub const WAIT: Duration = Duration::from_secs(5);
-/// How long a test listens to make sure an event does NOT come.
-pub const QUIET: Duration = Duration::from_millis(700);
+
+/// Anything a Socket.IO client can connect to: a node, in process or not, or a proxy.
+pub trait Server {
+    fn url(&self) -> String;
+}
 
 /// One running server node.
 pub struct TestApp {
     pub port: u16,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server for TestApp {
+    fn url(&self) -> String {
+        TestApp::url(self)
+    }
 }
 
 impl TestApp {
@@ -45,9 +58,15 @@ impl TestApp {
     }
 }
 
-/// Settings for a test node on a free port against `redis`.
+/// Settings for a test node on a free port against `redis`: the server's defaults, never its
+/// environment variables (`Settings::defaults()` reads them), so that a developer's shell
+/// (`REDIS_CLUSTER_NODES`, `RATE_LIMIT_PER_SEC`...) changes neither where a test writes nor
+/// what it tests.
 pub fn test_settings(redis: &TestRedis) -> Settings {
-    let mut settings = Settings::defaults();
+    let defaults = Settings::command()
+        .mut_args(|arg| arg.env(None))
+        .get_matches_from(["privmsg-server"]);
+    let mut settings = Settings::from_arg_matches(&defaults).expect("the defaults parse");
     settings.host = [127, 0, 0, 1].into();
     settings.port = 0;
     match &redis.target {
@@ -92,11 +111,11 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
 macro_rules! on_standalone_and_cluster {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_standalone_redis() {
                 super::$name($crate::helpers::TestRedis::start().await).await
             }
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_a_redis_cluster() {
                 super::$name($crate::helpers::TestRedis::start_cluster().await).await
             }

@@ -5,14 +5,18 @@
 use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::Duration,
+    process::Stdio,
 };
 
 use rust_socketio::TransportType;
 use serde_json::Value;
+use tokio::process::{Child, Command};
 
-use super::{Connected, TestApp, TestClient, WAIT, redis_server::free_port};
+use super::{
+    Connected, Server, TestApp, TestClient, WAIT,
+    redis_server::{free_port, terminate},
+    wait::{eventually, poll},
+};
 
 pub struct TestNginx {
     pub port: u16,
@@ -24,14 +28,14 @@ impl TestNginx {
     /// Starts nginx on a free port in front of `nodes` and waits until a request through it
     /// reaches a node.
     pub async fn start(nodes: &[&TestApp]) -> Self {
-        let bin = nginx_bin();
+        let bin = nginx_bin().await;
         let upstreams: Vec<String> = nodes
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port))
             .collect();
         // The free port can be taken between the probe and nginx's bind: try a few.
         for _ in 0..5 {
-            let mut nginx = Self::spawn(bin, free_port(), &upstreams);
+            let mut nginx = Self::spawn(bin, free_port(), &upstreams).await;
             if nginx.wait_ready().await {
                 return nginx;
             }
@@ -39,10 +43,11 @@ impl TestNginx {
         panic!("nginx did not start; see its error.log above");
     }
 
-    fn spawn(bin: &str, port: u16, upstreams: &[String]) -> Self {
+    async fn spawn(bin: &str, port: u16, upstreams: &[String]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         // Run as root, nginx's workers switch to `nobody`: let them into their temp folders.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        tokio::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .await
             .expect("chmod temp dir");
         let prefix = dir.path().to_str().expect("utf-8 temp path");
         let rendered = Command::new(repo_file("deploy/render-nginx"))
@@ -50,6 +55,7 @@ impl TestNginx {
             .args([prefix, prefix])
             .args(upstreams)
             .output()
+            .await
             .expect("deploy/render-nginx runs");
         assert!(
             rendered.status.success(),
@@ -57,7 +63,9 @@ impl TestNginx {
             String::from_utf8_lossy(&rendered.stderr)
         );
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, rendered.stdout).expect("write nginx.conf");
+        tokio::fs::write(&conf, rendered.stdout)
+            .await
+            .expect("write nginx.conf");
         let process = Command::new(bin)
             .arg("-p")
             .arg(dir.path())
@@ -74,21 +82,35 @@ impl TestNginx {
         Self { port, process, dir }
     }
 
+    /// Whether this nginx serves its port: false as soon as it exits (its port was taken),
+    /// and false when another process, which took the port first, is the one answering
+    /// (a marked request must show in this nginx's own access log).
     async fn wait_ready(&mut self) -> bool {
-        let url = format!("{}/healthz", self.url());
-        for _ in 0..100 {
-            if let Ok(response) = reqwest::get(&url).await
-                && response.status().is_success()
-            {
-                return true;
-            }
+        let probe = uuid::Uuid::new_v4().simple().to_string();
+        let url = format!("{}/healthz?ready={probe}", self.url());
+        let mut answered = false;
+        let ready = poll(WAIT, async || {
             if let Ok(Some(_)) = self.process.try_wait() {
-                break; // e.g. its port was taken meanwhile
+                return Some(false);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if answered {
+                // nginx writes the line after it has answered.
+                return self
+                    .log("access.log")
+                    .await
+                    .contains(&probe)
+                    .then_some(true);
+            }
+            answered = reqwest::get(&url)
+                .await
+                .is_ok_and(|response| response.status().is_success());
+            None
+        })
+        .await;
+        if ready != Ok(true) {
+            eprintln!("nginx error.log:\n{}", self.log("error.log").await);
         }
-        eprintln!("nginx error.log:\n{}", self.log("error.log"));
-        false
+        ready == Ok(true)
     }
 
     pub fn url(&self) -> String {
@@ -112,62 +134,59 @@ impl TestNginx {
             "probe: {}",
             response.status()
         );
-        // nginx writes the line after it has answered: poll for it.
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let log = self.log("access.log");
-            if let Some(line) = log.lines().find(|line| line.contains(&probe)) {
-                return upstream_port(line);
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "probe {probe} not in access.log:\n{log}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // nginx writes the line after it has answered.
+        let line = eventually(
+            async || {
+                let log = self.log("access.log").await;
+                let line = log.lines().find(|line| line.contains(&probe));
+                line.map(str::to_owned).ok_or(log)
+            },
+            &format!("probe {probe} in access.log"),
+        )
+        .await;
+        upstream_port(&line)
     }
 
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    async fn log(&self, name: &str) -> String {
+        tokio::fs::read_to_string(self.dir.path().join(name))
+            .await
+            .unwrap_or_default()
+    }
+}
+
+impl Server for TestNginx {
+    fn url(&self) -> String {
+        TestNginx::url(self)
     }
 }
 
 impl Drop for TestNginx {
     fn drop(&mut self) {
-        if let Ok(Some(_)) = self.process.try_wait() {
-            return; // already reaped: its pid may belong to someone else now
-        }
         // SIGKILL to the master only would leave its workers serving the port: ask the master
-        // to stop them all (fast shutdown), then reap it.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.process.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.process.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        // to stop them all (fast shutdown). Not waited for here (a drop cannot await):
+        // tokio reaps it, and every test has a port of its own.
+        if let Ok(None) = self.process.try_wait()
+            && let Some(pid) = self.process.id()
+        {
+            terminate(pid);
         }
-        let _ = self.process.kill();
-        let _ = self.process.wait();
     }
 }
 
 /// The nginx binary. Debian puts it in /usr/sbin, which is not on a normal user's PATH.
 /// The tests need a real one (scripts/test installs it): never skip silently.
-fn nginx_bin() -> &'static str {
-    ["nginx", "/usr/sbin/nginx"]
-        .into_iter()
-        .find(|bin| {
-            Command::new(bin)
-                .arg("-v")
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success())
-        })
-        .expect(
-            "nginx is not installed: run ./scripts/test, which installs it (apt-get install nginx)",
-        )
+async fn nginx_bin() -> &'static str {
+    for bin in ["nginx", "/usr/sbin/nginx"] {
+        let version = Command::new(bin)
+            .arg("-v")
+            .stderr(Stdio::null())
+            .status()
+            .await;
+        if version.is_ok_and(|status| status.success()) {
+            return bin;
+        }
+    }
+    panic!("nginx is not installed: run ./scripts/test, which installs it (apt-get install nginx)")
 }
 
 /// The node that answered, from a line of the `upstream` log format. After a retry

@@ -1,14 +1,15 @@
 //! A server node as a real process of the built binary, for what an in-process node cannot
-//! show: being killed with SIGKILL.
+//! show: being killed with SIGKILL, or its own memory.
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::process::Stdio;
 
 use privmsg::store::RedisTarget;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
 
-use super::{TestRedis, redis_server::free_port};
+use super::{Server, TestRedis, wait::eventually};
 
 pub struct NodeProcess {
     pub port: u16,
@@ -16,33 +17,48 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `privmsg-server` on a free port against `redis`, with `env` on top.
+    /// Starts `privmsg-server` against `redis` with `env` and nothing else from this
+    /// environment (a developer's `REDIS_URL` must not reach it), on port 0: it logs the port
+    /// it bound, so no other process can be the one answering there.
     pub async fn start(redis: &TestRedis, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_privmsg-server"));
         command
-            .env("PORT", port.to_string())
+            .env_clear()
+            .env("PORT", "0")
             .env("HOST", "127.0.0.1")
             .env("CLIENT_DIR", "/nonexistent")
+            .envs(std::env::var("RUST_LOG").map(|filter| ("RUST_LOG", filter)))
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         match &redis.target {
             RedisTarget::Standalone(url) => command.env("REDIS_URL", url),
             RedisTarget::Cluster(nodes) => command.env("REDIS_CLUSTER_NODES", nodes.join(",")),
         };
-        let child = command.spawn().expect("the server binary starts");
+        let mut child = command.spawn().expect("the server binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        // Its log goes to the test's output, shown when the test fails.
+        tokio::spawn(forward(BufReader::new(stderr).lines(), None));
+        let (bound, port) = tokio::sync::oneshot::channel();
+        tokio::spawn(forward(BufReader::new(stdout).lines(), Some(bound)));
+        let port = tokio::time::timeout(super::WAIT, port)
+            .await
+            .expect("privmsg-server logs its port in time")
+            .expect("privmsg-server started (its log is above)");
         let node = Self { port, child };
-        for _ in 0..100 {
-            if reqwest::get(format!("{}/healthz", node.url()))
-                .await
-                .is_ok()
-            {
-                return node;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("privmsg-server did not answer on port {port}");
+        let health = format!("{}/healthz", node.url());
+        eventually(
+            async || {
+                reqwest::get(&health)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            },
+            &format!("privmsg-server to answer on port {port}"),
+        )
+        .await;
+        node
     }
 
     pub fn url(&self) -> String {
@@ -50,8 +66,10 @@ impl NodeProcess {
     }
 
     /// The server's resident memory, in KiB.
-    pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+    pub async fn rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("the server process is alive");
+        let status = tokio::fs::read_to_string(format!("/proc/{pid}/status"))
+            .await
             .expect("the server process is alive");
         status
             .lines()
@@ -60,15 +78,38 @@ impl NodeProcess {
             .expect("a VmRSS line")
     }
 
-    /// SIGKILL: no drain, no goodbye, as in a crash.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// SIGKILL: no drain, no goodbye, as in a crash. Returns once the process is gone.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
     }
 }
 
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        self.kill();
+impl Server for NodeProcess {
+    fn url(&self) -> String {
+        NodeProcess::url(self)
     }
+}
+
+/// Copies a node's log lines to the test's output; the first `listening on` line's port goes
+/// to `bound`.
+async fn forward<R: tokio::io::AsyncBufRead + Unpin>(
+    mut lines: tokio::io::Lines<R>,
+    mut bound: Option<tokio::sync::oneshot::Sender<u16>>,
+) {
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("[node] {line}");
+        if let Some(port) = listening_port(&line)
+            && let Some(bound) = bound.take()
+        {
+            let _ = bound.send(port);
+        }
+    }
+}
+
+/// The port of a `listening on http://127.0.0.1:PORT` log line.
+fn listening_port(line: &str) -> Option<u16> {
+    let (_, address) = line.split_once("listening on http://")?;
+    let (_, port) = address.split_whitespace().next()?.rsplit_once(':')?;
+    let digits: String = port.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
