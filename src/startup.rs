@@ -51,12 +51,8 @@ impl Application {
         let sessions = SessionStore::new(pool.clone(), settings.session_ttl());
         let node_id = uuid::Uuid::new_v4().simple().to_string();
         let pubsub = PubSub::connect(&target, metrics.clone()).await?;
-        let (routes, deliveries) = UserRoutes::start(
-            node_id.clone(),
-            pool.clone(),
-            pubsub.clone(),
-            metrics.clone(),
-        );
+        let (routes, deliveries) =
+            UserRoutes::start(node_id.clone(), pubsub.clone(), metrics.clone());
         // One Arc: socketioxide's `State` extractor clones the state for every event.
         let state = Arc::new(AppState {
             sessions: sessions.clone(),

@@ -24,8 +24,8 @@ use subscriptions::Change;
 use crate::{
     metrics::Metrics,
     store::{
-        StoreError,
-        redis::{ChannelMessage, PubSub, RedisPool, keys},
+        Announcement,
+        redis::{ChannelMessage, PubSub, keys},
     },
 };
 
@@ -43,7 +43,6 @@ pub struct UserRoutes(Arc<Inner>);
 
 struct Inner {
     node_id: String,
-    pool: RedisPool,
     metrics: Metrics,
     /// The sockets of each user on this node; a user is subscribed while it has one.
     local: Mutex<HashMap<String, HashSet<String>>>,
@@ -55,7 +54,6 @@ impl UserRoutes {
     /// out of the returned receiver, for [`spawn_delivery`].
     pub fn start(
         node_id: String,
-        pool: RedisPool,
         pubsub: PubSub,
         metrics: Metrics,
     ) -> (Self, mpsc::Receiver<ChannelMessage>) {
@@ -69,7 +67,6 @@ impl UserRoutes {
         ));
         let inner = Inner {
             node_id,
-            pool,
             metrics,
             local: Mutex::default(),
             changes,
@@ -131,13 +128,12 @@ impl UserRoutes {
         self.0.metrics.users_online.set(local.len() as i64);
     }
 
-    /// Publishes `event` with `data` (JSON) on the channel of each of `users`.
-    pub async fn publish(&self, event: &str, users: &[&str], data: &str) -> Result<(), StoreError> {
-        let payload = Envelope::encode(&self.0.node_id, event, data);
-        let messages: Vec<(String, &[u8])> = users
-            .iter()
-            .map(|user| (keys::user_channel(user), payload.as_slice()))
-            .collect();
-        self.0.pool.get().await?.publish_each(&messages).await
+    /// What to publish so that `event` with `data` (JSON) reaches the nodes holding a socket of
+    /// any of `users` (the store publishes it, in the same round trip as the write it follows).
+    pub fn announcement(&self, event: &str, users: &[&str], data: &str) -> Announcement {
+        Announcement {
+            payload: Envelope::encode(&self.0.node_id, event, data),
+            channels: users.iter().map(|user| keys::user_channel(user)).collect(),
+        }
     }
 }

@@ -11,11 +11,7 @@ use super::{AppState, presence};
 use crate::domain::Session;
 
 /// Starts the heartbeat-and-sweep loop; it runs every `every` until the handle is aborted.
-pub fn spawn<A: Adapter>(
-    io: SocketIo<A>,
-    state: Arc<AppState>,
-    every: Duration,
-) -> JoinHandle<()> {
+pub fn spawn<A: Adapter>(io: SocketIo<A>, state: Arc<AppState>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

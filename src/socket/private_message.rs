@@ -74,29 +74,27 @@ async fn send<A: Adapter>(
     })?;
     let (from, to) = (message.from.as_str(), message.to.as_str());
 
-    state
+    // Stored before it is forwarded, so whatever a client is shown is also in the history; the
+    // other nodes that hold a socket of either user are told in the same round trip. A failed
+    // forward is not a lost message: the recipient finds it in its history.
+    let users: &[&str] = if from == to { &[to] } else { &[to, from] };
+    let announcement = state
+        .routes
+        .announcement("private message", users, json.get());
+    let stored = state
         .messages
-        .append(from, to, json.get())
+        .store_and_publish(from, to, json.get(), &announcement)
         .await
         .map_err(|err| {
             tracing::error!(error = ?err, "cannot store a message");
             Refusal::StorageUnavailable
         })?;
-
-    // Stored first, so whatever a client is shown is also in the history. A failed forward is
-    // not a lost message: the recipient gets it from the history on its next connection.
-    // This node's sockets first (not back to the sending one), then the other nodes that hold
-    // a socket of either user.
-    let local = socket.local().to([to.to_owned(), from.to_owned()]);
-    count_undelivered(&state.metrics, local.emit("private message", &*json).await);
-    let users: &[&str] = if from == to { &[to] } else { &[to, from] };
-    match state
-        .routes
-        .publish("private message", users, json.get())
-        .await
-    {
+    match stored {
         Ok(()) => state.metrics.messages_delivered.inc(),
         Err(err) => state.metrics.adapter_error("private message", &err),
     }
+    // This node's sockets of either user, but not the sending one.
+    let local = socket.local().to([to.to_owned(), from.to_owned()]);
+    count_undelivered(&state.metrics, local.emit("private message", &*json).await);
     Ok(json)
 }

@@ -4,9 +4,15 @@ use std::time::Duration;
 
 use super::{
     StoreError,
-    redis::{RedisPool, keys},
+    redis::{RedisPool, keys, scripts},
 };
 use crate::domain::{Message, UserId};
+
+/// What to publish once a message is stored: one payload, on each of these channels.
+pub struct Announcement {
+    pub payload: Vec<u8>,
+    pub channels: Vec<String>,
+}
 
 #[derive(Clone)]
 pub struct MessageStore {
@@ -24,20 +30,45 @@ impl MessageStore {
         }
     }
 
-    /// Appends a message (`json`, as encoded once for every use) to the sender's and the
-    /// recipient's histories (once when they are the same user), keeping each bounded and alive.
+    /// Stores a message (`json`, as encoded once for every use) in the sender's and the
+    /// recipient's histories (once when they are the same user), keeping each bounded and
+    /// alive; then publishes `announce` (the payload, and the channels to publish it on).
     ///
-    /// Per list: RPUSH, LTRIM, EXPIRE, in one pipeline with the other list's (one round trip;
-    /// on a cluster each command goes to its key's master). No script is needed: Redis runs a
-    /// connection's commands in order, so the trim and the expiry always follow the push, and
-    /// what another client may run in between (another append) leaves the same result (the
-    /// newest `cap` entries, the same TTL). The one difference from a script: a connection
-    /// lost between the push and the trim leaves the list one entry over its cap until the
-    /// next append, which is harmless (and the sender got an error ack for a message that may
-    /// be stored, the case README documents for a hung Redis).
-    pub async fn append(&self, from: &str, to: &str, json: &str) -> Result<(), StoreError> {
+    /// Standalone Redis: one script, one round trip, all or nothing
+    /// (`redis-scripts/store_and_publish.lua`). Redis Cluster, where the two histories sit on
+    /// different slots: RPUSH, LTRIM, EXPIRE per list, concurrently (each to its key's master),
+    /// then the publication. No script is needed there: Redis runs one connection's commands
+    /// in order, so the trim and the expiry follow the push, and what another client runs in
+    /// between (another append) leaves the same result (the newest `cap` entries, the same
+    /// TTL); a connection lost between the push and the trim leaves the list one entry over
+    /// its cap until the next append, which is harmless.
+    ///
+    /// The outer error means the message is not stored (and not published); the inner one,
+    /// that it is stored but the publication failed.
+    pub async fn store_and_publish(
+        &self,
+        from: &str,
+        to: &str,
+        json: &str,
+        announce: &Announcement,
+    ) -> Result<Result<(), StoreError>, StoreError> {
         let conn = self.pool.get().await?;
         let users: &[&str] = if from == to { &[from] } else { &[from, to] };
+        if !conn.is_cluster() {
+            let mut call = scripts::STORE_AND_PUBLISH.prepare_invoke();
+            for user in users {
+                call.key(keys::messages(user));
+            }
+            call.arg(json)
+                .arg(self.cap)
+                .arg(self.ttl.as_secs())
+                .arg(&announce.payload);
+            for channel in &announce.channels {
+                call.arg(channel);
+            }
+            call.invoke_async::<i64>(&mut conn.clone()).await?;
+            return Ok(Ok(()));
+        }
         let cap = i64::try_from(self.cap).unwrap_or(i64::MAX);
         let mut cmds = Vec::with_capacity(3 * users.len());
         for user in users {
@@ -52,7 +83,12 @@ impl MessageStore {
             );
         }
         conn.each::<redis::Value>(cmds).await?;
-        Ok(())
+        let messages: Vec<(String, &[u8])> = announce
+            .channels
+            .iter()
+            .map(|channel| (channel.clone(), announce.payload.as_slice()))
+            .collect();
+        Ok(conn.publish_each(&messages).await)
     }
 
     /// A user's whole history, oldest first. Entries that are not messages (foreign or corrupt

@@ -13,7 +13,7 @@ pub mod redis;
 mod sessions;
 
 pub use listing::SharedListing;
-pub use messages::MessageStore;
+pub use messages::{Announcement, MessageStore};
 pub use nodes::NodeStore;
 pub use redis::{Conn, RESPONSE_TIMEOUT, RedisPool, RedisTarget, load_scripts, ping};
 pub use sessions::{SessionStore, SocketTag, UserEntry};

@@ -103,6 +103,45 @@ async fn a_message_between_users_of_one_node_still_reaches_a_tab_on_another(redi
     );
 }
 
+/// On a standalone Redis, storing and publishing is one script: a message that cannot be
+/// stored in both histories is in neither, and reaches nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_cannot_be_stored_in_both_histories_is_in_neither_and_reaches_nobody() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let alice = TestClient::join(&node1, "alice").await;
+    let mut bob = TestClient::join(&node2, "bob").await;
+    let bobs_history = format!("messages:{}", bob.user_id);
+    let mut conn = redis.conn().await;
+    redis::cmd("SET")
+        .arg(&bobs_history)
+        .arg("not a list")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("SET");
+
+    let refused = alice.send_to(&bob.user_id, "lost in the middle").await;
+    redis::cmd("DEL")
+        .arg(&bobs_history)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("DEL");
+    let accepted = alice.send_to(&bob.user_id, "after").await;
+
+    assert_eq!(
+        refused["error"], "storage unavailable, message not sent",
+        "{refused}"
+    );
+    assert!(accepted.get("message").is_some(), "{accepted}");
+    assert_eq!(
+        bob.client.expect("private message").await["content"],
+        "after"
+    );
+    let alices: Vec<_> = redis.history(&alice.user_id).await;
+    let contents: Vec<_> = alices.iter().map(|m| m["content"].clone()).collect();
+    assert_eq!(contents, [json!("after")]);
+}
+
 on_standalone_and_cluster!(
     a_node_holding_neither_user_receives_none_of_their_messages,
     a_node_holding_both_users_delivers_each_message_once,

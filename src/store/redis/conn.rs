@@ -161,6 +161,11 @@ impl Conn {
 }
 
 impl Conn {
+    /// Whether this is a Redis Cluster connection (a pipeline or script there stays on one slot).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner, Inner::Cluster(_))
+    }
+
     /// Publishes each `(channel, payload)` in one round trip: PUBLISH on a standalone Redis,
     /// SPUBLISH (sharded, to the master that owns the channel's slot) on a cluster.
     pub async fn publish_each(&self, messages: &[(String, &[u8])]) -> Result<(), StoreError> {

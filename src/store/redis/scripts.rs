@@ -5,6 +5,9 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+pub static STORE_AND_PUBLISH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/store_and_publish.lua")));
+
 pub static SESSION_CONNECT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/session_connect.lua")));
 
