@@ -10,10 +10,11 @@ use privmsg::{settings::Settings, startup::Application, telemetry};
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     telemetry::init();
     let settings = Settings::parse();
-    let app = Application::build(settings).await?;
-    app.run_until_stopped(privmsg::shutdown::signal()).await
+    settings.runtime()?.block_on(async {
+        let app = Application::build(settings).await?;
+        app.run_until_stopped(privmsg::shutdown::signal()).await
+    })
 }

@@ -97,6 +97,12 @@ pub struct Settings {
     #[arg(long, env = "NODE_TTL_SECS", default_value_t = 15)]
     pub node_ttl_secs: u64,
 
+    /// Threads running the node's tasks; 0: one per CPU. With 1, everything runs on one
+    /// thread (no cross-thread wake-ups: the least CPU per message); run one node per core
+    /// that way, or one node with a thread per core.
+    #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
     /// Redis connections each node opens for commands (pub/sub has its own). Each one is
     /// multiplexed: shared by every concurrent request, pipelined on the wire, so a few carry
     /// the whole load and fewer connections batch more commands per system call.
@@ -127,6 +133,20 @@ impl Settings {
         } else {
             RedisTarget::Cluster(nodes)
         }
+    }
+
+    /// The async runtime the node runs on, as WORKER_THREADS asks.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = match self.worker_threads {
+            1 => tokio::runtime::Builder::new_current_thread(),
+            0 => tokio::runtime::Builder::new_multi_thread(),
+            n => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.worker_threads(n);
+                builder
+            }
+        };
+        builder.enable_all().build()
     }
 
     pub fn rate_limit(&self) -> RateLimit {
@@ -172,6 +192,7 @@ impl std::fmt::Debug for Settings {
             .field("max_sockets_per_user", &self.max_sockets_per_user)
             .field("client_dir", &self.client_dir)
             .field("node_ttl_secs", &self.node_ttl_secs)
+            .field("worker_threads", &self.worker_threads)
             .field("redis_pool_size", &self.redis_pool_size)
             .finish()
     }
