@@ -27,6 +27,9 @@
 #   KNEE_RATES, KNEE_DURATION, KNEE_P99_MS    knee: msg/s swept, s per rate (10), p99 bound (50)
 #   HOLD_USERS, HOLD_BUDGET    hold: idle connections (19000), seconds to connect them (180)
 #   LOADGEN_ARGS   extra load-generator flags for every run (e.g. --no-acks)
+#   SERVER_BIN     the server binary (default target/release/privmsg-server), e.g. an older
+#                  build for a before/after run
+#   NODE_WORKER_THREADS   WORKER_THREADS of each node (0: a thread per CPU)
 #   TARGET_URLS    space-separated base URLs of running servers: use them, start nothing
 #   TARGET_PIDS    their process ids (all of them: CPU is summed), for CPU and RSS
 #   TARGET_REDIS_PID   their Redis's pid, for its CPU
@@ -64,7 +67,7 @@ else
   results=${RESULTS_DIR:-$target_dir/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 fi
 loadgen_bin=$target_dir/release/loadgen
-server_bin=$target_dir/release/privmsg-server
+server_bin=${SERVER_BIN:-$target_dir/release/privmsg-server}
 # Extra flags for every run, split on spaces on purpose.
 read -r -a extra <<<"${LOADGEN_ARGS:-}"
 
@@ -114,7 +117,8 @@ start_stack() {
   for i in $(seq "$nodes"); do
     port=$(free_port)
     # No per-socket rate limit: the load generator sends hundreds of messages/s per user.
-    PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn \
+    # WORKER_THREADS as the node's default (a thread per CPU) unless NODE_WORKER_THREADS says.
+    PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn WORKER_THREADS=${NODE_WORKER_THREADS:-0} \
       "$server_bin" >"$work/node$i.log" 2>&1 &
     node_pids+=($!)
     urls+=(--url "http://127.0.0.1:$port")
