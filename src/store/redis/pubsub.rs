@@ -127,13 +127,13 @@ impl PubSub {
         }
         match &self.conn {
             Connection::Standalone(conn) => conn.clone().subscribe(channels).await,
-            // One SSUBSCRIBE per channel: the channels of one call may sit on different slots.
             Connection::Cluster(conn) => {
-                let calls = channels.iter().map(|channel| {
-                    let mut conn = conn.clone();
-                    async move { conn.ssubscribe(channel).await }
-                });
-                try_join_all(calls).await.map(drop)
+                per_channel(
+                    conn,
+                    channels,
+                    |mut c, ch| async move { c.ssubscribe(ch).await },
+                )
+                .await
             }
         }
     }
@@ -150,11 +150,10 @@ impl PubSub {
         match &self.conn {
             Connection::Standalone(conn) => conn.clone().unsubscribe(channels).await,
             Connection::Cluster(conn) => {
-                let calls = channels.iter().map(|channel| {
-                    let mut conn = conn.clone();
-                    async move { conn.sunsubscribe(channel).await }
-                });
-                try_join_all(calls).await.map(drop)
+                per_channel(conn, channels, |mut c, ch| async move {
+                    c.sunsubscribe(ch).await
+                })
+                .await
             }
         }
     }
@@ -186,6 +185,23 @@ impl PubSub {
         };
         Ok(count)
     }
+}
+
+/// Runs `call` once per channel, concurrently: on a cluster the channels of one call may sit on
+/// different slots, and a sharded (un)subscribe must stay within one.
+async fn per_channel<F, Fut>(
+    conn: &ClusterConnection,
+    channels: &[String],
+    call: F,
+) -> RedisResult<()>
+where
+    F: Fn(ClusterConnection, String) -> Fut,
+    Fut: Future<Output = RedisResult<()>>,
+{
+    let calls = channels
+        .iter()
+        .map(|channel| call(conn.clone(), channel.clone()));
+    try_join_all(calls).await.map(drop)
 }
 
 fn resp3(url: &str) -> RedisResult<redis::ConnectionInfo> {
