@@ -1,12 +1,19 @@
 //! Prometheus metrics, one registry per node (so tests running several nodes in one process
 //! read each node's own figures), served as text at `/metrics`.
 
-use std::time::Instant;
+use std::{
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+use socketioxide::{BroadcastError, SocketError};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -30,6 +37,41 @@ pub struct Metrics {
     /// Messages this node received from Redis pub/sub, by kind of channel: `user` (routed to
     /// a user held here) or `adapter` (room broadcasts, requests between nodes).
     pub cross_node_received: IntCounterVec,
+    adapter_log: Arc<Throttle>,
+}
+
+/// How often an expected, repeated failure may write a log line.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Lets one log line through per [`LOG_EVERY`], counting the ones held back.
+#[derive(Default)]
+struct Throttle {
+    /// Milliseconds since `start` of the last line let through (0: none yet).
+    last: AtomicU64,
+    held_back: AtomicU64,
+    start: OnceLock<Instant>,
+}
+
+impl Throttle {
+    /// `Some(lines held back since the last one)` when a line may be written now.
+    fn ready(&self) -> Option<u64> {
+        let start = *self.start.get_or_init(Instant::now);
+        let now = u64::try_from(start.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let last = self.last.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= LOG_EVERY.as_millis() as u64;
+        if due
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.held_back.swap(0, Ordering::Relaxed));
+        }
+        self.held_back.fetch_add(1, Ordering::Relaxed);
+        None
+    }
 }
 
 impl Metrics {
@@ -86,6 +128,7 @@ impl Metrics {
                 &["channel"],
             )
             .expect("valid metric"),
+            adapter_log: Arc::default(),
             registry,
         };
         metrics.register_all();
@@ -111,11 +154,34 @@ impl Metrics {
         }
     }
 
-    /// Records a broadcast of `event` the adapter could not publish: counted and logged in one
-    /// place, whoever broadcasts.
+    /// Accounts for what an emit of `event` could not do, in one place whoever emits: sockets
+    /// it could not reach (closing at that instant, or not reading) are expected under churn
+    /// and only counted in `live_deliveries_dropped_total`; a failure to reach the other nodes
+    /// is counted in `adapter_errors_total` and logged, at most once per [`LOG_EVERY`] with
+    /// the number of failures since the last line, so that a mass disconnect or an outage
+    /// cannot flood the log.
+    pub fn emitted(&self, event: &str, result: Result<(), BroadcastError>) {
+        match result {
+            Ok(()) => {}
+            Err(BroadcastError::Socket(errors)) => {
+                for error in errors {
+                    self.live_dropped(match error {
+                        SocketError::InternalChannelFull => "socket_buffer_full",
+                        SocketError::Closed => "socket_closed",
+                    });
+                }
+            }
+            Err(err) => self.adapter_error(event, &err),
+        }
+    }
+
+    /// Records a failure to reach the other nodes with `event` (publish, subscribe): counted,
+    /// and logged at most once per [`LOG_EVERY`].
     pub fn adapter_error(&self, event: &str, err: &dyn std::fmt::Debug) {
         self.adapter_errors.with_label_values(&[event]).inc();
-        tracing::warn!(event, error = ?err, "cannot broadcast to the other nodes");
+        if let Some(suppressed) = self.adapter_log.ready() {
+            tracing::warn!(event, error = ?err, suppressed, "cannot reach the other nodes");
+        }
     }
 
     /// Counts a live delivery dropped for `reason` (a label of `live_deliveries_dropped_total`).
@@ -151,5 +217,29 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttled_log_lets_one_line_through_per_interval_and_counts_the_rest() {
+        let throttle = Throttle::default();
+        let started = Instant::now()
+            .checked_sub(3 * LOG_EVERY)
+            .expect("the clock is past a few seconds");
+        throttle.start.set(started).expect("not started yet");
+        assert_eq!(throttle.ready(), Some(0));
+        assert_eq!(throttle.ready(), None);
+        assert_eq!(throttle.ready(), None);
+
+        // As if the last line had been written one interval ago.
+        let last = throttle.last.load(Ordering::Relaxed);
+        let interval = LOG_EVERY.as_millis() as u64;
+        throttle.last.store(last - interval, Ordering::Relaxed);
+        assert_eq!(throttle.ready(), Some(2));
+        assert_eq!(throttle.ready(), None);
     }
 }

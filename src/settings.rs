@@ -41,51 +41,54 @@ pub struct Settings {
     )]
     pub cors_origins: Vec<String>,
 
-    /// How long a session lives after its last save, in seconds (Node server: 24 h).
-    #[arg(long, env = "SESSION_TTL_SECS", default_value_t = 86_400)]
+    /// How long a session lives after its last save, in seconds, 1 or more (Node server: 24 h;
+    /// 0 would delete the session on its first save).
+    #[arg(long, env = "SESSION_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub session_ttl_secs: u64,
 
-    /// How long a user's history lives after its last message, in seconds (Node server: 24 h).
-    #[arg(long, env = "MESSAGE_TTL_SECS", default_value_t = 86_400)]
+    /// How long a user's history lives after its last message, in seconds, 1 or more (Node
+    /// server: 24 h; 0 would delete an acknowledged message at once).
+    #[arg(long, env = "MESSAGE_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub message_ttl_secs: u64,
 
-    /// Largest accepted message `content`, in UTF-8 bytes.
-    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    /// Largest accepted message `content`, in UTF-8 bytes: 1 or more, below MAX_PAYLOAD_BYTES.
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 4096, value_parser = at_least::<1>)]
     pub max_message_bytes: usize,
 
     /// Largest Engine.IO payload a client may send, in bytes (a long-polling POST or a
     /// WebSocket message). Above it the engine drops that client's connection, so it sits well
     /// above MAX_MESSAGE_BYTES: an over-long message gets its `{ error }` ack instead. 1 MB, as
-    /// engine.io's `maxHttpBufferSize` in the Node server.
-    #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 1_000_000)]
+    /// engine.io's `maxHttpBufferSize` in the Node server. 1024 or more.
+    #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_payload_bytes: u64,
 
     /// Packets queued for one socket that is not reading fast enough; past it, further live
     /// deliveries to that socket are dropped (they stay in the history), so a stalled reader
-    /// costs bounded memory.
-    #[arg(long, env = "MAX_SOCKET_BUFFER", default_value_t = 128)]
+    /// costs bounded memory. 1 or more.
+    #[arg(long, env = "MAX_SOCKET_BUFFER", default_value_t = 128, value_parser = at_least::<1>)]
     pub max_socket_buffer: usize,
 
     /// Messages kept per user history (oldest trimmed first), so one chatty user cannot grow
-    /// Redis and every `users` payload without bound.
-    #[arg(long, env = "HISTORY_CAP", default_value_t = 1000)]
+    /// Redis and every `users` payload without bound. 1 or more.
+    #[arg(long, env = "HISTORY_CAP", default_value_t = 1000, value_parser = at_least::<1>)]
     pub history_cap: usize,
 
-    /// Sustained `private message` events per second allowed to one socket (0: no limit).
-    #[arg(long, env = "RATE_LIMIT_PER_SEC", default_value_t = 20.0)]
+    /// Sustained `private message` events per second allowed to one socket: 0 (no limit) or
+    /// more.
+    #[arg(long, env = "RATE_LIMIT_PER_SEC", default_value_t = 20.0, value_parser = rate)]
     pub rate_limit_per_sec: f64,
 
-    /// Events one socket may send at once above the sustained rate.
-    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 40.0)]
+    /// Events one socket may send at once above the sustained rate: 1 or more.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 40.0, value_parser = burst)]
     pub rate_limit_burst: f64,
 
     /// Messages one node may be storing and forwarding at once. Past it, new messages are
-    /// refused at once ("server busy") instead of queueing into seconds of latency.
-    #[arg(long, env = "MAX_PENDING_MESSAGES", default_value_t = 2048)]
+    /// refused at once ("server busy") instead of queueing into seconds of latency. 1 or more.
+    #[arg(long, env = "MAX_PENDING_MESSAGES", default_value_t = 2048, value_parser = at_least::<1>)]
     pub max_pending_messages: usize,
 
-    /// Sockets (tabs, devices) one user may have open at once, across all nodes.
-    #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 10)]
+    /// Sockets (tabs, devices) one user may have open at once, across all nodes: 1 or more.
+    #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 10, value_parser = at_least::<1>)]
     pub max_sockets_per_user: usize,
 
     /// Folder of the built web client, served at `/` when it exists.
@@ -93,8 +96,8 @@ pub struct Settings {
     pub client_dir: PathBuf,
 
     /// A node that has not refreshed its liveness for this long is taken for dead, and the
-    /// survivors mark its users offline. It refreshes every third of it.
-    #[arg(long, env = "NODE_TTL_SECS", default_value_t = 15)]
+    /// survivors mark its users offline. It refreshes every third of it. 3 to 3600.
+    #[arg(long, env = "NODE_TTL_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub node_ttl_secs: u64,
 
     /// Threads running the node's tasks; 0: one per CPU. With 1, everything runs on one
@@ -105,8 +108,8 @@ pub struct Settings {
 
     /// Redis connections each node opens for commands (pub/sub has its own). Each one is
     /// multiplexed: shared by every concurrent request, pipelined on the wire, so a few carry
-    /// the whole load and fewer connections batch more commands per system call.
-    #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 4)]
+    /// the whole load and fewer connections batch more commands per system call. 1 or more.
+    #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 4, value_parser = at_least::<1>)]
     pub redis_pool_size: usize,
 }
 
@@ -135,6 +138,19 @@ impl Settings {
         }
     }
 
+    /// Checks what no single flag can: refuses, naming the settings, rather than clamping.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_message_bytes as u64 >= self.max_payload_bytes {
+            return Err(format!(
+                "--max-message-bytes (MAX_MESSAGE_BYTES, {}) must be below --max-payload-bytes \
+                 (MAX_PAYLOAD_BYTES, {}): a message at the limit must still fit in a payload, \
+                 so that it gets its error ack instead of a dropped connection",
+                self.max_message_bytes, self.max_payload_bytes
+            ));
+        }
+        Ok(())
+    }
+
     /// The async runtime the node runs on, as WORKER_THREADS asks.
     pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
         let mut builder = match self.worker_threads {
@@ -152,12 +168,12 @@ impl Settings {
     pub fn rate_limit(&self) -> RateLimit {
         RateLimit {
             per_second: self.rate_limit_per_sec,
-            burst: self.rate_limit_burst.max(1.0),
+            burst: self.rate_limit_burst,
         }
     }
 
     pub fn node_ttl(&self) -> Duration {
-        Duration::from_secs(self.node_ttl_secs.max(1))
+        Duration::from_secs(self.node_ttl_secs)
     }
 
     pub fn session_ttl(&self) -> Duration {
@@ -167,6 +183,33 @@ impl Settings {
     pub fn message_ttl(&self) -> Duration {
         Duration::from_secs(self.message_ttl_secs)
     }
+}
+
+/// A whole number of at least `MIN` (for counts and sizes where 0 makes no sense).
+fn at_least<const MIN: usize>(raw: &str) -> Result<usize, String> {
+    let value: usize = raw.parse().map_err(|err| format!("{err}"))?;
+    if value < MIN {
+        return Err(format!("{value} is below the minimum, {MIN}"));
+    }
+    Ok(value)
+}
+
+/// Messages per second: 0 (no limit) or more, finite.
+fn rate(raw: &str) -> Result<f64, String> {
+    let value: f64 = raw.parse().map_err(|err| format!("{err}"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("{raw} is not a rate: 0 (no limit) or more"));
+    }
+    Ok(value)
+}
+
+/// A burst: at least one event, finite.
+fn burst(raw: &str) -> Result<f64, String> {
+    let value: f64 = raw.parse().map_err(|err| format!("{err}"))?;
+    if !value.is_finite() || value < 1.0 {
+        return Err(format!("{raw} is not a burst: 1 or more"));
+    }
+    Ok(value)
 }
 
 /// Every setting, with the Redis URLs' credentials redacted: settings get logged, passwords
@@ -201,6 +244,45 @@ impl std::fmt::Debug for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_range_settings_refuse_to_start_naming_the_setting() {
+        for (flag, value) in [
+            ("--session-ttl-secs", "0"),
+            ("--message-ttl-secs", "0"),
+            ("--history-cap", "0"),
+            ("--max-socket-buffer", "0"),
+            ("--max-pending-messages", "0"),
+            ("--max-sockets-per-user", "0"),
+            ("--redis-pool-size", "0"),
+            ("--node-ttl-secs", "1"),
+            ("--max-payload-bytes", "10"),
+            ("--rate-limit-per-sec", "-1"),
+            ("--rate-limit-burst", "0.5"),
+            ("--rate-limit-per-sec", "NaN"),
+        ] {
+            let refused = Settings::try_parse_from(["privmsg-server", &format!("{flag}={value}")])
+                .expect_err("out of range");
+            assert!(
+                refused.to_string().contains(flag),
+                "{flag}={value}: {refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_message_limit_that_does_not_fit_in_a_payload_is_refused() {
+        let settings = Settings::parse_from([
+            "privmsg-server",
+            "--max-message-bytes",
+            "2000",
+            "--max-payload-bytes",
+            "2000",
+        ]);
+        let refused = settings.validate().expect_err("does not fit");
+        assert!(refused.contains("--max-message-bytes"), "{refused}");
+        assert!(Settings::defaults().validate().is_ok());
+    }
 
     #[test]
     fn debug_output_never_shows_a_redis_password() {

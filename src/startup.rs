@@ -44,6 +44,7 @@ struct Mounted {
 impl Application {
     /// Connects to Redis, registers the handlers and binds the listener (port 0 picks one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate().map_err(anyhow::Error::msg)?;
         let target = settings.redis_target();
         let metrics = Metrics::new();
         let pool = RedisPool::new(&target, settings.redis_pool_size, metrics.clone())?;
@@ -61,7 +62,7 @@ impl Application {
             messages: MessageStore::new(pool.clone(), settings.message_ttl(), settings.history_cap),
             max_message_bytes: settings.max_message_bytes,
             rate_limit: settings.rate_limit(),
-            pending_messages: Arc::new(Semaphore::new(settings.max_pending_messages.max(1))),
+            pending_messages: Arc::new(Semaphore::new(settings.max_pending_messages)),
             max_sockets_per_user: settings.max_sockets_per_user,
             node_id,
             metrics,
@@ -170,7 +171,7 @@ fn engine(settings: &Settings) -> socketioxide::SocketIoBuilder {
     let max = settings.max_payload_bytes;
     SocketIo::builder()
         .max_payload(max)
-        .max_buffer_size(settings.max_socket_buffer.max(1))
+        .max_buffer_size(settings.max_socket_buffer)
         .ws_max_message_size(usize::try_from(max).unwrap_or(usize::MAX))
         .connect_timeout(CONNECT_TIMEOUT)
 }

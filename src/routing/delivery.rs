@@ -2,7 +2,7 @@
 //! of the user whose channel it came on.
 
 use serde_json::value::RawValue;
-use socketioxide::{BroadcastError, SocketError, SocketIo, adapter::Adapter};
+use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::Envelope;
@@ -55,25 +55,5 @@ async fn deliver<A: Adapter>(
         return;
     };
     let sent = io.local().to(user.to_owned()).emit(event, data).await;
-    count_undelivered(metrics, sent);
-}
-
-/// Counts the sockets a local emit could not reach: a full socket buffer (a client that does
-/// not read; it finds the message in its history) or a socket closing at that instant.
-pub fn count_undelivered(metrics: &Metrics, sent: Result<(), BroadcastError>) {
-    match sent {
-        Ok(()) => {}
-        Err(BroadcastError::Socket(errors)) => {
-            for error in errors {
-                metrics.live_dropped(match error {
-                    SocketError::InternalChannelFull => "socket_buffer_full",
-                    SocketError::Closed => "socket_closed",
-                });
-            }
-        }
-        Err(err) => {
-            tracing::warn!(error = ?err, "cannot deliver to local sockets");
-            metrics.live_dropped("error");
-        }
-    }
+    metrics.emitted(event, sent);
 }

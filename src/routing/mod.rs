@@ -17,7 +17,7 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use delivery::{count_undelivered, spawn as spawn_delivery};
+pub use delivery::spawn as spawn_delivery;
 pub use envelope::Envelope;
 use subscriptions::Change;
 

@@ -41,9 +41,8 @@ async fn sweep<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
             Ok(offline) => {
                 tracing::info!(%node, users = offline.len(), "swept a dead node");
                 for user in offline {
-                    if let Err(err) = io.emit("user disconnected", user.as_str()).await {
-                        state.metrics.adapter_error("user disconnected", &err);
-                    }
+                    let sent = io.emit("user disconnected", user.as_str()).await;
+                    state.metrics.emitted("user disconnected", sent);
                 }
             }
             Err(err) => tracing::warn!(%node, error = ?err, "cannot sweep a dead node"),

@@ -87,9 +87,8 @@ pub async fn announce_online<A: Adapter>(
         connected: true,
         messages: Vec::new(),
     };
-    if let Err(err) = socket.broadcast().emit("user connected", &online).await {
-        state.metrics.adapter_error("user connected", &err);
-    }
+    let sent = socket.broadcast().emit("user connected", &online).await;
+    state.metrics.emitted("user connected", sent);
 }
 
 /// Forgets this socket; when it was the user's last, announces `user disconnected` everywhere.
@@ -99,9 +98,8 @@ pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: 
     let tag = SocketTag::new(&state.node_id, socket.id.as_str());
     match state.sessions.disconnect(session, &tag).await {
         Ok(true) => {
-            if let Err(err) = socket.broadcast().emit("user disconnected", user).await {
-                state.metrics.adapter_error("user disconnected", &err);
-            }
+            let sent = socket.broadcast().emit("user disconnected", user).await;
+            state.metrics.emitted("user disconnected", sent);
         }
         Ok(false) => {}
         Err(err) => tracing::error!(error = ?err, "cannot save a disconnection"),

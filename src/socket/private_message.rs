@@ -12,10 +12,7 @@ use socketioxide::{
 };
 
 use super::{AppState, payloads::MessageAck, rate_limit::Bucket};
-use crate::{
-    domain::{Message, OutgoingMessage, Refusal, Session},
-    routing::count_undelivered,
-};
+use crate::domain::{Message, OutgoingMessage, Refusal, Session};
 
 pub async fn on_private_message<A: Adapter>(
     socket: SocketRef<A>,
@@ -95,6 +92,7 @@ async fn send<A: Adapter>(
     }
     // This node's sockets of either user, but not the sending one.
     let local = socket.local().to([to.to_owned(), from.to_owned()]);
-    count_undelivered(&state.metrics, local.emit("private message", &*json).await);
+    let sent = local.emit("private message", &*json).await;
+    state.metrics.emitted("private message", sent);
     Ok(json)
 }

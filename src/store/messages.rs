@@ -23,11 +23,7 @@ pub struct MessageStore {
 
 impl MessageStore {
     pub fn new(pool: RedisPool, ttl: Duration, cap: usize) -> Self {
-        Self {
-            pool,
-            ttl,
-            cap: cap.max(1),
-        }
+        Self { pool, ttl, cap }
     }
 
     /// Stores a message (`json`, as encoded once for every use) in the sender's and the

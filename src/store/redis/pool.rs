@@ -42,6 +42,7 @@ enum Pool {
 impl RedisPool {
     /// Builds the pool; connections open lazily, so a node can start before Redis answers.
     pub fn new(target: &RedisTarget, size: usize, metrics: Metrics) -> anyhow::Result<Self> {
+        // Settings refuse 0; one slot at the least keeps `get` from dividing by zero anyway.
         let size = size.max(1);
         let mut limits = PoolConfig::new(size);
         // Without a wait timeout a request would queue forever behind a dead Redis.
