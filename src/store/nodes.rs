@@ -33,18 +33,22 @@ impl NodeStore {
     pub async fn heartbeat(&self, node: &str) -> Result<bool, StoreError> {
         let conn = self.pool.get().await?;
         let ttl = self.ttl.as_secs().max(1);
-        // SADD first: a node is never alive without being listed, so never missed by sweeps.
-        let added: i64 = redis::cmd("SADD")
-            .arg(keys::NODES)
-            .arg(node)
-            .query_async(&mut conn.clone())
-            .await?;
+        // Alive first, listed second: a sweep takes a node that is listed and not alive for
+        // dead, so listing it first would let a sweep running between the two commands sweep a
+        // node that is starting (seen under load: its users were then never announced
+        // offline after it crashed, since the sweep had also unlisted it). A node that dies
+        // between the two on its first heartbeat is left unlisted, but has no sockets yet.
         redis::cmd("SET")
             .arg(keys::node_alive(node))
             .arg(1)
             .arg("EX")
             .arg(ttl)
             .query_async::<()>(&mut conn.clone())
+            .await?;
+        let added: i64 = redis::cmd("SADD")
+            .arg(keys::NODES)
+            .arg(node)
+            .query_async(&mut conn.clone())
             .await?;
         Ok(added == 0)
     }
