@@ -4,8 +4,8 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::{Request, State},
-    http::{StatusCode, header},
+    extract::{OriginalUri, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
@@ -107,4 +107,68 @@ pub async fn check_origin(
         }
     }
     next.run(request).await
+}
+
+/// Copies the request's URI and header values out of the connection's read buffer. hyper hands
+/// them out as slices of that buffer (16 KiB), and engineioxide keeps each socket's request
+/// head for the socket's whole life: a few hundred bytes of headers would otherwise hold the
+/// whole buffer for as long as the connection stays open.
+pub async fn detach_head(mut request: Request, next: Next) -> Response {
+    detach(&mut request);
+    next.run(request).await
+}
+
+/// Gives the URI (axum's copy of it too) and each header value an allocation of its own;
+/// header names already have theirs.
+fn detach<B>(request: &mut axum::http::Request<B>) {
+    let mut headers = HeaderMap::with_capacity(request.headers().len());
+    for (name, value) in request.headers() {
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name.clone(), copy);
+    }
+    *request.headers_mut() = headers;
+    if let Ok(uri) = Uri::try_from(request.uri().to_string()) {
+        if let Some(OriginalUri(original)) = request.extensions_mut().get_mut::<OriginalUri>() {
+            *original = uri.clone();
+        }
+        *request.uri_mut() = uri;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn a_detached_request_holds_nothing_of_the_connection_buffer() {
+        let buffer = Bytes::from(b"/socket.io/?EIO=4&transport=websocketlocalhost:3000".to_vec());
+        let uri = Uri::from_maybe_shared(buffer.slice(..37)).unwrap();
+        let mut request = axum::http::Request::builder()
+            .uri(uri.clone())
+            .header(
+                header::HOST,
+                HeaderValue::from_maybe_shared(buffer.slice(37..)).unwrap(),
+            )
+            .header("x-custom", "a")
+            .header("x-custom", "b")
+            .extension(OriginalUri(uri))
+            .body(())
+            .unwrap();
+        assert!(!buffer.is_unique());
+
+        detach(&mut request);
+
+        assert!(buffer.is_unique(), "something still points into the buffer");
+        assert_eq!(request.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(
+            request.extensions().get::<OriginalUri>().unwrap().0,
+            *request.uri()
+        );
+        assert_eq!(request.headers()[header::HOST], "localhost:3000");
+        let custom: Vec<_> = request.headers().get_all("x-custom").iter().collect();
+        assert_eq!(custom, ["a", "b"]);
+    }
 }

@@ -2,11 +2,13 @@
 //! library so that tests build the very same server.
 
 use clap::Parser;
+#[cfg(not(feature = "system-alloc"))]
 use mimalloc::MiMalloc;
 use privmsg::{settings::Settings, startup::Application, telemetry};
 
 /// glibc's allocator spent a third of the message path zeroing fresh pages and consolidating
 /// chunks under load (see BENCHMARKS.md); mimalloc keeps and reuses its pages.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 

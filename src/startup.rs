@@ -191,6 +191,7 @@ fn with_socketio<A: socketioxide::adapter::Adapter>(
                 origins,
                 http::check_origin,
             ))
+            .layer(axum::middleware::from_fn(http::detach_head))
             .layer(layer),
     )
 }
