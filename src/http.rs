@@ -17,15 +17,20 @@ use tower_http::{
 
 use crate::{
     metrics::Metrics,
-    store::{self, RedisPool},
+    store::{self, RedisPool, redis::PubSubStatus},
 };
 
-/// `/healthz` (the process answers), `/readyz` (Redis answers too), `/metrics` (Prometheus),
-/// then the client's files.
-pub fn router(pool: RedisPool, metrics: Metrics, client_dir: &Path) -> Router {
+/// `/healthz` (the process answers), `/readyz` (Redis answers, and this node receives
+/// cross-node traffic), `/metrics` (Prometheus), then the client's files.
+pub fn router(
+    pool: RedisPool,
+    pubsub: PubSubStatus,
+    metrics: Metrics,
+    client_dir: &Path,
+) -> Router {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready).with_state(pool))
+        .route("/readyz", get(ready).with_state((pool, pubsub)))
         .route(
             "/metrics",
             get(async move || {
@@ -42,7 +47,14 @@ pub fn router(pool: RedisPool, metrics: Metrics, client_dir: &Path) -> Router {
     }
 }
 
-async fn ready(State(pool): State<RedisPool>) -> (StatusCode, &'static str) {
+async fn ready(
+    State((pool, pubsub)): State<(RedisPool, PubSubStatus)>,
+) -> (StatusCode, &'static str) {
+    // A node that stores messages but cannot receive what other nodes publish would take
+    // clients whose messages never arrive live.
+    if !pubsub.is_up() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "pub/sub unavailable");
+    }
     match tokio::time::timeout(Duration::from_secs(1), store::ping(&pool)).await {
         Ok(Ok(())) => (StatusCode::OK, "ready"),
         Ok(Err(err)) => {

@@ -37,6 +37,12 @@ pub struct Metrics {
     /// Messages this node received from Redis pub/sub, by kind of channel: `user` (routed to
     /// a user held here) or `adapter` (room broadcasts, requests between nodes).
     pub cross_node_received: IntCounterVec,
+    /// 1 while this node's pub/sub connection answers and holds every subscription the node
+    /// needs (it receives cross-node traffic), 0 otherwise; `/readyz` says 503 while it is 0.
+    pub pubsub_connected: IntGauge,
+    /// Repairs of the pub/sub connection, by how: `resubscribe` (channels Redis had dropped
+    /// subscribed again) or `reconnect` (a new cluster connection, on a fresh topology).
+    pub pubsub_repairs: IntCounterVec,
     adapter_log: Arc<Throttle>,
 }
 
@@ -128,6 +134,19 @@ impl Metrics {
                 &["channel"],
             )
             .expect("valid metric"),
+            pubsub_connected: IntGauge::new(
+                "pubsub_connected",
+                "1 while the pub/sub connection holds every subscription this node needs",
+            )
+            .expect("valid metric"),
+            pubsub_repairs: IntCounterVec::new(
+                Opts::new(
+                    "pubsub_repairs_total",
+                    "Repairs of the pub/sub connection, by how",
+                ),
+                &["how"],
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
             registry,
         };
@@ -136,7 +155,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -146,6 +165,8 @@ impl Metrics {
             Box::new(self.adapter_errors.clone()),
             Box::new(self.live_dropped.clone()),
             Box::new(self.cross_node_received.clone()),
+            Box::new(self.pubsub_connected.clone()),
+            Box::new(self.pubsub_repairs.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {

@@ -20,7 +20,7 @@ use crate::{
     socket::{AppState, handlers::on_connect, handshake::authenticate, liveness, presence},
     store::{
         self, MessageStore, NodeStore, RedisPool, SessionStore, SharedListing,
-        redis::{ChannelMessage, PubSub},
+        redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
 
@@ -137,6 +137,7 @@ async fn mount(
     pubsub: PubSub,
     deliveries: mpsc::Receiver<ChannelMessage>,
 ) -> anyhow::Result<(Router, Mounted)> {
+    let status = pubsub.status();
     let (layer, io) = engine(settings)
         .with_state(state.clone())
         .with_adapter::<RedisAdapter<_>>(adapter::constructor(pubsub))
@@ -146,7 +147,7 @@ async fn mount(
     let liveness = liveness::spawn(io.clone(), state.clone(), heartbeat);
     let node_id = state.node_id.clone();
     let delivery = routing::spawn_delivery(io.clone(), deliveries, node_id, state.metrics.clone());
-    let router = with_socketio(settings, state, pool, layer);
+    let router = with_socketio(settings, state, pool, status, layer);
     let background = [liveness, delivery];
     Ok((router, Mounted { io, background }))
 }
@@ -181,10 +182,12 @@ fn with_socketio<A: socketioxide::adapter::Adapter>(
     settings: &Settings,
     state: &AppState,
     pool: &RedisPool,
+    pubsub: PubSubStatus,
     layer: SocketIoLayer<A>,
 ) -> Router {
     let origins = http::AllowedOrigins::new(&settings.cors_origins);
-    http::router(pool.clone(), state.metrics.clone(), &settings.client_dir).layer(
+    let metrics = state.metrics.clone();
+    http::router(pool.clone(), pubsub, metrics, &settings.client_dir).layer(
         ServiceBuilder::new()
             .layer(http::cors(&settings.cors_origins))
             .layer(axum::middleware::from_fn_with_state(

@@ -2,8 +2,8 @@
 //!
 //! socketioxide-redis's stock drivers hold a connection that, once Redis goes away, neither
 //! reconnects nor subscribes again (standalone), or may not resubscribe (cluster), so
-//! cross-node delivery stays broken until the node restarts. [`PubSub`] reconnects, resubscribes
-//! and checks an idle connection with a heartbeat.
+//! cross-node delivery stays broken until the node restarts. [`PubSub`] reconnects, and checks
+//! twice a second that Redis holds every subscription the node needs, subscribing again if not.
 
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::mpsc;

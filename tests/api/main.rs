@@ -4,6 +4,7 @@
 mod helpers;
 
 mod bad_input;
+mod cluster_outage;
 mod crash;
 mod fuzz;
 mod handshake;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use conn::Conn;
 pub use pool::RedisPool;
-pub use pubsub::{ChannelMessage, PubSub};
+pub use pubsub::{ChannelMessage, PubSub, PubSubStatus};
 
 use super::StoreError;
 

@@ -68,6 +68,7 @@ impl TestClient {
     pub async fn connect_url(url: String, auth: Value, transport: TransportType) -> Self {
         let (tx, events) = mpsc::unbounded_channel();
         let on_error = tx.clone();
+        let on_close = tx.clone();
         let client = ClientBuilder::new(url)
             .auth(auth)
             .transport_type(transport)
@@ -78,6 +79,10 @@ impl TestClient {
             })
             .on(Event::Error, move |payload: Payload, _| {
                 let _ = on_error.send(("error".to_owned(), first_value(payload)));
+                async {}.boxed()
+            })
+            .on(Event::Close, move |_, _| {
+                let _ = on_close.send(("close".to_owned(), Value::Null));
                 async {}.boxed()
             })
             .connect()
@@ -159,6 +164,17 @@ impl TestClient {
             self.backlog.push((name, payload));
         }
         None
+    }
+
+    /// Whether the connection was closed or failed (`close` or `error`) at any point so far.
+    pub fn was_dropped(&mut self) -> bool {
+        while let Ok(event) = self.events.try_recv() {
+            self.seen.push(event.clone());
+            self.backlog.push(event);
+        }
+        self.seen
+            .iter()
+            .any(|(name, _)| name == "close" || name == "error")
     }
 
     /// Emits `private message` with an acknowledgement callback; returns the acknowledgement.

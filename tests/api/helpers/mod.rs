@@ -1,6 +1,7 @@
 //! Test helpers: a real Redis per test, real server instances on port 0, real Socket.IO clients.
 
 mod client;
+mod cluster;
 mod nginx;
 mod process;
 mod redis_server;
@@ -8,6 +9,7 @@ mod stored;
 mod wait;
 
 pub use client::{Connected, TestClient};
+pub use cluster::TestCluster;
 pub use nginx::TestNginx;
 pub use process::NodeProcess;
 pub use redis_server::TestRedis;

@@ -187,7 +187,7 @@ impl TestRedis {
         })
     }
 
-    fn external(target: RedisTarget) -> Self {
+    pub(super) fn external(target: RedisTarget) -> Self {
         Self {
             target,
             processes: Vec::new(),
@@ -204,7 +204,7 @@ impl TestRedis {
 }
 
 /// Runs a setup program to its end; panics, with its output, when it fails.
-async fn run(command: &mut Command) {
+pub(super) async fn run(command: &mut Command) {
     let program = command.as_std().get_program().to_owned();
     let output = command
         .output()
@@ -218,7 +218,7 @@ async fn run(command: &mut Command) {
     );
 }
 
-fn spawn_redis(port: u16, dir: &Path, extra: &[&str]) -> Child {
+pub(super) fn spawn_redis(port: u16, dir: &Path, extra: &[&str]) -> Child {
     Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
@@ -235,7 +235,7 @@ fn spawn_redis(port: u16, dir: &Path, extra: &[&str]) -> Child {
 
 /// Whether `process` answers at `url`: false as soon as it exits (its port was taken), and
 /// false when another test's Redis, which took the port first, is the one answering.
-async fn answers_as(url: &str, process: &mut Child) -> bool {
+pub(super) async fn answers_as(url: &str, process: &mut Child) -> bool {
     let Some(pid) = process.id() else {
         return false;
     };

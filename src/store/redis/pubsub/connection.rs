@@ -1,0 +1,199 @@
+//! One pub/sub connection, to a standalone Redis or to a Redis Cluster (sharded pub/sub), and
+//! the commands that differ between the two.
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::future::try_join_all;
+use redis::{
+    AsyncCommands, ErrorKind, IntoConnectionInfo, ProtocolVersion, PushInfo, RedisError,
+    RedisResult, Value,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    cluster::{ClusterClient, ClusterConfig},
+    cluster_async::ClusterConnection,
+    cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo},
+};
+
+use super::routes::Routes;
+use crate::store::redis::{RESPONSE_TIMEOUT, RedisTarget};
+
+/// How many commands the cluster connection retries on its own. Few: a command that fails is
+/// the health check's signal (it repairs the connection), and each retry after a lost node
+/// reconnects at once, so a dead cluster would otherwise be dialled in a tight loop.
+const CLUSTER_RETRIES: u32 = 3;
+
+#[derive(Clone)]
+pub(super) enum Connection {
+    Standalone(ConnectionManager),
+    /// Sharded pub/sub: SSUBSCRIBE / SPUBLISH, each channel on the master that owns its slot.
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    /// Connects; messages arrive as RESP3 pushes, so the protocol is RESP3 whatever the URLs
+    /// say. Pushes go to `routes`, tagged with `generation`.
+    pub(super) async fn open(
+        target: &RedisTarget,
+        routes: &Arc<Routes>,
+        generation: u64,
+    ) -> RedisResult<Self> {
+        let on_push = {
+            let routes = routes.clone();
+            move |push: PushInfo| {
+                routes.on_push(generation, push);
+                Ok::<(), std::convert::Infallible>(())
+            }
+        };
+        Ok(match target {
+            RedisTarget::Standalone(url) => {
+                // The manager reconnects with backoff and re-issues the SUBSCRIBEs it recorded.
+                let config = ConnectionManagerConfig::new()
+                    .set_automatic_resubscription()
+                    .set_push_sender(on_push)
+                    // Bounded, so that a hung Redis fails a publication in time; long, so that
+                    // a busy one does not (a dead one fails at once anyway).
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_max_delay(Duration::from_secs(1));
+                let client = redis::Client::open(resp3(url)?)?;
+                Self::Standalone(ConnectionManager::new_with_config(client, config).await?)
+            }
+            RedisTarget::Cluster(nodes) => {
+                let nodes = nodes
+                    .iter()
+                    .map(|node| resp3(node))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let client = ClusterClient::builder(nodes)
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .connection_timeout(Duration::from_secs(2))
+                    .response_timeout(RESPONSE_TIMEOUT)
+                    .retries(CLUSTER_RETRIES)
+                    .build()?;
+                let config = ClusterConfig::new().set_push_sender(on_push);
+                Self::Cluster(client.get_async_connection_with_config(config).await?)
+            }
+        })
+    }
+
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// Subscribes to `channels`; returns once Redis confirmed every one.
+    pub(super) async fn subscribe(&self, channels: &[String]) -> RedisResult<()> {
+        match self {
+            Self::Standalone(conn) => conn.clone().subscribe(channels).await,
+            // One SSUBSCRIBE per channel: the channels of one call may sit on different slots.
+            Self::Cluster(conn) => {
+                let calls = channels.iter().map(|channel| {
+                    let mut conn = conn.clone();
+                    async move { conn.ssubscribe(channel).await }
+                });
+                try_join_all(calls).await.map(drop)
+            }
+        }
+    }
+
+    pub(super) async fn unsubscribe(&self, channels: &[String]) -> RedisResult<()> {
+        match self {
+            Self::Standalone(conn) => conn.clone().unsubscribe(channels).await,
+            Self::Cluster(conn) => {
+                let calls = channels.iter().map(|channel| {
+                    let mut conn = conn.clone();
+                    async move { conn.sunsubscribe(channel).await }
+                });
+                try_join_all(calls).await.map(drop)
+            }
+        }
+    }
+
+    pub(super) async fn publish(&self, channel: &str, payload: &[u8]) -> RedisResult<()> {
+        match self {
+            Self::Standalone(conn) => conn.clone().publish(channel, payload).await,
+            Self::Cluster(conn) => conn.clone().spublish(channel, payload).await,
+        }
+    }
+
+    /// How many nodes subscribe to `channel`.
+    pub(super) async fn subscribers(&self, channel: &str) -> RedisResult<u16> {
+        let (_, count): (String, u16) = match self {
+            Self::Standalone(conn) => {
+                redis::cmd("PUBSUB")
+                    .arg("NUMSUB")
+                    .arg(channel)
+                    .query_async(&mut conn.clone())
+                    .await?
+            }
+            Self::Cluster(conn) => {
+                redis::cmd("PUBSUB")
+                    .arg("SHARDNUMSUB")
+                    .arg(channel)
+                    .query_async(&mut conn.clone())
+                    .await?
+            }
+        };
+        Ok(count)
+    }
+
+    /// How many channels Redis has this connection subscribed to, by `CLIENT INFO` on the
+    /// connection itself: on a cluster, the sum over every master (as the connection knows
+    /// them) of its connection's sharded subscriptions there. Fails if any master fails to
+    /// answer.
+    pub(super) async fn subscription_count(&self) -> RedisResult<usize> {
+        let mut info = redis::cmd("CLIENT");
+        info.arg("INFO");
+        match self {
+            Self::Standalone(conn) => {
+                let text: String = info.query_async(&mut conn.clone()).await?;
+                count_field(&text, "sub")
+            }
+            Self::Cluster(conn) => {
+                let all_masters =
+                    RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                let answers = conn.clone().route_command(info, all_masters).await?;
+                let Value::Map(answers) = answers else {
+                    return Err(unexpected("CLIENT INFO from every master"));
+                };
+                let mut total = 0;
+                for (_, answer) in answers {
+                    let text: String = redis::from_redis_value(answer.extract_error()?)?;
+                    total += count_field(&text, "ssub")?;
+                }
+                Ok(total)
+            }
+        }
+    }
+}
+
+/// The value of `name=` in a `CLIENT INFO` line (`... sub=2 psub=0 ssub=1 ...`).
+fn count_field(info: &str, name: &str) -> RedisResult<usize> {
+    info.split_whitespace()
+        .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|value| value.parse().ok())
+        .ok_or_else(|| unexpected("CLIENT INFO without a subscription count"))
+}
+
+fn unexpected(what: &'static str) -> RedisError {
+    RedisError::from((ErrorKind::UnexpectedReturnType, what))
+}
+
+fn resp3(url: &str) -> RedisResult<redis::ConnectionInfo> {
+    let info = url.into_connection_info()?;
+    let resp3 = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    Ok(info.set_redis_settings(resp3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_field;
+
+    #[test]
+    fn the_subscription_counts_are_read_from_client_info() {
+        let info = "id=3 addr=127.0.0.1:35286 flags=N db=0 sub=2 psub=0 ssub=5 multi=-1 resp=3";
+        assert_eq!(count_field(info, "sub").ok(), Some(2));
+        assert_eq!(count_field(info, "ssub").ok(), Some(5));
+        assert!(count_field("id=3 addr=x", "ssub").is_err());
+    }
+}

@@ -1,0 +1,173 @@
+//! The node's pub/sub connection, on a standalone Redis or a Redis Cluster (sharded pub/sub),
+//! that survives Redis restarts, failovers and slot migrations. Both users of pub/sub go
+//! through it: the Socket.IO adapter (room broadcasts) and the per-user routing of private
+//! messages.
+//!
+//! The node keeps the list of channels it wants; a health check (see [`health`]) asks Redis
+//! twice a second how many this node's connection holds, subscribes them again when some are
+//! missing, and replaces a cluster connection that stays broken. [`PubSubStatus`] says whether
+//! the node receives cross-node traffic right now (`/readyz`, the `pubsub_connected` gauge).
+
+mod connection;
+mod health;
+mod routes;
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, RwLock},
+};
+
+use redis::RedisResult;
+use tokio::sync::mpsc;
+
+pub use health::PubSubStatus;
+
+use self::{connection::Connection, routes::Routes};
+use super::RedisTarget;
+use crate::metrics::Metrics;
+
+/// A message received on a channel: the channel's name and the payload.
+pub type ChannelMessage = (String, Vec<u8>);
+
+#[derive(Clone)]
+pub struct PubSub {
+    shared: Arc<Shared>,
+    _health: Arc<AbortOnDrop>,
+}
+
+struct Shared {
+    target: RedisTarget,
+    /// The current connection; a cluster connection that stays broken is replaced.
+    conn: RwLock<Connection>,
+    routes: Arc<Routes>,
+    /// The wanted channels Redis confirmed once: what the health check expects the connection
+    /// to hold (a subscription still in flight is not expected yet).
+    confirmed: Mutex<HashSet<String>>,
+    /// Held while subscriptions change (subscribe, unsubscribe, repair, a new connection), so
+    /// that a repair never subscribes again a channel being given up.
+    changing: tokio::sync::Mutex<()>,
+    status: PubSubStatus,
+    metrics: Metrics,
+}
+
+/// Stops the health check when the last clone of the connection is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl PubSub {
+    pub async fn connect(target: &RedisTarget, metrics: Metrics) -> anyhow::Result<Self> {
+        let routes = Arc::new(Routes::new(&metrics));
+        let conn = Connection::open(target, &routes, routes.generation()).await?;
+        let shared = Arc::new(Shared {
+            target: target.clone(),
+            conn: RwLock::new(conn),
+            routes,
+            confirmed: Mutex::default(),
+            changing: tokio::sync::Mutex::new(()),
+            status: PubSubStatus::new(metrics.pubsub_connected.clone()),
+            metrics,
+        });
+        let health = tokio::spawn(health::watch(shared.clone()));
+        Ok(Self {
+            shared,
+            _health: Arc::new(AbortOnDrop(health)),
+        })
+    }
+
+    /// Whether this node receives cross-node traffic right now.
+    pub fn status(&self) -> PubSubStatus {
+        self.shared.status.clone()
+    }
+
+    /// Subscribes to `channels`, whose messages go to `to`. Returns once Redis confirmed; from
+    /// then on they are held (subscribed again after any outage) until unsubscribed. A failed
+    /// call leaves them unwanted.
+    pub async fn subscribe(
+        &self,
+        channels: &[String],
+        to: &mpsc::Sender<ChannelMessage>,
+    ) -> RedisResult<()> {
+        if channels.is_empty() {
+            return Ok(());
+        }
+        let _changing = self.shared.changing.lock().await;
+        self.shared.routes.want(channels, to);
+        if let Err(err) = self.shared.conn().subscribe(channels).await {
+            self.shared.routes.unwant(channels);
+            return Err(err);
+        }
+        if let Ok(mut confirmed) = self.shared.confirmed.lock() {
+            confirmed.extend(channels.iter().cloned());
+        }
+        Ok(())
+    }
+
+    pub async fn unsubscribe(&self, channels: &[String]) -> RedisResult<()> {
+        if channels.is_empty() {
+            return Ok(());
+        }
+        let _changing = self.shared.changing.lock().await;
+        self.shared.routes.unwant(channels);
+        if let Ok(mut confirmed) = self.shared.confirmed.lock() {
+            for channel in channels {
+                confirmed.remove(channel);
+            }
+        }
+        self.shared.conn().unsubscribe(channels).await
+    }
+
+    pub async fn publish(&self, channel: &str, payload: &[u8]) -> RedisResult<()> {
+        self.shared.conn().publish(channel, payload).await
+    }
+
+    /// How many nodes subscribe to `channel`.
+    pub async fn subscribers(&self, channel: &str) -> RedisResult<u16> {
+        self.shared.conn().subscribers(channel).await
+    }
+}
+
+impl Shared {
+    /// The current connection (a cheap clone: commands on clones share it).
+    fn conn(&self) -> Connection {
+        match self.conn.read() {
+            Ok(conn) => conn.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn confirmed_count(&self) -> usize {
+        self.confirmed.lock().map_or(0, |confirmed| confirmed.len())
+    }
+
+    /// After every wanted channel was subscribed again: exactly those are confirmed.
+    fn confirm_only(&self, wanted: Vec<String>) {
+        if let Ok(mut confirmed) = self.confirmed.lock() {
+            *confirmed = wanted.into_iter().collect();
+        }
+    }
+
+    fn can_rebuild(&self) -> bool {
+        self.conn().is_cluster()
+    }
+
+    /// Opens a new connection and puts it in place of the current one, which is dropped (its
+    /// pushes are ignored from now on). The new one holds no subscription yet: the confirmed
+    /// channels stay expected, so the next check finds them missing until they are subscribed
+    /// again. Callers hold `changing`.
+    async fn reconnect(&self) -> RedisResult<()> {
+        let generation = self.routes.generation() + 1;
+        let conn = Connection::open(&self.target, &self.routes, generation).await?;
+        self.routes.switch_to(generation);
+        let old = match self.conn.write() {
+            Ok(mut current) => std::mem::replace(&mut *current, conn),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), conn),
+        };
+        drop(old);
+        Ok(())
+    }
+}
