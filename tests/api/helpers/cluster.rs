@@ -178,20 +178,23 @@ impl TestCluster {
     pub async fn serving(&self) {
         eventually_within(
             SETTLE,
-            async || {
-                for port in self.running() {
-                    let info: String = query(port, redis::cmd("CLUSTER").arg("INFO"))
-                        .await
-                        .map_err(|e| format!("{port}: {e}"))?;
-                    if !info.contains("cluster_state:ok") {
-                        return Err(format!("{port}: cluster not ok"));
-                    }
-                }
-                Ok(())
-            },
+            async || self.cluster_ok().await,
             "the cluster to serve every slot",
         )
         .await;
+    }
+
+    /// `Ok` when every running node says `cluster_state:ok`.
+    async fn cluster_ok(&self) -> Result<(), String> {
+        for port in self.running() {
+            let info: String = query(port, redis::cmd("CLUSTER").arg("INFO"))
+                .await
+                .map_err(|e| format!("{port}: {e}"))?;
+            if !info.contains("cluster_state:ok") {
+                return Err(format!("{port}: cluster not ok"));
+            }
+        }
+        Ok(())
     }
 
     /// Waits until every running node sees the cluster as ok, with no node marked failed and
@@ -200,13 +203,8 @@ impl TestCluster {
         eventually_within(
             SETTLE,
             async || {
+                self.cluster_ok().await?;
                 for port in self.running() {
-                    let info: String = query(port, redis::cmd("CLUSTER").arg("INFO"))
-                        .await
-                        .map_err(|e| format!("{port}: {e}"))?;
-                    if !info.contains("cluster_state:ok") {
-                        return Err(format!("{port}: cluster not ok"));
-                    }
                     let nodes = self.nodes_seen_by(port).await?;
                     if let Some(failing) = nodes.iter().find(|n| n.failing) {
                         return Err(format!("{port} sees {} failing", failing.port));

@@ -82,13 +82,13 @@ impl Connection {
     pub(super) async fn subscribe(&self, channels: &[String]) -> RedisResult<()> {
         match self {
             Self::Standalone(conn) => conn.clone().subscribe(channels).await,
-            // One SSUBSCRIBE per channel: the channels of one call may sit on different slots.
             Self::Cluster(conn) => {
-                let calls = channels.iter().map(|channel| {
-                    let mut conn = conn.clone();
-                    async move { conn.ssubscribe(channel).await }
-                });
-                try_join_all(calls).await.map(drop)
+                per_channel(
+                    conn,
+                    channels,
+                    |mut c, ch| async move { c.ssubscribe(ch).await },
+                )
+                .await
             }
         }
     }
@@ -97,11 +97,10 @@ impl Connection {
         match self {
             Self::Standalone(conn) => conn.clone().unsubscribe(channels).await,
             Self::Cluster(conn) => {
-                let calls = channels.iter().map(|channel| {
-                    let mut conn = conn.clone();
-                    async move { conn.sunsubscribe(channel).await }
-                });
-                try_join_all(calls).await.map(drop)
+                per_channel(conn, channels, |mut c, ch| async move {
+                    c.sunsubscribe(ch).await
+                })
+                .await
             }
         }
     }
@@ -183,6 +182,23 @@ fn resp3(url: &str) -> RedisResult<redis::ConnectionInfo> {
         .clone()
         .set_protocol(ProtocolVersion::RESP3);
     Ok(info.set_redis_settings(resp3))
+}
+
+/// Runs `call` once per channel, concurrently: on a cluster the channels of one call may sit on
+/// different slots, and a sharded (un)subscribe must stay within one.
+async fn per_channel<F, Fut>(
+    conn: &ClusterConnection,
+    channels: &[String],
+    call: F,
+) -> RedisResult<()>
+where
+    F: Fn(ClusterConnection, String) -> Fut,
+    Fut: Future<Output = RedisResult<()>>,
+{
+    let calls = channels
+        .iter()
+        .map(|channel| call(conn.clone(), channel.clone()));
+    try_join_all(calls).await.map(drop)
 }
 
 #[cfg(test)]
