@@ -25,7 +25,7 @@ pub struct Metrics {
     pub messages_accepted: IntCounter,
     /// Refused messages, by the reason sent back in the error ack.
     pub messages_refused: IntCounterVec,
-    /// Accepted messages handed to the adapter for delivery to every node.
+    /// Accepted messages published to the nodes holding a socket of their recipient or sender.
     pub messages_delivered: IntCounter,
     /// Redis command latency, by command (EVALSHA for the scripts).
     pub redis_seconds: HistogramVec,

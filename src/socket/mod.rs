@@ -15,8 +15,8 @@ use crate::{
     store::{MessageStore, NodeStore, SessionStore, SharedListing},
 };
 
-/// What every handler shares, registered once with `SocketIo::builder().with_state(..)`.
-#[derive(Clone)]
+/// What every handler shares, registered once (behind one `Arc`) with
+/// `SocketIo::builder().with_state(..)`.
 pub struct AppState {
     pub sessions: SessionStore,
     /// The user listing shared by users connecting at the same moment.

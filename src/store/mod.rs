@@ -15,7 +15,7 @@ mod sessions;
 pub use listing::SharedListing;
 pub use messages::{Announcement, MessageStore};
 pub use nodes::NodeStore;
-pub use redis::{Conn, RESPONSE_TIMEOUT, RedisPool, RedisTarget, load_scripts, ping};
+pub use redis::{Conn, RedisPool, RedisTarget, load_scripts, ping};
 pub use sessions::{SessionStore, SocketTag, UserEntry};
 
 /// What went wrong talking to Redis. Clients only ever see a short reason; the log gets this.

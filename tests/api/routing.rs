@@ -4,22 +4,17 @@
 use serde_json::json;
 
 use crate::{
-    helpers::{TestApp, TestClient, TestRedis, spawn_app},
+    helpers::{TestApp, TestClient, TestRedis, metric, spawn_app},
     on_standalone_and_cluster,
 };
 
 /// How many messages `node` received on per-user channels (its `/metrics`).
 async fn user_channel_messages(node: &TestApp) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", node.url()))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics text");
-    let line = "privmsg_cross_node_messages_received_total{channel=\"user\"} ";
-    text.lines()
-        .find_map(|l| l.strip_prefix(line))
-        .map_or(0, |count| count.parse().expect("a count"))
+    metric(
+        node,
+        "privmsg_cross_node_messages_received_total{channel=\"user\"}",
+    )
+    .await
 }
 
 async fn a_node_holding_neither_user_receives_none_of_their_messages(redis: TestRedis) {

@@ -6,7 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{NodeProcess, TestClient, TestRedis};
+use crate::helpers::{NodeProcess, TestClient, TestRedis, metric};
 
 /// Connects over a raw WebSocket, reads up to the `session` event, and returns the stream
 /// (which the test then never reads again) with the userID.
@@ -62,6 +62,9 @@ async fn a_client_that_stops_reading_does_not_grow_server_memory() {
         grown < 30 * 1024,
         "server memory grew by {grown} KiB for a stalled reader"
     );
+    // What did not fit was dropped for that socket, and counted.
+    let dropped = "privmsg_live_deliveries_dropped_total{reason=\"socket_buffer_full\"}";
+    assert!(metric(&node, dropped).await > 0);
     // Others are still served.
     let ack = sender.send_to(&peer.user_id, "hi").await;
     assert!(ack.get("message").is_some());

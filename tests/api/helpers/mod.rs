@@ -124,3 +124,18 @@ macro_rules! on_standalone_and_cluster {
         }
     )*};
 }
+
+/// The value of one sample of `server`'s `/metrics` (`name` with its labels, as exposed, e.g.
+/// `privmsg_live_deliveries_dropped_total{reason="socket_buffer_full"}`); 0 when absent.
+pub async fn metric(server: &impl Server, name: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", server.url()))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .map_or(0, |value| value.parse().expect("a whole number"))
+}

@@ -114,20 +114,15 @@ impl Connection {
 
     /// How many nodes subscribe to `channel`.
     pub(super) async fn subscribers(&self, channel: &str) -> RedisResult<u16> {
+        let mut numsub = redis::cmd("PUBSUB");
         let (_, count): (String, u16) = match self {
             Self::Standalone(conn) => {
-                redis::cmd("PUBSUB")
-                    .arg("NUMSUB")
-                    .arg(channel)
-                    .query_async(&mut conn.clone())
-                    .await?
+                numsub.arg("NUMSUB").arg(channel);
+                numsub.query_async(&mut conn.clone()).await?
             }
             Self::Cluster(conn) => {
-                redis::cmd("PUBSUB")
-                    .arg("SHARDNUMSUB")
-                    .arg(channel)
-                    .query_async(&mut conn.clone())
-                    .await?
+                numsub.arg("SHARDNUMSUB").arg(channel);
+                numsub.query_async(&mut conn.clone()).await?
             }
         };
         Ok(count)
