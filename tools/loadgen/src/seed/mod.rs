@@ -53,15 +53,18 @@ pub async fn seed_sessions(redis_url: &str, plan: &Plan, run: u32) -> Result<See
             let mut con = cons[c % cons.len()].clone();
             let first = c * CHUNK;
             let last = (first + CHUNK).min(plan.count);
-            let pipe = chunk_pipeline(run, first..last, plan.count, half, plan.extras);
-            let bar = bar.clone();
-            async move {
+            let (n, extras, bar) = (plan.count, plan.extras, bar.clone());
+            // A task per chunk, so that every worker thread builds pipelines (the load
+            // generator's CPU, not Redis, bounds the rate otherwise).
+            let task = tokio::spawn(async move {
+                let pipe = chunk_pipeline(run, first..last, n, half, extras);
                 pipe.query_async::<()>(&mut con)
                     .await
                     .context("seeding sessions")?;
                 bar.inc((last - first) as u64);
                 anyhow::Ok(())
-            }
+            });
+            async move { task.await.context("seeding task")? }
         })
         // Two pipelines in flight per connection: one being parsed by Redis while the next
         // is on the wire.
