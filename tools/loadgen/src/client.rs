@@ -97,7 +97,12 @@ pub async fn connect(
     let start = Instant::now();
     // Small read buffers: the hold scenario keeps tens of thousands of sockets; a big `users`
     // frame still grows the buffer as needed.
-    let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+    // Frames up to 512 MiB: in the `all` scope `users` is ~90 bytes per stored user, over
+    // tungstenite's 16 MiB default frame limit past ~180,000 users.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .max_frame_size(Some(512 << 20))
+        .max_message_size(Some(512 << 20));
     let (mut ws, _) = connect_async_with_config(url, Some(config), true)
         .await
         .with_context(|| format!("WebSocket connection to {url}"))?;

@@ -222,6 +222,20 @@ fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
+/// What `--seed-*` asks for: contacts need the index (a contacts-scope server finds a contact's
+/// session through `privmsg:user:<id>`).
+fn seed_plan(args: &Args) -> seed::Plan {
+    seed::Plan {
+        count: args.seed_sessions,
+        contacts: args.seed_contacts,
+        extras: seed::Extras {
+            index: args.seed_index || args.seed_contacts > 0,
+            contacts: args.seed_contacts > 0,
+        },
+        connections: args.seed_connections,
+    }
+}
+
 async fn phases_in_order(args: Args, fd_limit: u64) -> Result<Report> {
     let run_id = fastrand::u32(..);
     let capacity = if args.phases.contains(&Phase::Message) {
@@ -232,15 +246,7 @@ async fn phases_in_order(args: Args, fd_limit: u64) -> Result<Report> {
     };
     let mut seeded = None;
     if args.seed_sessions > 0 {
-        let plan = seed::Plan {
-            count: args.seed_sessions,
-            contacts: args.seed_contacts,
-            extras: seed::Extras {
-                index: args.seed_index || args.seed_contacts > 0,
-                contacts: args.seed_contacts > 0,
-            },
-            connections: args.seed_connections,
-        };
+        let plan = seed_plan(&args);
         seeded = Some(seed::seed_sessions(&args.redis_url, &plan, run_id).await?);
     }
     let rng = args
@@ -297,4 +303,44 @@ async fn phases_in_order(args: Args, fd_limit: u64) -> Result<Report> {
         }
     }
     Ok(ctx.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_phases_and_flags_parse() {
+        let args = Args::parse_from([
+            "loadgen",
+            "--phase",
+            "search",
+            "--phase",
+            "rejoin",
+            "--contacts",
+            "50",
+            "--search-rate",
+            "250",
+            "--search-limit",
+            "5",
+        ]);
+        assert_eq!(args.phases, [Phase::Search, Phase::Rejoin]);
+        assert_eq!(args.contacts, 50);
+        assert_eq!(args.search_rate, 250.0);
+        assert_eq!(args.search_limit, 5);
+        assert_eq!(args.search_timeout, 5.0);
+        assert!(Args::try_parse_from(["loadgen", "--phase", "searches"]).is_err());
+    }
+
+    #[test]
+    fn seeded_contacts_bring_the_index_with_them() {
+        let plain = seed_plan(&Args::parse_from(["loadgen", "--seed-sessions", "10"]));
+        assert!(!plain.extras.index && !plain.extras.contacts);
+        let index = seed_plan(&Args::parse_from(["loadgen", "--seed-index"]));
+        assert!(index.extras.index && !index.extras.contacts);
+        let contacts = seed_plan(&Args::parse_from(["loadgen", "--seed-contacts", "4"]));
+        assert!(contacts.extras.index && contacts.extras.contacts);
+        assert_eq!(contacts.contacts, 4);
+        assert_eq!(contacts.connections, 4);
+    }
 }

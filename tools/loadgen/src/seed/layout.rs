@@ -68,7 +68,19 @@ pub fn pair_message(from: &str, to: &str) -> String {
     json!({ "content": "seeded", "from": from, "to": to }).to_string()
 }
 
-/// The commands for `user`; `contacts` are (peer userID, true when `user` sent their message).
+/// The `privmsg:usernames` entries of many users in one command (one ZADD per user would be
+/// most of Redis's work when seeding).
+pub fn zadd(members: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut cmd = vec!["ZADD".to_owned(), USERNAMES_KEY.to_owned()];
+    for member in members {
+        cmd.push("0".to_owned());
+        cmd.push(member);
+    }
+    cmd
+}
+
+/// The commands for `user`, but its `privmsg:usernames` entry (see `zadd`); `contacts` are
+/// (peer userID, true when `user` sent their message).
 pub fn commands(user: &Seeded, contacts: &[(String, bool)], extras: Extras) -> Vec<Vec<String>> {
     let ttl = TTL_SECS.to_string();
     let session = format!("session:{}", user.session_id);
@@ -93,12 +105,6 @@ pub fn commands(user: &Seeded, contacts: &[(String, bool)], extras: Extras) -> V
             user.session_id.clone(),
             s("EX"),
             ttl.clone(),
-        ]);
-        out.push(vec![
-            s("ZADD"),
-            s(USERNAMES_KEY),
-            s("0"),
-            username_member(&user.username, &user.user_id),
         ]);
     }
     if extras.contacts && !contacts.is_empty() {
@@ -165,28 +171,19 @@ mod tests {
         let text = joined(&cmds);
         assert_eq!(text[2], "SET privmsg:user:00000000000000aa sid-a EX 86400");
         assert_eq!(
-            cmds[3],
-            [
-                "ZADD",
-                "privmsg:usernames",
-                "0",
-                "alice7\x0000000000000000aa"
-            ]
-        );
-        assert_eq!(
-            text[4],
+            text[3],
             "SADD privmsg:contacts:00000000000000aa 00000000000000bb 00000000000000cc"
         );
-        assert_eq!(text[5], "EXPIRE privmsg:contacts:00000000000000aa 86400");
-        assert_eq!(cmds[6][..2], ["RPUSH", "messages:00000000000000aa"]);
-        let first: serde_json::Value = serde_json::from_str(&cmds[6][2]).unwrap();
+        assert_eq!(text[4], "EXPIRE privmsg:contacts:00000000000000aa 86400");
+        assert_eq!(cmds[5][..2], ["RPUSH", "messages:00000000000000aa"]);
+        let first: serde_json::Value = serde_json::from_str(&cmds[5][2]).unwrap();
         assert_eq!(first["from"], "00000000000000aa");
         assert_eq!(first["to"], "00000000000000bb");
-        let second: serde_json::Value = serde_json::from_str(&cmds[6][3]).unwrap();
+        let second: serde_json::Value = serde_json::from_str(&cmds[5][3]).unwrap();
         assert_eq!(second["from"], "00000000000000cc");
         assert_eq!(second["to"], "00000000000000aa");
-        assert_eq!(text[7], "EXPIRE messages:00000000000000aa 86400");
-        assert_eq!(cmds.len(), 8);
+        assert_eq!(text[6], "EXPIRE messages:00000000000000aa 86400");
+        assert_eq!(cmds.len(), 7);
     }
 
     #[test]
@@ -195,7 +192,26 @@ mod tests {
             index: true,
             contacts: true,
         };
-        assert_eq!(commands(&alice(), &[], all).len(), 4);
+        assert_eq!(commands(&alice(), &[], all).len(), 3);
+    }
+
+    #[test]
+    fn usernames_go_into_one_zadd_with_score_zero() {
+        let members = [
+            username_member("Alice7", "00000000000000aa"),
+            username_member("bob", "00000000000000bb"),
+        ];
+        assert_eq!(
+            zadd(members),
+            [
+                "ZADD",
+                "privmsg:usernames",
+                "0",
+                "alice7\x0000000000000000aa",
+                "0",
+                "bob\x0000000000000000bb"
+            ]
+        );
     }
 
     #[test]

@@ -115,6 +115,14 @@ fn chunk_pipeline(
     extras: Extras,
 ) -> redis::Pipeline {
     let mut pipe = redis::pipe();
+    let mut members = Vec::new();
+    let add = |pipe: &mut redis::Pipeline, args: Vec<String>| {
+        let mut cmd = redis::cmd(&args[0]);
+        for arg in &args[1..] {
+            cmd.arg(arg);
+        }
+        pipe.add_command(cmd).ignore();
+    };
     for i in range {
         let user = Seeded {
             session_id: uuid::Uuid::new_v4().to_string(),
@@ -126,13 +134,15 @@ fn chunk_pipeline(
             .enumerate()
             .map(|(k, j)| (layout::user_id(run, j), k < half))
             .collect();
-        for args in layout::commands(&user, &contacts, extras) {
-            let mut cmd = redis::cmd(&args[0]);
-            for arg in &args[1..] {
-                cmd.arg(arg);
-            }
-            pipe.add_command(cmd).ignore();
+        if extras.index {
+            members.push(layout::username_member(&user.username, &user.user_id));
         }
+        for args in layout::commands(&user, &contacts, extras) {
+            add(&mut pipe, args);
+        }
+    }
+    if !members.is_empty() {
+        add(&mut pipe, layout::zadd(members));
     }
     pipe
 }
