@@ -80,12 +80,21 @@ def sweep(results, ref):
     fig.savefig(os.path.join(results, "messages.png"), dpi=110)
 
 
+def stored_sessions(report):
+    """Stored sessions of a connect run: seeded by the run itself (older runs) or just before
+    it by a --seed-only run, as the label's suffix says (connect-sessions-K)."""
+    label = report["args"].get("label") or ""
+    suffix = label.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else report["args"]["seed_sessions"]
+
+
 def connect(results, ref):
-    runs = load(os.path.join(results, "connect-sessions-*.json"))
-    runs.sort(key=lambda r: r["args"]["seed_sessions"])
+    runs = [r for r in load(os.path.join(results, "connect-sessions-*.json"))
+            if "connect" in r.get("phases", {})]
+    runs.sort(key=stored_sessions)
     if not runs:
         return
-    sessions = [r["args"]["seed_sessions"] for r in runs]
+    sessions = [stored_sessions(r) for r in runs]
     lat = [r["phases"]["connect"]["latency"] for r in runs]
     node = ref["connect_users_p99_ms"]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))

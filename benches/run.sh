@@ -8,6 +8,7 @@
 #   benches/run.sh --smoke          # CI: 2 nodes, 20 users, 3 s of messages, --assert-no-loss
 #   benches/run.sh --quick          # shorter sweep, no hold, nodes or knee (a sanity run)
 #   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee
+#                                             # directory contacts (issues 11 and 15; not in the default set)
 #   PERF=1 benches/run.sh           # also a perf profile of one node at saturation
 #
 # Against servers already running (e.g. the Node.js reference, built by hand outside the
@@ -26,7 +27,16 @@
 #   NODE_COUNTS, NODES_RATE, NODES_DURATION   nodes: node counts ("2 4"), msg/s (3000), s (15)
 #   KNEE_RATES, KNEE_DURATION, KNEE_P99_MS    knee: msg/s swept, s per rate (10), p99 bound (50)
 #   HOLD_USERS, HOLD_BUDGET    hold: idle connections (19000), seconds to connect them (180)
+#   DIR_RSS_USERS, DIR_SESSIONS   directory (issue 11): users per RSS run ("1000 2000 5000"),
+#                  stored sessions per connect run ("0 1000 10000 100000")
+#   CONTACTS_SESSIONS, SEED_CONTACTS, CONTACTS_PER_USER, SEARCH_RATE, SEARCH_DURATION,
+#   CONTACTS_HOLD_USERS, CONTACTS_HOLD_BUDGET, HOLD_CONTACTS   contacts (issue 15): sessions
+#                  seeded (1000000) and contacts each (0), contacts of the connecting users (50),
+#                  searches/s (200) for s (20), users held by one node (19000) joined within s
+#                  (60), with contacts each (4)
+#   NODE_USERS_SCOPE   USERS_SCOPE of the nodes of the other scenarios (all)
 #   LOADGEN_ARGS   extra load-generator flags for every run (e.g. --no-acks)
+#   BENCH_PROFILE  cargo profile of the binaries (release); dev only to check this script
 #   SERVER_BIN     the server binary (default target/release/privmsg-server), e.g. an older
 #                  build for a before/after run
 #   NODE_WORKER_THREADS   WORKER_THREADS of each node (0: a thread per CPU)
@@ -47,7 +57,7 @@ while [ $# -gt 0 ]; do
     --publish) publish=1 ;;
     --scenarios) scenarios=${2:?--scenarios needs a list}; shift ;;
     --scenarios=*) scenarios=${1#*=} ;;
-    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee\"]" >&2
+    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee directory contacts\"]" >&2
        exit 2 ;;
   esac
   shift
@@ -66,8 +76,12 @@ if [ "$publish" = 1 ]; then
 else
   results=${RESULTS_DIR:-$target_dir/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 fi
-loadgen_bin=$target_dir/release/loadgen
-server_bin=${SERVER_BIN:-$target_dir/release/privmsg-server}
+# BENCH_PROFILE=dev: debug builds, only to check this script quickly (figures meaningless).
+profile=${BENCH_PROFILE:-release}
+profile_dir=$profile
+[ "$profile" = dev ] && profile_dir=debug
+loadgen_bin=$target_dir/$profile_dir/loadgen
+server_bin=${SERVER_BIN:-$target_dir/$profile_dir/privmsg-server}
 # Extra flags for every run, split on spaces on purpose.
 read -r -a extra <<<"${LOADGEN_ARGS:-}"
 
@@ -93,13 +107,11 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_stack NODES: a fresh Redis and NODES server nodes; sets urls, node_pids, redis_pid.
-# With TARGET_URLS: the given servers instead (their Redis emptied when TARGET_REDIS_URL is set).
-start_stack() {
-  local nodes=$1 rport port i
+# start_redis: a fresh, empty Redis of our own; sets redis_pid and exports REDIS_URL.
+# With TARGET_URLS: the given Redis instead (emptied when TARGET_REDIS_URL is set).
+start_redis() {
+  local rport
   if [ "$external" = 1 ]; then
-    for i in $TARGET_URLS; do urls+=(--url "$i"); done
-    read -r -a node_pids <<<"${TARGET_PIDS:-}"
     redis_pid=${TARGET_REDIS_PID:-}
     if [ -n "${TARGET_REDIS_URL:-}" ]; then
       redis-cli -u "$TARGET_REDIS_URL" flushdb >/dev/null
@@ -114,15 +126,72 @@ start_stack() {
   redis_pid=$!
   for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
   export REDIS_URL="redis://127.0.0.1:$rport"
+}
+
+# start_nodes NODES [SCOPE]: NODES fresh server nodes on $REDIS_URL, USERS_SCOPE=SCOPE (default
+# NODE_USERS_SCOPE, else all); sets urls, node_pids. With TARGET_URLS: the given servers.
+start_nodes() {
+  local nodes=$1 scope=${2:-${NODE_USERS_SCOPE:-all}} port i up
+  if [ "$external" = 1 ]; then
+    for i in $TARGET_URLS; do urls+=(--url "$i"); done
+    read -r -a node_pids <<<"${TARGET_PIDS:-}"
+    return
+  fi
   for i in $(seq "$nodes"); do
     port=$(free_port)
     # No per-socket rate limit: the load generator sends hundreds of messages/s per user.
     # WORKER_THREADS as the node's default (a thread per CPU) unless NODE_WORKER_THREADS says.
     PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn WORKER_THREADS=${NODE_WORKER_THREADS:-0} \
-      "$server_bin" >"$work/node$i.log" 2>&1 &
+      USERS_SCOPE=$scope "$server_bin" >"$work/node$i.log" 2>&1 &
     node_pids+=($!)
     urls+=(--url "http://127.0.0.1:$port")
-    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+    # A node may load a large directory before it listens: wait up to 2 minutes, then say so.
+    up=0
+    for _ in $(seq 2400); do
+      curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && up=1 && break
+      kill -0 "${node_pids[-1]}" 2>/dev/null || break
+      sleep 0.05
+    done
+    if [ "$up" = 0 ]; then
+      echo "node $i (USERS_SCOPE=$scope) did not answer /healthz; its log:" >&2
+      tail -20 "$work/node$i.log" >&2
+      exit 1
+    fi
+  done
+}
+
+# stop_nodes: the nodes only (the Redis and what was seeded into it stay).
+stop_nodes() {
+  if [ "$external" = 0 ]; then
+    for pid in "${node_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${node_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  fi
+  node_pids=() urls=()
+}
+
+# start_stack NODES [SCOPE]: a fresh Redis and NODES server nodes.
+start_stack() {
+  start_redis
+  start_nodes "$@"
+}
+
+# seed NAME SESSIONS ARGS...: stored sessions written into $REDIS_URL by the load generator
+# before any node starts (a node that loads its directory at start then sees them at once);
+# the command is printed, the JSON saved as NAME.json.
+seed() {
+  local name=$1 sessions=$2; shift 2
+  local cmd=("$loadgen_bin" --seed-only --seed-sessions "$sessions" --redis-url "$REDIS_URL" \
+    --json --label "$name" "$@")
+  echo "+ ${cmd[*]}"
+  "${cmd[@]}" >"$results/$name.json" || { echo "seeding failed ($name)" >&2; exit 1; }
+}
+
+# fd_limits: the open-file limits that bound how many connections one run can hold.
+fd_limits() {
+  local pid
+  echo "    open-file limit: this shell $(ulimit -n) (hard $(ulimit -Hn)); the load generator raises its own to the hard limit"
+  for pid in "${node_pids[@]}"; do
+    [ -r "/proc/$pid/limits" ] && echo "    node $pid: $(grep 'Max open files' "/proc/$pid/limits" | tr -s ' ')"
   done
 }
 
@@ -154,9 +223,9 @@ rerun() {
 
 echo "==> building (release)"
 if [ "$external" = 1 ]; then
-  cargo build --release --quiet -p loadgen --bins
+  cargo build --profile "$profile" --quiet -p loadgen --bins
 else
-  cargo build --release --quiet -p privmsg -p loadgen --bins
+  cargo build --profile "$profile" --quiet -p privmsg -p loadgen --bins
 fi
 
 if [ "$mode" = smoke ]; then
@@ -214,9 +283,11 @@ want sessions && for sessions in 0 1000 10000; do
     echo "    (skipped $sessions stored sessions: set TARGET_REDIS_URL to seed the target's Redis)"
     continue
   fi
-  start_stack 2
-  lg "connect-sessions-$sessions" --users 100 --batch 10 --seed-sessions "$sessions" \
-    --redis-url "${REDIS_URL:-redis://127.0.0.1:6379}"
+  # Seeded before the nodes start: a node that keeps a directory in memory loads them at start.
+  start_redis
+  [ "$sessions" = 0 ] || seed "seed-sessions-$sessions" "$sessions"
+  start_nodes 2
+  lg "connect-sessions-$sessions" --users 100 --batch 10
   stop_stack
 done
 
@@ -269,6 +340,66 @@ if want knee; then
   echo "==> knee: figures"
   python3 benches/summary.py knee "$results" "$knee_p99"
   rerun knee USERS KNEE_RATES KNEE_DURATION KNEE_P99_MS
+fi
+
+# Issue 11: memory per idle connection and connect latency in the default scope.
+if want directory; then
+  if [ "$external" = 1 ] && [ -z "${TARGET_REDIS_URL:-}" ]; then
+    echo "directory: needs TARGET_REDIS_URL with TARGET_URLS (sessions are seeded there)" >&2
+    exit 2
+  fi
+  echo "==> directory: RSS per idle connection, 2 nodes, users joining in batches of 100"
+  for n in ${DIR_RSS_USERS:-1000 2000 5000}; do
+    start_stack 2 all
+    lg "directory-rss-$n" --users "$n" --batch 100 --connect-timeout 60 --phase hold --hold 10
+    stop_stack
+  done
+  echo "==> directory: connect -> users, 100 users joining 10 at a time, 2 nodes, with stored sessions"
+  for sessions in ${DIR_SESSIONS:-0 1000 10000 100000}; do
+    start_redis
+    [ "$sessions" = 0 ] || seed "directory-seed-$sessions" "$sessions"
+    start_nodes 2 all
+    lg "directory-connect-$sessions" --users 100 --batch 10 --connect-timeout 60
+    stop_stack
+  done
+  echo "==> directory: figures"
+  python3 benches/summary.py directory "$results"
+  rerun directory DIR_RSS_USERS DIR_SESSIONS
+fi
+
+# Issue 15: a million stored users in USERS_SCOPE=contacts. One Redis, seeded once; fresh nodes
+# for each measurement.
+if want contacts; then
+  if [ "$external" = 1 ] && [ -z "${TARGET_REDIS_URL:-}" ]; then
+    echo "contacts: needs TARGET_REDIS_URL with TARGET_URLS (sessions are seeded there)" >&2
+    exit 2
+  fi
+  contacts_sessions=${CONTACTS_SESSIONS:-1000000}
+  hold_users=${CONTACTS_HOLD_USERS:-19000}
+  echo "==> contacts: seeding $contacts_sessions sessions with the contacts-scope index"
+  start_redis
+  seed contacts-seed "$contacts_sessions" --seed-index --seed-contacts "${SEED_CONTACTS:-0}"
+  echo "==> contacts: connect -> users for users with ${CONTACTS_PER_USER:-50} contacts (100 joining 10 at a time, 2 nodes)"
+  start_nodes 2 contacts
+  # The first join makes the users; --contacts gives them their contacts (one message per
+  # pair); rejoin is the measurement: every user reconnects, by sessionID, 10 at a time.
+  lg contacts-connect --users 100 --batch 10 --contacts "${CONTACTS_PER_USER:-50}" --phase rejoin
+  stop_nodes
+  echo "==> contacts: search users over $contacts_sessions usernames (1 node)"
+  start_nodes 1 contacts
+  lg contacts-search --users 10 --batch 10 --phase search --search-rate "${SEARCH_RATE:-200}" \
+    --search-duration "${SEARCH_DURATION:-20}"
+  stop_nodes
+  echo "==> contacts: one node holding $hold_users users joined within ${CONTACTS_HOLD_BUDGET:-60} s"
+  start_nodes 1 contacts
+  fd_limits | tee -a "$results/machine.txt"
+  lg "contacts-hold-$hold_users" --users "$hold_users" --batch 200 --connect-timeout 60 \
+    --connect-budget "${CONTACTS_HOLD_BUDGET:-60}" --contacts "${HOLD_CONTACTS:-4}" --phase hold --hold 10
+  stop_stack
+  echo "==> contacts: figures"
+  python3 benches/summary.py contacts "$results"
+  rerun contacts CONTACTS_SESSIONS SEED_CONTACTS CONTACTS_PER_USER SEARCH_RATE SEARCH_DURATION \
+    CONTACTS_HOLD_USERS CONTACTS_HOLD_BUDGET HOLD_CONTACTS
 fi
 
 if [ -n "$(find "$results" -maxdepth 1 \( -name 'message-*.json' -o -name 'connect-sessions-*.json' \

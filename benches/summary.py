@@ -4,6 +4,8 @@ the command lines that produced them and the Node.js reference (benches/node-ref
     python3 benches/summary.py nodes DIR          # CPU per 1,000 delivered vs node count
     python3 benches/summary.py knee DIR [P99_MS]  # the rate sweep and its knee
     python3 benches/summary.py knee-ok FILE [P99_MS]  # exit 0 if that run is within the knee
+    python3 benches/summary.py directory DIR      # issue 11: RSS per idle connection, connect latency
+    python3 benches/summary.py contacts DIR       # issue 15: a million users in USERS_SCOPE=contacts
 """
 
 import glob
@@ -141,8 +143,116 @@ def knee(results, p99_max):
     commands(found)
 
 
+def phase(report, name):
+    return ((report or {}).get("phases") or {}).get(name)
+
+
+def lat(section):
+    if not section or not section["latency"]["count"]:
+        return "-", "-"
+    return f"{section['latency']['p50_ms']:.1f}", f"{section['latency']['p99_ms']:.1f}"
+
+
+def users_size(section):
+    """'entries p50/max, KB p50/max' of the `users` events a join phase received."""
+    ev = (section or {}).get("users_event")
+    if not ev or not ev["entries"]["count"]:
+        return "-"
+    e, b = ev["entries"], ev["bytes"]
+    return f"{e['p50']}/{e['max']} entries, {b['p50'] / 1000:.1f}/{b['max'] / 1000:.1f} KB"
+
+
+def seed_line(found):
+    for name, report in found.items():
+        s = phase(report, "seed")
+        if s:
+            print(f"  seeded {s['sessions']:,} sessions in {s['secs']:.1f} s ({s['sessions_per_sec']:,.0f}/s, "
+                  f"{s['connections']} connections; index {'yes' if s['index'] else 'no'}, "
+                  f"{s['contacts_per_user']} contacts each) [{name}]")
+
+
+def directory(results):
+    rss = runs(results, "directory-rss")
+    print("RSS per idle connection (default scope, 2 nodes, batches of 100, then idle 10 s):")
+    print("  users  joined  join s  connect p50/p99 ms  users event (p50/max)            RSS before->after MiB  KiB/conn")
+    for n, report in rss.items():
+        c, h = phase(report, "connect"), phase(report, "hold")
+        if not c or not h:
+            print(f"  {n:>5}  (no report)")
+            continue
+        p50, p99 = lat(c)
+        print(f"  {n:>5}  {c['connected']:>6}  {c.get('join_secs', c['cpu']['wall_secs']):>6.1f}  "
+              f"{p50:>8}/{p99:<9}  {users_size(c):<34} "
+              f"{h['server_rss_before_kib'] / 1024:>7.1f}->{h['server_rss_after_kib'] / 1024:<8.1f}  "
+              f"{h['server_rss_per_conn_kib']:>8.1f}")
+    if "5000" in rss and phase(rss["5000"], "connect"):
+        c = phase(rss["5000"], "connect")
+        print(f"time for 5,000 users to join in batches of 100: {c.get('join_secs', 0):.1f} s "
+              f"({c['connected']} joined, {c['failed']} failed)")
+    conn = runs(results, "directory-connect")
+    print("connect -> users, 100 users joining 10 at a time, 2 nodes:")
+    print("  stored sessions  p50 ms  p99 ms  users event (p50/max)              failed")
+    for k, report in conn.items():
+        c = phase(report, "connect")
+        if not c:
+            print(f"  {k:>15}  (no report)")
+            continue
+        p50, p99 = lat(c)
+        print(f"  {int(k):>15,}  {p50:>6}  {p99:>6}  {users_size(c):<34} {c['failed']:>6}")
+    seed_line(runs(results, "directory-seed"))
+    found = {**{f"rss-{k}": v for k, v in rss.items()}, **{f"connect-{k}": v for k, v in conn.items()}}
+    warnings(found)
+    commands({**{f"seed-{k}": v for k, v in runs(results, "directory-seed").items()}, **found})
+
+
+def contacts(results):
+    found = {}
+    for path in sorted(glob.glob(os.path.join(results, "contacts-*.json"))):
+        found[os.path.basename(path)[: -len(".json")]] = load(path)
+    seed_line(found)
+    conn = found.get("contacts-connect")
+    c, k, r = phase(conn, "connect"), phase(conn, "contacts"), phase(conn, "rejoin")
+    if r:
+        p50, p99 = lat(r)
+        print(f"connect -> users, users with {k['per_user'] if k else '?'} contacts, 100 rejoining 10 at a time, "
+              f"2 nodes: p50 {p50} ms, p99 {p99} ms; users event {users_size(r)}; {r['failed']} failed")
+        if c:
+            p50, p99 = lat(c)
+            print(f"  (their first join, with no contacts yet: p50 {p50} ms, p99 {p99} ms; {users_size(c)})")
+    else:
+        print("connect with contacts: no report")
+    s = phase(found.get("contacts-search"), "search")
+    if s:
+        p50, p99 = lat(s)
+        errs = ", ".join(f"{k}: {v}" for k, v in s["errors"].items()) or "none"
+        print(f"search users over {s['sampled_usernames']} sampled of the stored usernames ({s['sample_source']}), "
+              f"{s['rate']:.0f}/s for {s['duration_secs']:.0f} s, limit {s['limit']}: p50 {p50} ms, p99 {p99} ms; "
+              f"{s['answered']}/{s['sent']} answered, results p50 {s['results']['p50']} max {s['results']['max']} "
+              f"({s['empty_results']} empty); errors: {errs}")
+    else:
+        print("search users: no report")
+    for name, report in found.items():
+        if not name.startswith("contacts-hold-"):
+            continue
+        c, h, k = phase(report, "connect"), phase(report, "hold"), phase(report, "contacts")
+        if not c or not h:
+            print(f"{name}: no report")
+            continue
+        print(f"one node, contacts scope: {c['connected']:,}/{c['users']:,} joined in {c.get('join_secs', 0):.1f} s "
+              f"(batches of {c['batch']}; connect p99 {lat(c)[1]} ms; {c['failed']} failed); "
+              f"{k['per_user'] if k else 0} contacts each; held {h['open']:,} for {h['held_secs']} s, "
+              f"{h['dropped']} dropped; RSS {h['server_rss_before_kib'] / 1024:.1f} -> "
+              f"{h['server_rss_after_kib'] / 1024:.1f} MiB = {h['server_rss_per_conn_kib']:.1f} KiB per connection; "
+              f"load generator open-file limit {h.get('fd_limit', '?')}")
+        if c["connected"] < c["users"]:
+            errs = ", ".join(f"{k}: {v}" for k, v in c["errors"].items()) or "none failed: the budget ran out"
+            print(f"  fewer than asked: {errs}")
+    warnings(found)
+    commands(found)
+
+
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "knee-ok"):
+    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "knee-ok", "directory", "contacts"):
         print(__doc__, file=sys.stderr)
         return 2
     what, target = argv[1], argv[2]
@@ -151,6 +261,10 @@ def main(argv):
         nodes(target)
     elif what == "knee":
         knee(target, p99_max)
+    elif what == "directory":
+        directory(target)
+    elif what == "contacts":
+        contacts(target)
     else:
         report = load(target)
         return 0 if knee_ok((report or {}).get("phases", {}).get("message"), p99_max) else 1

@@ -26,6 +26,7 @@ use tokio_tungstenite::{
 
 use crate::{
     protocol::{self, Auth, Packet},
+    requests::Requests,
     tracker::Tracker,
 };
 
@@ -34,21 +35,27 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// What every connection task reports to.
 pub struct Hub {
     pub tracker: Tracker,
+    /// Acks of `search users` and of the messages that make contacts.
+    pub requests: Requests,
     pub frames_in: AtomicU64,
     pub user_connected: AtomicU64,
     pub user_disconnected: AtomicU64,
     /// Connections the server (or the network) closed while we still wanted them.
     pub dropped: AtomicU64,
+    /// Request acks nobody waited for any more (after their timeout) or answered twice.
+    pub late_answers: AtomicU64,
 }
 
 impl Hub {
     pub fn new(tracker: Tracker) -> Self {
         Self {
             tracker,
+            requests: Requests::default(),
             frames_in: AtomicU64::new(0),
             user_connected: AtomicU64::new(0),
             user_disconnected: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            late_answers: AtomicU64::new(0),
         }
     }
 }
@@ -59,6 +66,9 @@ pub struct Joined {
     pub user_id: String,
     /// From opening the TCP connection to receiving `users`.
     pub elapsed: Duration,
+    /// Size of the `users` event: its entries and its frame's bytes.
+    pub users_entries: usize,
+    pub users_bytes: usize,
     /// The raw `users` frame, kept only when asked for (restore checks it).
     pub users_frame: Option<String>,
 }
@@ -87,13 +97,22 @@ pub async fn connect(
     let start = Instant::now();
     // Small read buffers: the hold scenario keeps tens of thousands of sockets; a big `users`
     // frame still grows the buffer as needed.
-    let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+    // Frames up to 512 MiB: in the `all` scope `users` is ~90 bytes per stored user, over
+    // tungstenite's 16 MiB default frame limit past ~180,000 users.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .max_frame_size(Some(512 << 20))
+        .max_message_size(Some(512 << 20));
     let (mut ws, _) = connect_async_with_config(url, Some(config), true)
         .await
         .with_context(|| format!("WebSocket connection to {url}"))?;
     let mut session: Option<(String, String)> = None;
     let mut users_frame: Option<String> = None;
     let mut got_users = false;
+    let (mut users_entries, mut users_bytes) = (0, 0);
+    // When `session` and `users` arrived: the join ends at the later one, before the load
+    // generator spends anything on what it received.
+    let mut arrived = start;
     while session.is_none() || !got_users {
         let text = match ws.next().await {
             Some(Ok(Message::Text(t))) => t,
@@ -112,11 +131,17 @@ pub async fn connect(
             Packet::Closed => bail!("disconnected by the server during the handshake"),
             Packet::Event {
                 name: Some("session"),
-            } => session = Some(protocol::parse_session(text)?),
+            } => {
+                arrived = arrived.max(Instant::now());
+                session = Some(protocol::parse_session(text)?);
+            }
             Packet::Event {
                 name: Some("users"),
             } => {
+                arrived = arrived.max(Instant::now());
                 got_users = true;
+                users_bytes = text.len();
+                users_entries = protocol::users_entries(text);
                 if keep_users {
                     users_frame = Some(text.to_owned());
                 }
@@ -125,7 +150,7 @@ pub async fn connect(
             Packet::Connected | Packet::Ack { .. } | Packet::Other => {}
         }
     }
-    let elapsed = start.elapsed();
+    let elapsed = arrived.duration_since(start);
     let (session_id, user_id) = session.context("no session event")?;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(run(ws, rx, me, hub));
@@ -133,6 +158,8 @@ pub async fn connect(
         session_id,
         user_id,
         elapsed,
+        users_entries,
+        users_bytes,
         users_frame,
     };
     Ok((joined, Conn { tx }))
@@ -208,6 +235,14 @@ fn on_frame(hub: &Hub, me: u32, text: &str) -> Reply {
             hub.tracker.on_delivery(me, text);
         }
         Packet::Event { name } => count_broadcast(hub, name),
+        Packet::Ack {
+            id: Some(id),
+            payload,
+        } if Requests::is_request(id) => {
+            if !hub.requests.answer(id, payload) {
+                hub.late_answers.fetch_add(1, Relaxed);
+            }
+        }
         Packet::Ack { id, payload } => hub.tracker.on_ack(id, payload),
         Packet::Ping => return Reply::Pong,
         Packet::Closed => return Reply::Stop,

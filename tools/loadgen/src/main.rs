@@ -6,6 +6,8 @@ mod client;
 mod phases;
 mod protocol;
 mod report;
+mod requests;
+mod ring;
 mod seed;
 mod tracker;
 mod usage;
@@ -26,13 +28,26 @@ use crate::{client::Hub, phases::Ctx, report::Report, tracker::Tracker};
 ///   message  random sender -> random other user at --rate msg/s for --duration s, with acks
 ///            (unless --no-acks); end-to-end latency, delivered/s, lost, duplicated, error acks
 ///            by reason, server and Redis CPU per 1,000 delivered (--server-pid, --redis-pid)
+///   rejoin   every connected user reconnects by sessionID, in batches of --batch: connect
+///            latency and `users` size of users who have contacts (after --contacts)
 ///   restore  --restore-sample users reconnect by sessionID: same userID, full history
-///   hold     the users stay idle for --hold s; server RSS per connection (--server-pid)
+///   search   `search users` with random prefixes of stored usernames at --search-rate/s for
+///            --search-duration s: latency, results, errors by reason (fails at once if the
+///            server answers none within --search-timeout)
+///   hold     the users stay idle for --hold s; server RSS per connection (--server-pid),
+///            growth over the RSS measured before the first socket opened
+///
+/// Before connecting, --seed-sessions N stored users are written into Redis (--seed-index,
+/// --seed-contacts K: the contacts-scope layout); --seed-only stops there. After connecting,
+/// --contacts K gives each virtual user K contacts (one acknowledged message per pair).
 ///
 /// Examples:
 ///   loadgen --url http://127.0.0.1:3001 --url http://127.0.0.1:3002 --users 200 \
 ///           --phase message --rate 5000 --duration 10 --server-pid 123 --server-pid 124
 ///   loadgen --url http://127.0.0.1:3001 --users 100 --batch 10 --seed-sessions 10000
+///   loadgen --seed-only --seed-sessions 1000000 --seed-index --redis-url redis://127.0.0.1:6390
+///   loadgen --url http://127.0.0.1:3001 --users 100 --contacts 50 --phase rejoin
+///   loadgen --url http://127.0.0.1:3001 --users 10 --phase search --search-rate 200
 ///   loadgen --url http://127.0.0.1:3001 --smoke        # CI: 20 users, 3 s, --assert-no-loss
 #[derive(Debug, Clone, Parser)]
 #[command(name = "loadgen", verbatim_doc_comment)]
@@ -83,9 +98,40 @@ pub struct Args {
     /// Stored sessions to write into Redis (--redis-url) before connecting.
     #[arg(long, default_value_t = 0)]
     pub seed_sessions: usize,
-    /// Redis for --seed-sessions.
+    /// Also write each seeded user's `privmsg:user:<id>` and `privmsg:usernames` member (the
+    /// contacts scope's index, as the server writes it).
+    #[arg(long)]
+    pub seed_index: bool,
+    /// Contacts per seeded user among the seeded users (ring neighbours; rounded down to even):
+    /// `privmsg:contacts:<id>` sets and one message per pair in both histories. Implies
+    /// --seed-index.
+    #[arg(long, default_value_t = 0)]
+    pub seed_contacts: usize,
+    /// Redis connections seeding concurrently.
+    #[arg(long, default_value_t = 4)]
+    pub seed_connections: usize,
+    /// Seed, report and exit (no server needed): lets a script seed before starting servers.
+    #[arg(long)]
+    pub seed_only: bool,
+    /// Redis for --seed-sessions and for sampling usernames (search).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+    /// Contacts per virtual user among the virtual users (ring neighbours; rounded down to
+    /// even), made after connecting by one acknowledged `private message` per pair.
+    #[arg(long, default_value_t = 0)]
+    pub contacts: usize,
+    /// search: `search users` per second offered, in total.
+    #[arg(long, default_value_t = 100.0)]
+    pub search_rate: f64,
+    /// search: seconds of searching.
+    #[arg(long, default_value_t = 10.0)]
+    pub search_duration: f64,
+    /// search: the `limit` of each search (PROTOCOL.md: 1..=50).
+    #[arg(long, default_value_t = 20)]
+    pub search_limit: usize,
+    /// search: seconds to wait for an answer; with no answer at all by then, the phase stops.
+    #[arg(long, default_value_t = 5.0)]
+    pub search_timeout: f64,
     /// Tokio worker threads of the load generator.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -118,7 +164,9 @@ pub struct Args {
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Message,
+    Rejoin,
     Restore,
+    Search,
     Hold,
 }
 
@@ -145,7 +193,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<ExitCode> {
     let fds = usage::raise_fd_limit();
-    if (fds as usize) < args.users + 64 {
+    if !args.seed_only && (fds as usize) < args.users + 64 {
         eprintln!(
             "WARNING: open-file limit {fds} is below --users {}",
             args.users
@@ -156,7 +204,7 @@ fn run(args: Args) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let report = runtime.block_on(phases_in_order(args.clone()))?;
+    let report = runtime.block_on(phases_in_order(args.clone(), fds))?;
     let human = report.human();
     if args.json {
         eprintln!("{human}");
@@ -166,7 +214,7 @@ fn run(args: Args) -> Result<ExitCode> {
     }
     // Do not wait for thousands of sockets to close politely.
     runtime.shutdown_background();
-    let failed = args.assert_no_loss && !report.failures.is_empty();
+    let failed = report.broken || (args.assert_no_loss && !report.failures.is_empty());
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -174,7 +222,21 @@ fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
-async fn phases_in_order(args: Args) -> Result<Report> {
+/// What `--seed-*` asks for: contacts need the index (a contacts-scope server finds a contact's
+/// session through `privmsg:user:<id>`).
+fn seed_plan(args: &Args) -> seed::Plan {
+    seed::Plan {
+        count: args.seed_sessions,
+        contacts: args.seed_contacts,
+        extras: seed::Extras {
+            index: args.seed_index || args.seed_contacts > 0,
+            contacts: args.seed_contacts > 0,
+        },
+        connections: args.seed_connections,
+    }
+}
+
+async fn phases_in_order(args: Args, fd_limit: u64) -> Result<Report> {
     let run_id = fastrand::u32(..);
     let capacity = if args.phases.contains(&Phase::Message) {
         // Room for the whole schedule plus rounding; the pacer stops at the end anyway.
@@ -182,8 +244,10 @@ async fn phases_in_order(args: Args) -> Result<Report> {
     } else {
         0
     };
+    let mut seeded = None;
     if args.seed_sessions > 0 {
-        seed::seed_sessions(&args.redis_url, args.seed_sessions, run_id).await?;
+        let plan = seed_plan(&args);
+        seeded = Some(seed::seed_sessions(&args.redis_url, &plan, run_id).await?);
     }
     let rng = args
         .seed
@@ -195,17 +259,88 @@ async fn phases_in_order(args: Args) -> Result<Report> {
         report: Report::default(),
         rss_baseline_kib: 0,
         rng,
+        run_id,
+        fd_limit,
     };
-    phases::connect::run(&mut ctx, run_id).await?;
-    for phase in [Phase::Message, Phase::Restore, Phase::Hold] {
+    if let Some(seeded) = seeded {
+        let cpu = ctx.meter().stop();
+        let line = format!(
+            "{} sessions in {:.1} s ({:.0}/s, {} connections), index {}, {} contacts each, {} messages",
+            seeded.sessions,
+            seeded.secs,
+            seeded.sessions_per_sec,
+            seeded.connections,
+            if seeded.index { "yes" } else { "no" },
+            seeded.contacts_per_user,
+            seeded.messages
+        );
+        ctx.report.summary("seed", &cpu, vec![line]);
+        ctx.report.phases.seed = Some(seeded);
+    }
+    if args.seed_only {
+        return Ok(ctx.report);
+    }
+    phases::connect::run(&mut ctx, phases::connect::Mode::Connect).await?;
+    if args.contacts > 0 {
+        phases::contacts::run(&mut ctx).await?;
+    }
+    for phase in [
+        Phase::Message,
+        Phase::Rejoin,
+        Phase::Restore,
+        Phase::Search,
+        Phase::Hold,
+    ] {
         if !args.phases.contains(&phase) {
             continue;
         }
         match phase {
             Phase::Message => phases::message::run(&mut ctx).await?,
+            Phase::Rejoin => phases::connect::run(&mut ctx, phases::connect::Mode::Rejoin).await?,
             Phase::Restore => phases::restore::run(&mut ctx).await?,
+            Phase::Search => phases::search::run(&mut ctx).await?,
             Phase::Hold => phases::hold::run(&mut ctx).await?,
         }
     }
     Ok(ctx.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_phases_and_flags_parse() {
+        let args = Args::parse_from([
+            "loadgen",
+            "--phase",
+            "search",
+            "--phase",
+            "rejoin",
+            "--contacts",
+            "50",
+            "--search-rate",
+            "250",
+            "--search-limit",
+            "5",
+        ]);
+        assert_eq!(args.phases, [Phase::Search, Phase::Rejoin]);
+        assert_eq!(args.contacts, 50);
+        assert_eq!(args.search_rate, 250.0);
+        assert_eq!(args.search_limit, 5);
+        assert_eq!(args.search_timeout, 5.0);
+        assert!(Args::try_parse_from(["loadgen", "--phase", "searches"]).is_err());
+    }
+
+    #[test]
+    fn seeded_contacts_bring_the_index_with_them() {
+        let plain = seed_plan(&Args::parse_from(["loadgen", "--seed-sessions", "10"]));
+        assert!(!plain.extras.index && !plain.extras.contacts);
+        let index = seed_plan(&Args::parse_from(["loadgen", "--seed-index"]));
+        assert!(index.extras.index && !index.extras.contacts);
+        let contacts = seed_plan(&Args::parse_from(["loadgen", "--seed-contacts", "4"]));
+        assert!(contacts.extras.index && contacts.extras.contacts);
+        assert_eq!(contacts.contacts, 4);
+        assert_eq!(contacts.connections, 4);
+    }
 }

@@ -111,6 +111,52 @@ pub fn private_message_frame(ack: Option<usize>, content: &str, to: &str) -> Str
     format!("42{ack}{payload}")
 }
 
+/// A `search users` request (PROTOCOL.md, "Scope of the user directory") with its ack id.
+pub fn search_frame(ack: usize, query: &str, limit: usize) -> String {
+    let payload = json!(["search users", { "query": query, "limit": limit }]);
+    format!("42{ack}{payload}")
+}
+
+/// The answer to `search users`: `[{"users":[...]}]` -> how many users, or the `error` reason.
+pub fn search_outcome(payload: &str) -> Result<usize, String> {
+    let first = ack_body(payload)?;
+    match (first.get("users"), first.get("error")) {
+        (Some(Value::Array(users)), _) => Ok(users.len()),
+        (_, Some(Value::String(reason))) => Err(reason.clone()),
+        (_, Some(other)) => Err(other.to_string()),
+        _ => Err("answer without users or error".to_owned()),
+    }
+}
+
+/// The answer to a `private message` sent with an ack: Ok for `{ message }`, else the reason.
+pub fn message_outcome(payload: &str) -> Result<(), String> {
+    let first = ack_body(payload)?;
+    match (first.get("message"), first.get("error")) {
+        (Some(_), _) => Ok(()),
+        (_, Some(Value::String(reason))) => Err(reason.clone()),
+        (_, Some(other)) => Err(other.to_string()),
+        _ => Err("ack without message or error".to_owned()),
+    }
+}
+
+/// The first argument of an ack payload (`[{...}]`).
+fn ack_body(payload: &str) -> Result<Value, String> {
+    let mut value: Value =
+        serde_json::from_str(payload).map_err(|_| "unparsable ack".to_owned())?;
+    match value.get_mut(0) {
+        Some(first) if first.is_object() => Ok(first.take()),
+        _ => Err("ack without an object".to_owned()),
+    }
+}
+
+/// Entries of a `users` frame, counted without parsing it (it can be tens of MB, and parsing
+/// would cost the load generator CPU the other joining sockets need): each entry has exactly one
+/// `"userID":` key, and those bytes cannot occur inside a JSON string, where every `"` is
+/// escaped. Messages have no `userID` key. Compact JSON, as both servers write it, is assumed.
+pub fn users_entries(frame: &str) -> usize {
+    frame.matches("\"userID\":").count()
+}
+
 /// `http://host:port` (or ws://) to the Engine.IO WebSocket endpoint.
 pub fn ws_url(base: &str) -> String {
     let base = base.trim_end_matches('/');
@@ -311,6 +357,57 @@ mod tests {
             }
         );
         assert_eq!(event_args(&with_ack).unwrap()[1]["to"], "u\"2");
+    }
+
+    #[test]
+    fn a_search_frame_carries_its_ack_id_query_and_limit() {
+        let frame = search_frame(1 << 40, "Al\"i", 20);
+        assert_eq!(
+            frame,
+            r#"421099511627776["search users",{"limit":20,"query":"Al\"i"}]"#
+        );
+        assert_eq!(
+            parse(&frame),
+            Packet::Event {
+                name: Some("search users")
+            }
+        );
+        assert_eq!(event_args(&frame).unwrap()[1]["query"], "Al\"i");
+    }
+
+    #[test]
+    fn search_answers_give_a_count_or_the_reason() {
+        let ok = r#"[{"users":[{"userID":"a","username":"al","connected":true},{"userID":"b"}]}]"#;
+        assert_eq!(search_outcome(ok), Ok(2));
+        assert_eq!(search_outcome(r#"[{"users":[]}]"#), Ok(0));
+        assert_eq!(
+            search_outcome(r#"[{"error":"rate limited"}]"#),
+            Err("rate limited".to_owned())
+        );
+        assert_eq!(
+            search_outcome(r#"[{"error":{"code":1}}]"#),
+            Err(r#"{"code":1}"#.to_owned())
+        );
+        for bad in ["", "[", "[]", "[1]", r#"[{"users":3}]"#, r#"{"users":[]}"#] {
+            assert!(search_outcome(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn message_acks_are_ok_or_a_reason() {
+        assert_eq!(message_outcome(r#"[{"message":{"content":"x"}}]"#), Ok(()));
+        assert_eq!(
+            message_outcome(r#"[{"error":"server busy"}]"#),
+            Err("server busy".to_owned())
+        );
+        assert!(message_outcome("[{}]").is_err());
+    }
+
+    #[test]
+    fn users_entries_are_counted_by_their_userid_key() {
+        let frame = r#"42["users",[{"userID":"a","username":"x \"userID\": y","connected":true,"messages":[{"content":"\"userID\":","from":"a","to":"b"}]},{"userID":"b","username":"b","connected":false,"messages":[]}]]"#;
+        assert_eq!(users_entries(frame), 2);
+        assert_eq!(users_entries(r#"42["users",[]]"#), 0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! hold: the connected users stay idle (answering pings) for `--hold` seconds; then the
-//! servers' RSS growth since before the connect phase is divided by the connections still open.
+//! servers' RSS growth since before the connect phase (the baseline, measured before the first
+//! socket opened) is divided by the connections still open: the figure is per connection.
 
 use std::{sync::atomic::Ordering::Relaxed, time::Duration};
 
@@ -45,13 +46,15 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         0.0
     };
     let mut lines = vec![format!(
-        "{open} connections held for {secs} s ({dropped} dropped meanwhile)"
+        "{open} connections held for {secs} s ({dropped} dropped meanwhile; open-file limit {})",
+        ctx.fd_limit
     )];
     if !per_server.is_empty() {
         lines.push(format!(
-            "server RSS {:.1} MiB, was {:.1} MiB before connecting: {per_conn_kib:.2} KiB per connection",
+            "server RSS {:.1} MiB, was {:.1} MiB before connecting: +{:.1} MiB, {per_conn_kib:.2} KiB per connection",
             mib(total),
-            mib(ctx.rss_baseline_kib)
+            mib(ctx.rss_baseline_kib),
+            mib(growth)
         ));
     }
     if dropped > 0 {
@@ -61,6 +64,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.report.summary("hold", &cpu, lines);
     ctx.report.phases.hold = Some(HoldReport {
         held_secs: secs,
+        fd_limit: ctx.fd_limit,
         open,
         dropped,
         server_rss_before_kib: ctx.rss_baseline_kib,

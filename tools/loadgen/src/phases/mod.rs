@@ -1,10 +1,13 @@
-//! The phases of a run, in this order: connect (always), message, restore, hold. Each reads the
+//! The phases of a run, in this order: connect (always), contacts (with `--contacts`), message,
+//! rejoin, restore, search, hold. Each reads the
 //! shared context and adds its section to the report.
 
 pub mod connect;
+pub mod contacts;
 pub mod hold;
 pub mod message;
 pub mod restore;
+pub mod search;
 
 use std::{sync::Arc, time::Duration};
 
@@ -30,6 +33,10 @@ pub struct Ctx {
     /// Total server RSS before any user connected, KiB.
     pub rss_baseline_kib: u64,
     pub rng: fastrand::Rng,
+    /// Random per run: names its users and marks its messages.
+    pub run_id: u32,
+    /// The load generator's open-file limit, as raised at start.
+    pub fd_limit: u64,
 }
 
 impl Ctx {

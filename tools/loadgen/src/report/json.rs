@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::scale::{ContactsReport, SearchReport, SeedReport, UsersEvent};
 use crate::{Args, Phase, usage::CpuUse};
 
 /// The whole document.
@@ -31,6 +32,10 @@ pub struct RunArgs<'a> {
     pub grace: f64,
     pub size: usize,
     pub seed_sessions: usize,
+    pub seed_contacts: usize,
+    pub contacts: usize,
+    pub search_rate: f64,
+    pub search_limit: usize,
     pub threads: usize,
     pub server_pids: &'a [u32],
     pub redis_pid: Option<u32>,
@@ -52,6 +57,10 @@ impl<'a> RunArgs<'a> {
             grace: args.grace,
             size: args.size,
             seed_sessions: args.seed_sessions,
+            seed_contacts: args.seed_contacts,
+            contacts: args.contacts,
+            search_rate: args.search_rate,
+            search_limit: args.search_limit,
             threads: args.threads,
             server_pids: &args.server_pid,
             redis_pid: args.redis_pid,
@@ -65,7 +74,16 @@ impl<'a> RunArgs<'a> {
 #[derive(Default, Serialize)]
 pub struct Phases {
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<SeedReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub connect: Option<ConnectReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<ContactsReport>,
+    /// Every connected user reconnects by sessionID, in batches (same shape as `connect`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejoin: Option<ConnectReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<MessageReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,6 +104,9 @@ pub struct ConnectReport {
     pub errors: BTreeMap<String, u64>,
     /// Opening the socket -> receiving `users`.
     pub latency: Latency,
+    /// From the first batch's start to the last batch's end: the time for all to join.
+    pub join_secs: f64,
+    pub users_event: UsersEvent,
     pub server_rss_before_kib: u64,
     pub server_rss_after_kib: u64,
     pub server_rss_per_conn_kib: f64,
@@ -157,6 +178,8 @@ pub struct RestoreTally {
 #[derive(Serialize)]
 pub struct HoldReport {
     pub held_secs: u64,
+    /// The load generator's open-file limit (it holds one socket per user).
+    pub fd_limit: u64,
     pub open: u64,
     pub dropped: u64,
     pub server_rss_before_kib: u64,
@@ -267,6 +290,8 @@ mod tests {
                 failed: 0,
                 errors: BTreeMap::new(),
                 latency: (&h).into(),
+                join_secs: 1.0,
+                users_event: UsersEvent::default(),
                 server_rss_before_kib: 1,
                 server_rss_after_kib: 2,
                 server_rss_per_conn_kib: 1.0,
@@ -305,6 +330,7 @@ mod tests {
             }),
             hold: Some(HoldReport {
                 held_secs: 1,
+                fd_limit: 1,
                 open: 1,
                 dropped: 0,
                 server_rss_before_kib: 1,
@@ -313,6 +339,8 @@ mod tests {
                 server_rss_per_conn_kib: 1.0,
                 cpu: cpu(),
             }),
+            // The sections added since (seed, contacts, rejoin, search) are in no published file.
+            ..Phases::default()
         };
         let report = JsonReport {
             args: RunArgs::new(&args),

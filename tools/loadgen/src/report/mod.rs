@@ -3,6 +3,7 @@
 //! failing `--assert-no-loss` are collected apart.
 
 pub mod json;
+pub mod scale;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,9 @@ pub struct Report {
     /// Losses, duplicates, failed checks: reasons to exit non-zero under `--assert-no-loss`.
     pub failures: Vec<String>,
     pub warnings: Vec<String>,
+    /// A phase could not do its job (e.g. the server never answers `search users`): the run
+    /// exits non-zero whatever `--assert-no-loss` says.
+    pub broken: bool,
 }
 
 impl Report {
