@@ -1,14 +1,16 @@
 //! `USERS_SCOPE=contacts`: a user sees itself and its contacts only, only its contacts hear of
 //! its arrivals and departures, and the first message introduces the sender to the recipient.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, time::Duration};
 
 use privmsg::settings::UsersScope;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, TestClient, TestRedis, eventually, spawn_app_with, test_settings},
+    helpers::{
+        NodeProcess, TestApp, TestClient, TestRedis, eventually, spawn_app_with, test_settings,
+    },
     on_standalone_and_cluster,
 };
 
@@ -201,6 +203,40 @@ async fn a_history_written_by_the_node_server_gives_contacts(redis: TestRedis) {
         .ask("search users", json!({ "query": "OLD" }))
         .await;
     assert_eq!(found["users"][0]["userID"], PEER);
+}
+
+/// The sweep of a node killed without draining announces its users to their contacts only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_of_a_killed_node_tells_the_contacts_of_its_users_only() {
+    let redis = TestRedis::start().await;
+    let env = [("NODE_TTL_SECS", "3"), ("USERS_SCOPE", "contacts")];
+    let mut crashing = NodeProcess::start(&redis, &env).await;
+    let mut settings = test_settings(&redis);
+    settings.node_ttl_secs = 3;
+    settings.users_scope = UsersScope::Contacts;
+    let survivor = spawn_app_with(settings).await;
+    let mut bob = TestClient::join(&survivor, "bob").await;
+    let mut carol = TestClient::join(&survivor, "carol").await;
+    let alice = TestClient::join(&crashing, "alice").await;
+    alice.send_to(&bob.user_id, "hi").await;
+    bob.client.expect("private message").await;
+
+    crashing.kill().await;
+
+    let gone = bob
+        .client
+        .expect_within("user disconnected", Duration::from_secs(30))
+        .await;
+    assert_eq!(gone, json!(alice.user_id));
+    bob.send_to(&carol.user_id, "marker").await;
+    carol.client.expect("private message").await;
+    let heard: Vec<_> = carol
+        .client
+        .seen
+        .iter()
+        .filter(|e| about(e, &alice.user_id))
+        .collect();
+    assert!(heard.is_empty(), "a non-contact heard of alice: {heard:?}");
 }
 
 on_standalone_and_cluster!(
