@@ -43,6 +43,10 @@ pub struct Metrics {
     /// Repairs of the pub/sub connection, by how: `resubscribe` (channels Redis had dropped
     /// subscribed again) or `reconnect` (a new cluster connection, on a fresh topology).
     pub pubsub_repairs: IntCounterVec,
+    /// `search users` requests, by result: `served`, or the refusal's reason.
+    pub searches: IntCounterVec,
+    /// Usernames removed from the search index because their session had expired.
+    pub users_pruned: IntCounter,
     adapter_log: Arc<Throttle>,
 }
 
@@ -147,6 +151,16 @@ impl Metrics {
                 &["how"],
             )
             .expect("valid metric"),
+            searches: IntCounterVec::new(
+                Opts::new("user_searches_total", "`search users` requests, by result"),
+                &["result"],
+            )
+            .expect("valid metric"),
+            users_pruned: IntCounter::new(
+                "users_pruned_total",
+                "Expired users removed from the username index",
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
             registry,
         };
@@ -155,7 +169,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -167,6 +181,8 @@ impl Metrics {
             Box::new(self.cross_node_received.clone()),
             Box::new(self.pubsub_connected.clone()),
             Box::new(self.pubsub_repairs.clone()),
+            Box::new(self.searches.clone()),
+            Box::new(self.users_pruned.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {

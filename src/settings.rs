@@ -3,7 +3,7 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 use crate::{
     socket::rate_limit::RateLimit,
@@ -111,6 +111,22 @@ pub struct Settings {
     /// the whole load and fewer connections batch more commands per system call. 1 or more.
     #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 4, value_parser = at_least::<1>)]
     pub redis_pool_size: usize,
+
+    /// Who a user sees and hears about: `all` (the Part IV behaviour: every stored user, every
+    /// arrival and departure) or `contacts` (itself plus the users it has exchanged a message
+    /// with; anyone else is found with `search users`), so that a connect costs the user's
+    /// contacts, not the whole user base.
+    #[arg(long, env = "USERS_SCOPE", value_enum, default_value_t = UsersScope::All)]
+    pub users_scope: UsersScope,
+}
+
+/// The scope of the user directory (PROTOCOL.md, "Scope of the user directory").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UsersScope {
+    /// `users` lists every stored user; presence goes to every socket.
+    All,
+    /// `users` lists the user and its contacts; presence goes to its contacts only.
+    Contacts,
 }
 
 impl Settings {
@@ -183,6 +199,11 @@ impl Settings {
     pub fn message_ttl(&self) -> Duration {
         Duration::from_secs(self.message_ttl_secs)
     }
+
+    /// A contact set lives as long as the longer of a session and a history.
+    pub fn contacts_ttl(&self) -> Duration {
+        self.session_ttl().max(self.message_ttl())
+    }
 }
 
 /// A whole number of at least `MIN` (for counts and sizes where 0 makes no sense).
@@ -237,6 +258,7 @@ impl std::fmt::Debug for Settings {
             .field("node_ttl_secs", &self.node_ttl_secs)
             .field("worker_threads", &self.worker_threads)
             .field("redis_pool_size", &self.redis_pool_size)
+            .field("users_scope", &self.users_scope)
             .finish()
     }
 }
@@ -282,6 +304,16 @@ mod tests {
         let refused = settings.validate().expect_err("does not fit");
         assert!(refused.contains("--max-message-bytes"), "{refused}");
         assert!(Settings::defaults().validate().is_ok());
+    }
+
+    #[test]
+    fn the_users_scope_defaults_to_all_and_refuses_anything_else() {
+        assert_eq!(Settings::defaults().users_scope, UsersScope::All);
+        let contacts = Settings::parse_from(["privmsg-server", "--users-scope", "contacts"]);
+        assert_eq!(contacts.users_scope, UsersScope::Contacts);
+        let refused = Settings::try_parse_from(["privmsg-server", "--users-scope=friends"])
+            .expect_err("not a scope");
+        assert!(refused.to_string().contains("--users-scope"), "{refused}");
     }
 
     #[test]

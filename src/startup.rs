@@ -19,7 +19,8 @@ use crate::{
     settings::Settings,
     socket::{AppState, handlers::on_connect, handshake::authenticate, liveness, presence},
     store::{
-        self, MessageStore, NodeStore, RedisPool, SessionStore, SharedListing,
+        self, ContactStore, MessageStore, NodeStore, RedisPool, SessionStore, SharedListing,
+        UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -37,8 +38,8 @@ pub struct Application {
 /// The Socket.IO server once mounted, with its background work.
 struct Mounted {
     io: SocketIo<RedisAdapter<Emitter>>,
-    /// The liveness loop and the delivery of routed events.
-    background: [tokio::task::JoinHandle<()>; 2],
+    /// The liveness loop, the delivery of routed events and the user index's upkeep.
+    background: [tokio::task::JoinHandle<()>; 3],
 }
 
 impl Application {
@@ -65,6 +66,13 @@ impl Application {
             pending_messages: Arc::new(Semaphore::new(settings.max_pending_messages)),
             max_sockets_per_user: settings.max_sockets_per_user,
             node_id,
+            users: UserIndex::new(
+                pool.clone(),
+                settings.session_ttl(),
+                metrics.users_pruned.clone(),
+            ),
+            contacts: ContactStore::new(pool.clone(), settings.contacts_ttl()),
+            scope: settings.users_scope,
             metrics,
             routes,
         });
@@ -148,7 +156,8 @@ async fn mount(
     let node_id = state.node_id.clone();
     let delivery = routing::spawn_delivery(io.clone(), deliveries, node_id, state.metrics.clone());
     let router = with_socketio(settings, state, pool, status, layer);
-    let background = [liveness, delivery];
+    let upkeep = store::users::maintenance::spawn(state.users.clone());
+    let background = [liveness, delivery, upkeep];
     Ok((router, Mounted { io, background }))
 }
 

@@ -3,10 +3,12 @@
 
 mod ids;
 mod message;
+mod search;
 mod session;
 mod username;
 
 pub use ids::{SessionId, UserId};
 pub use message::{Message, MessageContent, OutgoingMessage, Refusal};
+pub use search::{SearchQuery, SearchRefusal};
 pub use session::Session;
 pub use username::Username;

@@ -3,9 +3,10 @@
 //! Plain text so that an operator's `PSUBSCRIBE 'socket.io*'` reads it, with the origin first so
 //! that a node skips its own echo (it delivered locally already) without parsing the JSON.
 
-/// The events that travel on a user's channel: per-user events only. Room broadcasts to every
-/// node (`user connected`, `user disconnected`) stay on the adapter.
-pub const ROUTED_EVENTS: [&str; 1] = ["private message"];
+/// The events that travel on a user's channel: per-user events only. In the `contacts` scope
+/// that includes the presence of the user's contacts and the introduction of a new one;
+/// broadcasts to everyone (the `all` scope) do not go here.
+pub const ROUTED_EVENTS: [&str; 3] = ["private message", "user connected", "user disconnected"];
 
 /// One event for one user, as read from its channel.
 #[derive(Debug, PartialEq, Eq)]

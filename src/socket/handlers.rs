@@ -9,13 +9,15 @@ use socketioxide::{
 };
 
 use super::{
-    AppState,
+    AppState, contacts,
     payloads::{SessionEvent, UserEvent},
     presence, private_message,
     rate_limit::Bucket,
+    search,
 };
 use crate::{
     domain::{Message, Session},
+    settings::UsersScope,
     store::{StoreError, UserEntry},
 };
 
@@ -26,6 +28,7 @@ pub async fn on_connect<A: Adapter>(
 ) {
     socket.extensions.insert(Bucket::full(state.rate_limit));
     socket.on("private message", private_message::on_private_message::<A>);
+    socket.on("search users", search::on_search_users::<A>);
     socket.on_disconnect(presence::on_disconnect::<A>);
     socket.join(session.user_id.as_str().to_owned());
 
@@ -48,7 +51,11 @@ pub async fn on_connect<A: Adapter>(
     };
     socket.emit("session", &event).ok();
 
-    match load_users(&session, &state, written).await {
+    let loaded = match state.scope {
+        UsersScope::All => load_users(&session, &state, written).await,
+        UsersScope::Contacts => contacts::load_users(&session, &state).await,
+    };
+    match loaded {
         Ok((users, history)) => {
             socket
                 .emit("users", &users_event(&users, &history, &session))

@@ -7,8 +7,8 @@ use std::{sync::Arc, time::Duration};
 use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::task::JoinHandle;
 
-use super::{AppState, presence};
-use crate::domain::Session;
+use super::{AppState, contacts, presence};
+use crate::{domain::Session, settings::UsersScope};
 
 /// Starts the heartbeat-and-sweep loop; it runs every `every` until the handle is aborted.
 pub fn spawn<A: Adapter>(io: SocketIo<A>, state: Arc<AppState>, every: Duration) -> JoinHandle<()> {
@@ -41,6 +41,10 @@ async fn sweep<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
             Ok(offline) => {
                 tracing::info!(%node, users = offline.len(), "swept a dead node");
                 for user in offline {
+                    if state.scope == UsersScope::Contacts {
+                        contacts::announce_offline(io.local(), state, user.as_str()).await;
+                        continue;
+                    }
                     let sent = io.emit("user disconnected", user.as_str()).await;
                     state.metrics.emitted("user disconnected", sent);
                 }

@@ -1,6 +1,7 @@
 //! The Socket.IO side: who may connect ([`handshake`]), what a connected socket may do
 //! ([`handlers`], [`private_message`]) and when a user goes offline ([`presence`]).
 
+pub mod contacts;
 pub mod handlers;
 pub mod handshake;
 pub mod liveness;
@@ -8,11 +9,13 @@ pub mod payloads;
 pub mod presence;
 pub mod private_message;
 pub mod rate_limit;
+pub mod search;
 
 use crate::{
     metrics::Metrics,
     routing::UserRoutes,
-    store::{MessageStore, NodeStore, SessionStore, SharedListing},
+    settings::UsersScope,
+    store::{ContactStore, MessageStore, NodeStore, SessionStore, SharedListing, UserIndex},
 };
 
 /// What every handler shares, registered once (behind one `Arc`) with
@@ -34,4 +37,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// This node's users: their channels, and the publication of their events.
     pub routes: UserRoutes,
+    /// Who a user sees and hears about (`USERS_SCOPE`).
+    pub scope: UsersScope,
+    /// userID -> session, and the username index behind `search users`.
+    pub users: UserIndex,
+    /// Who exchanged messages with whom (read and written in the `contacts` scope only).
+    pub contacts: ContactStore,
 }

@@ -10,10 +10,11 @@ use socketioxide::{
     extract::{Extension, SocketRef, State},
 };
 
-use super::{AppState, payloads::UserEvent};
+use super::{AppState, contacts, payloads::UserEvent};
 use crate::{
     domain::Session,
     routing::RouteError,
+    settings::UsersScope,
     store::{SocketTag, StoreError},
 };
 
@@ -45,6 +46,7 @@ pub async fn arrive<A: Adapter>(
                 .await?)
         },
         async { Ok(state.routes.arrived(user, socket.id.as_str()).await?) },
+        async { Ok(state.users.record(session).await?) },
     )?;
     Ok(())
 }
@@ -81,6 +83,9 @@ pub async fn announce_online<A: Adapter>(
     session: &Session,
     state: &AppState,
 ) {
+    if state.scope == UsersScope::Contacts {
+        return contacts::announce_online(socket, session, state).await;
+    }
     let online = UserEvent {
         user_id: &session.user_id,
         username: session.username.as_str(),
@@ -98,6 +103,13 @@ pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: 
     let tag = SocketTag::new(&state.node_id, socket.id.as_str());
     match state.sessions.disconnect(session, &tag).await {
         Ok(true) => {
+            // The session was saved, its TTL restarted: so must be the key that leads to it.
+            if let Err(err) = state.users.refresh(session).await {
+                tracing::warn!(error = ?err, "cannot refresh a user's index key");
+            }
+            if state.scope == UsersScope::Contacts {
+                return contacts::announce_offline(socket.local(), state, user).await;
+            }
             let sent = socket.broadcast().emit("user disconnected", user).await;
             state.metrics.emitted("user disconnected", sent);
         }

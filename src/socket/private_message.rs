@@ -11,8 +11,11 @@ use socketioxide::{
     extract::{AckSender, Extension, SocketRef, State, TryData},
 };
 
-use super::{AppState, payloads::MessageAck, rate_limit::Bucket};
-use crate::domain::{Message, OutgoingMessage, Refusal, Session};
+use super::{AppState, contacts, payloads::MessageAck, rate_limit::Bucket};
+use crate::{
+    domain::{Message, OutgoingMessage, Refusal, Session},
+    settings::UsersScope,
+};
 
 pub async fn on_private_message<A: Adapter>(
     socket: SocketRef<A>,
@@ -70,6 +73,10 @@ async fn send<A: Adapter>(
         Refusal::StorageUnavailable
     })?;
     let (from, to) = (message.from.as_str(), message.to.as_str());
+    if state.scope == UsersScope::Contacts && from != to {
+        contacts::store_and_forward(socket, session, state, &json, (from, to)).await?;
+        return Ok(json);
+    }
 
     // Stored before it is forwarded, so whatever a client is shown is also in the history; the
     // other nodes that hold a socket of either user are told in the same round trip. A failed

@@ -65,19 +65,10 @@ impl MessageStore {
             call.invoke_async::<i64>(&mut conn.clone()).await?;
             return Ok(Ok(()));
         }
-        let cap = i64::try_from(self.cap).unwrap_or(i64::MAX);
-        let mut cmds = Vec::with_capacity(3 * users.len());
-        for user in users {
-            let key = keys::messages(user);
-            cmds.push(redis::cmd("RPUSH").arg(&key).arg(json).to_owned());
-            cmds.push(redis::cmd("LTRIM").arg(&key).arg(-cap).arg(-1).to_owned());
-            cmds.push(
-                redis::cmd("EXPIRE")
-                    .arg(&key)
-                    .arg(self.ttl.as_secs())
-                    .to_owned(),
-            );
-        }
+        let cmds = users
+            .iter()
+            .flat_map(|user| self.history_writes(user, json))
+            .collect();
         conn.each::<redis::Value>(cmds).await?;
         let messages: Vec<(String, &[u8])> = announce
             .channels
@@ -85,6 +76,26 @@ impl MessageStore {
             .map(|channel| (channel.clone(), announce.payload.as_slice()))
             .collect();
         Ok(conn.publish_each(&messages).await)
+    }
+
+    /// Appends `json` to `user`'s history, keeping it bounded and alive: single-key commands,
+    /// for a Redis Cluster (see `store_and_publish`).
+    pub(super) fn history_writes(&self, user: &str, json: &str) -> [redis::Cmd; 3] {
+        let cap = i64::try_from(self.cap).unwrap_or(i64::MAX);
+        let key = keys::messages(user);
+        [
+            redis::cmd("RPUSH").arg(&key).arg(json).to_owned(),
+            redis::cmd("LTRIM").arg(&key).arg(-cap).arg(-1).to_owned(),
+            redis::cmd("EXPIRE")
+                .arg(&key)
+                .arg(self.ttl.as_secs())
+                .to_owned(),
+        ]
+    }
+
+    /// The most messages a history keeps, and a history's time to live.
+    pub(super) fn limits(&self) -> (usize, Duration) {
+        (self.cap, self.ttl)
     }
 
     /// A user's whole history, oldest first. Entries that are not messages (foreign or corrupt

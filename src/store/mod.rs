@@ -4,19 +4,25 @@
 //!
 //! Layout (shared with the Node server, see PROTOCOL.md):
 //! - `session:{sessionID}`: hash `userID`, `username`, `connected`, with TTL;
-//! - `messages:{userID}`: list of JSON messages, RPUSH / LRANGE, with TTL.
+//! - `messages:{userID}`: list of JSON messages, RPUSH / LRANGE, with TTL;
+//! - extensions: `privmsg:user:{userID}` and `privmsg:usernames` ([`users`]),
+//!   `privmsg:contacts:{userID}` ([`contacts`]), and the node keys ([`nodes`]).
 
+mod contacts;
 mod listing;
 mod messages;
 mod nodes;
 pub mod redis;
 mod sessions;
+pub mod users;
 
+pub use contacts::{ContactStore, Stored};
 pub use listing::SharedListing;
 pub use messages::{Announcement, MessageStore};
 pub use nodes::NodeStore;
 pub use redis::{Conn, RedisPool, RedisTarget, load_scripts, ping};
 pub use sessions::{SessionStore, SocketTag, UserEntry};
+pub use users::UserIndex;
 
 /// What went wrong talking to Redis. Clients only ever see a short reason; the log gets this.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@ mod helpers;
 
 mod bad_input;
 mod cluster_outage;
+mod contacts;
 mod crash;
 mod fuzz;
 mod handshake;
@@ -19,6 +20,7 @@ mod redis_auth;
 mod redis_layout;
 mod restart;
 mod routing;
+mod search;
 mod security;
 mod slow_reader;
 mod users;

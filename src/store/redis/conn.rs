@@ -14,6 +14,9 @@ use redis::{
 
 use crate::{metrics::Metrics, store::StoreError};
 
+/// One place a SCAN runs: the standalone Redis, or one master of a cluster.
+pub struct ScanRoute(Option<RoutingInfo>);
+
 /// A multiplexed connection: cheap to clone, and concurrent requests on clones share one
 /// socket, pipelined on the wire. Every command it sends is timed in the metrics.
 #[derive(Clone)]
@@ -104,27 +107,11 @@ impl Conn {
         pattern: &str,
         count: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let routes = match &mut self.inner {
-            Inner::Standalone(_) => vec![None],
-            Inner::Cluster(conn) => masters(conn).await?.into_iter().map(Some).collect(),
-        };
         let mut keys = Vec::new();
-        for route in routes {
+        for route in self.scan_routes().await? {
             let mut cursor: u64 = 0;
             loop {
-                let mut scan = redis::cmd("SCAN");
-                scan.arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(count);
-                let reply = match (&mut self.inner, &route) {
-                    (Inner::Cluster(conn), Some(route)) => {
-                        conn.route_command(scan, route.clone()).await?
-                    }
-                    _ => scan.query_async::<Value>(self).await?,
-                };
-                let (next, batch): (u64, Vec<String>) = redis::from_redis_value(reply)?;
+                let (next, batch) = self.scan_page(&route, cursor, pattern, count).await?;
                 keys.extend(batch);
                 if next == 0 {
                     break;
@@ -133,6 +120,41 @@ impl Conn {
             }
         }
         Ok(keys)
+    }
+
+    /// Where a SCAN must run to see every key: this Redis, or each master of a cluster. For
+    /// callers that walk the keys a page at a time ([`Conn::scan_page`]) instead of holding
+    /// them all.
+    pub async fn scan_routes(&mut self) -> Result<Vec<ScanRoute>, StoreError> {
+        Ok(match &mut self.inner {
+            Inner::Standalone(_) => vec![ScanRoute(None)],
+            Inner::Cluster(conn) => masters(conn)
+                .await?
+                .into_iter()
+                .map(|route| ScanRoute(Some(route)))
+                .collect(),
+        })
+    }
+
+    /// One SCAN step on `route` from `cursor`: the next cursor (0 when done) and the keys.
+    pub async fn scan_page(
+        &mut self,
+        route: &ScanRoute,
+        cursor: u64,
+        pattern: &str,
+        count: usize,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count);
+        let reply = match (&mut self.inner, &route.0) {
+            (Inner::Cluster(conn), Some(route)) => conn.route_command(scan, route.clone()).await?,
+            _ => scan.query_async::<Value>(self).await?,
+        };
+        Ok(redis::from_redis_value(reply)?)
     }
 
     /// Runs independent single-key `cmds` in one round trip and returns their replies in

@@ -57,3 +57,35 @@ pub const USER_CHANNEL_PREFIX: &str = "socket.io-user#";
 pub fn user_channel(user: &str) -> String {
     format!("{USER_CHANNEL_PREFIX}{user}")
 }
+
+/// userID -> its sessionID (a string with the session's TTL): how a user found by search or
+/// listed as a contact leads to its session hash (an extension of the layout).
+pub fn user(user: &str) -> String {
+    format!("privmsg:user:{user}")
+}
+
+/// The userIDs a user has exchanged at least one message with (a set).
+pub fn contacts(user: &str) -> String {
+    format!("privmsg:contacts:{user}")
+}
+
+/// The username index: a sorted set, every score 0, so that ZRANGEBYLEX reads it in byte order
+/// (see [`username_member`]).
+pub const USERNAMES: &str = "privmsg:usernames";
+
+/// What separates the lowercased username from the userID in a member of [`USERNAMES`]: NUL
+/// sorts below every character, so "ab" comes before "abc" whatever the IDs.
+pub const USERNAME_SEPARATOR: char = '\0';
+
+/// A member of [`USERNAMES`]: `<lowercased username>\0<userID>`.
+pub fn username_member(username: &str, user: &str) -> String {
+    format!("{}{USERNAME_SEPARATOR}{user}", username.to_lowercase())
+}
+
+/// The userID of a member of [`USERNAMES`], `None` for anything that is not one.
+pub fn user_of_member(member: &str) -> Option<&str> {
+    member
+        .rsplit_once(USERNAME_SEPARATOR)
+        .map(|(_, user)| user)
+        .filter(|user| !user.is_empty())
+}

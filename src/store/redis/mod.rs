@@ -10,7 +10,7 @@ pub(crate) mod scripts;
 
 use std::time::Duration;
 
-pub use conn::Conn;
+pub use conn::{Conn, ScanRoute};
 pub use pool::RedisPool;
 pub use pubsub::{ChannelMessage, PubSub, PubSubStatus};
 

@@ -195,11 +195,22 @@ impl TestClient {
     }
 
     async fn try_send_raw(&self, payload: Payload) -> Option<Value> {
+        self.try_ask("private message", payload).await
+    }
+
+    /// Emits `event` with an acknowledgement callback (e.g. `search users`); returns the ack.
+    pub async fn ask(&self, event: &str, payload: Value) -> Value {
+        self.try_ask(event, Payload::Text(vec![payload]))
+            .await
+            .unwrap_or_else(|| panic!("{event} acknowledged in time"))
+    }
+
+    async fn try_ask(&self, event: &str, payload: Payload) -> Option<Value> {
         let _in_flight = self.one_ack_at_a_time.lock().await;
         let (tx, rx) = oneshot::channel();
         let tx = std::sync::Mutex::new(Some(tx));
         self.client
-            .emit_with_ack("private message", payload, WAIT, move |ack: Payload, _| {
+            .emit_with_ack(event, payload, WAIT, move |ack: Payload, _| {
                 if let Some(tx) = tx.lock().ok().and_then(|mut tx| tx.take()) {
                     // The acknowledgement's arguments arrive as one array: keep the first.
                     let args = first_value(ack);

@@ -1,0 +1,170 @@
+//! `USERS_SCOPE=contacts`: a user sees itself and its contacts, and only its contacts hear of
+//! it. Presence events and the first-message introduction travel on each contact's
+//! `socket.io-user#{userID}` channel (routed like private messages: only the nodes holding a
+//! socket of a contact get them); this node emits to its own sockets itself and skips its echo.
+//!
+//! A user's contacts are its `privmsg:contacts:` set UNION the peers of its own history (read
+//! at connect anyway): a history written by the Node.js server, before the sets existed, still
+//! gives contacts, and those peers are added to the set so that they outlive the history.
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use serde_json::value::{RawValue, to_raw_value};
+use socketioxide::{adapter::Adapter, extract::SocketRef, operators::BroadcastOperators};
+
+use super::{AppState, payloads::UserEvent};
+use crate::{
+    domain::{Message, Refusal, Session},
+    store::{StoreError, UserEntry},
+};
+
+/// The connecting user itself (first) and its contacts, and the user's history.
+pub async fn load_users(
+    session: &Session,
+    state: &AppState,
+) -> Result<(Arc<Vec<UserEntry>>, Vec<Message>), Arc<StoreError>> {
+    let me = session.user_id.as_str();
+    let (history, stored) = tokio::try_join!(
+        state.messages.for_user(&session.user_id),
+        state.contacts.of(me)
+    )?;
+    let stored: BTreeSet<&str> = stored.iter().map(String::as_str).collect();
+    let from_history: BTreeSet<&str> = history
+        .iter()
+        .map(|message| message.peer_of(me))
+        .filter(|peer| *peer != me)
+        .collect();
+    let missing: Vec<&str> = from_history.difference(&stored).copied().collect();
+    let contacts: Vec<&str> = stored.union(&from_history).copied().collect();
+    let (_, entries) = tokio::try_join!(
+        state.contacts.keep(me, &missing),
+        state.users.entries(&contacts)
+    )?;
+    let mut users = Vec::with_capacity(contacts.len() + 1);
+    users.push(UserEntry {
+        user_id: session.user_id.clone(),
+        username: session.username.as_str().to_owned(),
+        connected: true,
+    });
+    // A contact whose session expired is gone for good (a new session is a new user).
+    users.extend(entries.into_iter().flatten());
+    Ok((Arc::new(users), history))
+}
+
+/// Tells the user's contacts, on every node, that this socket's user is online.
+pub async fn announce_online<A: Adapter>(
+    socket: &SocketRef<A>,
+    session: &Session,
+    state: &AppState,
+) {
+    let online = UserEvent {
+        user_id: &session.user_id,
+        username: session.username.as_str(),
+        connected: true,
+        messages: Vec::new(),
+    };
+    let Some(online) = encode(&online) else {
+        return;
+    };
+    let user = session.user_id.as_str();
+    announce(socket.local(), state, user, "user connected", &online).await;
+}
+
+/// Tells `user`'s contacts, on every node, that its last socket is gone. `local` is this
+/// node's emitter (`socket.local()` or `io.local()`).
+pub async fn announce_offline<A: Adapter>(
+    local: BroadcastOperators<A>,
+    state: &AppState,
+    user: &str,
+) {
+    if let Some(offline) = encode(&user) {
+        announce(local, state, user, "user disconnected", &offline).await;
+    }
+}
+
+async fn announce<A: Adapter>(
+    local: BroadcastOperators<A>,
+    state: &AppState,
+    user: &str,
+    event: &str,
+    data: &RawValue,
+) {
+    let contacts = match state.contacts.of(user).await {
+        Ok(contacts) => contacts,
+        Err(err) => return tracing::warn!(error = ?err, event, "cannot read a user's contacts"),
+    };
+    let contacts: Vec<String> = contacts.into_iter().filter(|c| c != user).collect();
+    if contacts.is_empty() {
+        return;
+    }
+    let sent = local.to(contacts.clone()).emit(event, data).await;
+    state.metrics.emitted(event, sent);
+    let channels: Vec<&str> = contacts.iter().map(String::as_str).collect();
+    let announcement = state.routes.announcement(event, &channels, data.get());
+    if let Err(err) = state.contacts.publish(&announcement).await {
+        state.metrics.adapter_error(event, &err);
+    }
+}
+
+/// Stores a message between two different users, makes them contacts, and forwards it: a
+/// first message is preceded by the introduction of the sender to the recipient's sockets,
+/// here and on the other nodes (published first on the same channel).
+pub async fn store_and_forward<A: Adapter>(
+    socket: &SocketRef<A>,
+    session: &Session,
+    state: &AppState,
+    json: &RawValue,
+    (from, to): (&str, &str),
+) -> Result<(), Refusal> {
+    let sender = UserEvent {
+        user_id: &session.user_id,
+        username: session.username.as_str(),
+        connected: true,
+        messages: Vec::new(),
+    };
+    let sender = encode(&sender).ok_or(Refusal::StorageUnavailable)?;
+    let introduction = state
+        .routes
+        .announcement("user connected", &[to], sender.get());
+    let message = state
+        .routes
+        .announcement("private message", &[to, from], json.get());
+    let stored = state
+        .contacts
+        .store_and_publish(
+            &state.messages,
+            (from, to),
+            json.get(),
+            &message,
+            &introduction,
+        )
+        .await
+        .map_err(|err| {
+            tracing::error!(error = ?err, "cannot store a message");
+            Refusal::StorageUnavailable
+        })?;
+    match stored.published {
+        Ok(()) => state.metrics.messages_delivered.inc(),
+        Err(err) => state.metrics.adapter_error("private message", &err),
+    }
+    if stored.introduced {
+        let sent = socket
+            .local()
+            .to(to.to_owned())
+            .emit("user connected", &*sender)
+            .await;
+        state.metrics.emitted("user connected", sent);
+    }
+    // This node's sockets of either user, but not the sending one.
+    let local = socket.local().to([to.to_owned(), from.to_owned()]);
+    let sent = local.emit("private message", json).await;
+    state.metrics.emitted("private message", sent);
+    Ok(())
+}
+
+/// Encodes an event's payload once, for every socket and every node it goes to.
+fn encode(payload: &impl serde::Serialize) -> Option<Box<RawValue>> {
+    to_raw_value(payload)
+        .inspect_err(|err| tracing::error!(%err, "cannot encode an event"))
+        .ok()
+}

@@ -1,0 +1,72 @@
+//! `search users` (both scopes): users whose username starts with the query, case-insensitive,
+//! ordered by username, never the caller; answered `{ users }` or `{ error }` by ack.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use socketioxide::{
+    adapter::Adapter,
+    extract::{AckSender, Extension, SocketRef, State, TryData},
+};
+
+use super::{AppState, rate_limit::Bucket};
+use crate::{
+    domain::{SearchQuery, SearchRefusal, Session},
+    store::UserEntry,
+};
+
+/// The acknowledgement of a search: exactly one of the two fields.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum SearchAck<'a> {
+    Users(&'a [UserEntry]),
+    Error(String),
+}
+
+pub async fn on_search_users<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(payload): TryData<Value>,
+    ack: AckSender<A>,
+    Extension(session): Extension<Arc<Session>>,
+    State(state): State<Arc<AppState>>,
+) {
+    let found = search(&socket, payload.ok(), &session, &state).await;
+    let label = match &found {
+        Ok(_) => "served",
+        Err(refusal) => refusal.metric_label(),
+    };
+    state.metrics.searches.with_label_values(&[label]).inc();
+    let reply = match &found {
+        Ok(users) => ack.send(&SearchAck::Users(users)),
+        Err(refusal) => ack.send(&SearchAck::Error(refusal.to_string())),
+    };
+    if let Err(err) = reply {
+        tracing::debug!(sid = %socket.id, error = ?err, "cannot answer a search");
+    }
+}
+
+async fn search<A: Adapter>(
+    socket: &SocketRef<A>,
+    payload: Option<Value>,
+    session: &Session,
+    state: &AppState,
+) -> Result<Vec<UserEntry>, SearchRefusal> {
+    // Searches share the socket's message bucket: first, so that a flood costs one check each.
+    let allowed = socket
+        .extensions
+        .get::<Bucket>()
+        .is_none_or(|bucket| bucket.try_take(state.rate_limit));
+    if !allowed {
+        return Err(SearchRefusal::RateLimited);
+    }
+    let query = SearchQuery::parse(&payload.unwrap_or(Value::Null))?;
+    state
+        .users
+        .search(&query.prefix, query.limit, session.user_id.as_str())
+        .await
+        .map_err(|err| {
+            tracing::error!(error = ?err, "cannot search users");
+            SearchRefusal::StorageUnavailable
+        })
+}

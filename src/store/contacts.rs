@@ -1,0 +1,156 @@
+//! Contacts (`USERS_SCOPE=contacts`): `privmsg:contacts:{userID}`, the set of users a user has
+//! exchanged at least one message with, kept in Redis so that every node agrees and a restart
+//! loses nothing. Written with the first message between two users; a user's history written
+//! before the set existed (by the Node.js server) is folded in at its connect.
+
+use std::time::Duration;
+
+use super::{
+    Announcement, MessageStore, StoreError,
+    redis::{RedisPool, keys, scripts},
+};
+
+#[derive(Clone)]
+pub struct ContactStore {
+    pool: RedisPool,
+    /// A contact set's time to live, restarted on every add and on each connect of its owner:
+    /// as long as the longer of a session and a history, so that contacts outlive neither.
+    ttl: Duration,
+}
+
+/// What storing a message between two users did.
+pub struct Stored {
+    /// The message made the sender a contact of the recipient: the introduction was published
+    /// (or its publication failed with the message's, below).
+    pub introduced: bool,
+    /// Whether the publications reached Redis; the message is stored either way.
+    pub published: Result<(), StoreError>,
+}
+
+impl ContactStore {
+    pub fn new(pool: RedisPool, ttl: Duration) -> Self {
+        Self { pool, ttl }
+    }
+
+    /// `user`'s contacts.
+    pub async fn of(&self, user: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(redis::cmd("SMEMBERS")
+            .arg(keys::contacts(user))
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Adds `peers` (found in `user`'s history, missing from its set) and restarts the set's
+    /// TTL: called at each connect of `user`.
+    pub async fn keep(&self, user: &str, peers: &[&str]) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let key = keys::contacts(user);
+        let mut cmds = Vec::with_capacity(2);
+        if !peers.is_empty() {
+            cmds.push(redis::cmd("SADD").arg(&key).arg(peers).to_owned());
+        }
+        cmds.push(
+            redis::cmd("EXPIRE")
+                .arg(&key)
+                .arg(self.ttl.as_secs())
+                .to_owned(),
+        );
+        conn.each::<redis::Value>(cmds).await?;
+        Ok(())
+    }
+
+    /// Publishes `announce` on each of its channels.
+    pub async fn publish(&self, announce: &Announcement) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        conn.publish_each(&pairs(announce)).await
+    }
+
+    /// Stores a message between two different users in both histories and makes them contacts
+    /// of each other; then publishes `introduction` (when the recipient did not have the
+    /// sender) and `message`, in that order, so that every node gets the introduction first.
+    ///
+    /// Standalone Redis: one script, one round trip, all or nothing
+    /// (`redis-scripts/store_and_publish_contacts.lua`). Redis Cluster: the three history
+    /// commands per history and SADD + EXPIRE per contact set, concurrently (single-key, each
+    /// to its master), then the publications (the introduction first, awaited, only for a
+    /// first message).
+    ///
+    /// An error means the message is not stored (on a cluster: perhaps in part, as for
+    /// `MessageStore::store_and_publish`) and nothing was published.
+    pub async fn store_and_publish(
+        &self,
+        messages: &MessageStore,
+        (from, to): (&str, &str),
+        json: &str,
+        message: &Announcement,
+        introduction: &Announcement,
+    ) -> Result<Stored, StoreError> {
+        let conn = self.pool.get().await?;
+        let (cap, history_ttl) = messages.limits();
+        let recipient_channel = keys::user_channel(to);
+        if !conn.is_cluster() {
+            let mut call = scripts::STORE_AND_PUBLISH_CONTACTS.prepare_invoke();
+            call.key(keys::messages(from))
+                .key(keys::messages(to))
+                .key(keys::contacts(from))
+                .key(keys::contacts(to));
+            call.arg(json)
+                .arg(cap)
+                .arg(history_ttl.as_secs())
+                .arg(self.ttl.as_secs())
+                .arg(from)
+                .arg(to)
+                .arg(&message.payload)
+                .arg(&introduction.payload)
+                .arg(&recipient_channel);
+            for channel in &message.channels {
+                call.arg(channel);
+            }
+            let introduced: i64 = call.invoke_async(&mut conn.clone()).await?;
+            return Ok(Stored {
+                introduced: introduced == 1,
+                published: Ok(()),
+            });
+        }
+        let mut cmds: Vec<redis::Cmd> = [from, to]
+            .iter()
+            .flat_map(|user| messages.history_writes(user, json))
+            .collect();
+        for (owner, peer) in [(from, to), (to, from)] {
+            let key = keys::contacts(owner);
+            cmds.push(redis::cmd("SADD").arg(&key).arg(peer).to_owned());
+            cmds.push(
+                redis::cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(self.ttl.as_secs())
+                    .to_owned(),
+            );
+        }
+        let replies: Vec<redis::Value> = conn.each(cmds).await?;
+        // The recipient's SADD: the second to last command.
+        let introduced = replies
+            .iter()
+            .rev()
+            .nth(1)
+            .is_some_and(|added| matches!(added, redis::Value::Int(1)));
+        let published = async {
+            if introduced {
+                conn.publish_each(&pairs(introduction)).await?;
+            }
+            conn.publish_each(&pairs(message)).await
+        };
+        Ok(Stored {
+            introduced,
+            published: published.await,
+        })
+    }
+}
+
+fn pairs(announce: &Announcement) -> Vec<(String, &[u8])> {
+    announce
+        .channels
+        .iter()
+        .map(|channel| (channel.clone(), announce.payload.as_slice()))
+        .collect()
+}

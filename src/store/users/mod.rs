@@ -1,0 +1,198 @@
+//! The user index, an extension of the layout that lets a node find users without listing
+//! every session: `privmsg:user:{userID}` (the user's sessionID, with the session's TTL) and
+//! `privmsg:usernames` (a sorted set of `<lowercased username>\0<userID>`, every score 0,
+//! read in byte order with ZRANGEBYLEX for `search users`).
+//!
+//! A session that expires leaves its member in `privmsg:usernames` behind: a search that meets
+//! a member whose `privmsg:user:` key is gone removes it and skips it, and a background pass
+//! ([`maintenance`]) removes the rest, so that an expired user is never found.
+
+pub mod maintenance;
+
+use std::time::Duration;
+
+use prometheus::IntCounter;
+
+use super::{
+    StoreError, UserEntry,
+    redis::{Conn, RedisPool, keys},
+};
+use crate::domain::{Session, UserId};
+
+/// How many pages of the username index one search reads at most: a page that is all
+/// expired members costs one more, and a bound keeps a search cheap whatever the index holds.
+const MAX_PAGES: usize = 4;
+
+#[derive(Clone)]
+pub struct UserIndex {
+    pool: RedisPool,
+    session_ttl: Duration,
+    /// Members of the username index removed because their session had expired.
+    pruned: IntCounter,
+}
+
+impl UserIndex {
+    pub fn new(pool: RedisPool, session_ttl: Duration, pruned: IntCounter) -> Self {
+        Self {
+            pool,
+            session_ttl,
+            pruned,
+        }
+    }
+
+    /// Indexes `session` (at each connect, so that the key lives as long as the session): the
+    /// user's key first, then its username. In that order, because a search that sees the
+    /// username but not yet the key would take the user for expired and drop it.
+    pub async fn record(&self, session: &Session) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let user = session.user_id.as_str();
+        let set = self.set_key(user, session.id.expose());
+        let mut add = redis::cmd("ZADD");
+        add.arg(keys::USERNAMES)
+            .arg(0)
+            .arg(keys::username_member(session.username.as_str(), user));
+        if conn.is_cluster() {
+            // Two keys, two slots: no pipeline keeps their order there, so one after the other.
+            conn.each::<redis::Value>(vec![set]).await?;
+            conn.each::<redis::Value>(vec![add]).await?;
+        } else {
+            conn.each::<redis::Value>(vec![set, add]).await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the user's key as long as its session, when the session is saved without a
+    /// connect (the last socket leaving restarts the session's TTL).
+    pub async fn refresh(&self, session: &Session) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let set = self.set_key(session.user_id.as_str(), session.id.expose());
+        conn.each::<redis::Value>(vec![set]).await?;
+        Ok(())
+    }
+
+    fn set_key(&self, user: &str, session_id: &str) -> redis::Cmd {
+        let mut set = redis::cmd("SET");
+        set.arg(keys::user(user))
+            .arg(session_id)
+            .arg("EX")
+            .arg(self.session_ttl.as_secs());
+        set
+    }
+
+    /// The users whose lowercased username starts with `prefix` (already lowercased), in
+    /// username order, at most `limit`, never `caller`. Members whose session has expired are
+    /// removed from the index on the way.
+    pub async fn search(
+        &self,
+        prefix: &str,
+        limit: usize,
+        caller: &str,
+    ) -> Result<Vec<UserEntry>, StoreError> {
+        let conn = self.pool.get().await?;
+        let mut from = [b"[", prefix.as_bytes()].concat();
+        // 0xFF never occurs in UTF-8: every member starting with the prefix sorts below it.
+        let to = [b"[", prefix.as_bytes(), &[0xff]].concat();
+        let mut found = Vec::with_capacity(limit);
+        for _ in 0..MAX_PAGES {
+            // One more than wanted: the caller may be among them.
+            let page = limit - found.len() + 1;
+            let members: Vec<String> = redis::cmd("ZRANGEBYLEX")
+                .arg(keys::USERNAMES)
+                .arg(&from)
+                .arg(&to)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(page)
+                .query_async(&mut conn.clone())
+                .await?;
+            let candidates: Vec<(&str, &str)> = members
+                .iter()
+                .filter_map(|m| Some((m.as_str(), keys::user_of_member(m)?)))
+                .filter(|(_, user)| *user != caller)
+                .collect();
+            let users: Vec<&str> = candidates.iter().map(|(_, user)| *user).collect();
+            let mut expired = Vec::new();
+            for ((member, _), entry) in candidates.iter().zip(lookup(&conn, &users).await?) {
+                match entry {
+                    Some(entry) => found.push(entry),
+                    None => expired.push(*member),
+                }
+            }
+            self.prune(&conn, &expired).await;
+            match members.last() {
+                Some(last) if members.len() == page && found.len() < limit => {
+                    from = [b"(", last.as_bytes()].concat();
+                }
+                _ => break,
+            }
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// Removes `members` from the username index and returns how many were there (best
+    /// effort: the next search or pass tries again).
+    async fn prune(&self, conn: &Conn, members: &[&str]) -> u64 {
+        if members.is_empty() {
+            return 0;
+        }
+        let mut rem = redis::cmd("ZREM");
+        rem.arg(keys::USERNAMES).arg(members);
+        match conn.each::<u64>(vec![rem]).await {
+            Ok(removed) => {
+                let removed = removed.iter().sum();
+                self.pruned.inc_by(removed);
+                removed
+            }
+            Err(err) => {
+                tracing::warn!(error = ?err, "cannot prune the username index");
+                0
+            }
+        }
+    }
+
+    /// The entries of `users` (username, status), in order; `None` for a user whose session
+    /// is gone.
+    pub async fn entries(&self, users: &[&str]) -> Result<Vec<Option<UserEntry>>, StoreError> {
+        let conn = self.pool.get().await?;
+        lookup(&conn, users).await
+    }
+}
+
+/// Each user's session, through its `privmsg:user:` key: two pipelined round trips whatever
+/// the number of users (on a cluster, concurrent commands, each to its key's master).
+async fn lookup(conn: &Conn, users: &[&str]) -> Result<Vec<Option<UserEntry>>, StoreError> {
+    let gets = users
+        .iter()
+        .map(|user| redis::cmd("GET").arg(keys::user(user)).to_owned())
+        .collect();
+    let sessions: Vec<Option<String>> = conn.each(gets).await?;
+    let reads = sessions
+        .iter()
+        .flatten()
+        .map(|session| {
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(keys::session_raw(session))
+                .arg("userID")
+                .arg("username")
+                .arg("connected");
+            cmd
+        })
+        .collect();
+    type Row = (Option<String>, Option<String>, Option<String>);
+    let mut rows = conn.each::<Row>(reads).await?.into_iter();
+    Ok(users
+        .iter()
+        .zip(sessions)
+        .map(|(user, session)| {
+            session?;
+            let (id, username, connected) = rows.next()?;
+            // A key naming another user's session is not this user's: treat it as gone.
+            (id.as_deref() == Some(*user)).then(|| UserEntry {
+                user_id: UserId::from_stored((*user).to_owned()),
+                username: username.unwrap_or_default(),
+                connected: connected.as_deref() == Some("true"),
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,248 @@
+//! `USERS_SCOPE=contacts`: a user sees itself and its contacts only, only its contacts hear of
+//! its arrivals and departures, and the first message introduces the sender to the recipient.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use privmsg::settings::UsersScope;
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{
+        NodeProcess, TestApp, TestClient, TestRedis, eventually, spawn_app_with, test_settings,
+    },
+    on_standalone_and_cluster,
+};
+
+async fn contacts_node(redis: &TestRedis) -> TestApp {
+    let mut settings = test_settings(redis);
+    settings.users_scope = UsersScope::Contacts;
+    spawn_app_with(settings).await
+}
+
+/// The userIDs listed in a `users` event.
+fn listed(users: &Value) -> BTreeSet<String> {
+    users
+        .as_array()
+        .expect("users is an array")
+        .iter()
+        .map(|user| user["userID"].as_str().expect("userID").to_owned())
+        .collect()
+}
+
+fn ids<const N: usize>(users: [&str; N]) -> BTreeSet<String> {
+    users.iter().map(|u| (*u).to_owned()).collect()
+}
+
+/// Whether a presence event concerns `user` (`user connected` carries an entry,
+/// `user disconnected` the bare userID).
+fn about(event: &(String, Value), user: &str) -> bool {
+    match event.0.as_str() {
+        "user connected" => event.1["userID"] == user,
+        "user disconnected" => event.1 == user,
+        _ => false,
+    }
+}
+
+async fn users_lists_exactly_the_user_and_its_contacts(redis: TestRedis) {
+    let app = contacts_node(&redis).await;
+    let alice = TestClient::join(&app, "alice").await;
+    let bob = TestClient::join(&app, "bob").await;
+    let carol = TestClient::join(&app, "carol").await;
+    assert_eq!(listed(&alice.users), ids([&alice.user_id]));
+
+    let ack = alice.send_to(&bob.user_id, "hi bob").await;
+
+    let again = TestClient::join_with(&app, json!({ "sessionID": alice.session_id })).await;
+    let bob_again = TestClient::join_with(&app, json!({ "sessionID": bob.session_id })).await;
+    let carol_again = TestClient::join_with(&app, json!({ "sessionID": carol.session_id })).await;
+    assert_eq!(listed(&again.users), ids([&alice.user_id, &bob.user_id]));
+    assert_eq!(
+        again.users[0]["userID"],
+        alice.user_id.as_str(),
+        "self first"
+    );
+    assert_eq!(again.users[0]["connected"], true);
+    assert_eq!(
+        again.listed(&bob.user_id)["messages"],
+        json!([ack["message"]])
+    );
+    assert_eq!(
+        listed(&bob_again.users),
+        ids([&bob.user_id, &alice.user_id])
+    );
+    assert_eq!(listed(&carol_again.users), ids([&carol.user_id]));
+}
+
+async fn the_introduction_reaches_the_recipient_before_the_first_message_on_every_node(
+    redis: TestRedis,
+) {
+    let (node1, node2) = (contacts_node(&redis).await, contacts_node(&redis).await);
+    let alice = TestClient::join(&node1, "alice").await;
+    let mut bob_far = TestClient::join(&node2, "bob").await;
+    let auth = json!({ "sessionID": bob_far.session_id });
+    let mut bob_near = TestClient::join_with(&node1, auth).await;
+
+    alice.send_to(&bob_far.user_id, "first").await;
+    alice.send_to(&bob_far.user_id, "second").await;
+
+    for bob in [&mut bob_far.client, &mut bob_near.client] {
+        let introduction = bob.expect("user connected").await;
+        assert_eq!(
+            introduction,
+            json!({ "userID": alice.user_id, "username": "alice", "connected": true, "messages": [] })
+        );
+        let first = bob.expect("private message").await;
+        assert_eq!(first["content"], "first");
+        let order: Vec<&str> = bob.seen.iter().map(|(name, _)| name.as_str()).collect();
+        let introduced = order.iter().position(|e| *e == "user connected");
+        let delivered = order.iter().position(|e| *e == "private message");
+        assert!(introduced < delivered, "{order:?}");
+        // Contacts now: the second message comes without another introduction.
+        let second = bob
+            .expect_none_before("user connected", "private message")
+            .await;
+        assert_eq!(second["content"], "second");
+    }
+}
+
+async fn presence_reaches_contacts_only(redis: TestRedis) {
+    let (node1, node2) = (contacts_node(&redis).await, contacts_node(&redis).await);
+    let alice = TestClient::join(&node1, "alice").await;
+    let mut bob = TestClient::join(&node2, "bob").await;
+    let mut carol = TestClient::join(&node1, "carol").await;
+    let mut carol_far =
+        TestClient::join_with(&node2, json!({ "sessionID": carol.session_id })).await;
+    alice.send_to(&bob.user_id, "hi").await;
+    bob.client.expect("user connected").await;
+    bob.client.expect("private message").await;
+    alice.client.disconnect().await;
+    assert_eq!(
+        bob.client.expect("user disconnected").await,
+        json!(alice.user_id)
+    );
+
+    let back = TestClient::join_with(&node1, json!({ "sessionID": alice.session_id })).await;
+    let online = bob.client.expect("user connected").await;
+    assert_eq!(online["userID"], back.user_id.as_str());
+    // Published after alice's arrival was announced: had carol been told of it, she would have
+    // been told first.
+    bob.send_to(&carol.user_id, "marker").await;
+
+    for carol in [&mut carol.client, &mut carol_far.client] {
+        carol.expect("private message").await;
+        let heard: Vec<_> = carol
+            .seen
+            .iter()
+            .filter(|e| about(e, &alice.user_id))
+            .collect();
+        assert!(heard.is_empty(), "a non-contact heard of alice: {heard:?}");
+    }
+}
+
+async fn contacts_survive_a_restart_and_the_expiry_of_the_history(redis: TestRedis) {
+    let node = contacts_node(&redis).await;
+    let alice = TestClient::join(&node, "alice").await;
+    let bob = TestClient::join(&node, "bob").await;
+    alice.send_to(&bob.user_id, "hi").await;
+    node.stop().await;
+    let mut conn = redis.conn().await;
+    for user in [&alice.user_id, &bob.user_id] {
+        let _: () = conn.del(format!("messages:{user}")).await.expect("DEL");
+    }
+
+    let node = contacts_node(&redis).await;
+    let back = TestClient::join_with(&node, json!({ "sessionID": alice.session_id })).await;
+
+    assert_eq!(listed(&back.users), ids([&alice.user_id, &bob.user_id]));
+    assert_eq!(back.listed(&bob.user_id)["connected"], false);
+}
+
+const SESSION: &str = "1f2e3d4c5b6a7980";
+const USER: &str = "a1b2c3d4e5f60718";
+const PEER: &str = "0918273645abcdef";
+
+async fn a_history_written_by_the_node_server_gives_contacts(redis: TestRedis) {
+    redis.store_offline_session(SESSION, USER, "legacy").await;
+    redis
+        .store_offline_session("ffffffffffffffff", PEER, "old friend")
+        .await;
+    let mut conn = redis.conn().await;
+    let old = json!({ "content": "hi", "from": PEER, "to": USER });
+    let _: () = conn
+        .rpush(format!("messages:{USER}"), old.to_string())
+        .await
+        .expect("RPUSH");
+    let node = contacts_node(&redis).await;
+    // The node indexes the sessions it did not write in the background.
+    eventually(
+        async || {
+            let key: Option<String> = redis
+                .conn()
+                .await
+                .get(format!("privmsg:user:{PEER}"))
+                .await
+                .ok()?;
+            key
+        },
+        "the Node-written sessions indexed",
+    )
+    .await;
+
+    let legacy = TestClient::join_with(&node, json!({ "sessionID": SESSION })).await;
+
+    assert_eq!(listed(&legacy.users), ids([USER, PEER]));
+    assert_eq!(legacy.listed(PEER)["messages"], json!([old]));
+    let stored: BTreeSet<String> = conn
+        .smembers(format!("privmsg:contacts:{USER}"))
+        .await
+        .expect("SMEMBERS");
+    assert_eq!(stored, ids([PEER]), "derived contacts are kept");
+    let found = legacy
+        .client
+        .ask("search users", json!({ "query": "OLD" }))
+        .await;
+    assert_eq!(found["users"][0]["userID"], PEER);
+}
+
+/// The sweep of a node killed without draining announces its users to their contacts only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_of_a_killed_node_tells_the_contacts_of_its_users_only() {
+    let redis = TestRedis::start().await;
+    let env = [("NODE_TTL_SECS", "3"), ("USERS_SCOPE", "contacts")];
+    let mut crashing = NodeProcess::start(&redis, &env).await;
+    let mut settings = test_settings(&redis);
+    settings.node_ttl_secs = 3;
+    settings.users_scope = UsersScope::Contacts;
+    let survivor = spawn_app_with(settings).await;
+    let mut bob = TestClient::join(&survivor, "bob").await;
+    let mut carol = TestClient::join(&survivor, "carol").await;
+    let alice = TestClient::join(&crashing, "alice").await;
+    alice.send_to(&bob.user_id, "hi").await;
+    bob.client.expect("private message").await;
+
+    crashing.kill().await;
+
+    let gone = bob
+        .client
+        .expect_within("user disconnected", Duration::from_secs(30))
+        .await;
+    assert_eq!(gone, json!(alice.user_id));
+    bob.send_to(&carol.user_id, "marker").await;
+    carol.client.expect("private message").await;
+    let heard: Vec<_> = carol
+        .client
+        .seen
+        .iter()
+        .filter(|e| about(e, &alice.user_id))
+        .collect();
+    assert!(heard.is_empty(), "a non-contact heard of alice: {heard:?}");
+}
+
+on_standalone_and_cluster!(
+    users_lists_exactly_the_user_and_its_contacts,
+    the_introduction_reaches_the_recipient_before_the_first_message_on_every_node,
+    presence_reaches_contacts_only,
+    contacts_survive_a_restart_and_the_expiry_of_the_history,
+    a_history_written_by_the_node_server_gives_contacts,
+);
