@@ -13,6 +13,8 @@ export const state = reactive({
   connection: "connecting",
   users: [],
   selectedUserID: null,
+  // "find someone to talk to": the last query's answer (`search users`)
+  search: { query: "", results: [], error: "", pending: false },
 });
 
 let localKey = 0; // stable v-for keys for messages that have no server id yet
@@ -53,7 +55,26 @@ function addIncoming(user, message) {
 function reset() {
   state.users = [];
   state.selectedUserID = null;
+  clearSearch();
   socket.userID = undefined;
+}
+
+// Adds a user this client did not know yet (a search result, or the peer of a conversation that
+// another tab of ours started) to the list, without its history: the server sends history in
+// `users` only, and a new conversation has none yet.
+function addUser(u) {
+  const existing = findUser(u.userID);
+  if (existing) return existing;
+  state.users.push({
+    userID: u.userID,
+    username: u.username,
+    connected: Boolean(u.connected),
+    self: u.userID === socket.userID,
+    messages: [],
+    hasNewMessages: false,
+  });
+  sortUsers();
+  return findUser(u.userID);
 }
 
 // --- actions used by the components -------------------------------------------------
@@ -89,6 +110,50 @@ export function selectUser(userID) {
   state.selectedUserID = userID;
   const user = findUser(userID);
   if (user) user.hasNewMessages = false;
+}
+
+export function clearSearch() {
+  state.search.query = "";
+  state.search.results = [];
+  state.search.error = "";
+  state.search.pending = false;
+}
+
+let searchSeq = 0; // answers to superseded queries are ignored
+
+// `search users` (PROTOCOL.md, "Scope of the user directory"): usernames starting with `query`,
+// case-insensitive, never ourselves. Works in both scopes; in `contacts` it is how a user finds
+// someone it has never talked to.
+export function search(query) {
+  state.search.query = query;
+  const trimmed = query.trim();
+  if (!trimmed) {
+    clearSearch();
+    return;
+  }
+  const seq = ++searchSeq;
+  state.search.pending = true;
+  socket.timeout(ACK_TIMEOUT_MS).emit("search users", { query: trimmed, limit: 20 }, (err, res) => {
+    if (seq !== searchSeq) return;
+    state.search.pending = false;
+    if (err) {
+      state.search.results = [];
+      state.search.error = "no answer from the server";
+    } else if (res && Array.isArray(res.users)) {
+      state.search.results = res.users;
+      state.search.error = "";
+    } else {
+      state.search.results = [];
+      state.search.error = (res && res.error) || "unknown error";
+    }
+  });
+}
+
+// Opens the conversation with a search result, adding the user to the list if it is new.
+export function openConversation(u) {
+  addUser(u);
+  clearSearch();
+  selectUser(u.userID);
 }
 
 export function sendMessage(content) {
@@ -201,11 +266,11 @@ socket.on("users", (users) => {
 socket.on("user connected", (u) => {
   const existing = findUser(u.userID);
   if (existing) {
-    existing.connected = true;
+    // An introduction (USERS_SCOPE=contacts: someone's first message) carries the real status.
+    existing.connected = u.connected !== false;
     return;
   }
-  state.users.push({ ...u, self: false, messages: [], hasNewMessages: false });
-  sortUsers();
+  addUser(u);
 });
 
 socket.on("user disconnected", (userID) => {
@@ -216,6 +281,8 @@ socket.on("user disconnected", (userID) => {
 socket.on("private message", (message) => {
   // Our own messages (sent from another tab) belong to the conversation with `to`.
   const peer = message.from === socket.userID ? message.to : message.from;
-  const user = findUser(peer);
-  if (user) addIncoming(user, message);
+  // A peer we do not know: another tab of ours opened this conversation (from a search); the
+  // server introduces a new sender with `user connected` first, so this is our own message.
+  const user = findUser(peer) || addUser({ userID: peer, username: `user ${peer.slice(0, 8)}…`, connected: false });
+  addIncoming(user, message);
 });

@@ -7,40 +7,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { startCluster, ARTIFACTS, CLIENT_DIR, WAIT_MS } from "./harness.mjs";
+import {
+  CHROMIUM, CHROMIUM_ARGS, eventually, item, me, expectOnline, expectConversation, login, send,
+  openLoggedPage,
+} from "./browser-kit.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
-// This machine has no outside network: keep Chromium from trying to reach it.
-// (Playwright gives each launch a fresh temporary --user-data-dir of its own.)
-const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
-
-// Retry an assertion until it passes or time runs out; then fail with its last error.
-async function eventually(check, timeout = WAIT_MS) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-const item = (page, name) => page.locator(`[data-testid="user-item"][data-username="${name}"]`);
-const online = (page, name) => item(page, name).locator('[data-testid="user-status"]').getAttribute("data-online");
 const hasMarker = async (page, name) => (await item(page, name).locator('[data-testid="user-new-messages"]').count()) > 0;
-const panelTexts = (page) => page.locator('[data-testid="message-panel"] [data-testid="message-content"]').allTextContents();
-const me = (page) => page.getByTestId("me").textContent();
-
-async function expectOnline(page, name, expected) {
-  await eventually(async () => assert.equal(await online(page, name), String(expected), `${name} online?`));
-}
-async function expectConversation(page, expected) {
-  await eventually(async () => assert.deepEqual(await panelTexts(page), expected));
-}
 
 describe("browser: two users on two nodes", () => {
   let cluster, browser, ctxA, ctxB, pageA, pageA2, pageB;
@@ -49,25 +21,7 @@ describe("browser: two users on two nodes", () => {
     page.screenshot({ path: path.join(ARTIFACTS, `browser-${String(++step).padStart(2, "0")}-${name}.png`) });
   const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, "browser-console.log"));
 
-  async function openPage(ctx, url, who) {
-    const page = await ctx.newPage();
-    page.on("console", (m) => consoleLog.write(`[${who}] ${m.type()}: ${m.text()}\n`));
-    page.on("pageerror", (e) => consoleLog.write(`[${who}] pageerror: ${e.message}\n`));
-    await page.goto(url);
-    return page;
-  }
-  async function login(page, username) {
-    await page.getByTestId("username-input").fill(username);
-    await page.getByTestId("username-submit").click();
-    await eventually(async () => assert.equal(await me(page), username));
-    await eventually(async () =>
-      assert.equal(await item(page, username).getByTestId("user-name").textContent(), `${username} (yourself)`));
-  }
-  async function send(page, text) {
-    await page.getByTestId("message-input").fill(text);
-    await page.getByTestId("message-send").click();
-  }
-
+  const openPage = (ctx, url, who) => openLoggedPage(ctx, url, who, consoleLog);
   before(async () => {
     assert.ok(fs.existsSync(path.join(CLIENT_DIR, "index.html")), "build the client first: cd client && npm run build");
     cluster = await startCluster({ nodes: 2, name: "browser" });
