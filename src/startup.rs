@@ -13,13 +13,14 @@ use tower::ServiceBuilder;
 
 use crate::{
     adapter::{self, RedisAdapter},
+    directory::{self, Directory, PresenceChannel},
     http,
     metrics::Metrics,
     routing::{self, UserRoutes},
     settings::Settings,
     socket::{AppState, handlers::on_connect, handshake::authenticate, liveness, presence},
     store::{
-        self, MessageStore, NodeStore, RedisPool, SessionStore, SharedListing,
+        self, MessageStore, NodeStore, RedisPool, SessionStore,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -37,8 +38,15 @@ pub struct Application {
 /// The Socket.IO server once mounted, with its background work.
 struct Mounted {
     io: SocketIo<RedisAdapter<Emitter>>,
-    /// The liveness loop and the delivery of routed events.
-    background: [tokio::task::JoinHandle<()>; 2],
+    /// The liveness loop, the delivery of routed and of presence events, the directory's
+    /// resync.
+    background: [tokio::task::JoinHandle<()>; 4],
+}
+
+/// What arrives from the other nodes: per-user events and presence events.
+struct Deliveries {
+    routed: mpsc::Receiver<ChannelMessage>,
+    presence: mpsc::Receiver<ChannelMessage>,
 }
 
 impl Application {
@@ -54,10 +62,15 @@ impl Application {
         let pubsub = PubSub::connect(&target, metrics.clone()).await?;
         let (routes, deliveries) =
             UserRoutes::start(node_id.clone(), pubsub.clone(), metrics.clone());
+        // Subscribed before the directory's first listing starts, so that no announcement
+        // falls between the two.
+        let (presence, presence_events) =
+            PresenceChannel::subscribe(pubsub.clone(), node_id.clone()).await?;
         // One Arc: socketioxide's `State` extractor clones the state for every event.
         let state = Arc::new(AppState {
-            sessions: sessions.clone(),
-            listing: SharedListing::new(sessions),
+            sessions,
+            directory: Directory::new(metrics.clone()),
+            presence,
             nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             messages: MessageStore::new(pool.clone(), settings.message_ttl(), settings.history_cap),
             max_message_bytes: settings.max_message_bytes,
@@ -69,6 +82,10 @@ impl Application {
             routes,
         });
 
+        let deliveries = Deliveries {
+            routed: deliveries,
+            presence: presence_events,
+        };
         let (router, socketio) = mount(&settings, &state, &pool, pubsub, deliveries).await?;
 
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
@@ -135,9 +152,10 @@ async fn mount(
     state: &Arc<AppState>,
     pool: &RedisPool,
     pubsub: PubSub,
-    deliveries: mpsc::Receiver<ChannelMessage>,
+    deliveries: Deliveries,
 ) -> anyhow::Result<(Router, Mounted)> {
     let status = pubsub.status();
+    let resumed = pubsub.resumed();
     let (layer, io) = engine(settings)
         .with_state(state.clone())
         .with_adapter::<RedisAdapter<_>>(adapter::constructor(pubsub))
@@ -145,10 +163,29 @@ async fn mount(
     io.ns("/", on_connect.with(authenticate)).await?;
     let heartbeat = settings.node_ttl() / 3;
     let liveness = liveness::spawn(io.clone(), state.clone(), heartbeat);
-    let node_id = state.node_id.clone();
-    let delivery = routing::spawn_delivery(io.clone(), deliveries, node_id, state.metrics.clone());
+    let (node_id, metrics) = (&state.node_id, &state.metrics);
+    let delivery = routing::spawn_delivery(
+        io.clone(),
+        deliveries.routed,
+        node_id.clone(),
+        metrics.clone(),
+    );
+    let resync = directory::spawn_resync(
+        state.directory.clone(),
+        state.sessions.clone(),
+        settings.directory_resync(),
+        resumed,
+        metrics.clone(),
+    );
+    let presence = directory::spawn_delivery(
+        io.clone(),
+        deliveries.presence,
+        state.directory.clone(),
+        node_id.clone(),
+        metrics.clone(),
+    );
     let router = with_socketio(settings, state, pool, status, layer);
-    let background = [liveness, delivery];
+    let background = [liveness, delivery, presence, resync];
     Ok((router, Mounted { io, background }))
 }
 

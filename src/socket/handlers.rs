@@ -1,23 +1,16 @@
 //! The connection handler: record the socket, tell the user who they are and who is there,
 //! tell everyone else the user is here.
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Duration};
 
+use serde_json::value::RawValue;
 use socketioxide::{
     adapter::Adapter,
     extract::{Extension, SocketRef, State},
 };
 
-use super::{
-    AppState,
-    payloads::{SessionEvent, UserEvent},
-    presence, private_message,
-    rate_limit::Bucket,
-};
-use crate::{
-    domain::{Message, Session},
-    store::{StoreError, UserEntry},
-};
+use super::{AppState, payloads::SessionEvent, presence, private_message, rate_limit::Bucket};
+use crate::{domain::Session, store::StoreError};
 
 pub async fn on_connect<A: Adapter>(
     socket: SocketRef<A>,
@@ -34,7 +27,6 @@ pub async fn on_connect<A: Adapter>(
         socket.disconnect().ok();
         return;
     }
-    let written = Instant::now();
     // A socket that closed before its disconnect handler was in place would leave its presence
     // field behind; undo it here (the handler, if it also runs, finds nothing to remove).
     if !socket.connected() {
@@ -48,60 +40,50 @@ pub async fn on_connect<A: Adapter>(
     };
     socket.emit("session", &event).ok();
 
-    match load_users(&session, &state, written).await {
-        Ok((users, history)) => {
-            socket
-                .emit("users", &users_event(&users, &history, &session))
-                .ok();
+    // Announced before `users` goes out: once a client holds its `users`, its arrival is
+    // published, so whoever joins after it, on any node, finds it in their own `users`.
+    let (users, ()) = tokio::join!(
+        users_of(&session, &state),
+        presence::announce_online(socket.broadcast().local(), &session, &state),
+    );
+    match users {
+        Ok(users) => {
+            socket.emit("users", &*users).ok();
         }
         Err(err) => {
             tracing::error!(error = ?err, "cannot list users; dropping the socket");
             socket.disconnect().ok();
-            return;
         }
     }
-
-    presence::announce_online(&socket, &session, &state).await;
 }
 
-/// Every user (from a listing no older than this user's own session write) and this user's
-/// history.
-async fn load_users(
-    session: &Session,
-    state: &AppState,
-    written: Instant,
-) -> Result<(Arc<Vec<UserEntry>>, Vec<Message>), Arc<StoreError>> {
-    let history = async {
-        state
-            .messages
-            .for_user(&session.user_id)
-            .await
-            .map_err(Arc::new)
-    };
-    tokio::try_join!(state.listing.list_after(written), history)
+/// How long a connect waits for the directory's first load. It only waits when the node
+/// started while Redis did not answer: this connect has just written its session, so Redis is
+/// back, and the loader tries again every second. Waiting beats a fallback listing of Redis
+/// per connect, which would cost the very SCAN the directory exists to avoid, for every user
+/// joining at that moment.
+const LOAD_WAIT: Duration = Duration::from_secs(10);
+
+/// Why `users` could not be built.
+#[derive(Debug, thiserror::Error)]
+enum UsersError {
+    #[error("the directory of users is not loaded yet")]
+    NotLoaded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot encode users")]
+    Encode(#[from] serde_json::Error),
 }
 
-/// Pairs each stored user with this user's conversation with them, oldest first.
-fn users_event<'a>(
-    users: &'a [UserEntry],
-    history: &'a [Message],
-    session: &Session,
-) -> Vec<UserEvent<'a>> {
-    let me = session.user_id.as_str();
-    let mut by_peer: HashMap<&str, Vec<&Message>> = HashMap::new();
-    for message in history {
-        by_peer
-            .entry(message.peer_of(me))
-            .or_default()
-            .push(message);
+/// `users` for this user: the directory, and this user's history (the only Redis read).
+async fn users_of(session: &Session, state: &AppState) -> Result<Box<RawValue>, UsersError> {
+    let (loaded, history) = tokio::join!(
+        state.directory.wait_loaded(LOAD_WAIT),
+        state.messages.for_user(&session.user_id),
+    );
+    let history = history?;
+    if !loaded {
+        return Err(UsersError::NotLoaded);
     }
-    users
-        .iter()
-        .map(|user| UserEvent {
-            user_id: &user.user_id,
-            username: &user.username,
-            connected: user.connected,
-            messages: by_peer.remove(user.user_id.as_str()).unwrap_or_default(),
-        })
-        .collect()
+    Ok(state.directory.users_json(session, &history)?)
 }

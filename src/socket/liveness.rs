@@ -41,8 +41,7 @@ async fn sweep<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
             Ok(offline) => {
                 tracing::info!(%node, users = offline.len(), "swept a dead node");
                 for user in offline {
-                    let sent = io.emit("user disconnected", user.as_str()).await;
-                    state.metrics.emitted("user disconnected", sent);
+                    presence::announce_offline(io.local(), &user, state).await;
                 }
             }
             Err(err) => tracing::warn!(%node, error = ?err, "cannot sweep a dead node"),
@@ -66,6 +65,6 @@ async fn repair<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
             tracing::warn!(error = ?err, "cannot record a socket again");
             continue;
         }
-        presence::announce_online(&socket, &session, state).await;
+        presence::announce_online(socket.broadcast().local(), &session, state).await;
     }
 }

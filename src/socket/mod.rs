@@ -10,17 +10,20 @@ pub mod private_message;
 pub mod rate_limit;
 
 use crate::{
+    directory::{Directory, PresenceChannel},
     metrics::Metrics,
     routing::UserRoutes,
-    store::{MessageStore, NodeStore, SessionStore, SharedListing},
+    store::{MessageStore, NodeStore, SessionStore},
 };
 
 /// What every handler shares, registered once (behind one `Arc`) with
 /// `SocketIo::builder().with_state(..)`.
 pub struct AppState {
     pub sessions: SessionStore,
-    /// The user listing shared by users connecting at the same moment.
-    pub listing: SharedListing,
+    /// Every user, in memory: what `users` is built from.
+    pub directory: Directory,
+    /// Where this node announces its users' arrivals and departures to every node.
+    pub presence: PresenceChannel,
     pub messages: MessageStore,
     pub nodes: NodeStore,
     /// Largest accepted message content, in bytes.

@@ -6,13 +6,11 @@
 //! - `session:{sessionID}`: hash `userID`, `username`, `connected`, with TTL;
 //! - `messages:{userID}`: list of JSON messages, RPUSH / LRANGE, with TTL.
 
-mod listing;
 mod messages;
 mod nodes;
 pub mod redis;
 mod sessions;
 
-pub use listing::SharedListing;
 pub use messages::{Announcement, MessageStore};
 pub use nodes::NodeStore;
 pub use redis::{Conn, RedisPool, RedisTarget, load_scripts, ping};

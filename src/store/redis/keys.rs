@@ -57,3 +57,8 @@ pub const USER_CHANNEL_PREFIX: &str = "socket.io-user#";
 pub fn user_channel(user: &str) -> String {
     format!("{USER_CHANNEL_PREFIX}{user}")
 }
+
+/// The pub/sub channel every node subscribes to in the `all` scope: `user connected` and
+/// `user disconnected` for everyone. `socket.io` prefix, for an operator's
+/// `PSUBSCRIBE 'socket.io*'`.
+pub const PRESENCE_CHANNEL: &str = "socket.io-presence#";
