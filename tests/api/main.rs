@@ -6,6 +6,7 @@ mod helpers;
 mod bad_input;
 mod cluster_outage;
 mod crash;
+mod directory;
 mod fuzz;
 mod handshake;
 mod http;
