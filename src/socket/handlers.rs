@@ -57,11 +57,11 @@ pub async fn on_connect<A: Adapter>(
     }
 }
 
-/// How long a connect waits for the directory's first load. It only waits when the node
-/// started while Redis did not answer: this connect has just written its session, so Redis is
-/// back, and the loader tries again every second. Waiting beats a fallback listing of Redis
-/// per connect, which would cost the very SCAN the directory exists to avoid, for every user
-/// joining at that moment.
+/// How long a connect waits for the directory's first load. It waits only if that listing
+/// failed (a node does not start without Redis, so Redis went away just after it started):
+/// this connect has just written its session, so Redis answers again, and the loader retries
+/// every second. Waiting rather than falling back to listing Redis per connect, which would
+/// put the SCAN of every session the directory exists to avoid on each user joining then.
 const LOAD_WAIT: Duration = Duration::from_secs(10);
 
 /// Why `users` could not be built.
