@@ -4,11 +4,13 @@
 //! - [`startup`] builds the HTTP router, the Socket.IO layer and the Redis adapter;
 //! - [`socket::handshake`] authenticates a connecting socket (restore or create a session);
 //! - [`socket::handlers`] answers the events of a connected socket;
-//! - [`socket::presence`] decides when a user is really offline, across nodes;
+//! - [`socket::presence`] decides when a user is really offline, across nodes, and announces it;
+//! - [`directory`] is every node's in-memory list of users, which `users` is built from;
 //! - [`routing`] carries a user's events to the nodes holding its sockets, and only those;
 //! - [`store`] holds the typed Redis verbs (sessions, messages) and [`domain`] the checked types.
 
 pub mod adapter;
+pub mod directory;
 pub mod domain;
 pub mod http;
 pub mod metrics;

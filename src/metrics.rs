@@ -35,7 +35,8 @@ pub struct Metrics {
     /// pub/sub stream, a full socket buffer.
     pub live_dropped: IntCounterVec,
     /// Messages this node received from Redis pub/sub, by kind of channel: `user` (routed to
-    /// a user held here) or `adapter` (room broadcasts, requests between nodes).
+    /// a user held here), `presence` (`user connected` / `user disconnected` from any node) or
+    /// `adapter` (room broadcasts, requests between nodes).
     pub cross_node_received: IntCounterVec,
     /// 1 while this node's pub/sub connection answers and holds every subscription the node
     /// needs (it receives cross-node traffic), 0 otherwise; `/readyz` says 503 while it is 0.
@@ -47,6 +48,12 @@ pub struct Metrics {
     pub searches: IntCounterVec,
     /// Usernames removed from the search index because their session had expired.
     pub users_pruned: IntCounter,
+    /// Users in this node's in-memory directory (`all` scope).
+    pub directory_users: IntGauge,
+    /// Listings of Redis reconciled into the directory, by result (`ok`, `error`).
+    pub directory_resyncs: IntCounterVec,
+    /// Directory entries a resync changed: presence events this node missed, healed.
+    pub directory_corrections: IntCounter,
     adapter_log: Arc<Throttle>,
 }
 
@@ -161,6 +168,24 @@ impl Metrics {
                 "Expired users removed from the username index",
             )
             .expect("valid metric"),
+            directory_users: IntGauge::new(
+                "directory_users",
+                "Users in this node's in-memory directory",
+            )
+            .expect("valid metric"),
+            directory_resyncs: IntCounterVec::new(
+                Opts::new(
+                    "directory_resyncs_total",
+                    "Listings of Redis reconciled into the directory, by result",
+                ),
+                &["result"],
+            )
+            .expect("valid metric"),
+            directory_corrections: IntCounter::new(
+                "directory_corrections_total",
+                "Directory entries a resync changed (missed presence events healed)",
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
             registry,
         };
@@ -169,7 +194,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -183,6 +208,9 @@ impl Metrics {
             Box::new(self.pubsub_repairs.clone()),
             Box::new(self.searches.clone()),
             Box::new(self.users_pruned.clone()),
+            Box::new(self.directory_users.clone()),
+            Box::new(self.directory_resyncs.clone()),
+            Box::new(self.directory_corrections.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {

@@ -100,6 +100,13 @@ pub struct Settings {
     #[arg(long, env = "NODE_TTL_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub node_ttl_secs: u64,
 
+    /// How often each node reads every session again to correct its in-memory directory of
+    /// users, in seconds, 1 to 3600: a presence event a node missed (its pub/sub connection
+    /// was down, the announcing node died first) shows wrong there for at most this long.
+    /// Each resync costs one SCAN + HMGET of every session.
+    #[arg(long, env = "DIRECTORY_RESYNC_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub directory_resync_secs: u64,
+
     /// Threads running the node's tasks; 0: one per CPU. With 1, everything runs on one
     /// thread (no cross-thread wake-ups: the least CPU per message); run one node per core
     /// that way, or one node with a thread per core.
@@ -192,6 +199,10 @@ impl Settings {
         Duration::from_secs(self.node_ttl_secs)
     }
 
+    pub fn directory_resync(&self) -> Duration {
+        Duration::from_secs(self.directory_resync_secs)
+    }
+
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_secs)
     }
@@ -256,6 +267,7 @@ impl std::fmt::Debug for Settings {
             .field("max_sockets_per_user", &self.max_sockets_per_user)
             .field("client_dir", &self.client_dir)
             .field("node_ttl_secs", &self.node_ttl_secs)
+            .field("directory_resync_secs", &self.directory_resync_secs)
             .field("worker_threads", &self.worker_threads)
             .field("redis_pool_size", &self.redis_pool_size)
             .field("users_scope", &self.users_scope)
@@ -278,6 +290,8 @@ mod tests {
             ("--max-sockets-per-user", "0"),
             ("--redis-pool-size", "0"),
             ("--node-ttl-secs", "1"),
+            ("--directory-resync-secs", "0"),
+            ("--directory-resync-secs", "3601"),
             ("--max-payload-bytes", "10"),
             ("--rate-limit-per-sec", "-1"),
             ("--rate-limit-burst", "0.5"),

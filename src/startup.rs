@@ -13,14 +13,14 @@ use tower::ServiceBuilder;
 
 use crate::{
     adapter::{self, RedisAdapter},
+    directory::{self, Directory, PresenceChannel},
     http,
     metrics::Metrics,
     routing::{self, UserRoutes},
-    settings::Settings,
+    settings::{Settings, UsersScope},
     socket::{AppState, handlers::on_connect, handshake::authenticate, liveness, presence},
     store::{
-        self, ContactStore, MessageStore, NodeStore, RedisPool, SessionStore, SharedListing,
-        UserIndex,
+        self, ContactStore, MessageStore, NodeStore, RedisPool, SessionStore, UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -38,8 +38,15 @@ pub struct Application {
 /// The Socket.IO server once mounted, with its background work.
 struct Mounted {
     io: SocketIo<RedisAdapter<Emitter>>,
-    /// The liveness loop, the delivery of routed events and the user index's upkeep.
-    background: [tokio::task::JoinHandle<()>; 3],
+    /// The liveness loop, the delivery of routed and of presence events, the directory's
+    /// resync (`all` scope), the user index's upkeep.
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What arrives from the other nodes: per-user events and presence events.
+struct Deliveries {
+    routed: mpsc::Receiver<ChannelMessage>,
+    presence: mpsc::Receiver<ChannelMessage>,
 }
 
 impl Application {
@@ -55,10 +62,15 @@ impl Application {
         let pubsub = PubSub::connect(&target, metrics.clone()).await?;
         let (routes, deliveries) =
             UserRoutes::start(node_id.clone(), pubsub.clone(), metrics.clone());
+        // Subscribed before the directory's first listing starts, so that no announcement
+        // falls between the two.
+        let (presence, presence_events) =
+            PresenceChannel::subscribe(pubsub.clone(), node_id.clone()).await?;
         // One Arc: socketioxide's `State` extractor clones the state for every event.
         let state = Arc::new(AppState {
-            sessions: sessions.clone(),
-            listing: SharedListing::new(sessions),
+            sessions,
+            directory: Directory::new(metrics.clone()),
+            presence,
             nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             messages: MessageStore::new(pool.clone(), settings.message_ttl(), settings.history_cap),
             max_message_bytes: settings.max_message_bytes,
@@ -77,6 +89,10 @@ impl Application {
             routes,
         });
 
+        let deliveries = Deliveries {
+            routed: deliveries,
+            presence: presence_events,
+        };
         let (router, socketio) = mount(&settings, &state, &pool, pubsub, deliveries).await?;
 
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
@@ -143,9 +159,10 @@ async fn mount(
     state: &Arc<AppState>,
     pool: &RedisPool,
     pubsub: PubSub,
-    deliveries: mpsc::Receiver<ChannelMessage>,
+    deliveries: Deliveries,
 ) -> anyhow::Result<(Router, Mounted)> {
     let status = pubsub.status();
+    let resumed = pubsub.resumed();
     let (layer, io) = engine(settings)
         .with_state(state.clone())
         .with_adapter::<RedisAdapter<_>>(adapter::constructor(pubsub))
@@ -153,11 +170,33 @@ async fn mount(
     io.ns("/", on_connect.with(authenticate)).await?;
     let heartbeat = settings.node_ttl() / 3;
     let liveness = liveness::spawn(io.clone(), state.clone(), heartbeat);
-    let node_id = state.node_id.clone();
-    let delivery = routing::spawn_delivery(io.clone(), deliveries, node_id, state.metrics.clone());
+    let (node_id, metrics) = (&state.node_id, &state.metrics);
+    let delivery = routing::spawn_delivery(
+        io.clone(),
+        deliveries.routed,
+        node_id.clone(),
+        metrics.clone(),
+    );
     let router = with_socketio(settings, state, pool, status, layer);
     let upkeep = store::users::maintenance::spawn(state.users.clone());
-    let background = [liveness, delivery, upkeep];
+    let mut background = vec![liveness, delivery, upkeep];
+    // The `contacts` scope keeps no directory: a connect reads the user's contacts instead.
+    if settings.users_scope == UsersScope::All {
+        background.push(directory::spawn_resync(
+            state.directory.clone(),
+            state.sessions.clone(),
+            settings.directory_resync(),
+            resumed,
+            metrics.clone(),
+        ));
+        background.push(directory::spawn_delivery(
+            io.clone(),
+            deliveries.presence,
+            state.directory.clone(),
+            node_id.clone(),
+            metrics.clone(),
+        ));
+    }
     Ok((router, Mounted { io, background }))
 }
 

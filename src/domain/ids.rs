@@ -3,7 +3,7 @@
 //! Both accept the Node server's 16-hex-char IDs so that its stored sessions keep working;
 //! new IDs are UUIDv4 (122 random bits).
 
-use std::fmt;
+use std::{borrow::Borrow, fmt};
 
 use serde::{Serialize, Serializer};
 
@@ -60,6 +60,14 @@ impl UserId {
     }
 
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Lets maps keyed by userID be searched with a `&str` (a derived `Hash` of the one field hashes
+/// as the `str` does).
+impl Borrow<str> for UserId {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }

@@ -1,12 +1,15 @@
-//! What a node publishes on a user's channel: `{originNodeID}|{event}|{JSON data}`.
+//! What a node publishes on a user's channel, and on the presence channel:
+//! `{originNodeID}|{event}|{JSON data}`.
 //!
 //! Plain text so that an operator's `PSUBSCRIBE 'socket.io*'` reads it, with the origin first so
 //! that a node skips its own echo (it delivered locally already) without parsing the JSON.
 
 /// The events that travel on a user's channel: per-user events only. In the `contacts` scope
-/// that includes the presence of the user's contacts and the introduction of a new one;
-/// broadcasts to everyone (the `all` scope) do not go here.
-pub const ROUTED_EVENTS: [&str; 3] = ["private message", "user connected", "user disconnected"];
+/// that includes the presence of the user's contacts and the introduction of a new one.
+pub const ROUTED_EVENTS: &[&str] = &["private message", "user connected", "user disconnected"];
+
+/// The events that travel on the presence channel, to every node (`all` scope).
+pub const PRESENCE_EVENTS: &[&str] = &["user connected", "user disconnected"];
 
 /// One event for one user, as read from its channel.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,10 +34,15 @@ impl<'a> Envelope<'a> {
     /// `None` for anything that is not an envelope of a routed event (another publisher on a
     /// `socket.io-user#` channel, a corrupt payload): such a message is dropped, never emitted.
     pub fn decode(payload: &'a [u8]) -> Option<Self> {
+        Self::decode_among(payload, ROUTED_EVENTS)
+    }
+
+    /// `None` for anything that is not an envelope of one of the `known` events.
+    pub fn decode_among(payload: &'a [u8], known: &[&'static str]) -> Option<Self> {
         let text = std::str::from_utf8(payload).ok()?;
         let mut parts = text.splitn(3, '|');
         let (origin, event, data) = (parts.next()?, parts.next()?, parts.next()?);
-        let event = ROUTED_EVENTS.into_iter().find(|known| *known == event)?;
+        let event = known.iter().copied().find(|known| *known == event)?;
         Some(Self {
             origin,
             event,
@@ -75,6 +83,17 @@ mod tests {
     #[test]
     fn anything_else_is_refused() {
         assert_eq!(Envelope::decode(b"node1|session|{}"), None);
+        assert_eq!(
+            Envelope::decode_among(b"node1|session|{}", PRESENCE_EVENTS),
+            None
+        );
+        assert!(
+            Envelope::decode_among(b"node1|user disconnected|\"u\"", PRESENCE_EVENTS).is_some()
+        );
+        assert_eq!(
+            Envelope::decode_among(b"node1|private message|{}", PRESENCE_EVENTS),
+            None
+        );
         assert_eq!(Envelope::decode(b"node1|private message"), None);
         assert_eq!(Envelope::decode(b"garbage"), None);
         assert_eq!(Envelope::decode(&[0xff, b'|', b'a', b'|', b'b']), None);

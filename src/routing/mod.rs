@@ -1,8 +1,10 @@
 //! Routing by user: a private message reaches only the nodes that hold a socket of a user it is
 //! for. Each node subscribes to the pub/sub channel of every user it holds a socket of
 //! (`socket.io-user#{userID}`, sharded pub/sub on a cluster, so channels spread over the
-//! masters), and publishes a user's events on that user's channel. Room broadcasts to everyone
-//! (`user connected`, `user disconnected`) stay on the Socket.IO adapter.
+//! masters), and publishes a user's events on that user's channel. Presence broadcasts to
+//! everyone (`user connected`, `user disconnected`) travel on the presence channel, in the same
+//! envelope (see [`crate::directory`]); in the `contacts` scope, presence goes to each contact
+//! on its own channel instead.
 //!
 //! The node that accepts a message delivers it to its own sockets itself, and skips its echo.
 
@@ -18,7 +20,7 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 
 pub use delivery::spawn as spawn_delivery;
-pub use envelope::Envelope;
+pub use envelope::{Envelope, PRESENCE_EVENTS};
 use subscriptions::Change;
 
 use crate::{

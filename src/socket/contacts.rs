@@ -7,7 +7,10 @@
 //! at connect anyway): a history written by the Node.js server, before the sets existed, still
 //! gives contacts, and those peers are added to the set so that they outlive the history.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+};
 
 use serde_json::value::{RawValue, to_raw_value};
 use socketioxide::{adapter::Adapter, extract::SocketRef, operators::BroadcastOperators};
@@ -51,9 +54,35 @@ pub async fn load_users(
     Ok((Arc::new(users), history))
 }
 
-/// Tells the user's contacts, on every node, that this socket's user is online.
+/// Pairs each listed user with this user's conversation with them, oldest first.
+pub fn users_event<'a>(
+    users: &'a [UserEntry],
+    history: &'a [Message],
+    session: &Session,
+) -> Vec<UserEvent<'a>> {
+    let me = session.user_id.as_str();
+    let mut by_peer: HashMap<&str, Vec<&Message>> = HashMap::new();
+    for message in history {
+        by_peer
+            .entry(message.peer_of(me))
+            .or_default()
+            .push(message);
+    }
+    users
+        .iter()
+        .map(|user| UserEvent {
+            user_id: &user.user_id,
+            username: &user.username,
+            connected: user.connected,
+            messages: by_peer.remove(user.user_id.as_str()).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Tells the user's contacts, on every node, that this socket's user is online. `local` is
+/// this node's emitter, without the arriving socket.
 pub async fn announce_online<A: Adapter>(
-    socket: &SocketRef<A>,
+    local: BroadcastOperators<A>,
     session: &Session,
     state: &AppState,
 ) {
@@ -67,7 +96,7 @@ pub async fn announce_online<A: Adapter>(
         return;
     };
     let user = session.user_id.as_str();
-    announce(socket.local(), state, user, "user connected", &online).await;
+    announce(local, state, user, "user connected", &online).await;
 }
 
 /// Tells `user`'s contacts, on every node, that its last socket is gone. `local` is this

@@ -1,25 +1,19 @@
 //! The connection handler: record the socket, tell the user who they are and who is there,
 //! tell everyone else the user is here.
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Duration};
 
+use serde_json::value::RawValue;
 use socketioxide::{
     adapter::Adapter,
     extract::{Extension, SocketRef, State},
 };
 
 use super::{
-    AppState, contacts,
-    payloads::{SessionEvent, UserEvent},
-    presence, private_message,
-    rate_limit::Bucket,
+    AppState, contacts, payloads::SessionEvent, presence, private_message, rate_limit::Bucket,
     search,
 };
-use crate::{
-    domain::{Message, Session},
-    settings::UsersScope,
-    store::{StoreError, UserEntry},
-};
+use crate::{domain::Session, settings::UsersScope, store::StoreError};
 
 pub async fn on_connect<A: Adapter>(
     socket: SocketRef<A>,
@@ -37,7 +31,6 @@ pub async fn on_connect<A: Adapter>(
         socket.disconnect().ok();
         return;
     }
-    let written = Instant::now();
     // A socket that closed before its disconnect handler was in place would leave its presence
     // field behind; undo it here (the handler, if it also runs, finds nothing to remove).
     if !socket.connected() {
@@ -51,64 +44,64 @@ pub async fn on_connect<A: Adapter>(
     };
     socket.emit("session", &event).ok();
 
-    let loaded = match state.scope {
-        UsersScope::All => load_users(&session, &state, written).await,
-        UsersScope::Contacts => contacts::load_users(&session, &state).await,
-    };
-    match loaded {
-        Ok((users, history)) => {
-            socket
-                .emit("users", &users_event(&users, &history, &session))
-                .ok();
+    // Announced before `users` goes out: once a client holds its `users`, its arrival is
+    // published, so whoever joins after it, on any node, finds it in their own `users`.
+    let (users, ()) = tokio::join!(
+        users_in_scope(&session, &state),
+        presence::announce_online(socket.broadcast().local(), &session, &state),
+    );
+    match users {
+        Ok(users) => {
+            socket.emit("users", &*users).ok();
         }
         Err(err) => {
             tracing::error!(error = ?err, "cannot list users; dropping the socket");
             socket.disconnect().ok();
-            return;
         }
     }
-
-    presence::announce_online(&socket, &session, &state).await;
 }
 
-/// Every user (from a listing no older than this user's own session write) and this user's
-/// history.
-async fn load_users(
-    session: &Session,
-    state: &AppState,
-    written: Instant,
-) -> Result<(Arc<Vec<UserEntry>>, Vec<Message>), Arc<StoreError>> {
-    let history = async {
-        state
-            .messages
-            .for_user(&session.user_id)
-            .await
-            .map_err(Arc::new)
-    };
-    tokio::try_join!(state.listing.list_after(written), history)
+/// How long a connect waits for the directory's first load. It waits only if that listing
+/// failed (a node does not start without Redis, so Redis went away just after it started):
+/// this connect has just written its session, so Redis answers again, and the loader retries
+/// every second. Waiting rather than falling back to listing Redis per connect, which would
+/// put the SCAN of every session the directory exists to avoid on each user joining then.
+const LOAD_WAIT: Duration = Duration::from_secs(10);
+
+/// Why `users` could not be built.
+#[derive(Debug, thiserror::Error)]
+enum UsersError {
+    #[error("the directory of users is not loaded yet")]
+    NotLoaded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Contacts(#[from] Arc<StoreError>),
+    #[error("cannot encode users")]
+    Encode(#[from] serde_json::Error),
 }
 
-/// Pairs each stored user with this user's conversation with them, oldest first.
-fn users_event<'a>(
-    users: &'a [UserEntry],
-    history: &'a [Message],
-    session: &Session,
-) -> Vec<UserEvent<'a>> {
-    let me = session.user_id.as_str();
-    let mut by_peer: HashMap<&str, Vec<&Message>> = HashMap::new();
-    for message in history {
-        by_peer
-            .entry(message.peer_of(me))
-            .or_default()
-            .push(message);
+/// `users` for this user, as `USERS_SCOPE` says.
+async fn users_in_scope(session: &Session, state: &AppState) -> Result<Box<RawValue>, UsersError> {
+    match state.scope {
+        UsersScope::All => users_of(session, state).await,
+        UsersScope::Contacts => {
+            let (users, history) = contacts::load_users(session, state).await?;
+            let users = contacts::users_event(&users, &history, session);
+            Ok(serde_json::value::to_raw_value(&users)?)
+        }
     }
-    users
-        .iter()
-        .map(|user| UserEvent {
-            user_id: &user.user_id,
-            username: &user.username,
-            connected: user.connected,
-            messages: by_peer.remove(user.user_id.as_str()).unwrap_or_default(),
-        })
-        .collect()
+}
+
+/// `users` for this user: the directory, and this user's history (the only Redis read).
+async fn users_of(session: &Session, state: &AppState) -> Result<Box<RawValue>, UsersError> {
+    let (loaded, history) = tokio::join!(
+        state.directory.wait_loaded(LOAD_WAIT),
+        state.messages.for_user(&session.user_id),
+    );
+    let history = history?;
+    if !loaded {
+        return Err(UsersError::NotLoaded);
+    }
+    Ok(state.directory.users_json(session, &history)?)
 }

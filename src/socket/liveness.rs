@@ -7,8 +7,8 @@ use std::{sync::Arc, time::Duration};
 use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::task::JoinHandle;
 
-use super::{AppState, contacts, presence};
-use crate::{domain::Session, settings::UsersScope};
+use super::{AppState, presence};
+use crate::domain::Session;
 
 /// Starts the heartbeat-and-sweep loop; it runs every `every` until the handle is aborted.
 pub fn spawn<A: Adapter>(io: SocketIo<A>, state: Arc<AppState>, every: Duration) -> JoinHandle<()> {
@@ -41,12 +41,7 @@ async fn sweep<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
             Ok(offline) => {
                 tracing::info!(%node, users = offline.len(), "swept a dead node");
                 for user in offline {
-                    if state.scope == UsersScope::Contacts {
-                        contacts::announce_offline(io.local(), state, user.as_str()).await;
-                        continue;
-                    }
-                    let sent = io.emit("user disconnected", user.as_str()).await;
-                    state.metrics.emitted("user disconnected", sent);
+                    presence::announce_offline(io.local(), &user, state).await;
                 }
             }
             Err(err) => tracing::warn!(%node, error = ?err, "cannot sweep a dead node"),
@@ -70,6 +65,6 @@ async fn repair<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
             tracing::warn!(error = ?err, "cannot record a socket again");
             continue;
         }
-        presence::announce_online(&socket, &session, state).await;
+        presence::announce_online(socket.broadcast().local(), &session, state).await;
     }
 }

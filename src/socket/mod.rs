@@ -12,18 +12,21 @@ pub mod rate_limit;
 pub mod search;
 
 use crate::{
+    directory::{Directory, PresenceChannel},
     metrics::Metrics,
     routing::UserRoutes,
     settings::UsersScope,
-    store::{ContactStore, MessageStore, NodeStore, SessionStore, SharedListing, UserIndex},
+    store::{ContactStore, MessageStore, NodeStore, SessionStore, UserIndex},
 };
 
 /// What every handler shares, registered once (behind one `Arc`) with
 /// `SocketIo::builder().with_state(..)`.
 pub struct AppState {
     pub sessions: SessionStore,
-    /// The user listing shared by users connecting at the same moment.
-    pub listing: SharedListing,
+    /// Every user, in memory: what `users` is built from.
+    pub directory: Directory,
+    /// Where this node announces its users' arrivals and departures to every node.
+    pub presence: PresenceChannel,
     pub messages: MessageStore,
     pub nodes: NodeStore,
     /// Largest accepted message content, in bytes.

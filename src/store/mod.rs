@@ -9,7 +9,6 @@
 //!   `privmsg:contacts:{userID}` ([`contacts`]), and the node keys ([`nodes`]).
 
 mod contacts;
-mod listing;
 mod messages;
 mod nodes;
 pub mod redis;
@@ -17,7 +16,6 @@ mod sessions;
 pub mod users;
 
 pub use contacts::{ContactStore, Stored};
-pub use listing::SharedListing;
 pub use messages::{Announcement, MessageStore};
 pub use nodes::NodeStore;
 pub use redis::{Conn, RedisPool, RedisTarget, load_scripts, ping};

@@ -20,8 +20,8 @@ use crate::helpers::{
 const RECOVERY: Duration = Duration::from_secs(5);
 /// Rounds per scenario.
 const ROUNDS: usize = 3;
-/// The adapter's channel for broadcasts to every node (`user connected`).
-const BROADCAST_CHANNEL: &str = "socket.io-request#/#";
+/// The channel of broadcasts to every node (`user connected`).
+const BROADCAST_CHANNEL: &str = "socket.io-presence#";
 
 /// Alice on node A, Bob on node B, and every message acknowledged to them as stored.
 struct Pair {
@@ -361,7 +361,7 @@ async fn a_failover_to_a_replica_moves_the_subscriptions_to_the_new_master() {
     pair.verify(&cluster.redis).await;
 }
 
-/// Bob's channel's slot, and the slot of the adapter's broadcast channel, move to another
+/// Bob's channel's slot, and the slot of the presence channel, move to another
 /// master (keys and all, as `redis-cli --cluster reshard` does), with a message sent while the
 /// slots are migrating.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

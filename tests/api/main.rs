@@ -7,6 +7,7 @@ mod bad_input;
 mod cluster_outage;
 mod contacts;
 mod crash;
+mod directory;
 mod fuzz;
 mod handshake;
 mod http;

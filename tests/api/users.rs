@@ -51,7 +51,6 @@ async fn user_connected_reaches_sockets_on_the_other_node(redis: TestRedis) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_user_id_is_listed_once() {
     let redis = TestRedis::start().await;
-    let app = spawn_app(&redis).await;
     for session in ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"] {
         redis
             .store_offline_session(session, "0123456789abcdef", "twin")
@@ -62,6 +61,8 @@ async fn each_user_id_is_listed_once() {
         .hset("session:cccccccccccccccc", "username", "no id")
         .await
         .unwrap();
+    // Started after the data is written: the node's directory loads it at start.
+    let app = spawn_app(&redis).await;
 
     let alice = TestClient::join(&app, "alice").await;
 

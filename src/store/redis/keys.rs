@@ -89,3 +89,7 @@ pub fn user_of_member(member: &str) -> Option<&str> {
         .map(|(_, user)| user)
         .filter(|user| !user.is_empty())
 }
+/// The pub/sub channel every node subscribes to in the `all` scope: `user connected` and
+/// `user disconnected` for everyone. `socket.io` prefix, for an operator's
+/// `PSUBSCRIBE 'socket.io*'`.
+pub const PRESENCE_CHANNEL: &str = "socket.io-presence#";

@@ -100,7 +100,7 @@ pub(super) async fn watch(shared: Arc<Shared>) {
         match check(&shared).await {
             Check::Whole => {
                 failing_since = None;
-                shared.status.set(true, "");
+                whole(&shared);
                 continue;
             }
             Check::Slow => {
@@ -132,8 +132,19 @@ pub(super) async fn watch(shared: Arc<Shared>) {
         // Checked again at once, so that a repair shows without waiting for the next tick.
         if matches!(check(&shared).await, Check::Whole) {
             failing_since = None;
-            shared.status.set(true, "");
+            whole(&shared);
         }
+    }
+}
+
+/// The connection holds every wanted channel. After a spell without (a failed check, missing
+/// channels, a lost connection the client repaired by itself), messages published meanwhile
+/// were missed: [`super::PubSub::resumed`] says so, for those who must catch up from Redis.
+fn whole(shared: &Shared) {
+    let was_down = !shared.status.is_up();
+    shared.status.set(true, "");
+    if shared.routes.interrupted.swap(false, Ordering::AcqRel) || was_down {
+        shared.resumed.send_modify(|times| *times += 1);
     }
 }
 

@@ -18,7 +18,7 @@ use std::{
 };
 
 use redis::RedisResult;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 pub use health::PubSubStatus;
 
@@ -47,6 +47,8 @@ struct Shared {
     /// that a repair never subscribes again a channel being given up.
     changing: tokio::sync::Mutex<()>,
     status: PubSubStatus,
+    /// Counts the times the connection became whole again after an interruption.
+    resumed: watch::Sender<u64>,
     metrics: Metrics,
 }
 
@@ -70,6 +72,7 @@ impl PubSub {
             confirmed: Mutex::default(),
             changing: tokio::sync::Mutex::new(()),
             status: PubSubStatus::new(metrics.pubsub_connected.clone()),
+            resumed: watch::Sender::new(0),
             metrics,
         });
         let health = tokio::spawn(health::watch(shared.clone()));
@@ -82,6 +85,13 @@ impl PubSub {
     /// Whether this node receives cross-node traffic right now.
     pub fn status(&self) -> PubSubStatus {
         self.shared.status.clone()
+    }
+
+    /// Changes each time the connection holds every wanted channel again after an interruption
+    /// (a lost connection, channels Redis dropped, a replaced cluster connection): what was
+    /// published in between never arrived, so state kept fresh by messages must be read again.
+    pub fn resumed(&self) -> watch::Receiver<u64> {
+        self.shared.resumed.subscribe()
     }
 
     /// Subscribes to `channels`, whose messages go to `to`. Returns once Redis confirmed; from

@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     sync::{
         RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
 };
 
@@ -26,11 +26,16 @@ pub(super) struct Routes {
     generation: AtomicU64,
     /// Rings when a connection reports trouble, so that the health check runs at once.
     pub(super) alarm: Notify,
+    /// Set with the alarm, cleared by the health check once the connection is whole again:
+    /// whatever was published meanwhile was missed, even if the client resubscribed on its own
+    /// before any check noticed (see [`super::PubSub::resumed`]).
+    pub(super) interrupted: AtomicBool,
 }
 
 /// The counters of every received message, resolved once (not per message).
 struct Counters {
     user: IntCounter,
+    presence: IntCounter,
     adapter: IntCounter,
     dropped: IntCounter,
 }
@@ -41,6 +46,7 @@ impl Routes {
             handlers: RwLock::default(),
             counters: Counters {
                 user: metrics.cross_node_received.with_label_values(&["user"]),
+                presence: metrics.cross_node_received.with_label_values(&["presence"]),
                 adapter: metrics.cross_node_received.with_label_values(&["adapter"]),
                 dropped: metrics
                     .live_dropped
@@ -48,6 +54,7 @@ impl Routes {
             },
             generation: AtomicU64::new(0),
             alarm: Notify::new(),
+            interrupted: AtomicBool::new(false),
         }
     }
 
@@ -100,18 +107,23 @@ impl Routes {
         }
         match push.kind {
             PushKind::Message | PushKind::SMessage => self.deliver(push.data),
-            PushKind::Disconnection => self.alarm.notify_one(),
+            PushKind::Disconnection => self.raise_alarm(),
             // Redis dropped a channel this node still wants (it unsubscribes a channel only
             // after forgetting it): a sharded channel's slot moved to another master.
             PushKind::Unsubscribe | PushKind::SUnsubscribe => {
                 if let Some(Value::BulkString(channel)) = push.data.first()
                     && self.is_wanted(channel)
                 {
-                    self.alarm.notify_one();
+                    self.raise_alarm();
                 }
             }
             _ => {}
         }
+    }
+
+    fn raise_alarm(&self) {
+        self.interrupted.store(true, Ordering::Release);
+        self.alarm.notify_one();
     }
 
     /// Hands a message to its channel's stream. A full stream drops the message (counted)
@@ -127,9 +139,12 @@ impl Routes {
         let Ok(channel) = String::from_utf8(channel) else {
             return;
         };
-        match channel.starts_with(keys::USER_CHANNEL_PREFIX) {
-            true => self.counters.user.inc(),
-            false => self.counters.adapter.inc(),
+        if channel.starts_with(keys::USER_CHANNEL_PREFIX) {
+            self.counters.user.inc();
+        } else if channel == keys::PRESENCE_CHANNEL {
+            self.counters.presence.inc();
+        } else {
+            self.counters.adapter.inc();
         }
         let Ok(handlers) = self.handlers.read() else {
             return;

@@ -1,0 +1,123 @@
+//! The presence channel (`socket.io-presence#`, `all` scope): every node subscribes to it and
+//! publishes `user connected` / `user disconnected` on it, in the routing envelope
+//! `{originNode}|{event}|{JSON}` (PUBLISH on a standalone Redis, SPUBLISH on a cluster, through
+//! the node's one pub/sub connection). Each node applies what it receives to its directory and
+//! emits it to its own sockets; the origin did both before publishing, so it skips its echo.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use socketioxide::{SocketIo, adapter::Adapter};
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use super::Directory;
+use crate::{
+    domain::UserId,
+    metrics::Metrics,
+    routing::{Envelope, PRESENCE_EVENTS},
+    store::redis::{ChannelMessage, PubSub, keys},
+};
+
+/// Presence events received from other nodes wait here while this node is busy (a connect
+/// storm elsewhere); past it they are dropped, counted, and the next resync heals the
+/// directory (the sockets miss the live event, as for any dropped live delivery).
+const DELIVERY_BUFFER: usize = 65_536;
+
+/// How many received events one pass handles before yielding.
+const BATCH: usize = 256;
+
+/// This node's end of the presence channel: what it publishes.
+#[derive(Clone)]
+pub struct PresenceChannel {
+    pubsub: PubSub,
+    node_id: String,
+}
+
+impl PresenceChannel {
+    /// Subscribes to the channel (held through outages by the pub/sub connection); what other
+    /// nodes publish comes out of the returned receiver, for [`spawn_delivery`].
+    pub async fn subscribe(
+        pubsub: PubSub,
+        node_id: String,
+    ) -> redis::RedisResult<(Self, mpsc::Receiver<ChannelMessage>)> {
+        let (to_delivery, deliveries) = mpsc::channel(DELIVERY_BUFFER);
+        pubsub
+            .subscribe(&[keys::PRESENCE_CHANNEL.to_owned()], &to_delivery)
+            .await?;
+        Ok((Self { pubsub, node_id }, deliveries))
+    }
+
+    /// Publishes `event` with `data` (JSON, encoded once for every node and every socket).
+    pub async fn publish(&self, event: &str, data: &str) -> redis::RedisResult<()> {
+        let payload = Envelope::encode(&self.node_id, event, data);
+        self.pubsub.publish(keys::PRESENCE_CHANNEL, &payload).await
+    }
+}
+
+/// Applies and delivers every event that comes out of `deliveries`, until the channel is gone.
+pub fn spawn_delivery<A: Adapter>(
+    io: SocketIo<A>,
+    mut deliveries: mpsc::Receiver<ChannelMessage>,
+    directory: Directory,
+    node_id: String,
+    metrics: Metrics,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(BATCH);
+        while deliveries.recv_many(&mut batch, BATCH).await > 0 {
+            for (_, payload) in batch.drain(..) {
+                deliver(&io, &directory, &node_id, &metrics, &payload).await;
+            }
+        }
+    })
+}
+
+/// The part of `user connected` the directory keeps.
+#[derive(Deserialize)]
+struct Online {
+    #[serde(rename = "userID")]
+    user_id: String,
+    username: String,
+}
+
+async fn deliver<A: Adapter>(
+    io: &SocketIo<A>,
+    directory: &Directory,
+    node_id: &str,
+    metrics: &Metrics,
+    payload: &[u8],
+) {
+    // This node's own publication: it applied and emitted it before publishing.
+    if Envelope::is_from(payload, node_id) {
+        return;
+    }
+    let Some((event, data)) = Envelope::decode_among(payload, PRESENCE_EVENTS)
+        .and_then(|envelope| apply(directory, envelope.event, envelope.data))
+    else {
+        tracing::warn!("dropping a malformed message on the presence channel");
+        metrics.live_dropped("malformed");
+        return;
+    };
+    // Encoded once for every local socket: socketioxide's local broadcast encodes the packet
+    // once and hands the same bytes to each socket (socketioxide-core 0.20,
+    // `CoreLocalAdapter::broadcast`).
+    let sent = io.local().emit(event, data).await;
+    metrics.emitted(event, sent);
+}
+
+/// Applies a received event to the directory; `None` if its data is not what the event
+/// carries.
+fn apply<'a>(
+    directory: &Directory,
+    event: &'a str,
+    data: &'a str,
+) -> Option<(&'a str, &'a RawValue)> {
+    let raw: &RawValue = serde_json::from_str(data).ok()?;
+    if event == "user connected" {
+        let online: Online = serde_json::from_str(data).ok()?;
+        directory.connected(&UserId::from_stored(online.user_id), &online.username);
+    } else {
+        let user: String = serde_json::from_str(data).ok()?;
+        directory.disconnected(&user);
+    }
+    Some((event, raw))
+}

@@ -1,0 +1,86 @@
+//! `users` for one connecting user: the directory's entries plus the user's own history.
+//!
+//! Every connecting socket gets the same entries but for the few peers it has a conversation
+//! with, so the entries are not serialized per socket: each one's JSON, encoded once when it
+//! changed, is copied as is, and only the entries that carry messages (and the user's own) are
+//! serialized here. The result is one `RawValue`, which the emit copies without parsing it.
+
+use std::collections::HashMap;
+
+use serde::{Serialize, Serializer, ser::SerializeSeq};
+use serde_json::value::RawValue;
+
+use super::{Directory, State};
+use crate::{
+    domain::{Message, Session},
+    socket::payloads::UserEvent,
+};
+
+impl Directory {
+    /// The `users` event of `me`, whose history is `history` (oldest first): every user in the
+    /// directory, each with its conversation with `me`, and `me` itself from its session
+    /// (connected, whether or not the directory has heard of it yet).
+    pub fn users_json(
+        &self,
+        me: &Session,
+        history: &[Message],
+    ) -> Result<Box<RawValue>, serde_json::Error> {
+        let mine = me.user_id.as_str();
+        let mut by_peer: HashMap<&str, Vec<&Message>> = HashMap::new();
+        for message in history {
+            by_peer
+                .entry(message.peer_of(mine))
+                .or_default()
+                .push(message);
+        }
+        let state = self.read();
+        // `to_raw_value` writes the JSON into one string and wraps it without parsing it back.
+        serde_json::value::to_raw_value(&Users {
+            state: &state,
+            me,
+            by_peer: &by_peer,
+        })
+    }
+}
+
+struct Users<'a> {
+    state: &'a State,
+    me: &'a Session,
+    by_peer: &'a HashMap<&'a str, Vec<&'a Message>>,
+}
+
+impl Users<'_> {
+    fn conversation(&self, peer: &str) -> Vec<&Message> {
+        self.by_peer.get(peer).cloned().unwrap_or_default()
+    }
+}
+
+impl Serialize for Users<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let me = &self.me.user_id;
+        let others = self.state.entries.len() - usize::from(self.state.entries.contains_key(me));
+        let mut seq = serializer.serialize_seq(Some(others + 1))?;
+        seq.serialize_element(&UserEvent {
+            user_id: me,
+            username: self.me.username.as_str(),
+            connected: true,
+            messages: self.conversation(me.as_str()),
+        })?;
+        for (user_id, entry) in &self.state.entries {
+            if user_id == me {
+                continue;
+            }
+            match self.by_peer.contains_key(user_id.as_str()) {
+                true => seq.serialize_element(&UserEvent {
+                    user_id,
+                    username: &entry.username,
+                    connected: entry.connected,
+                    messages: self.conversation(user_id.as_str()),
+                })?,
+                // A `RawValue` serializes as its text, copied.
+                false => seq.serialize_element(&*entry.json)?,
+            }
+        }
+        seq.end()
+    }
+}
