@@ -29,6 +29,7 @@
 #   HOLD_USERS, HOLD_BUDGET    hold: idle connections (19000), seconds to connect them (180)
 #   DIR_RSS_USERS, DIR_SESSIONS   directory (issue 11): users per RSS run ("1000 2000 5000"),
 #                  stored sessions per connect run ("0 1000 10000 100000")
+#   DIR_RSS_SCOPES   USERS_SCOPE of the RSS runs ("all contacts"; contacts: 4 contacts each)
 #   CONTACTS_SESSIONS, SEED_CONTACTS, CONTACTS_PER_USER, SEARCH_RATE, SEARCH_DURATION,
 #   CONTACTS_HOLD_USERS, CONTACTS_HOLD_BUDGET, HOLD_CONTACTS   contacts (issue 15): sessions
 #                  seeded (1000000) and contacts each (0), contacts of the connecting users (50),
@@ -349,10 +350,19 @@ if want directory; then
     exit 2
   fi
   echo "==> directory: RSS per idle connection, 2 nodes, users joining in batches of 100"
-  for n in ${DIR_RSS_USERS:-1000 2000 5000}; do
-    start_stack 2 all
-    lg "directory-rss-$n" --users "$n" --batch 100 --connect-timeout 60 --phase hold --hold 10
-    stop_stack
+  for scope in ${DIR_RSS_SCOPES:-all contacts}; do
+    for n in ${DIR_RSS_USERS:-1000 2000 5000}; do
+      start_stack 2 "$scope"
+      if [ "$scope" = all ]; then
+        lg "directory-rss-$n" --users "$n" --batch 100 --connect-timeout 60 --phase hold --hold 10
+      else
+        # Each user with a few contacts (one message per pair), so that `users` is small but
+        # not empty, as a contacts-scope deployment's would be.
+        lg "directory-contacts-rss-$n" --users "$n" --batch 100 --connect-timeout 60 \
+          --contacts "${HOLD_CONTACTS:-4}" --phase hold --hold 10
+      fi
+      stop_stack
+    done
   done
   echo "==> directory: connect -> users, 100 users joining 10 at a time, 2 nodes, with stored sessions"
   for sessions in ${DIR_SESSIONS:-0 1000 10000 100000}; do
@@ -364,7 +374,7 @@ if want directory; then
   done
   echo "==> directory: figures"
   python3 benches/summary.py directory "$results"
-  rerun directory DIR_RSS_USERS DIR_SESSIONS
+  rerun directory DIR_RSS_USERS DIR_SESSIONS DIR_RSS_SCOPES HOLD_CONTACTS
 fi
 
 # Issue 15: a million stored users in USERS_SCOPE=contacts. One Redis, seeded once; fresh nodes

@@ -171,9 +171,8 @@ def seed_line(found):
                   f"{s['contacts_per_user']} contacts each) [{name}]")
 
 
-def directory(results):
-    rss = runs(results, "directory-rss")
-    print("RSS per idle connection (default scope, 2 nodes, batches of 100, then idle 10 s):")
+def rss_table(rss, scope):
+    print(f"RSS per idle connection ({scope}, 2 nodes, batches of 100, then idle 10 s):")
     print("  users  joined  join s  connect p50/p99 ms  users event (p50/max)            RSS before->after MiB  KiB/conn")
     for n, report in rss.items():
         c, h = phase(report, "connect"), phase(report, "hold")
@@ -185,6 +184,14 @@ def directory(results):
               f"{p50:>8}/{p99:<9}  {users_size(c):<34} "
               f"{h['server_rss_before_kib'] / 1024:>7.1f}->{h['server_rss_after_kib'] / 1024:<8.1f}  "
               f"{h['server_rss_per_conn_kib']:>8.1f}")
+
+
+def directory(results):
+    rss = runs(results, "directory-rss")
+    contacts_rss = runs(results, "directory-contacts-rss")
+    rss_table(rss, "default scope")
+    if contacts_rss:
+        rss_table(contacts_rss, "USERS_SCOPE=contacts, 4 contacts each")
     if "5000" in rss and phase(rss["5000"], "connect"):
         c = phase(rss["5000"], "connect")
         print(f"time for 5,000 users to join in batches of 100: {c.get('join_secs', 0):.1f} s "
@@ -200,7 +207,9 @@ def directory(results):
         p50, p99 = lat(c)
         print(f"  {int(k):>15,}  {p50:>6}  {p99:>6}  {users_size(c):<34} {c['failed']:>6}")
     seed_line(runs(results, "directory-seed"))
-    found = {**{f"rss-{k}": v for k, v in rss.items()}, **{f"connect-{k}": v for k, v in conn.items()}}
+    found = {**{f"rss-{k}": v for k, v in rss.items()},
+             **{f"contacts-rss-{k}": v for k, v in contacts_rss.items()},
+             **{f"connect-{k}": v for k, v in conn.items()}}
     warnings(found)
     commands({**{f"seed-{k}": v for k, v in runs(results, "directory-seed").items()}, **found})
 

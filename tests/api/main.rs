@@ -13,6 +13,7 @@ mod handshake;
 mod http;
 mod legacy_data;
 mod limits;
+mod memory;
 mod messaging;
 mod nginx;
 mod outage;
