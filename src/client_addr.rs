@@ -49,6 +49,11 @@ impl TrustedProxies {
         Self(Arc::new(nets.to_vec()))
     }
 
+    /// The addresses and blocks trusted.
+    pub fn nets(&self) -> &[IpNet] {
+        &self.0
+    }
+
     fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(&ip))
     }

@@ -13,7 +13,7 @@ use tower::ServiceBuilder;
 
 use crate::{
     adapter::{self, RedisAdapter},
-    client_addr::{self, TrustedProxies},
+    client_addr,
     directory::{self, Directory, PresenceChannel},
     http,
     metrics::Metrics,
@@ -281,7 +281,7 @@ fn with_socketio<A: socketioxide::adapter::Adapter>(
     layer: SocketIoLayer<A>,
 ) -> Router {
     let origins = http::AllowedOrigins::new(&settings.cors_origins);
-    let proxies = TrustedProxies::new(&settings.trusted_proxies);
+    let proxies = settings.trusted_proxies.clone();
     http::router(pool.clone(), pubsub, &settings.client_dir).layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn_with_state(

@@ -11,10 +11,10 @@ use std::{
 };
 
 use clap::{Parser, ValueEnum};
-use ipnet::IpNet;
 use values::{at_least, burst, rate};
 
 use crate::{
+    client_addr::TrustedProxies,
     socket::rate_limit::RateLimit,
     store::{RedisTarget, redis::redact},
 };
@@ -123,8 +123,8 @@ pub struct Settings {
     /// has its X-Forwarded-For (the client's address: the right-most entry that is not a
     /// trusted proxy), X-Forwarded-Host and X-Forwarded-Proto believed: anyone else could write
     /// them. Empty: the client's address is the TCP peer's.
-    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = values::proxy)]
-    pub trusted_proxies: Vec<IpNet>,
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", value_parser = values::proxies)]
+    pub trusted_proxies: TrustedProxies,
 
     /// Where `/metrics` is served: `host:port` of a listener of its own, never the client
     /// port (the figures tell an attacker how the node is doing), or `off`. Loopback by

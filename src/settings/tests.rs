@@ -80,13 +80,16 @@ fn trusted_proxies_take_addresses_and_blocks_and_metrics_can_be_turned_off() {
     ]);
     let proxies: Vec<String> = settings
         .trusted_proxies
+        .nets()
         .iter()
         .map(|p| p.to_string())
         .collect();
     assert_eq!(proxies, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
     assert_eq!(settings.metrics_addr, MetricsAddr(None));
     let defaults = Settings::defaults();
-    assert!(defaults.trusted_proxies.is_empty());
+    assert!(defaults.trusted_proxies.nets().is_empty());
+    let blank = Settings::parse_from(["privmsg-server", "--trusted-proxies="]);
+    assert!(blank.trusted_proxies.nets().is_empty());
     assert_eq!(
         defaults.metrics_addr,
         MetricsAddr(Some("127.0.0.1:9091".parse().unwrap()))

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::MetricsAddr;
+use crate::client_addr::TrustedProxies;
 
 /// A whole number of at least `MIN` (for counts and sizes where 0 makes no sense).
 pub(super) fn at_least<const MIN: usize>(raw: &str) -> Result<usize, String> {
@@ -34,12 +35,23 @@ pub(super) fn burst(raw: &str) -> Result<f64, String> {
     Ok(value)
 }
 
-/// A trusted proxy: one address (a /32 or /128) or a CIDR block.
-pub(super) fn proxy(raw: &str) -> Result<IpNet, String> {
-    let raw = raw.trim();
-    raw.parse::<IpNet>()
-        .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{raw:?} is neither an IP address nor a CIDR block (10.0.0.0/8)"))
+/// Trusted proxies, comma-separated, each one address (a /32 or /128) or a CIDR block. Blank
+/// entries are skipped, so that an empty `TRUSTED_PROXIES=` (a template left empty) means none.
+pub(super) fn proxies(raw: &str) -> Result<TrustedProxies, String> {
+    let nets = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("{entry:?} is neither an IP address nor a CIDR block (10.0.0.0/8)")
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TrustedProxies::new(&nets))
 }
 
 /// `host:port`, or `off`.

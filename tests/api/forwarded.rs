@@ -12,7 +12,8 @@ use crate::{
 /// address.
 async fn node_behind_a_trusted_proxy(redis: &TestRedis) -> TestApp {
     let mut settings = test_settings(redis);
-    settings.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a CIDR block")];
+    let nginx = "127.0.0.1/32".parse().expect("a CIDR block");
+    settings.trusted_proxies = privmsg::client_addr::TrustedProxies::new(&[nginx]);
     settings.new_sessions_per_minute = 1;
     settings.new_sessions_burst = 1;
     spawn_app_with(settings).await
