@@ -141,9 +141,13 @@ start_nodes() {
   for i in $(seq "$nodes"); do
     port=$(free_port)
     # No per-socket rate limit: the load generator sends hundreds of messages/s per user.
+    # No abuse limits either: every simulated user comes from 127.0.0.1, and the hold and
+    # directory scenarios open more connections than MAX_CONNECTIONS' default. Nothing here
+    # reads /metrics, and several nodes could not share its default port.
     # WORKER_THREADS as the node's default (a thread per CPU) unless NODE_WORKER_THREADS says.
     PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn WORKER_THREADS=${NODE_WORKER_THREADS:-0} \
-      USERS_SCOPE=$scope "$server_bin" >"$work/node$i.log" 2>&1 &
+      NEW_SESSIONS_PER_MINUTE=1000000 NEW_SESSIONS_BURST=1000000 MAX_CONNECTIONS=10000000 \
+      METRICS_ADDR=off USERS_SCOPE=$scope "$server_bin" >"$work/node$i.log" 2>&1 &
     node_pids+=($!)
     urls+=(--url "http://127.0.0.1:$port")
     # A node may load a large directory before it listens: wait up to 2 minutes, then say so.

@@ -1,4 +1,5 @@
-//! Plain HTTP: health probes, CORS and the built web client.
+//! Plain HTTP: health probes, metrics (on a listener of their own), CORS, the browser-origin
+//! check and the built web client.
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -16,28 +17,17 @@ use tower_http::{
 };
 
 use crate::{
+    client_addr::ClientAddr,
     metrics::Metrics,
     store::{self, RedisPool, redis::PubSubStatus},
 };
 
 /// `/healthz` (the process answers), `/readyz` (Redis answers, and this node receives
-/// cross-node traffic), `/metrics` (Prometheus), then the client's files.
-pub fn router(
-    pool: RedisPool,
-    pubsub: PubSubStatus,
-    metrics: Metrics,
-    client_dir: &Path,
-) -> Router {
+/// cross-node traffic), then the client's files. Not `/metrics`: see [`metrics_router`].
+pub fn router(pool: RedisPool, pubsub: PubSubStatus, client_dir: &Path) -> Router {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready).with_state((pool, pubsub)))
-        .route(
-            "/metrics",
-            get(async move || {
-                let headers = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
-                (headers, metrics.render())
-            }),
-        );
+        .route("/readyz", get(ready).with_state((pool, pubsub)));
     if client_dir.join("index.html").is_file() {
         let index = ServeFile::new(client_dir.join("index.html"));
         router.fallback_service(ServeDir::new(client_dir).fallback(index))
@@ -45,6 +35,19 @@ pub fn router(
         tracing::info!(dir = %client_dir.display(), "no built client found; serving the API only");
         router
     }
+}
+
+/// `/metrics` (Prometheus), served on METRICS_ADDR only: the figures (connections, refusals,
+/// Redis latency) help whoever plans an attack, so they stay off the port clients reach, and
+/// a listener of its own needs no token for Prometheus to carry.
+pub fn metrics_router(metrics: Metrics) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(async move || {
+            let headers = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
+            (headers, metrics.render())
+        }),
+    )
 }
 
 async fn ready(
@@ -93,9 +96,15 @@ impl AllowedOrigins {
         ))
     }
 
-    fn permits(&self, origin: &str, hosts: &[&str]) -> bool {
-        let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-        self.0.iter().any(|o| o == "*" || o == origin) || hosts.contains(&authority)
+    /// Whether a browser on `origin` may connect to a server that calls itself one of `hosts`
+    /// (authorities), over `scheme` when a trusted proxy said which (else any scheme).
+    fn permits(&self, origin: &str, hosts: &[&str], scheme: Option<&str>) -> bool {
+        if self.0.iter().any(|o| o == "*" || o == origin) {
+            return true;
+        }
+        let (origin_scheme, authority) = origin.split_once("://").unwrap_or(("", origin));
+        let same_scheme = scheme.is_none_or(|scheme| scheme.eq_ignore_ascii_case(origin_scheme));
+        same_scheme && hosts.contains(&authority)
     }
 }
 
@@ -109,11 +118,23 @@ pub async fn check_origin(
 ) -> Response {
     let headers = request.headers();
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        let hosts: Vec<&str> = [header::HOST.as_str(), "x-forwarded-host"]
-            .into_iter()
-            .filter_map(|name| headers.get(name)?.to_str().ok())
-            .collect();
-        if !allowed.permits(origin, &hosts) {
+        // X-Forwarded-Host and -Proto say what the browser asked for, but only a trusted
+        // proxy's word counts: from anyone else they are whatever the client wanted to claim.
+        let forwarded = request
+            .extensions()
+            .get::<ClientAddr>()
+            .is_some_and(|client| client.via_trusted_proxy);
+        let first = |name: &str| {
+            let value = headers.get(name)?.to_str().ok()?;
+            value.split(',').next().map(str::trim)
+        };
+        let mut hosts: Vec<&str> = first(header::HOST.as_str()).into_iter().collect();
+        let mut scheme = None;
+        if forwarded {
+            hosts.extend(first("x-forwarded-host"));
+            scheme = first("x-forwarded-proto");
+        }
+        if !allowed.permits(origin, &hosts, scheme) {
             tracing::debug!(origin, "refused a connection from a foreign origin");
             return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
         }

@@ -2,6 +2,7 @@
 //!
 //! Map of the crate, following a connection from the outside in:
 //! - [`startup`] builds the HTTP router, the Socket.IO layer and the Redis adapter;
+//! - [`client_addr`] tells who a request comes from (the peer, or behind a trusted proxy);
 //! - [`socket::handshake`] authenticates a connecting socket (restore or create a session);
 //! - [`socket::handlers`] answers the events of a connected socket;
 //! - [`socket::presence`] decides when a user is really offline, across nodes, and announces it;
@@ -10,6 +11,7 @@
 //! - [`store`] holds the typed Redis verbs (sessions, messages) and [`domain`] the checked types.
 
 pub mod adapter;
+pub mod client_addr;
 pub mod directory;
 pub mod domain;
 pub mod http;

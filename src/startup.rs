@@ -13,12 +13,16 @@ use tower::ServiceBuilder;
 
 use crate::{
     adapter::{self, RedisAdapter},
+    client_addr,
     directory::{self, Directory, PresenceChannel},
     http,
     metrics::Metrics,
     routing::{self, UserRoutes},
     settings::{Settings, UsersScope},
-    socket::{AppState, handlers::on_connect, handshake::authenticate, liveness, presence},
+    socket::{
+        AppState, admission::Admission, handlers::on_connect, handshake::authenticate, liveness,
+        presence,
+    },
     store::{
         self, ContactStore, MessageStore, NodeStore, RedisPool, SessionStore, UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
@@ -28,8 +32,13 @@ use crate::{
 /// How long a shutdown waits for the departures of its sockets to be saved and announced.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the new-session limiter forgets the addresses whose quota has refilled.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics`, on METRICS_ADDR (none when it is `off`).
+    metrics: Option<(TcpListener, Router)>,
     router: Router,
     socketio: Mounted,
     state: Arc<AppState>,
@@ -77,6 +86,10 @@ impl Application {
             rate_limit: settings.rate_limit(),
             pending_messages: Arc::new(Semaphore::new(settings.max_pending_messages)),
             max_sockets_per_user: settings.max_sockets_per_user,
+            admission: Admission::new(
+                settings.max_connections as usize,
+                settings.new_sessions_quota(),
+            ),
             node_id,
             users: UserIndex::new(
                 pool.clone(),
@@ -97,8 +110,19 @@ impl Application {
 
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
+        let metrics = match settings.metrics_addr.0 {
+            Some(addr) => {
+                let bound = TcpListener::bind(addr).await.map_err(|err| {
+                    anyhow::anyhow!("cannot serve metrics on METRICS_ADDR ({addr}): {err}")
+                })?;
+                tracing::info!("metrics on http://{}/metrics", bound.local_addr()?);
+                Some((bound, http::metrics_router(state.metrics.clone())))
+            }
+            None => None,
+        };
         Ok(Self {
             listener,
+            metrics,
             router,
             socketio,
             state,
@@ -108,6 +132,12 @@ impl Application {
     /// The bound port, the one to connect to when the settings asked for port 0.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port `/metrics` is served on, if any (METRICS_ADDR may ask for port 0).
+    pub fn metrics_port(&self) -> Option<u16> {
+        let (listener, _) = self.metrics.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
     }
 
     /// Serves until `shutdown` resolves, then drains: stop accepting, save and announce the
@@ -124,11 +154,23 @@ impl Application {
                 tracing::debug!(%err, "cannot set TCP_NODELAY");
             }
         });
-        let serve = axum::serve(listener, self.router).with_graceful_shutdown(async move {
+        // The peer's address, for the limits per client address (see `client_addr`).
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|stop| *stop).await;
         });
         let mut server = tokio::spawn(serve.into_future());
+        // Scraped until the node is gone, the drain included.
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, router).await {
+                    tracing::error!(%err, "the metrics listener stopped");
+                }
+            })
+        });
 
         tokio::select! {
             result = &mut server => return Ok(result??),
@@ -146,6 +188,9 @@ impl Application {
             tracing::warn!(error = ?err, "cannot unlist this node; survivors will sweep it");
         }
         server.await??;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -177,9 +222,11 @@ async fn mount(
         node_id.clone(),
         metrics.clone(),
     );
-    let router = with_socketio(settings, state, pool, status, layer);
+    let router = with_socketio(settings, pool, status, layer);
     let upkeep = store::users::maintenance::spawn(state.users.clone());
-    let mut background = vec![liveness, delivery, upkeep];
+    let forget =
+        (state.admission).spawn_forget(FORGET_EVERY, metrics.new_session_addresses.clone());
+    let mut background = vec![liveness, delivery, upkeep, forget];
     // The `contacts` scope keeps no directory: a connect reads the user's contacts instead.
     if settings.users_scope == UsersScope::All {
         background.push(directory::spawn_resync(
@@ -225,18 +272,22 @@ fn engine(settings: &Settings) -> socketioxide::SocketIoBuilder {
         .connect_timeout(CONNECT_TIMEOUT)
 }
 
-/// The HTTP router with CORS, then Socket.IO, in front of it.
+/// The HTTP router with, in front of it: the client's address, CORS, the origin check, then
+/// Socket.IO.
 fn with_socketio<A: socketioxide::adapter::Adapter>(
     settings: &Settings,
-    state: &AppState,
     pool: &RedisPool,
     pubsub: PubSubStatus,
     layer: SocketIoLayer<A>,
 ) -> Router {
     let origins = http::AllowedOrigins::new(&settings.cors_origins);
-    let metrics = state.metrics.clone();
-    http::router(pool.clone(), pubsub, metrics, &settings.client_dir).layer(
+    let proxies = settings.trusted_proxies.clone();
+    http::router(pool.clone(), pubsub, &settings.client_dir).layer(
         ServiceBuilder::new()
+            .layer(axum::middleware::from_fn_with_state(
+                proxies,
+                client_addr::resolve,
+            ))
             .layer(http::cors(&settings.cors_origins))
             .layer(axum::middleware::from_fn_with_state(
                 origins,

@@ -1,7 +1,11 @@
-//! The connect middleware: restore a session by its sessionID, else create one from a username,
-//! else refuse. Nothing is sent to the socket before this succeeds.
+//! The connect middleware: a place on this node, then restore a session by its sessionID,
+//! else create one from a username (within the address's quota of new sessions), else refuse.
+//! Nothing is sent to the socket before this succeeds.
 
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::Arc,
+};
 
 use serde_json::Value;
 use socketioxide::{
@@ -10,7 +14,10 @@ use socketioxide::{
 };
 
 use super::AppState;
-use crate::domain::{Session, SessionId, Username};
+use crate::{
+    client_addr::ClientAddr,
+    domain::{Session, SessionId, Username},
+};
 
 /// Why a handshake was refused; the `Display` text is what the client's `connect_error` shows.
 #[derive(Debug, thiserror::Error)]
@@ -20,8 +27,27 @@ pub enum HandshakeError {
     InvalidUsername,
     #[error("too many connections for this user")]
     TooManySockets,
+    /// This client address created NEW_SESSIONS_PER_MINUTE sessions (plus the burst) lately.
+    #[error("too many new sessions")]
+    TooManyNewSessions,
+    /// This node holds MAX_CONNECTIONS connections.
+    #[error("server full")]
+    ServerFull,
     #[error("service unavailable, retry later")]
     Unavailable,
+}
+
+impl HandshakeError {
+    /// The `reason` label of `privmsg_handshakes_refused_total`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::InvalidUsername => "invalid_username",
+            Self::TooManySockets => "too_many_sockets",
+            Self::TooManyNewSessions => "too_many_new_sessions",
+            Self::ServerFull => "server_full",
+            Self::Unavailable => "unavailable",
+        }
+    }
 }
 
 pub async fn authenticate<A: Adapter>(
@@ -29,10 +55,33 @@ pub async fn authenticate<A: Adapter>(
     TryData(auth): TryData<Value>,
     State(state): State<Arc<AppState>>,
 ) -> Result<(), HandshakeError> {
+    let admitted = admit(&socket, auth.ok(), &state).await;
+    if let Err(refusal) = &admitted {
+        let reason = refusal.metric_label();
+        state
+            .metrics
+            .handshakes_refused
+            .with_label_values(&[reason])
+            .inc();
+    }
+    admitted
+}
+
+async fn admit<A: Adapter>(
+    socket: &SocketRef<A>,
+    auth: Option<Value>,
+    state: &AppState,
+) -> Result<(), HandshakeError> {
+    // First, before any Redis work: a full node refuses at once. Restored sessions count too,
+    // since what a connection costs the node does not depend on who it is.
+    let slot = state
+        .admission
+        .connection_slot()
+        .ok_or(HandshakeError::ServerFull)?;
     // A malformed auth payload is treated like a missing one: it can still fall through to
     // `invalid username`, the one refusal the client knows how to handle.
     let auth = auth.unwrap_or(Value::Null);
-    let session = match restore(&auth, &state).await? {
+    let session = match restore(&auth, state).await? {
         Some(session) => session,
         None => {
             let username = auth
@@ -40,12 +89,29 @@ pub async fn authenticate<A: Adapter>(
                 .and_then(Value::as_str)
                 .and_then(Username::parse)
                 .ok_or(HandshakeError::InvalidUsername)?;
+            // Only creating a session is limited: it stores a user that every later `users`
+            // carries for a day, whereas a restore adds nothing.
+            if !state.admission.may_create_session(client_key(socket)) {
+                return Err(HandshakeError::TooManyNewSessions);
+            }
             Session::create(username)
         }
     };
     tracing::debug!(sid = %socket.id, user = %session.user_id, "handshake accepted");
     socket.extensions.insert(Arc::new(session));
+    socket.extensions.insert(slot);
     Ok(())
+}
+
+/// Whom the new-session limit counts this socket under. A request that reached Socket.IO
+/// without going through the address middleware (none in this server) shares one key with
+/// every other such request: limited together rather than not at all.
+fn client_key<A: Adapter>(socket: &SocketRef<A>) -> IpAddr {
+    socket
+        .req_parts()
+        .extensions
+        .get::<ClientAddr>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ClientAddr::limit_key)
 }
 
 /// The stored session named by `auth.sessionID`, if any.

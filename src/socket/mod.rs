@@ -1,6 +1,7 @@
 //! The Socket.IO side: who may connect ([`handshake`]), what a connected socket may do
 //! ([`handlers`], [`private_message`]) and when a user goes offline ([`presence`]).
 
+pub mod admission;
 pub mod contacts;
 pub mod handlers;
 pub mod handshake;
@@ -35,6 +36,8 @@ pub struct AppState {
     /// Permits for messages being stored and forwarded on this node (load shedding).
     pub pending_messages: std::sync::Arc<tokio::sync::Semaphore>,
     pub max_sockets_per_user: usize,
+    /// The node's connection cap and the per-address limit on new sessions.
+    pub admission: admission::Admission,
     /// This node's identity in the presence fields, unique per process run.
     pub node_id: String,
     pub metrics: Metrics,

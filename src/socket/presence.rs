@@ -11,7 +11,7 @@ use socketioxide::{
     operators::BroadcastOperators,
 };
 
-use super::{AppState, contacts, payloads::UserEvent};
+use super::{AppState, admission::ConnectionSlot, contacts, payloads::UserEvent};
 use crate::{
     domain::{Session, UserId},
     routing::RouteError,
@@ -57,6 +57,9 @@ pub async fn on_disconnect<A: Adapter>(
     Extension(session): Extension<Arc<Session>>,
     State(state): State<Arc<AppState>>,
 ) {
+    // The connection is gone: its place on the node is free before the departure's Redis
+    // work, not when the last handle on the socket happens to drop.
+    socket.extensions.remove::<ConnectionSlot>();
     leave(&socket, &session, &state).await;
 }
 

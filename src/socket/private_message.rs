@@ -8,10 +8,10 @@ use std::sync::Arc;
 use serde_json::{Value, value::RawValue};
 use socketioxide::{
     adapter::Adapter,
-    extract::{AckSender, Extension, SocketRef, State, TryData},
+    extract::{AckSender, Extension, SocketRef, State},
 };
 
-use super::{AppState, contacts, payloads::MessageAck, rate_limit::Bucket};
+use super::{AppState, contacts, payloads::MessageAck, rate_limit::Metered};
 use crate::{
     domain::{Message, OutgoingMessage, Refusal, Session},
     settings::UsersScope,
@@ -19,12 +19,12 @@ use crate::{
 
 pub async fn on_private_message<A: Adapter>(
     socket: SocketRef<A>,
-    TryData(payload): TryData<Value>,
+    payload: Metered<Value>,
     ack: AckSender<A>,
     Extension(session): Extension<Arc<Session>>,
     State(state): State<Arc<AppState>>,
 ) {
-    let reply = match send(&socket, payload.ok(), &session, &state).await {
+    let reply = match send(&socket, payload, &session, &state).await {
         Ok(message) => {
             state.metrics.messages_accepted.inc();
             ack.send(&MessageAck::Message(&message))
@@ -47,19 +47,21 @@ pub async fn on_private_message<A: Adapter>(
 
 async fn send<A: Adapter>(
     socket: &SocketRef<A>,
-    payload: Option<Value>,
+    payload: Metered<Value>,
     session: &Session,
     state: &AppState,
 ) -> Result<Box<RawValue>, Refusal> {
-    // First, so that a flood costs one check per event whatever it contains.
-    let allowed = socket
-        .extensions
-        .get::<Bucket>()
-        .is_none_or(|bucket| bucket.try_take(state.rate_limit));
-    if !allowed {
+    // The rate was checked before the payload was parsed, so that a flood costs one check
+    // per event whatever it contains.
+    let Metered::Allowed { payload, bytes } = payload else {
         return Err(Refusal::RateLimited);
-    }
-    let payload = payload.ok_or(Refusal::InvalidPayload)?;
+    };
+    state
+        .metrics
+        .payload_bytes_decoded
+        .with_label_values(&["private message"])
+        .inc_by(bytes as u64);
+    let payload = payload.map_err(|_| Refusal::InvalidPayload)?;
     let outgoing = OutgoingMessage::parse(&payload, state.max_message_bytes)?;
     // Held until the message is stored and forwarded: past the limit, refuse at once rather
     // than let every message wait behind a growing queue.

@@ -1,9 +1,20 @@
 //! A token bucket per socket: a client may burst, but not sustain more than the configured
-//! rate of `private message` events. Refused events cost nothing past this check.
+//! rate of `private message` and `search users` events. [`Metered`] takes the token before
+//! the payload is deserialized, so a refused event costs nothing past this check, however
+//! large its payload (up to MAX_PAYLOAD_BYTES).
 
 use std::{
+    convert::Infallible,
     sync::{Arc, Mutex},
     time::Instant,
+};
+
+use serde::de::DeserializeOwned;
+use socketioxide::{
+    adapter::Adapter,
+    extract::TryData,
+    handler::{FromMessageParts, Value},
+    socket::Socket,
 };
 
 /// Rate and burst of one socket's bucket; a rate of 0 disables the limit.
@@ -13,8 +24,10 @@ pub struct RateLimit {
     pub burst: f64,
 }
 
+/// One socket's bucket, in its extensions, with its rate: an extractor has no access to the
+/// server's state.
 #[derive(Clone)]
-pub struct Bucket(Arc<Mutex<State>>);
+pub struct Bucket(Arc<Mutex<State>>, RateLimit);
 
 struct State {
     tokens: f64,
@@ -23,14 +36,16 @@ struct State {
 
 impl Bucket {
     pub fn full(limit: RateLimit) -> Self {
-        Self(Arc::new(Mutex::new(State {
+        let state = State {
             tokens: limit.burst,
             last: Instant::now(),
-        })))
+        };
+        Self(Arc::new(Mutex::new(state)), limit)
     }
 
     /// Takes one token if there is one.
-    pub fn try_take(&self, limit: RateLimit) -> bool {
+    pub fn try_take(&self) -> bool {
+        let limit = self.1;
         if limit.per_second <= 0.0 {
             return true;
         }
@@ -50,6 +65,40 @@ impl Bucket {
     }
 }
 
+/// An event's payload, deserialized only if the socket's bucket had a token for it; used in
+/// place of `TryData`, which would parse the payload before the handler could check the rate.
+pub enum Metered<T> {
+    /// Over the socket's rate: the payload was dropped unread.
+    RateLimited,
+    /// Within the rate: the payload (or why it did not parse), and its size in bytes.
+    Allowed {
+        payload: Result<T, socketioxide::ParserError>,
+        bytes: usize,
+    },
+}
+
+impl<A: Adapter, T: DeserializeOwned> FromMessageParts<A> for Metered<T> {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        socket: &Arc<Socket<A>>,
+        value: &mut Value,
+        ack: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        // A socket without a bucket (none is inserted before `on_connect`) is not limited.
+        let allowed = socket
+            .extensions
+            .get::<Bucket>()
+            .is_none_or(|bucket| bucket.try_take());
+        if !allowed {
+            return Ok(Self::RateLimited);
+        }
+        let bytes = value.len();
+        let Ok(TryData(payload)) = TryData::<T>::from_message_parts(socket, value, ack);
+        Ok(Self::Allowed { payload, bytes })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,7 +110,7 @@ mod tests {
             burst: 3.0,
         };
         let bucket = Bucket::full(limit);
-        let passed = (0..10).filter(|_| bucket.try_take(limit)).count();
+        let passed = (0..10).filter(|_| bucket.try_take()).count();
         assert_eq!(passed, 3);
     }
 
@@ -72,6 +121,6 @@ mod tests {
             burst: 0.0,
         };
         let bucket = Bucket::full(limit);
-        assert!((0..1000).all(|_| bucket.try_take(limit)));
+        assert!((0..1000).all(|_| bucket.try_take()));
     }
 }

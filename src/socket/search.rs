@@ -7,10 +7,10 @@ use serde::Serialize;
 use serde_json::Value;
 use socketioxide::{
     adapter::Adapter,
-    extract::{AckSender, Extension, SocketRef, State, TryData},
+    extract::{AckSender, Extension, SocketRef, State},
 };
 
-use super::{AppState, rate_limit::Bucket};
+use super::{AppState, rate_limit::Metered};
 use crate::{
     domain::{SearchQuery, SearchRefusal, Session},
     store::UserEntry,
@@ -26,12 +26,12 @@ enum SearchAck<'a> {
 
 pub async fn on_search_users<A: Adapter>(
     socket: SocketRef<A>,
-    TryData(payload): TryData<Value>,
+    payload: Metered<Value>,
     ack: AckSender<A>,
     Extension(session): Extension<Arc<Session>>,
     State(state): State<Arc<AppState>>,
 ) {
-    let found = search(&socket, payload.ok(), &session, &state).await;
+    let found = search(payload, &session, &state).await;
     let label = match &found {
         Ok(_) => "served",
         Err(refusal) => refusal.metric_label(),
@@ -46,20 +46,21 @@ pub async fn on_search_users<A: Adapter>(
     }
 }
 
-async fn search<A: Adapter>(
-    socket: &SocketRef<A>,
-    payload: Option<Value>,
+async fn search(
+    payload: Metered<Value>,
     session: &Session,
     state: &AppState,
 ) -> Result<Vec<UserEntry>, SearchRefusal> {
-    // Searches share the socket's message bucket: first, so that a flood costs one check each.
-    let allowed = socket
-        .extensions
-        .get::<Bucket>()
-        .is_none_or(|bucket| bucket.try_take(state.rate_limit));
-    if !allowed {
+    // Searches share the socket's message bucket, taken before the payload is parsed, so
+    // that a flood costs one check each.
+    let Metered::Allowed { payload, bytes } = payload else {
         return Err(SearchRefusal::RateLimited);
-    }
+    };
+    state
+        .metrics
+        .payload_bytes_decoded
+        .with_label_values(&["search users"])
+        .inc_by(bytes as u64);
     let query = SearchQuery::parse(&payload.unwrap_or(Value::Null))?;
     state
         .users

@@ -12,8 +12,8 @@ use rust_socketio::TransportType;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Connected, TestApp, TestClient, TestCluster, TestRedis, WAIT, eventually, eventually_within,
-    spawn_app,
+    Connected, Scraped, TestApp, TestClient, TestCluster, TestRedis, WAIT, eventually,
+    eventually_within, spawn_app,
 };
 
 /// How soon after the cluster is whole again cross-node delivery must work.
@@ -224,7 +224,7 @@ async fn ready_status(node: &TestApp) -> u16 {
 
 /// A gauge or counter of `node`'s `/metrics`, by its full name (labels included).
 async fn metric(node: &TestApp, name: &str) -> Option<i64> {
-    let text = reqwest::get(format!("{}/metrics", node.url()))
+    let text = reqwest::get(node.metrics_url())
         .await
         .ok()?
         .text()

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestClient, TestRedis, spawn_app};
+use crate::helpers::{Scraped, TestClient, TestRedis, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_readyz_answer_ok_while_redis_is_up() {
@@ -52,7 +52,7 @@ async fn metrics_count_sockets_users_and_messages_by_outcome() {
     alice.send_to(&bob.user_id, &"x".repeat(5000)).await;
     alice.send_to("nobody", "hi").await;
 
-    let text = reqwest::get(format!("{}/metrics", app.url()))
+    let text = reqwest::get(app.metrics_url())
         .await
         .unwrap()
         .text()

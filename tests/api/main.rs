@@ -3,11 +3,13 @@
 
 mod helpers;
 
+mod abuse;
 mod bad_input;
 mod cluster_outage;
 mod contacts;
 mod crash;
 mod directory;
+mod forwarded;
 mod fuzz;
 mod handshake;
 mod http;

@@ -112,6 +112,11 @@ async function startNode(logName, redisUrl, extraEnv, port) {
     REDIS_URL: redisUrl,
     CLIENT_DIR,
     RUST_LOG: "info",
+    // Every test client comes from 127.0.0.1; no test here reads /metrics, and two nodes
+    // could not share its default port.
+    NEW_SESSIONS_PER_MINUTE: "1000000",
+    NEW_SESSIONS_BURST: "1000000",
+    METRICS_ADDR: "off",
     ...extraEnv,
   };
   const { child, logFile } = spawnLogged(SERVER_BIN, [], { env, logName });

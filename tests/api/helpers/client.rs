@@ -66,10 +66,25 @@ impl TestClient {
 
     /// Connects to any Socket.IO server address, such as a proxy in front of the nodes.
     pub async fn connect_url(url: String, auth: Value, transport: TransportType) -> Self {
+        Self::connect_with_headers(url, auth, transport, &[]).await
+    }
+
+    /// Connects with extra HTTP `headers` on the opening request (`X-Forwarded-For`...).
+    pub async fn connect_with_headers(
+        url: String,
+        auth: Value,
+        transport: TransportType,
+        headers: &[(&str, &str)],
+    ) -> Self {
         let (tx, events) = mpsc::unbounded_channel();
         let on_error = tx.clone();
         let on_close = tx.clone();
-        let client = ClientBuilder::new(url)
+        let builder = headers
+            .iter()
+            .fold(ClientBuilder::new(url), |builder, &(name, value)| {
+                builder.opening_header(name, value)
+            });
+        let client = builder
             .auth(auth)
             .transport_type(transport)
             .reconnect(false)
@@ -109,7 +124,17 @@ impl TestClient {
 
     /// Connects to any Socket.IO address with `auth` and reads `session` and `users`.
     pub async fn join_url(url: String, auth: Value, transport: TransportType) -> Connected {
-        let mut client = Self::connect_url(url, auth, transport).await;
+        Self::join_with_headers(url, auth, transport, &[]).await
+    }
+
+    /// Like [`TestClient::join_url`], with extra HTTP `headers` on the opening request.
+    pub async fn join_with_headers(
+        url: String,
+        auth: Value,
+        transport: TransportType,
+        headers: &[(&str, &str)],
+    ) -> Connected {
+        let mut client = Self::connect_with_headers(url, auth, transport, headers).await;
         let session = client.expect("session").await;
         let users = client.expect("users").await;
         Connected {

@@ -18,7 +18,11 @@ pub use wait::{eventually, eventually_within};
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
-use privmsg::{settings::Settings, startup::Application, store::RedisTarget};
+use privmsg::{
+    settings::{MetricsAddr, Settings},
+    startup::Application,
+    store::RedisTarget,
+};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// How long a test waits for an event or a condition it expects.
@@ -29,9 +33,16 @@ pub trait Server {
     fn url(&self) -> String;
 }
 
+/// A node whose `/metrics` a test reads: on its own listener (METRICS_ADDR), not on `url()`.
+pub trait Scraped {
+    fn metrics_url(&self) -> String;
+}
+
 /// One running server node.
 pub struct TestApp {
     pub port: u16,
+    /// Where its `/metrics` is served (METRICS_ADDR, port 0 in tests).
+    pub metrics_port: u16,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -39,6 +50,12 @@ pub struct TestApp {
 impl Server for TestApp {
     fn url(&self) -> String {
         TestApp::url(self)
+    }
+}
+
+impl Scraped for TestApp {
+    fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.metrics_port)
     }
 }
 
@@ -76,6 +93,11 @@ pub fn test_settings(redis: &TestRedis) -> Settings {
         RedisTarget::Cluster(nodes) => settings.redis_cluster_nodes = nodes.clone(),
     }
     settings.client_dir = "/nonexistent".into();
+    // Each node its own metrics port, so that tests running side by side never collide.
+    settings.metrics_addr = MetricsAddr(Some(([127, 0, 0, 1], 0).into()));
+    // Every test client comes from 127.0.0.1: only the tests of the limit itself keep it.
+    settings.new_sessions_per_minute = 1_000_000;
+    settings.new_sessions_burst = 1_000_000;
     settings
 }
 
@@ -97,12 +119,14 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     init_test_logging();
     let app = Application::build(settings).await.expect("server builds");
     let port = app.port();
+    let metrics_port = app.metrics_port().expect("test nodes serve metrics");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
     TestApp {
         port,
+        metrics_port,
         stop: Some(stop),
         task,
     }
@@ -127,8 +151,8 @@ macro_rules! on_standalone_and_cluster {
 
 /// The value of one sample of `server`'s `/metrics` (`name` with its labels, as exposed, e.g.
 /// `privmsg_live_deliveries_dropped_total{reason="socket_buffer_full"}`); 0 when absent.
-pub async fn metric(server: &impl Server, name: &str) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", server.url()))
+pub async fn metric(server: &impl Scraped, name: &str) -> u64 {
+    let text = reqwest::get(server.metrics_url())
         .await
         .expect("metrics answer")
         .text()

@@ -9,10 +9,11 @@ use tokio::{
     process::{Child, Command},
 };
 
-use super::{Server, TestRedis, wait::eventually};
+use super::{Scraped, Server, TestRedis, wait::eventually};
 
 pub struct NodeProcess {
     pub port: u16,
+    pub metrics_port: u16,
     child: Child,
 }
 
@@ -27,6 +28,10 @@ impl NodeProcess {
             .env("PORT", "0")
             .env("HOST", "127.0.0.1")
             .env("CLIENT_DIR", "/nonexistent")
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            // Every test client comes from 127.0.0.1.
+            .env("NEW_SESSIONS_PER_MINUTE", "1000000")
+            .env("NEW_SESSIONS_BURST", "1000000")
             .envs(std::env::var("RUST_LOG").map(|filter| ("RUST_LOG", filter)))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -40,14 +45,22 @@ impl NodeProcess {
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         // Its log goes to the test's output, shown when the test fails.
-        tokio::spawn(forward(BufReader::new(stderr).lines(), None));
+        tokio::spawn(forward(BufReader::new(stderr).lines(), None, None));
         let (bound, port) = tokio::sync::oneshot::channel();
-        tokio::spawn(forward(BufReader::new(stdout).lines(), Some(bound)));
-        let port = tokio::time::timeout(super::WAIT, port)
-            .await
-            .expect("privmsg-server logs its port in time")
-            .expect("privmsg-server started (its log is above)");
-        let node = Self { port, child };
+        let (metrics_bound, metrics_port) = tokio::sync::oneshot::channel();
+        let lines = BufReader::new(stdout).lines();
+        tokio::spawn(forward(lines, Some(bound), Some(metrics_bound)));
+        let (port, metrics_port) =
+            tokio::time::timeout(super::WAIT, async { (port.await, metrics_port.await) })
+                .await
+                .expect("privmsg-server logs its ports in time");
+        let port = port.expect("privmsg-server started (its log is above)");
+        let metrics_port = metrics_port.expect("privmsg-server serves metrics");
+        let node = Self {
+            port,
+            metrics_port,
+            child,
+        };
         let health = format!("{}/healthz", node.url());
         eventually(
             async || {
@@ -90,26 +103,38 @@ impl Server for NodeProcess {
     }
 }
 
+impl Scraped for NodeProcess {
+    fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.metrics_port)
+    }
+}
+
+type PortSender = Option<tokio::sync::oneshot::Sender<u16>>;
+
 /// Copies a node's log lines to the test's output; the first `listening on` line's port goes
-/// to `bound`.
+/// to `bound`, the first `metrics on` line's to `metrics`.
 async fn forward<R: tokio::io::AsyncBufRead + Unpin>(
     mut lines: tokio::io::Lines<R>,
-    mut bound: Option<tokio::sync::oneshot::Sender<u16>>,
+    mut bound: PortSender,
+    mut metrics: PortSender,
 ) {
     while let Ok(Some(line)) = lines.next_line().await {
         eprintln!("[node] {line}");
-        if let Some(port) = listening_port(&line)
-            && let Some(bound) = bound.take()
-        {
-            let _ = bound.send(port);
+        for (prefix, sender) in [("listening on", &mut bound), ("metrics on", &mut metrics)] {
+            if let Some(port) = logged_port(&line, prefix)
+                && let Some(sender) = sender.take()
+            {
+                let _ = sender.send(port);
+            }
         }
     }
 }
 
-/// The port of a `listening on http://127.0.0.1:PORT` log line.
-fn listening_port(line: &str) -> Option<u16> {
-    let (_, address) = line.split_once("listening on http://")?;
-    let (_, port) = address.split_whitespace().next()?.rsplit_once(':')?;
+/// The port of a `{prefix} http://127.0.0.1:PORT...` log line.
+fn logged_port(line: &str, prefix: &str) -> Option<u16> {
+    let (_, address) = line.split_once(&format!("{prefix} http://"))?;
+    let address = address.split_whitespace().next()?;
+    let (_, port) = address.split('/').next()?.rsplit_once(':')?;
     let digits: String = port.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }

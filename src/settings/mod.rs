@@ -1,11 +1,20 @@
 //! Typed settings: every flag can also come from an environment variable, so the same binary
 //! runs from a shell, systemd or docker-compose without a config file.
 
-use std::{net::IpAddr, path::PathBuf, time::Duration};
+mod values;
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    path::PathBuf,
+    time::Duration,
+};
 
 use clap::{Parser, ValueEnum};
+use values::{at_least, burst, rate};
 
 use crate::{
+    client_addr::TrustedProxies,
     socket::rate_limit::RateLimit,
     store::{RedisTarget, redis::redact},
 };
@@ -91,6 +100,38 @@ pub struct Settings {
     #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 10, value_parser = at_least::<1>)]
     pub max_sockets_per_user: usize,
 
+    /// Socket.IO connections this node holds at once, 1 to 10000000. Past it a connection is
+    /// refused (`connect_error` "server full") rather than taking the node out of memory or
+    /// file descriptors; the client may retry later, or on another node.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub max_connections: u32,
+
+    /// New sessions (a handshake with a username rather than a stored sessionID) one client
+    /// address may create per minute, 1 to 1000000. Each is a stored user that every later
+    /// `users` lists for SESSION_TTL_SECS; restoring a session is never limited. An IPv6
+    /// client counts by its /64, which one host usually holds whole.
+    #[arg(long, env = "NEW_SESSIONS_PER_MINUTE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub new_sessions_per_minute: u32,
+
+    /// New sessions one address may create at once above that rate, 1 to 1000000: room for
+    /// a few people behind one NAT arriving together.
+    #[arg(long, env = "NEW_SESSIONS_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub new_sessions_burst: u32,
+
+    /// The reverse proxies in front of this node (nginx), comma-separated IPs or CIDR blocks
+    /// (`127.0.0.1,10.0.0.0/8`); empty by default. Only a request whose TCP peer is one of them
+    /// has its X-Forwarded-For (the client's address: the right-most entry that is not a
+    /// trusted proxy), X-Forwarded-Host and X-Forwarded-Proto believed: anyone else could write
+    /// them. Empty: the client's address is the TCP peer's.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", value_parser = values::proxies)]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Where `/metrics` is served: `host:port` of a listener of its own, never the client
+    /// port (the figures tell an attacker how the node is doing), or `off`. Loopback by
+    /// default; in a container, 0.0.0.0:9091 on a network the scraper alone reaches.
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9091", value_parser = values::metrics_addr)]
+    pub metrics_addr: MetricsAddr,
+
     /// Folder of the built web client, served at `/` when it exists.
     #[arg(long, env = "CLIENT_DIR", default_value = "client/dist")]
     pub client_dir: PathBuf,
@@ -126,6 +167,10 @@ pub struct Settings {
     #[arg(long, env = "USERS_SCOPE", value_enum, default_value_t = UsersScope::All)]
     pub users_scope: UsersScope,
 }
+
+/// Where `/metrics` listens; `None`: nowhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsAddr(pub Option<SocketAddr>);
 
 /// The scope of the user directory (PROTOCOL.md, "Scope of the user directory").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -195,6 +240,13 @@ impl Settings {
         }
     }
 
+    /// How many sessions one client address may create: per minute, with a burst.
+    pub fn new_sessions_quota(&self) -> governor::Quota {
+        let per_minute = NonZeroU32::new(self.new_sessions_per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(self.new_sessions_burst).unwrap_or(NonZeroU32::MIN);
+        governor::Quota::per_minute(per_minute).allow_burst(burst)
+    }
+
     pub fn node_ttl(&self) -> Duration {
         Duration::from_secs(self.node_ttl_secs)
     }
@@ -215,33 +267,6 @@ impl Settings {
     pub fn contacts_ttl(&self) -> Duration {
         self.session_ttl().max(self.message_ttl())
     }
-}
-
-/// A whole number of at least `MIN` (for counts and sizes where 0 makes no sense).
-fn at_least<const MIN: usize>(raw: &str) -> Result<usize, String> {
-    let value: usize = raw.parse().map_err(|err| format!("{err}"))?;
-    if value < MIN {
-        return Err(format!("{value} is below the minimum, {MIN}"));
-    }
-    Ok(value)
-}
-
-/// Messages per second: 0 (no limit) or more, finite.
-fn rate(raw: &str) -> Result<f64, String> {
-    let value: f64 = raw.parse().map_err(|err| format!("{err}"))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!("{raw} is not a rate: 0 (no limit) or more"));
-    }
-    Ok(value)
-}
-
-/// A burst: at least one event, finite.
-fn burst(raw: &str) -> Result<f64, String> {
-    let value: f64 = raw.parse().map_err(|err| format!("{err}"))?;
-    if !value.is_finite() || value < 1.0 {
-        return Err(format!("{raw} is not a burst: 1 or more"));
-    }
-    Ok(value)
 }
 
 /// Every setting, with the Redis URLs' credentials redacted: settings get logged, passwords
@@ -271,79 +296,14 @@ impl std::fmt::Debug for Settings {
             .field("worker_threads", &self.worker_threads)
             .field("redis_pool_size", &self.redis_pool_size)
             .field("users_scope", &self.users_scope)
+            .field("max_connections", &self.max_connections)
+            .field("new_sessions_per_minute", &self.new_sessions_per_minute)
+            .field("new_sessions_burst", &self.new_sessions_burst)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn out_of_range_settings_refuse_to_start_naming_the_setting() {
-        for (flag, value) in [
-            ("--session-ttl-secs", "0"),
-            ("--message-ttl-secs", "0"),
-            ("--history-cap", "0"),
-            ("--max-socket-buffer", "0"),
-            ("--max-pending-messages", "0"),
-            ("--max-sockets-per-user", "0"),
-            ("--redis-pool-size", "0"),
-            ("--node-ttl-secs", "1"),
-            ("--directory-resync-secs", "0"),
-            ("--directory-resync-secs", "3601"),
-            ("--max-payload-bytes", "10"),
-            ("--rate-limit-per-sec", "-1"),
-            ("--rate-limit-burst", "0.5"),
-            ("--rate-limit-per-sec", "NaN"),
-        ] {
-            let refused = Settings::try_parse_from(["privmsg-server", &format!("{flag}={value}")])
-                .expect_err("out of range");
-            assert!(
-                refused.to_string().contains(flag),
-                "{flag}={value}: {refused}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_message_limit_that_does_not_fit_in_a_payload_is_refused() {
-        let settings = Settings::parse_from([
-            "privmsg-server",
-            "--max-message-bytes",
-            "2000",
-            "--max-payload-bytes",
-            "2000",
-        ]);
-        let refused = settings.validate().expect_err("does not fit");
-        assert!(refused.contains("--max-message-bytes"), "{refused}");
-        assert!(Settings::defaults().validate().is_ok());
-    }
-
-    #[test]
-    fn the_users_scope_defaults_to_all_and_refuses_anything_else() {
-        assert_eq!(Settings::defaults().users_scope, UsersScope::All);
-        let contacts = Settings::parse_from(["privmsg-server", "--users-scope", "contacts"]);
-        assert_eq!(contacts.users_scope, UsersScope::Contacts);
-        let refused = Settings::try_parse_from(["privmsg-server", "--users-scope=friends"])
-            .expect_err("not a scope");
-        assert!(refused.to_string().contains("--users-scope"), "{refused}");
-    }
-
-    #[test]
-    fn debug_output_never_shows_a_redis_password() {
-        let settings = Settings::parse_from([
-            "privmsg-server",
-            "--redis-url",
-            "rediss://:hunter2@10.0.0.1:6380",
-            "--redis-cluster-nodes",
-            "redis://:hunter3@10.0.0.2:7000",
-        ]);
-        let shown = format!("{settings:?}");
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("hunter3"),
-            "{shown}"
-        );
-        assert!(shown.contains("10.0.0.1:6380"), "{shown}");
-    }
-}
+mod tests;

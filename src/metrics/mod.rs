@@ -1,13 +1,7 @@
 //! Prometheus metrics, one registry per node (so tests running several nodes in one process
 //! read each node's own figures), served as text at `/metrics`.
 
-use std::{
-    sync::{
-        Arc, OnceLock,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Instant};
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -54,42 +48,22 @@ pub struct Metrics {
     pub directory_resyncs: IntCounterVec,
     /// Directory entries a resync changed: presence events this node missed, healed.
     pub directory_corrections: IntCounter,
+    /// Socket.IO handshakes refused, by reason: `invalid_username`, `too_many_sockets` (per
+    /// user), `too_many_new_sessions` (per address), `server_full` (per node), `unavailable`.
+    pub handshakes_refused: IntCounterVec,
+    /// Client addresses the new-session limiter remembers (bounded: forgotten once their
+    /// quota has refilled).
+    pub new_session_addresses: IntGauge,
+    /// Bytes of event payloads this node deserialized, by event: a rate-limited event is
+    /// refused before its payload is parsed, so a flood adds nothing here.
+    pub payload_bytes_decoded: IntCounterVec,
     adapter_log: Arc<Throttle>,
 }
 
-/// How often an expected, repeated failure may write a log line.
-pub const LOG_EVERY: Duration = Duration::from_secs(10);
+mod throttle;
 
-/// Lets one log line through per [`LOG_EVERY`], counting the ones held back.
-#[derive(Default)]
-struct Throttle {
-    /// Milliseconds since `start` of the last line let through (0: none yet).
-    last: AtomicU64,
-    held_back: AtomicU64,
-    start: OnceLock<Instant>,
-}
-
-impl Throttle {
-    /// `Some(lines held back since the last one)` when a line may be written now.
-    fn ready(&self) -> Option<u64> {
-        let start = *self.start.get_or_init(Instant::now);
-        let now = u64::try_from(start.elapsed().as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let last = self.last.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= LOG_EVERY.as_millis() as u64;
-        if due
-            && self
-                .last
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.held_back.swap(0, Ordering::Relaxed));
-        }
-        self.held_back.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
+pub use throttle::LOG_EVERY;
+use throttle::Throttle;
 
 impl Metrics {
     pub fn new() -> Self {
@@ -186,6 +160,27 @@ impl Metrics {
                 "Directory entries a resync changed (missed presence events healed)",
             )
             .expect("valid metric"),
+            handshakes_refused: IntCounterVec::new(
+                Opts::new(
+                    "handshakes_refused_total",
+                    "Socket.IO handshakes refused, by reason",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+            new_session_addresses: IntGauge::new(
+                "new_session_limiter_addresses",
+                "Client addresses the new-session limiter remembers",
+            )
+            .expect("valid metric"),
+            payload_bytes_decoded: IntCounterVec::new(
+                Opts::new(
+                    "payload_bytes_decoded_total",
+                    "Bytes of event payloads deserialized, by event",
+                ),
+                &["event"],
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
             registry,
         };
@@ -194,7 +189,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 19] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -211,6 +206,9 @@ impl Metrics {
             Box::new(self.directory_users.clone()),
             Box::new(self.directory_resyncs.clone()),
             Box::new(self.directory_corrections.clone()),
+            Box::new(self.handshakes_refused.clone()),
+            Box::new(self.new_session_addresses.clone()),
+            Box::new(self.payload_bytes_decoded.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {
@@ -282,29 +280,5 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_throttled_log_lets_one_line_through_per_interval_and_counts_the_rest() {
-        let throttle = Throttle::default();
-        let started = Instant::now()
-            .checked_sub(3 * LOG_EVERY)
-            .expect("the clock is past a few seconds");
-        throttle.start.set(started).expect("not started yet");
-        assert_eq!(throttle.ready(), Some(0));
-        assert_eq!(throttle.ready(), None);
-        assert_eq!(throttle.ready(), None);
-
-        // As if the last line had been written one interval ago.
-        let last = throttle.last.load(Ordering::Relaxed);
-        let interval = LOG_EVERY.as_millis() as u64;
-        throttle.last.store(last - interval, Ordering::Relaxed);
-        assert_eq!(throttle.ready(), Some(2));
-        assert_eq!(throttle.ready(), None);
     }
 }

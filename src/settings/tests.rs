@@ -1,0 +1,112 @@
+//! The settings refuse what they cannot run with, naming the setting.
+use super::*;
+
+#[test]
+fn out_of_range_settings_refuse_to_start_naming_the_setting() {
+    for (flag, value) in [
+        ("--session-ttl-secs", "0"),
+        ("--message-ttl-secs", "0"),
+        ("--history-cap", "0"),
+        ("--max-socket-buffer", "0"),
+        ("--max-pending-messages", "0"),
+        ("--max-sockets-per-user", "0"),
+        ("--redis-pool-size", "0"),
+        ("--node-ttl-secs", "1"),
+        ("--directory-resync-secs", "0"),
+        ("--directory-resync-secs", "3601"),
+        ("--max-payload-bytes", "10"),
+        ("--rate-limit-per-sec", "-1"),
+        ("--rate-limit-burst", "0.5"),
+        ("--rate-limit-per-sec", "NaN"),
+    ] {
+        let refused = Settings::try_parse_from(["privmsg-server", &format!("{flag}={value}")])
+            .expect_err("out of range");
+        assert!(
+            refused.to_string().contains(flag),
+            "{flag}={value}: {refused}"
+        );
+    }
+}
+
+#[test]
+fn a_message_limit_that_does_not_fit_in_a_payload_is_refused() {
+    let settings = Settings::parse_from([
+        "privmsg-server",
+        "--max-message-bytes",
+        "2000",
+        "--max-payload-bytes",
+        "2000",
+    ]);
+    let refused = settings.validate().expect_err("does not fit");
+    assert!(refused.contains("--max-message-bytes"), "{refused}");
+    assert!(Settings::defaults().validate().is_ok());
+}
+
+#[test]
+fn the_users_scope_defaults_to_all_and_refuses_anything_else() {
+    assert_eq!(Settings::defaults().users_scope, UsersScope::All);
+    let contacts = Settings::parse_from(["privmsg-server", "--users-scope", "contacts"]);
+    assert_eq!(contacts.users_scope, UsersScope::Contacts);
+    let refused = Settings::try_parse_from(["privmsg-server", "--users-scope=friends"])
+        .expect_err("not a scope");
+    assert!(refused.to_string().contains("--users-scope"), "{refused}");
+}
+
+#[test]
+fn debug_output_never_shows_a_redis_password() {
+    let settings = Settings::parse_from([
+        "privmsg-server",
+        "--redis-url",
+        "rediss://:hunter2@10.0.0.1:6380",
+        "--redis-cluster-nodes",
+        "redis://:hunter3@10.0.0.2:7000",
+    ]);
+    let shown = format!("{settings:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("hunter3"),
+        "{shown}"
+    );
+    assert!(shown.contains("10.0.0.1:6380"), "{shown}");
+}
+
+#[test]
+fn trusted_proxies_take_addresses_and_blocks_and_metrics_can_be_turned_off() {
+    let settings = Settings::parse_from([
+        "privmsg-server",
+        "--trusted-proxies",
+        "127.0.0.1, 10.0.0.0/8,::1",
+        "--metrics-addr",
+        "off",
+    ]);
+    let proxies: Vec<String> = settings
+        .trusted_proxies
+        .nets()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(proxies, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+    assert_eq!(settings.metrics_addr, MetricsAddr(None));
+    let defaults = Settings::defaults();
+    assert!(defaults.trusted_proxies.nets().is_empty());
+    let blank = Settings::parse_from(["privmsg-server", "--trusted-proxies="]);
+    assert!(blank.trusted_proxies.nets().is_empty());
+    assert_eq!(
+        defaults.metrics_addr,
+        MetricsAddr(Some("127.0.0.1:9091".parse().unwrap()))
+    );
+}
+
+#[test]
+fn help_shows_the_range_of_every_abuse_limit() {
+    let help = <Settings as clap::CommandFactory>::command()
+        .render_long_help()
+        .to_string();
+    for shown in [
+        "1 to 1000000",
+        "MAX_CONNECTIONS",
+        "TRUSTED_PROXIES",
+        "METRICS_ADDR",
+    ] {
+        assert!(help.contains(shown), "{shown} missing from --help:\n{help}");
+    }
+}

@@ -1,0 +1,66 @@
+//! Parsers of the values of settings that no built-in range expresses: each refuses an
+//! out-of-range value with a message clap prints next to the setting's name.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::MetricsAddr;
+use crate::client_addr::TrustedProxies;
+
+/// A whole number of at least `MIN` (for counts and sizes where 0 makes no sense).
+pub(super) fn at_least<const MIN: usize>(raw: &str) -> Result<usize, String> {
+    let value: usize = raw.parse().map_err(|err| format!("{err}"))?;
+    if value < MIN {
+        return Err(format!("{value} is below the minimum, {MIN}"));
+    }
+    Ok(value)
+}
+
+/// Messages per second: 0 (no limit) or more, finite.
+pub(super) fn rate(raw: &str) -> Result<f64, String> {
+    let value: f64 = raw.parse().map_err(|err| format!("{err}"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("{raw} is not a rate: 0 (no limit) or more"));
+    }
+    Ok(value)
+}
+
+/// A burst: at least one event, finite.
+pub(super) fn burst(raw: &str) -> Result<f64, String> {
+    let value: f64 = raw.parse().map_err(|err| format!("{err}"))?;
+    if !value.is_finite() || value < 1.0 {
+        return Err(format!("{raw} is not a burst: 1 or more"));
+    }
+    Ok(value)
+}
+
+/// Trusted proxies, comma-separated, each one address (a /32 or /128) or a CIDR block. Blank
+/// entries are skipped, so that an empty `TRUSTED_PROXIES=` (a template left empty) means none.
+pub(super) fn proxies(raw: &str) -> Result<TrustedProxies, String> {
+    let nets = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("{entry:?} is neither an IP address nor a CIDR block (10.0.0.0/8)")
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TrustedProxies::new(&nets))
+}
+
+/// `host:port`, or `off`.
+pub(super) fn metrics_addr(raw: &str) -> Result<MetricsAddr, String> {
+    match raw.trim() {
+        "off" => Ok(MetricsAddr(None)),
+        addr => addr
+            .parse()
+            .map(|addr| MetricsAddr(Some(addr)))
+            .map_err(|_| format!("{raw:?} is neither host:port (127.0.0.1:9091) nor `off`")),
+    }
+}
