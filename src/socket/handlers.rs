@@ -44,19 +44,32 @@ pub async fn on_connect<A: Adapter>(
     };
     socket.emit("session", &event).ok();
 
-    // Announced before `users` goes out: once a client holds its `users`, its arrival is
-    // published, so whoever joins after it, on any node, finds it in their own `users`.
-    let (users, ()) = tokio::join!(
-        users_in_scope(&session, &state),
-        presence::announce_online(socket.broadcast().local(), &session, &state),
-    );
-    match users {
-        Ok(users) => {
-            socket.emit("users", &*users).ok();
+    let announce = presence::announce_online(socket.broadcast().local(), &session, &state);
+    let users = match state.scope {
+        // Announced before `users` goes out: once a client holds its `users`, its arrival is
+        // in the other nodes' directories' way, so whoever joins after it finds it there.
+        UsersScope::All => tokio::join!(users_in_scope(&session, &state), announce).0,
+        // `users` first: a contact's `users` reads presence from Redis, written already, so
+        // nothing depends on this order, and the announcement's publications (one per
+        // contact) then do not queue ahead of this user's reads.
+        UsersScope::Contacts => {
+            if send_users(socket, users_in_scope(&session, &state).await) {
+                announce.await;
+            }
+            return;
         }
+    };
+    send_users(socket, users);
+}
+
+/// Sends `users`, or drops a socket that cannot have it (it would show nobody); false then.
+fn send_users<A: Adapter>(socket: SocketRef<A>, users: Result<Box<RawValue>, UsersError>) -> bool {
+    match users {
+        Ok(users) => socket.emit("users", &*users).is_ok(),
         Err(err) => {
             tracing::error!(error = ?err, "cannot list users; dropping the socket");
             socket.disconnect().ok();
+            false
         }
     }
 }
