@@ -5,7 +5,6 @@
 //! emits it to its own sockets; the origin did both before publishing, so it skips its echo.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::{sync::mpsc, task::JoinHandle};
 
@@ -13,7 +12,7 @@ use super::Directory;
 use crate::{
     domain::UserId,
     metrics::Metrics,
-    routing::{Envelope, PRESENCE_EVENTS},
+    routing::{Envelope, PRESENCE_EVENTS, Received},
     store::redis::{ChannelMessage, PubSub, keys},
 };
 
@@ -86,16 +85,17 @@ async fn deliver<A: Adapter>(
     metrics: &Metrics,
     payload: &[u8],
 ) {
-    // This node's own publication: it applied and emitted it before publishing.
-    if Envelope::is_from(payload, node_id) {
-        return;
-    }
-    let Some((event, data)) = Envelope::decode_among(payload, PRESENCE_EVENTS)
-        .and_then(|envelope| apply(directory, envelope.event, envelope.data))
-    else {
-        tracing::warn!("dropping a malformed message on the presence channel");
-        metrics.live_dropped("malformed");
-        return;
+    let (event, data) = match Envelope::receive(payload, node_id, PRESENCE_EVENTS) {
+        // Its own publication: it applied and emitted it before publishing.
+        Received::Echo => return,
+        Received::Event(event, data) if apply(directory, event, data.get()).is_some() => {
+            (event, data)
+        }
+        _ => {
+            tracing::warn!("dropping a malformed message on the presence channel");
+            metrics.live_dropped("malformed");
+            return;
+        }
     };
     // Encoded once for every local socket: socketioxide's local broadcast encodes the packet
     // once and hands the same bytes to each socket (socketioxide-core 0.20,
@@ -106,12 +106,7 @@ async fn deliver<A: Adapter>(
 
 /// Applies a received event to the directory; `None` if its data is not what the event
 /// carries.
-fn apply<'a>(
-    directory: &Directory,
-    event: &'a str,
-    data: &'a str,
-) -> Option<(&'a str, &'a RawValue)> {
-    let raw: &RawValue = serde_json::from_str(data).ok()?;
+fn apply(directory: &Directory, event: &str, data: &str) -> Option<()> {
     if event == "user connected" {
         let online: Online = serde_json::from_str(data).ok()?;
         directory.connected(&UserId::from_stored(online.user_id), &online.username);
@@ -119,5 +114,5 @@ fn apply<'a>(
         let user: String = serde_json::from_str(data).ok()?;
         directory.disconnected(&user);
     }
-    Some((event, raw))
+    Some(())
 }

@@ -1,11 +1,10 @@
 //! Delivery of what arrives on this node's user channels: each event goes to the local sockets
 //! of the user whose channel it came on.
 
-use serde_json::value::RawValue;
 use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use super::Envelope;
+use super::{Envelope, Received, envelope::ROUTED_EVENTS};
 use crate::{
     metrics::Metrics,
     store::redis::{ChannelMessage, keys},
@@ -38,22 +37,18 @@ async fn deliver<A: Adapter>(
     channel: &str,
     payload: &[u8],
 ) {
-    // This node's own publication: it delivered to its sockets before publishing.
-    if Envelope::is_from(payload, node_id) {
-        return;
-    }
     let Some(user) = channel.strip_prefix(keys::USER_CHANNEL_PREFIX) else {
         return;
     };
-    let envelope = Envelope::decode(payload);
-    let Some((event, data)) = envelope.and_then(|e| {
-        let data: &RawValue = serde_json::from_str(e.data).ok()?;
-        Some((e.event, data))
-    }) else {
-        tracing::warn!(channel, "dropping a malformed message on a user channel");
-        metrics.live_dropped("malformed");
-        return;
-    };
-    let sent = io.local().to(user.to_owned()).emit(event, data).await;
-    metrics.emitted(event, sent);
+    match Envelope::receive(payload, node_id, ROUTED_EVENTS) {
+        Received::Echo => {}
+        Received::Malformed => {
+            tracing::warn!(channel, "dropping a malformed message on a user channel");
+            metrics.live_dropped("malformed");
+        }
+        Received::Event(event, data) => {
+            let sent = io.local().to(user.to_owned()).emit(event, data).await;
+            metrics.emitted(event, sent);
+        }
+    }
 }

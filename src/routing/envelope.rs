@@ -4,12 +4,24 @@
 //! Plain text so that an operator's `PSUBSCRIBE 'socket.io*'` reads it, with the origin first so
 //! that a node skips its own echo (it delivered locally already) without parsing the JSON.
 
+use serde_json::value::RawValue;
+
 /// The events that travel on a user's channel: per-user events only. In the `contacts` scope
 /// that includes the presence of the user's contacts and the introduction of a new one.
 pub const ROUTED_EVENTS: &[&str] = &["private message", "user connected", "user disconnected"];
 
 /// The events that travel on the presence channel, to every node (`all` scope).
 pub const PRESENCE_EVENTS: &[&str] = &["user connected", "user disconnected"];
+
+/// A payload received on a channel, as [`Envelope::receive`] reads it.
+pub enum Received<'a> {
+    /// This node's own publication: it delivered to its sockets before publishing.
+    Echo,
+    /// Not an envelope of an expected event, or data that is not JSON: dropped, never emitted.
+    Malformed,
+    /// An event and its JSON data, to emit as it came.
+    Event(&'a str, &'a RawValue),
+}
 
 /// One event for one user, as read from its channel.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,6 +60,22 @@ impl<'a> Envelope<'a> {
             event,
             data,
         })
+    }
+
+    /// What `node` makes of `payload`, received on one of its channels where `known` events
+    /// travel: its own echo, something to drop, or an event with its JSON data.
+    pub fn receive(payload: &'a [u8], node: &str, known: &[&'static str]) -> Received<'a> {
+        if Self::is_from(payload, node) {
+            return Received::Echo;
+        }
+        let event = Self::decode_among(payload, known).and_then(|envelope| {
+            let data: &RawValue = serde_json::from_str(envelope.data).ok()?;
+            Some((envelope.event, data))
+        });
+        match event {
+            Some((event, data)) => Received::Event(event, data),
+            None => Received::Malformed,
+        }
     }
 
     /// Whether `payload` was published by `node` (checked before anything is decoded).

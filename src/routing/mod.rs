@@ -20,7 +20,7 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 
 pub use delivery::spawn as spawn_delivery;
-pub use envelope::{Envelope, PRESENCE_EVENTS};
+pub use envelope::{Envelope, PRESENCE_EVENTS, Received};
 use subscriptions::Change;
 
 use crate::{

@@ -53,14 +53,9 @@ async fn send<A: Adapter>(
 ) -> Result<Box<RawValue>, Refusal> {
     // The rate was checked before the payload was parsed, so that a flood costs one check
     // per event whatever it contains.
-    let Metered::Allowed { payload, bytes } = payload else {
+    let Some(payload) = payload.admit(&state.metrics, "private message") else {
         return Err(Refusal::RateLimited);
     };
-    state
-        .metrics
-        .payload_bytes_decoded
-        .with_label_values(&["private message"])
-        .inc_by(bytes as u64);
     let payload = payload.map_err(|_| Refusal::InvalidPayload)?;
     let outgoing = OutgoingMessage::parse(&payload, state.max_message_bytes)?;
     // Held until the message is stored and forwarded: past the limit, refuse at once rather

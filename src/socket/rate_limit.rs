@@ -77,6 +77,25 @@ pub enum Metered<T> {
     },
 }
 
+impl<T> Metered<T> {
+    /// The payload if the event was within the rate (its size counted under `event`), `None`
+    /// if it was over it.
+    pub fn admit(
+        self,
+        metrics: &crate::metrics::Metrics,
+        event: &str,
+    ) -> Option<Result<T, socketioxide::ParserError>> {
+        let Self::Allowed { payload, bytes } = self else {
+            return None;
+        };
+        metrics
+            .payload_bytes_decoded
+            .with_label_values(&[event])
+            .inc_by(bytes as u64);
+        Some(payload)
+    }
+}
+
 impl<A: Adapter, T: DeserializeOwned> FromMessageParts<A> for Metered<T> {
     type Error = Infallible;
 

@@ -53,14 +53,9 @@ async fn search(
 ) -> Result<Vec<UserEntry>, SearchRefusal> {
     // Searches share the socket's message bucket, taken before the payload is parsed, so
     // that a flood costs one check each.
-    let Metered::Allowed { payload, bytes } = payload else {
+    let Some(payload) = payload.admit(&state.metrics, "search users") else {
         return Err(SearchRefusal::RateLimited);
     };
-    state
-        .metrics
-        .payload_bytes_decoded
-        .with_label_values(&["search users"])
-        .inc_by(bytes as u64);
     let query = SearchQuery::parse(&payload.unwrap_or(Value::Null))?;
     state
         .users
