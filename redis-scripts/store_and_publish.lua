@@ -9,7 +9,14 @@
 -- ARGV[2]  the most messages a history keeps (oldest trimmed first)
 -- ARGV[3]  a history's time to live, in seconds
 -- ARGV[4]  what to publish (the routing envelope)
--- ARGV[5..] the channels to publish it on
+-- ARGV[5]  one character per channel below: '1' where the publishing node itself subscribes
+--          (it delivered to its own sockets already), '0' elsewhere
+-- ARGV[6..] the channels to publish it on
+--
+-- A channel marked '1' is published on only when another client subscribes to it too (a
+-- node's tab of the same user, an operator's SUBSCRIBE): with one subscriber, that subscriber
+-- is the publisher, which would only drop its echo. Counted here, in the same atomic step as
+-- the append, so a node that subscribes after the count reads this message in the history.
 --
 -- Returns the number of channels published on. An append that fails (a key that is not a
 -- list) undoes the appends before it and fails the script before anything is published, so a
@@ -30,7 +37,12 @@ for i, key in ipairs(KEYS) do
   end
   redis.call('EXPIRE', key, ARGV[3])
 end
-for i = 5, #ARGV do
-  redis.call('PUBLISH', ARGV[i], ARGV[4])
+local published = 0
+for i = 6, #ARGV do
+  local held_here = string.sub(ARGV[5], i - 5, i - 5) == '1'
+  if not held_here or redis.call('PUBSUB', 'NUMSUB', ARGV[i])[2] > 1 then
+    redis.call('PUBLISH', ARGV[i], ARGV[4])
+    published = published + 1
+  end
 end
-return #ARGV - 4
+return published

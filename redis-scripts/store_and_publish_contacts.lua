@@ -18,7 +18,13 @@
 -- ARGV[7]  the message's routing envelope
 -- ARGV[8]  the introduction's routing envelope
 -- ARGV[9]  the recipient's channel (where the introduction goes)
--- ARGV[10..] the channels of the message
+-- ARGV[10] one character for ARGV[9], then one per channel below: '1' where the publishing
+--          node itself subscribes (it delivered to its own sockets already), '0' elsewhere
+-- ARGV[11..] the channels of the message
+--
+-- A channel marked '1' is published on only when another client subscribes to it too: with
+-- one subscriber, that subscriber is the publisher, which would only drop its echo. Counted in
+-- the same atomic step as the writes, so a node that subscribes later reads the history.
 --
 -- Returns 1 when this message made the recipient a contact of the sender (the introduction was
 -- published), 0 otherwise. A write that fails (a key of the wrong type) undoes the writes
@@ -46,6 +52,10 @@ for i = 1, 2 do
   end
   redis.call('EXPIRE', KEYS[i], ARGV[3])
 end
+-- Whether the n-th channel of the flags (ARGV[10]) must be published on.
+local function wanted(n, channel)
+  return string.sub(ARGV[10], n, n) ~= '1' or redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1
+end
 local introduced = 0
 for _, pair in ipairs({ { KEYS[3], ARGV[6] }, { KEYS[4], ARGV[5] } }) do
   local new = redis.pcall('SADD', pair[1], pair[2])
@@ -61,10 +71,12 @@ for _, pair in ipairs({ { KEYS[3], ARGV[6] }, { KEYS[4], ARGV[5] } }) do
   end
   redis.call('EXPIRE', pair[1], ARGV[4])
 end
-if introduced == 1 then
+if introduced == 1 and wanted(1, ARGV[9]) then
   redis.call('PUBLISH', ARGV[9], ARGV[8])
 end
-for i = 10, #ARGV do
-  redis.call('PUBLISH', ARGV[i], ARGV[7])
+for i = 11, #ARGV do
+  if wanted(i - 9, ARGV[i]) then
+    redis.call('PUBLISH', ARGV[i], ARGV[7])
+  end
 end
 return introduced

@@ -26,7 +26,7 @@ use subscriptions::Change;
 use crate::{
     metrics::Metrics,
     store::{
-        Announcement,
+        Announcement, Target,
         redis::{ChannelMessage, PubSub, keys},
     },
 };
@@ -49,6 +49,8 @@ struct Inner {
     /// The sockets of each user on this node; a user is subscribed while it has one.
     local: Mutex<HashMap<String, HashSet<String>>>,
     changes: mpsc::UnboundedSender<Change>,
+    /// Asked whether a user's channel is confirmed, for what to publish.
+    pubsub: PubSub,
 }
 
 impl UserRoutes {
@@ -62,7 +64,7 @@ impl UserRoutes {
         let (to_delivery, deliveries) = mpsc::channel(DELIVERY_BUFFER);
         let (changes, pending) = mpsc::unbounded_channel();
         tokio::spawn(subscriptions::manage(
-            pubsub,
+            pubsub.clone(),
             to_delivery,
             pending,
             metrics.clone(),
@@ -72,6 +74,7 @@ impl UserRoutes {
             metrics,
             local: Mutex::default(),
             changes,
+            pubsub,
         };
         (Self(Arc::new(inner)), deliveries)
     }
@@ -132,10 +135,27 @@ impl UserRoutes {
 
     /// What to publish so that `event` with `data` (JSON) reaches the nodes holding a socket of
     /// any of `users` (the store publishes it, in the same round trip as the write it follows).
+    /// A user this node holds is marked so: the caller emits to this node's sockets itself, so
+    /// that channel is only worth publishing on if another node holds the user too.
     pub fn announcement(&self, event: &str, users: &[&str], data: &str) -> Announcement {
+        let held: Vec<bool> = match self.0.local.lock() {
+            Ok(local) => users.iter().map(|user| local.contains_key(*user)).collect(),
+            Err(_) => vec![false; users.len()],
+        };
+        let channels = users
+            .iter()
+            .zip(held)
+            .map(|(user, held)| {
+                let channel = keys::user_channel(user);
+                // Held by a socket here, and the subscription confirmed and whole: a channel
+                // still being subscribed (or lost in an outage) is published on as before.
+                let held_here = held && self.0.pubsub.holds(&channel);
+                Target { channel, held_here }
+            })
+            .collect();
         Announcement {
             payload: Envelope::encode(&self.0.node_id, event, data),
-            channels: users.iter().map(|user| keys::user_channel(user)).collect(),
+            channels,
         }
     }
 }

@@ -63,7 +63,7 @@ impl ContactStore {
     /// Publishes `announce` on each of its channels.
     pub async fn publish(&self, announce: &Announcement) -> Result<(), StoreError> {
         let conn = self.pool.get().await?;
-        conn.publish_each(&pairs(announce)).await
+        conn.publish_each(&announce.pairs()).await
     }
 
     /// Stores a message between two different users in both histories and makes them contacts
@@ -103,9 +103,10 @@ impl ContactStore {
                 .arg(to)
                 .arg(&message.payload)
                 .arg(&introduction.payload)
-                .arg(&recipient_channel);
-            for channel in &message.channels {
-                call.arg(channel);
+                .arg(&recipient_channel)
+                .arg(introduction.held_flags() + &message.held_flags());
+            for target in &message.channels {
+                call.arg(&target.channel);
             }
             let introduced: i64 = call.invoke_async(&mut conn.clone()).await?;
             return Ok(Stored {
@@ -136,21 +137,13 @@ impl ContactStore {
             .is_some_and(|added| matches!(added, redis::Value::Int(1)));
         let published = async {
             if introduced {
-                conn.publish_each(&pairs(introduction)).await?;
+                conn.publish_each(&introduction.pairs()).await?;
             }
-            conn.publish_each(&pairs(message)).await
+            conn.publish_each(&message.pairs()).await
         };
         Ok(Stored {
             introduced,
             published: published.await,
         })
     }
-}
-
-fn pairs(announce: &Announcement) -> Vec<(String, &[u8])> {
-    announce
-        .channels
-        .iter()
-        .map(|channel| (channel.clone(), announce.payload.as_slice()))
-        .collect()
 }

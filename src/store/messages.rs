@@ -11,7 +11,34 @@ use crate::domain::{Message, UserId};
 /// What to publish once a message is stored: one payload, on each of these channels.
 pub struct Announcement {
     pub payload: Vec<u8>,
-    pub channels: Vec<String>,
+    pub channels: Vec<Target>,
+}
+
+/// A channel to publish on, and whether this node itself receives it.
+pub struct Target {
+    pub channel: String,
+    /// This node holds the channel's user (its subscription confirmed): a channel that has no
+    /// other subscriber is skipped (standalone Redis), since this node delivered to its own
+    /// sockets already and the publication would only come back to it as its echo.
+    pub held_here: bool,
+}
+
+impl Announcement {
+    /// One character per channel, `1` where this node holds it: how the scripts read it.
+    pub fn held_flags(&self) -> String {
+        self.channels
+            .iter()
+            .map(|target| if target.held_here { '1' } else { '0' })
+            .collect()
+    }
+
+    /// Each channel with the payload, for a plain publication of every one.
+    pub fn pairs(&self) -> Vec<(String, &[u8])> {
+        self.channels
+            .iter()
+            .map(|target| (target.channel.clone(), self.payload.as_slice()))
+            .collect()
+    }
 }
 
 #[derive(Clone)]
@@ -28,7 +55,8 @@ impl MessageStore {
 
     /// Stores a message (`json`, as encoded once for every use) in the sender's and the
     /// recipient's histories (once when they are the same user), keeping each bounded and
-    /// alive; then publishes `announce` (the payload, and the channels to publish it on).
+    /// alive; then publishes `announce` (the payload, and the channels to publish it on;
+    /// on a standalone Redis, a channel that only this node receives is skipped).
     ///
     /// Standalone Redis: one script, one round trip, all or nothing
     /// (`redis-scripts/store_and_publish.lua`). Redis Cluster, where the two histories sit on
@@ -58,9 +86,10 @@ impl MessageStore {
             call.arg(json)
                 .arg(self.cap)
                 .arg(self.ttl.as_secs())
-                .arg(&announce.payload);
-            for channel in &announce.channels {
-                call.arg(channel);
+                .arg(&announce.payload)
+                .arg(announce.held_flags());
+            for target in &announce.channels {
+                call.arg(&target.channel);
             }
             call.invoke_async::<i64>(&mut conn.clone()).await?;
             return Ok(Ok(()));
@@ -70,12 +99,7 @@ impl MessageStore {
             .flat_map(|user| self.history_writes(user, json))
             .collect();
         conn.each::<redis::Value>(cmds).await?;
-        let messages: Vec<(String, &[u8])> = announce
-            .channels
-            .iter()
-            .map(|channel| (channel.clone(), announce.payload.as_slice()))
-            .collect();
-        Ok(conn.publish_each(&messages).await)
+        Ok(conn.publish_each(&announce.pairs()).await)
     }
 
     /// Appends `json` to `user`'s history, keeping it bounded and alive: single-key commands,

@@ -16,7 +16,7 @@ mod sessions;
 pub mod users;
 
 pub use contacts::{ContactStore, Stored};
-pub use messages::{Announcement, MessageStore};
+pub use messages::{Announcement, MessageStore, Target};
 pub use nodes::NodeStore;
 pub use redis::{Conn, RedisPool, RedisTarget, load_scripts, ping};
 pub use sessions::{SessionStore, SocketTag, UserEntry};

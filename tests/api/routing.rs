@@ -137,6 +137,38 @@ async fn a_message_that_cannot_be_stored_in_both_histories_is_in_neither_and_rea
     assert_eq!(contents, [json!("after")]);
 }
 
+/// On a standalone Redis, a node that holds the only subscription to a user's channel does not
+/// publish there: it delivered to its own sockets already, and would only get its echo back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_holding_every_tab_of_both_users_receives_no_echo_of_their_messages() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let mut alice = TestClient::join(&node1, "alice").await;
+    let mut bob = TestClient::join(&node1, "bob").await;
+    let carol = TestClient::join(&node2, "carol").await;
+    let before = user_channel_messages(&node1).await;
+
+    for i in 0..10 {
+        let ack = alice.send_to(&bob.user_id, &format!("m{i}")).await;
+        assert!(ack.get("message").is_some(), "{ack}");
+    }
+    let ack = alice.send_to(&carol.user_id, "to the other node").await;
+    assert!(ack.get("message").is_some(), "{ack}");
+    // Published after every message above was stored: node 1's pub/sub connection receives in
+    // Redis's order, so any echo of those would have reached node 1 before this one.
+    carol.send_to(&alice.user_id, "back").await;
+    let back = alice.client.expect("private message").await;
+
+    assert_eq!(back["content"], "back");
+    for i in 0..10 {
+        assert_eq!(
+            bob.client.expect("private message").await["content"],
+            format!("m{i}")
+        );
+    }
+    assert_eq!(user_channel_messages(&node1).await - before, 1);
+}
+
 on_standalone_and_cluster!(
     a_node_holding_neither_user_receives_none_of_their_messages,
     a_node_holding_both_users_delivers_each_message_once,

@@ -135,6 +135,18 @@ impl PubSub {
         self.shared.conn().publish(channel, payload).await
     }
 
+    /// Whether this node receives `channel` right now: Redis confirmed the subscription, and
+    /// the connection has held every wanted channel since its last check. A publisher that
+    /// holds the channel and counts one subscriber knows that subscriber is itself.
+    pub fn holds(&self, channel: &str) -> bool {
+        self.shared.status.is_up()
+            && self
+                .shared
+                .confirmed
+                .lock()
+                .is_ok_and(|confirmed| confirmed.contains(channel))
+    }
+
     /// How many nodes subscribe to `channel`.
     pub async fn subscribers(&self, channel: &str) -> RedisResult<u16> {
         self.shared.conn().subscribers(channel).await
