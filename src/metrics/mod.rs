@@ -57,7 +57,11 @@ pub struct Metrics {
     /// Bytes of event payloads this node deserialized, by event: a rate-limited event is
     /// refused before its payload is parsed, so a flood adds nothing here.
     pub payload_bytes_decoded: IntCounterVec,
+    /// Sessions of dead nodes a sweep could not clean (tried again by the next sweep; the
+    /// node stays listed until every one is clean).
+    pub sweep_failures: IntCounter,
     adapter_log: Arc<Throttle>,
+    sweep_log: Arc<Throttle>,
 }
 
 mod throttle;
@@ -181,7 +185,13 @@ impl Metrics {
                 &["event"],
             )
             .expect("valid metric"),
+            sweep_failures: IntCounter::new(
+                "sweep_failures_total",
+                "Sessions of dead nodes a sweep could not clean (retried by the next sweep)",
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
+            sweep_log: Arc::default(),
             registry,
         };
         metrics.register_all();
@@ -189,7 +199,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 19] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 20] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -209,6 +219,7 @@ impl Metrics {
             Box::new(self.handshakes_refused.clone()),
             Box::new(self.new_session_addresses.clone()),
             Box::new(self.payload_bytes_decoded.clone()),
+            Box::new(self.sweep_failures.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {
@@ -244,6 +255,16 @@ impl Metrics {
         self.adapter_errors.with_label_values(&[event]).inc();
         if let Some(suppressed) = self.adapter_log.ready() {
             tracing::warn!(event, error = ?err, suppressed, "cannot reach the other nodes");
+        }
+    }
+
+    /// Records sessions of the dead `node` a sweep could not clean: counted, and logged at
+    /// most once per [`LOG_EVERY`] (a key that stays broken fails every sweep).
+    pub fn sweep_failed(&self, node: &str, failed: usize, err: &dyn std::fmt::Debug) {
+        self.sweep_failures.inc_by(failed as u64);
+        if let Some(suppressed) = self.sweep_log.ready() {
+            tracing::warn!(node, failed, error = ?err, suppressed,
+                "cannot clean every session of a dead node; the next sweep tries again");
         }
     }
 

@@ -38,9 +38,13 @@ async fn sweep<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
     };
     for node in dead {
         match state.nodes.sweep(&node).await {
-            Ok(offline) => {
-                tracing::info!(%node, users = offline.len(), "swept a dead node");
-                for user in offline {
+            Ok(swept) => {
+                if let Some(err) = &swept.error {
+                    state.metrics.sweep_failed(&node, swept.failed, err);
+                } else {
+                    tracing::info!(%node, users = swept.offline.len(), "swept a dead node");
+                }
+                for user in swept.offline {
                     presence::announce_offline(io.local(), &user, state).await;
                 }
             }

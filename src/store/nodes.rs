@@ -3,13 +3,29 @@
 
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::{StreamExt, stream};
 
 use super::{
     StoreError,
     redis::{Conn, RedisPool, keys, scripts},
 };
 use crate::domain::UserId;
+
+/// How many sessions of a dead node one sweep cleans at the same time: a node that held many
+/// thousands must not put all of their scripts in Redis's queue at once.
+const SWEEP_CONCURRENCY: usize = 64;
+
+/// What one sweep of a dead node did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// The users who went offline with the node (to announce), whatever else failed.
+    pub offline: Vec<UserId>,
+    /// Sessions that could not be cleaned: the node stays listed, so the next sweep tries them
+    /// again (cleaning a session twice is harmless).
+    pub failed: usize,
+    /// The first failure, for the log.
+    pub error: Option<StoreError>,
+}
 
 #[derive(Clone)]
 pub struct NodeStore {
@@ -87,29 +103,44 @@ impl NodeStore {
             .collect())
     }
 
-    /// Removes what a dead node left in every session it held, and forgets the node. Returns the
-    /// users who went offline with it (to announce). Safe to run on several survivors at once.
-    pub async fn sweep(&self, dead: &str) -> Result<Vec<UserId>, StoreError> {
+    /// Removes what a dead node left in every session it held, and forgets the node once every
+    /// one of them is clean. Returns the users who went offline with it (to announce), also
+    /// when some sessions failed: those users' sessions are already written offline, and no
+    /// later sweep would find them again. Safe to run on several survivors at once.
+    pub async fn sweep(&self, dead: &str) -> Result<Swept, StoreError> {
         let mut conn = self.pool.get().await?;
         let sessions: Vec<String> = redis::cmd("SMEMBERS")
             .arg(keys::node_sessions(dead))
             .query_async(&mut conn)
             .await?;
         let prefix = keys::node_socket_fields(dead);
-        let sweeps = sessions.iter().map(|session| {
-            let mut conn = conn.clone();
-            let mut call = scripts::SESSION_SWEEP.key(keys::session_raw(session));
-            call.arg(&prefix).arg(self.session_ttl.as_secs());
-            async move { call.invoke_async::<Option<String>>(&mut conn).await }
-        });
-        let mut offline = Vec::new();
-        for result in join_all(sweeps).await {
-            if let Some(user) = result? {
-                offline.push(UserId::from_stored(user));
+        let ttl = self.session_ttl.as_secs();
+        // Each call owns what it sends (the stream outlives the borrows a closure would hold).
+        let calls: Vec<_> = sessions
+            .iter()
+            .map(|session| {
+                let mut conn = conn.clone();
+                let mut call = scripts::SESSION_SWEEP.key(keys::session_raw(session));
+                call.arg(&prefix).arg(ttl);
+                async move { call.invoke_async::<Option<String>>(&mut conn).await }
+            })
+            .collect();
+        let mut results = stream::iter(calls).buffer_unordered(SWEEP_CONCURRENCY);
+        let mut swept = Swept::default();
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(Some(user)) => swept.offline.push(UserId::from_stored(user)),
+                Ok(None) => {}
+                Err(err) => {
+                    swept.failed += 1;
+                    swept.error.get_or_insert(err.into());
+                }
             }
         }
-        self.forget(&conn, dead, false).await?;
-        Ok(offline)
+        if swept.failed == 0 {
+            self.forget(&conn, dead, false).await?;
+        }
+        Ok(swept)
     }
 
     /// A node leaving cleanly: its sockets are already gone, so it only unlists itself.

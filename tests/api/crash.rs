@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::helpers::{
-    NodeProcess, TestClient, TestRedis, eventually_within, spawn_app_with, test_settings,
+    NodeProcess, TestClient, TestRedis, eventually_within, metric, spawn_app_with, test_settings,
 };
 
 /// Liveness TTL for these tests, in seconds: short so that they run quickly.
@@ -68,6 +68,58 @@ async fn a_restarted_node_repairs_what_its_crashed_predecessor_left() {
         CLEANUP,
         async || redis.connected(&alice.session_id).await.as_deref() == Some("false"),
         "the successor to mark alice offline",
+    )
+    .await;
+}
+
+/// One session the sweep cannot clean (here a key that is no longer a hash) neither hides the
+/// others' departures nor lets the dead node be forgotten: it stays listed, and is forgotten
+/// by the first sweep after that session can be cleaned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_sweep_cannot_clean_does_not_hide_the_other_departures() {
+    let redis = TestRedis::start().await;
+    let mut crashing = NodeProcess::start(&redis, &[("NODE_TTL_SECS", NODE_TTL)]).await;
+    let mut settings = test_settings(&redis);
+    settings.node_ttl_secs = 3;
+    let survivor = spawn_app_with(settings).await;
+    let mut watcher = TestClient::join(&survivor, "watcher").await;
+    let alice = TestClient::join(&crashing, "alice").await;
+    let bob = TestClient::join(&crashing, "bob").await;
+    let bobs_session = format!("session:{}", bob.session_id);
+    let mut conn = redis.conn().await;
+    redis::cmd("SET")
+        .arg(&bobs_session)
+        .arg("not a hash")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("SET");
+    let listed = async |conn: &mut privmsg::store::Conn| {
+        redis::cmd("SCARD")
+            .arg("privmsg:nodes")
+            .query_async::<u64>(conn)
+            .await
+            .expect("SCARD")
+    };
+    assert_eq!(listed(&mut conn).await, 2);
+
+    crashing.kill().await;
+
+    let gone = watcher
+        .client
+        .expect_within("user disconnected", CLEANUP)
+        .await;
+    assert_eq!(gone, json!(alice.user_id));
+    assert_eq!(listed(&mut conn).await, 2, "forgotten with a session left");
+    assert!(metric(&survivor, "privmsg_sweep_failures_total").await >= 1);
+    redis::cmd("DEL")
+        .arg(&bobs_session)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("DEL");
+    eventually_within(
+        CLEANUP,
+        async || listed(&mut redis.conn().await).await == 1,
+        "the dead node to be forgotten once every session is clean",
     )
     .await;
 }
