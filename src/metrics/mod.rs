@@ -60,6 +60,8 @@ pub struct Metrics {
     /// Sessions of dead nodes a sweep could not clean (tried again by the next sweep; the
     /// node stays listed until every one is clean).
     pub sweep_failures: IntCounter,
+    /// `typing` events, by result: `forwarded`, or the refusal's reason (`rate_limited`...).
+    pub typing: IntCounterVec,
     adapter_log: Arc<Throttle>,
     sweep_log: Arc<Throttle>,
 }
@@ -190,6 +192,11 @@ impl Metrics {
                 "Sessions of dead nodes a sweep could not clean (retried by the next sweep)",
             )
             .expect("valid metric"),
+            typing: IntCounterVec::new(
+                Opts::new("typing_total", "typing events, by result"),
+                &["result"],
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
             sweep_log: Arc::default(),
             registry,
@@ -199,7 +206,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 20] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 21] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -220,6 +227,7 @@ impl Metrics {
             Box::new(self.new_session_addresses.clone()),
             Box::new(self.payload_bytes_decoded.clone()),
             Box::new(self.sweep_failures.clone()),
+            Box::new(self.typing.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {

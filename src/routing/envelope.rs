@@ -8,7 +8,12 @@ use serde_json::value::RawValue;
 
 /// The events that travel on a user's channel: per-user events only. In the `contacts` scope
 /// that includes the presence of the user's contacts and the introduction of a new one.
-pub const ROUTED_EVENTS: &[&str] = &["private message", "user connected", "user disconnected"];
+pub const ROUTED_EVENTS: &[&str] = &[
+    "private message",
+    "user connected",
+    "user disconnected",
+    "typing",
+];
 
 /// The events that travel on the presence channel, to every node (`all` scope).
 pub const PRESENCE_EVENTS: &[&str] = &["user connected", "user disconnected"];

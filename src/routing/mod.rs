@@ -133,6 +133,16 @@ impl UserRoutes {
         self.0.metrics.users_online.set(local.len() as i64);
     }
 
+    /// Publishes `event` with `data` (JSON) on `user`'s channel, for the other nodes holding a
+    /// socket of that user (the caller emits to this node's own sockets).
+    pub async fn publish(&self, event: &str, user: &str, data: &str) -> redis::RedisResult<()> {
+        let payload = Envelope::encode(&self.0.node_id, event, data);
+        self.0
+            .pubsub
+            .publish(&keys::user_channel(user), &payload)
+            .await
+    }
+
     /// What to publish so that `event` with `data` (JSON) reaches the nodes holding a socket of
     /// any of `users` (the store publishes it, in the same round trip as the write it follows).
     /// A user this node holds is marked so: the caller emits to this node's sockets itself, so

@@ -11,7 +11,7 @@ use socketioxide::{
 
 use super::{
     AppState, contacts, payloads::SessionEvent, presence, private_message, rate_limit::Bucket,
-    search,
+    search, typing,
 };
 use crate::{domain::Session, settings::UsersScope, store::StoreError};
 
@@ -23,6 +23,7 @@ pub async fn on_connect<A: Adapter>(
     socket.extensions.insert(Bucket::full(state.rate_limit));
     socket.on("private message", private_message::on_private_message::<A>);
     socket.on("search users", search::on_search_users::<A>);
+    socket.on("typing", typing::on_typing::<A>);
     socket.on_disconnect(presence::on_disconnect::<A>);
     socket.join(session.user_id.as_str().to_owned());
 

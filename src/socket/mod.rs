@@ -11,6 +11,7 @@ pub mod presence;
 pub mod private_message;
 pub mod rate_limit;
 pub mod search;
+pub mod typing;
 
 use crate::{
     directory::{Directory, PresenceChannel},

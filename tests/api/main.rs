@@ -27,4 +27,5 @@ mod routing;
 mod search;
 mod security;
 mod slow_reader;
+mod typing;
 mod users;

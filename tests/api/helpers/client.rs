@@ -250,10 +250,12 @@ impl TestClient {
 
     /// Emits `private message` without asking for an acknowledgement, as the demo client does.
     pub async fn send_without_ack(&self, payload: Value) {
-        self.client
-            .emit("private message", payload)
-            .await
-            .expect("emit");
+        self.emit("private message", payload).await;
+    }
+
+    /// Emits `event` without asking for an acknowledgement.
+    pub async fn emit(&self, event: &str, payload: Value) {
+        self.client.emit(event, payload).await.expect("emit");
     }
 
     pub async fn disconnect(self) {
