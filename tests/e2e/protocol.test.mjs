@@ -130,6 +130,19 @@ for (const [transport, opts] of Object.entries(TRANSPORTS)) {
       ]);
     });
 
+    test("`typing` reaches the recipient's tabs on both nodes as { from }, is never stored, and a bad one is refused", async () => {
+      const a = await newUser(0, "typist");
+      const b = await newUser(1, "reader");
+      const b2 = await connect(0, { sessionID: b.session.sessionID }); // B's second tab, other node
+      assert.deepEqual(await a.emitWithAck("typing", { to: b.session.userID }), {});
+      assert.deepEqual(await b.next("typing"), { from: a.session.userID });
+      assert.deepEqual(await b2.next("typing"), { from: a.session.userID });
+      assert.deepEqual(await a.emitWithAck("typing", { to: "nobody" }), { error: "to must be a userID" });
+      assert.deepEqual(await a.emitWithAck("typing", "B"), { error: "invalid payload: expected an object { to }" });
+      const again = await connect(1, { sessionID: b.session.sessionID });
+      assert.deepEqual(again.users.find((u) => u.userID === a.session.userID).messages, []);
+    });
+
     test("bad payloads get an { error } ack; the socket stays connected and can still send", async () => {
       const a = await newUser(0, "badsender");
       const b = await newUser(1, "badtarget");
