@@ -62,6 +62,10 @@ pub struct Metrics {
     pub sweep_failures: IntCounter,
     /// `typing` events, by result: `forwarded`, or the refusal's reason (`rate_limited`...).
     pub typing: IntCounterVec,
+    /// Refused messages removed again from the histories they had reached (Redis Cluster,
+    /// where a message's two histories sit on different masters), by when: `at_once`,
+    /// `later` (after the cluster served again), `given_up` (left in one history).
+    pub messages_undone: IntCounterVec,
     adapter_log: Arc<Throttle>,
     sweep_log: Arc<Throttle>,
 }
@@ -197,6 +201,14 @@ impl Metrics {
                 &["result"],
             )
             .expect("valid metric"),
+            messages_undone: IntCounterVec::new(
+                Opts::new(
+                    "messages_undone_total",
+                    "Refused messages removed again from the histories they had reached",
+                ),
+                &["when"],
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
             sweep_log: Arc::default(),
             registry,
@@ -206,7 +218,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 21] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 22] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -228,6 +240,7 @@ impl Metrics {
             Box::new(self.payload_bytes_decoded.clone()),
             Box::new(self.sweep_failures.clone()),
             Box::new(self.typing.clone()),
+            Box::new(self.messages_undone.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {

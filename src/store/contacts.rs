@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::{
-    Announcement, MessageStore, StoreError,
+    Announcement, MessageStore, StoreError, cluster_append,
     redis::{RedisPool, keys, scripts},
 };
 
@@ -114,32 +114,51 @@ impl ContactStore {
                 published: Ok(()),
             });
         }
-        let mut cmds: Vec<redis::Cmd> = [from, to]
-            .iter()
-            .flat_map(|user| messages.history_writes(user, json))
-            .collect();
+        let mut contact_writes = Vec::new();
         for (owner, peer) in [(from, to), (to, from)] {
             let key = keys::contacts(owner);
-            cmds.push(redis::cmd("SADD").arg(&key).arg(peer).to_owned());
-            cmds.push(
+            contact_writes.push(redis::cmd("SADD").arg(&key).arg(peer).to_owned());
+            contact_writes.push(
                 redis::cmd("EXPIRE")
                     .arg(&key)
                     .arg(self.ttl.as_secs())
                     .to_owned(),
             );
         }
-        let replies: Vec<redis::Value> = conn.each(cmds).await?;
-        // The recipient's SADD: the second to last command.
-        let introduced = replies
-            .iter()
-            .rev()
-            .nth(1)
-            .is_some_and(|added| matches!(added, redis::Value::Int(1)));
+        let histories = messages.cluster_writes(&[from, to], json);
+        let (stored, contacts) = tokio::join!(
+            cluster_append::append_all(&self.pool, &conn, json, histories),
+            cluster_append::bounded(conn.each::<redis::Value>(contact_writes)),
+        );
+        let added = |reply: Option<&redis::Value>| matches!(reply, Some(redis::Value::Int(1)));
+        if let Err(err) = stored {
+            // Refused: the contacts this message made are unmade (once; a contact left over
+            // shows a user without a conversation, nothing more).
+            if let Ok(replies) = &contacts {
+                let undo = [(from, to, 0), (to, from, 2)]
+                    .into_iter()
+                    .filter(|(_, _, i)| added(replies.get(*i)))
+                    .map(|(owner, peer, _)| {
+                        redis::cmd("SREM")
+                            .arg(keys::contacts(owner))
+                            .arg(peer)
+                            .to_owned()
+                    })
+                    .collect();
+                let _ = cluster_append::bounded(conn.each::<redis::Value>(undo)).await;
+            }
+            return Err(err);
+        }
+        // The recipient's SADD (the third command); when it failed, introduce anyway: a
+        // `user connected` for a known contact only refreshes its entry.
+        let introduced = contacts
+            .as_ref()
+            .map_or(true, |replies| added(replies.get(2)));
         let published = async {
             if introduced {
-                conn.publish_each(&introduction.pairs()).await?;
+                cluster_append::bounded(conn.publish_each(&introduction.pairs())).await?;
             }
-            conn.publish_each(&message.pairs()).await
+            cluster_append::bounded(conn.publish_each(&message.pairs())).await
         };
         Ok(Stored {
             introduced,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::{
     StoreError,
+    cluster_append::{self, HistoryWrites},
     redis::{RedisPool, keys, scripts},
 };
 use crate::domain::{Message, UserId};
@@ -61,7 +62,8 @@ impl MessageStore {
     /// Standalone Redis: one script, one round trip, all or nothing
     /// (`redis-scripts/store_and_publish.lua`). Redis Cluster, where the two histories sit on
     /// different slots: RPUSH, LTRIM, EXPIRE per list, concurrently (each to its key's master),
-    /// then the publication. No script is needed there: Redis runs one connection's commands
+    /// all or none of them by [`cluster_append`], then the publication. No script is needed
+    /// per list: Redis runs one connection's commands
     /// in order, so the trim and the expiry follow the push, and what another client runs in
     /// between (another append) leaves the same result (the newest `cap` entries, the same
     /// TTL); a connection lost between the push and the trim leaves the list one entry over
@@ -94,12 +96,9 @@ impl MessageStore {
             call.invoke_async::<i64>(&mut conn.clone()).await?;
             return Ok(Ok(()));
         }
-        let cmds = users
-            .iter()
-            .flat_map(|user| self.history_writes(user, json))
-            .collect();
-        conn.each::<redis::Value>(cmds).await?;
-        Ok(conn.publish_each(&announce.pairs()).await)
+        cluster_append::append_all(&self.pool, &conn, json, self.cluster_writes(users, json))
+            .await?;
+        Ok(cluster_append::bounded(conn.publish_each(&announce.pairs())).await)
     }
 
     /// Appends `json` to `user`'s history, keeping it bounded and alive: single-key commands,
@@ -115,6 +114,17 @@ impl MessageStore {
                 .arg(self.ttl.as_secs())
                 .to_owned(),
         ]
+    }
+
+    /// Each of `users`' history writes, for [`cluster_append::append_all`].
+    pub(super) fn cluster_writes(&self, users: &[&str], json: &str) -> Vec<HistoryWrites> {
+        users
+            .iter()
+            .map(|user| HistoryWrites {
+                key: keys::messages(user),
+                cmds: self.history_writes(user, json).to_vec(),
+            })
+            .collect()
     }
 
     /// The most messages a history keeps, and a history's time to live.

@@ -8,6 +8,7 @@
 //! - extensions: `privmsg:user:{userID}` and `privmsg:usernames` ([`users`]),
 //!   `privmsg:contacts:{userID}` ([`contacts`]), and the node keys ([`nodes`]).
 
+mod cluster_append;
 mod contacts;
 mod messages;
 mod nodes;

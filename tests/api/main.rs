@@ -6,6 +6,7 @@ mod helpers;
 mod abuse;
 mod bad_input;
 mod cluster_outage;
+mod cluster_split;
 mod contacts;
 mod crash;
 mod directory;

@@ -81,6 +81,11 @@ impl RedisPool {
         })
     }
 
+    /// The metrics its connections time their commands in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// A connection to send commands on: the next slot's, checked out of deadpool when the slot
     /// is empty (first use, or after its connection failed).
     pub async fn get(&self) -> Result<Conn, StoreError> {
