@@ -185,7 +185,7 @@ impl Application {
             tracing::warn!("some departures were not saved before the drain timeout");
         }
         if let Err(err) = self.state.nodes.retire(&self.state.node_id).await {
-            tracing::warn!(error = ?err, "cannot unlist this node; survivors will sweep it");
+            tracing::warn!(error = ?err, "cannot drop this node's liveness; it expires by itself");
         }
         server.await??;
         if let Some(metrics) = metrics {
@@ -248,10 +248,16 @@ async fn mount(
 }
 
 impl Mounted {
-    /// Saves and announces every departure, then closes the transports (not a Socket.IO
-    /// disconnect, so that clients reconnect, to another node if this one is gone).
+    /// Saves and announces every departure, sweeps whatever that missed, then closes the
+    /// transports (not a Socket.IO disconnect, so that clients reconnect, to another node if
+    /// this one is gone).
     async fn drain(&self, state: &AppState) {
-        presence::leave_all(&self.io, state).await;
+        // Bounded on its own, so that a slow drain still leaves time to sweep what it missed.
+        let left = tokio::time::timeout(DRAIN_TIMEOUT / 2, presence::leave_all(&self.io, state));
+        if left.await.is_err() {
+            tracing::warn!("some departures were not saved in time; sweeping them");
+        }
+        liveness::sweep_self(&self.io, state).await;
         self.io.close().await;
     }
 }

@@ -53,6 +53,34 @@ async fn sweep<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
     }
 }
 
+/// This node is leaving (SIGTERM, after its departures were saved, before its transports
+/// close): it sweeps itself as a survivor would sweep it after a crash, so that whatever the
+/// drain missed (a departure that failed, a socket that finished its handshake after the
+/// drain's snapshot) is removed and its users announced offline now. Its liveness key goes
+/// afterwards ([`NodeStore::retire`]), so the survivors check what is left.
+///
+/// [`NodeStore::retire`]: crate::store::NodeStore::retire
+pub async fn sweep_self<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
+    let me = &state.node_id;
+    match state.nodes.sweep_sessions(me).await {
+        Ok(swept) => {
+            if let Some(err) = &swept.error {
+                state.metrics.sweep_failed(me, swept.failed, err);
+            }
+            if !swept.offline.is_empty() {
+                tracing::info!(
+                    users = swept.offline.len(),
+                    "the drain left sockets behind; swept"
+                );
+            }
+            for user in swept.offline {
+                presence::announce_offline(io.local(), &user, state).await;
+            }
+        }
+        Err(err) => tracing::warn!(error = ?err, "cannot sweep this node; survivors will"),
+    }
+}
+
 /// This node was taken for dead (it missed heartbeats, e.g. while Redis was unreachable) and
 /// its sockets were swept: record them again and tell everyone these users are still here.
 async fn repair<A: Adapter>(io: &SocketIo<A>, state: &AppState) {

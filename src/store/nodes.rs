@@ -108,12 +108,23 @@ impl NodeStore {
     /// when some sessions failed: those users' sessions are already written offline, and no
     /// later sweep would find them again. Safe to run on several survivors at once.
     pub async fn sweep(&self, dead: &str) -> Result<Swept, StoreError> {
+        let swept = self.sweep_sessions(dead).await?;
+        if swept.failed == 0 {
+            let conn = self.pool.get().await?;
+            self.forget(&conn, dead).await?;
+        }
+        Ok(swept)
+    }
+
+    /// Removes `node`'s socket fields from every session it recorded; the node stays listed.
+    /// A node leaving runs this on itself (see [`NodeStore::retire`]).
+    pub async fn sweep_sessions(&self, node: &str) -> Result<Swept, StoreError> {
         let mut conn = self.pool.get().await?;
         let sessions: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(keys::node_sessions(dead))
+            .arg(keys::node_sessions(node))
             .query_async(&mut conn)
             .await?;
-        let prefix = keys::node_socket_fields(dead);
+        let prefix = keys::node_socket_fields(node);
         let ttl = self.session_ttl.as_secs();
         // Each call owns what it sends (the stream outlives the borrows a closure would hold).
         let calls: Vec<_> = sessions
@@ -137,27 +148,26 @@ impl NodeStore {
                 }
             }
         }
-        if swept.failed == 0 {
-            self.forget(&conn, dead, false).await?;
-        }
         Ok(swept)
     }
 
-    /// A node leaving cleanly: its sockets are already gone, so it only unlists itself.
+    /// A node leaving, after it swept itself: its liveness key goes, so the survivors' next
+    /// sweep (within a heartbeat) finds it dead, cleans whatever a socket still finishing its
+    /// handshake wrote after that, and unlists it once nothing is left. Unlisting itself
+    /// instead would leave such a field with no sweeper, and the user online for good.
     pub async fn retire(&self, node: &str) -> Result<(), StoreError> {
         let conn = self.pool.get().await?;
-        self.forget(&conn, node, true).await
+        let cmd = redis::cmd("DEL").arg(keys::node_alive(node)).to_owned();
+        conn.each::<redis::Value>(vec![cmd]).await?;
+        Ok(())
     }
 
-    /// Deletes a node's keys (one command per key: they may sit on different cluster slots).
-    async fn forget(&self, conn: &Conn, node: &str, alive_key: bool) -> Result<(), StoreError> {
-        let mut cmds = vec![
+    /// Deletes a dead node's keys (one command per key: they may sit on different slots).
+    async fn forget(&self, conn: &Conn, node: &str) -> Result<(), StoreError> {
+        let cmds = vec![
             redis::cmd("DEL").arg(keys::node_sessions(node)).to_owned(),
             redis::cmd("SREM").arg(keys::NODES).arg(node).to_owned(),
         ];
-        if alive_key {
-            cmds.push(redis::cmd("DEL").arg(keys::node_alive(node)).to_owned());
-        }
         conn.each::<redis::Value>(cmds).await?;
         Ok(())
     }

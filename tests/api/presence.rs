@@ -1,8 +1,12 @@
 //! Presence across nodes: a user is offline only when its last socket anywhere is gone.
 
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::helpers::{Connected, TestApp, TestClient, TestRedis, eventually, spawn_app};
+use crate::helpers::{
+    Connected, TestApp, TestClient, TestRedis, eventually, eventually_within, spawn_app,
+};
 
 /// `watcher` is told the user went offline, and its session says so.
 async fn assert_went_offline(
@@ -104,6 +108,63 @@ async fn a_graceful_shutdown_marks_its_users_offline_on_the_other_nodes(redis: T
     .await;
 }
 
+/// A socket of the draining node that its drain does not know of (one that finished its
+/// handshake after the drain's snapshot, or whose departure failed) is swept by the node
+/// itself as it leaves: the user goes offline, no field is left, and a survivor unlists the
+/// node once it finds nothing more to clean.
+async fn a_drain_that_misses_a_socket_still_takes_its_user_offline(redis: TestRedis) {
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let mut watcher = TestClient::join(&node2, "watcher").await;
+    let alice = TestClient::join(&node1, "alice").await;
+    let session = format!("session:{}", alice.session_id);
+    let mut conn = redis.conn().await;
+    let fields: Vec<String> = redis::cmd("HKEYS")
+        .arg(&session)
+        .query_async(&mut conn)
+        .await
+        .expect("HKEYS");
+    let node = fields
+        .iter()
+        .find_map(|f| f.strip_prefix("socket:")?.split(':').next())
+        .expect("alice's socket field names node 1")
+        .to_owned();
+    redis::cmd("HSET")
+        .arg(&session)
+        .arg(format!("socket:{node}:not-in-the-drain"))
+        .arg(1)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("HSET");
+
+    node1.stop().await;
+
+    assert_went_offline(
+        &mut watcher.client,
+        &redis,
+        &alice.user_id,
+        &alice.session_id,
+    )
+    .await;
+    assert_eq!(redis.sockets(&alice.session_id).await, 0);
+    eventually_within(
+        Duration::from_secs(30),
+        async || {
+            let nodes: Vec<String> = redis::cmd("SMEMBERS")
+                .arg("privmsg:nodes")
+                .query_async(&mut redis.conn().await)
+                .await
+                .expect("SMEMBERS");
+            if nodes.contains(&node) {
+                Err(format!("node 1 still listed: {nodes:?}"))
+            } else {
+                Ok(())
+            }
+        },
+        "a survivor to unlist the node that left",
+    )
+    .await;
+}
+
 async fn a_user_coming_back_is_announced_online_again(redis: TestRedis) {
     let app = spawn_app(&redis).await;
     let mut watcher = TestClient::join(&app, "watcher").await;
@@ -160,5 +221,6 @@ crate::on_standalone_and_cluster!(
     closing_one_of_two_tabs_on_different_nodes_announces_nothing,
     closing_the_last_tab_announces_the_user_id_and_stores_connected_false,
     a_graceful_shutdown_marks_its_users_offline_on_the_other_nodes,
+    a_drain_that_misses_a_socket_still_takes_its_user_offline,
     a_user_coming_back_is_announced_online_again,
 );
