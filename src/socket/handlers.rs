@@ -10,7 +10,11 @@ use socketioxide::{
 };
 
 use super::{
-    AppState, contacts, payloads::SessionEvent, presence, private_message, rate_limit::Bucket,
+    AppState, contacts,
+    lifecycle::{Lifecycle, Phase},
+    payloads::SessionEvent,
+    presence, private_message,
+    rate_limit::Bucket,
     search, typing,
 };
 use crate::{domain::Session, settings::UsersScope, store::StoreError};
@@ -21,6 +25,11 @@ pub async fn on_connect<A: Adapter>(
     State(state): State<Arc<AppState>>,
 ) {
     socket.extensions.insert(Bucket::full(state.rate_limit));
+    // Held until this socket's arrival is announced: its departure waits for it (see
+    // `lifecycle`), so no observer hears of it online after it left.
+    let lifecycle = Lifecycle::default();
+    let mut phase = lifecycle.joining().await;
+    socket.extensions.insert(lifecycle);
     socket.on("private message", private_message::on_private_message::<A>);
     socket.on("search users", search::on_search_users::<A>);
     socket.on("typing", typing::on_typing::<A>);
@@ -33,28 +42,34 @@ pub async fn on_connect<A: Adapter>(
         return;
     }
     // A socket that closed before its disconnect handler was in place would leave its presence
-    // field behind; undo it here (the handler, if it also runs, finds nothing to remove).
+    // field behind; undo it here, once (the handler, if it also runs, finds it left).
     if !socket.connected() {
+        *phase = Phase::Left;
         presence::leave(&socket, &session, &state).await;
         return;
     }
+    joined(socket, &session, &state).await;
+    *phase = Phase::Live;
+}
 
+/// `session`, `users`, and the arrival's announcement, for a recorded socket.
+async fn joined<A: Adapter>(socket: SocketRef<A>, session: &Session, state: &AppState) {
     let event = SessionEvent {
         session_id: session.id.expose(),
         user_id: &session.user_id,
     };
     socket.emit("session", &event).ok();
 
-    let announce = presence::announce_online(socket.broadcast().local(), &session, &state);
+    let announce = presence::announce_online(socket.broadcast().local(), session, state);
     let users = match state.scope {
         // Announced before `users` goes out: once a client holds its `users`, its arrival is
         // in the other nodes' directories' way, so whoever joins after it finds it there.
-        UsersScope::All => tokio::join!(users_in_scope(&session, &state), announce).0,
+        UsersScope::All => tokio::join!(users_in_scope(session, state), announce).0,
         // `users` first: a contact's `users` reads presence from Redis, written already, so
         // nothing depends on this order, and the announcement's publications (one per
         // contact) then do not queue ahead of this user's reads.
         UsersScope::Contacts => {
-            if send_users(socket, users_in_scope(&session, &state).await) {
+            if send_users(socket, users_in_scope(session, state).await) {
                 announce.await;
             }
             return;

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::task::JoinHandle;
 
-use super::{AppState, presence};
+use super::{AppState, lifecycle::Lifecycle, presence};
 use crate::domain::Session;
 
 /// Starts the heartbeat-and-sweep loop; it runs every `every` until the handle is aborted.
@@ -91,6 +91,14 @@ async fn repair<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
     );
     for socket in sockets {
         let Some(session) = socket.extensions.get::<std::sync::Arc<Session>>() else {
+            continue;
+        };
+        // Only a socket that is announced and not leaving: recording one that just left would
+        // leave its field behind; one still joining records itself.
+        let Some(lifecycle) = socket.extensions.get::<Lifecycle>() else {
+            continue;
+        };
+        let Some(_live) = lifecycle.if_live().await else {
             continue;
         };
         if let Err(err) = presence::arrive(&socket, &session, state).await {

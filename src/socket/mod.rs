@@ -5,6 +5,7 @@ pub mod admission;
 pub mod contacts;
 pub mod handlers;
 pub mod handshake;
+pub mod lifecycle;
 pub mod liveness;
 pub mod payloads;
 pub mod presence;

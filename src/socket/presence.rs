@@ -11,7 +11,9 @@ use socketioxide::{
     operators::BroadcastOperators,
 };
 
-use super::{AppState, admission::ConnectionSlot, contacts, payloads::UserEvent};
+use super::{
+    AppState, admission::ConnectionSlot, contacts, lifecycle::Lifecycle, payloads::UserEvent,
+};
 use crate::{
     domain::{Session, UserId},
     routing::RouteError,
@@ -61,7 +63,17 @@ pub async fn on_disconnect<A: Adapter>(
     // The connection is gone: its place on the node is free before the departure's Redis
     // work, not when the last handle on the socket happens to drop.
     socket.extensions.remove::<ConnectionSlot>();
-    leave(&socket, &session, &state).await;
+    leave_once(&socket, &session, &state).await;
+}
+
+/// [`leave`], once per socket, after its arrival was announced (see [`Lifecycle`]).
+async fn leave_once<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: &AppState) {
+    let Some(lifecycle) = socket.extensions.get::<Lifecycle>() else {
+        return leave(socket, session, state).await;
+    };
+    if let Some(_left) = lifecycle.leaving().await {
+        leave(socket, session, state).await;
+    }
 }
 
 /// Saves and announces the departure of every socket of this node, for a graceful shutdown.
@@ -77,7 +89,7 @@ pub async fn leave_all<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
     );
     let departures = sockets.iter().filter_map(|socket| {
         let session = socket.extensions.get::<Arc<Session>>()?;
-        Some(async move { leave(socket, &session, state).await })
+        Some(async move { leave_once(socket, &session, state).await })
     });
     futures_util::future::join_all(departures).await;
 }
