@@ -20,8 +20,8 @@ use crate::{
     routing::{self, UserRoutes},
     settings::{Settings, UsersScope},
     socket::{
-        AppState, admission::Admission, handlers::on_connect, handshake::authenticate, liveness,
-        presence,
+        AppState, admission::Admission, audit, handlers::on_connect, handshake::authenticate,
+        liveness, presence,
     },
     store::{
         self, ContactStore, MessageStore, NodeStore, RedisPool, SessionStore, UserIndex,
@@ -226,7 +226,8 @@ async fn mount(
     let upkeep = store::users::maintenance::spawn(state.users.clone());
     let forget =
         (state.admission).spawn_forget(FORGET_EVERY, metrics.new_session_addresses.clone());
-    let mut background = vec![liveness, delivery, upkeep, forget];
+    let audit = audit::spawn(io.clone(), state.clone(), settings.presence_audit());
+    let mut background = vec![liveness, delivery, upkeep, forget, audit];
     // The `contacts` scope keeps no directory: a connect reads the user's contacts instead.
     if settings.users_scope == UsersScope::All {
         background.push(directory::spawn_resync(

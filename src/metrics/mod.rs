@@ -66,6 +66,9 @@ pub struct Metrics {
     /// where a message's two histories sit on different masters), by when: `at_once`,
     /// `later` (after the cluster served again), `given_up` (left in one history).
     pub messages_undone: IntCounterVec,
+    /// Presence fields of nodes gone for good, removed by the audit (each one a cleanup that
+    /// failed everywhere else).
+    pub orphans_swept: IntCounter,
     adapter_log: Arc<Throttle>,
     sweep_log: Arc<Throttle>,
 }
@@ -209,6 +212,11 @@ impl Metrics {
                 &["when"],
             )
             .expect("valid metric"),
+            orphans_swept: IntCounter::new(
+                "orphan_presence_swept_total",
+                "Presence fields of nodes gone for good, removed by the presence audit",
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
             sweep_log: Arc::default(),
             registry,
@@ -218,7 +226,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 22] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 23] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -241,6 +249,7 @@ impl Metrics {
             Box::new(self.sweep_failures.clone()),
             Box::new(self.typing.clone()),
             Box::new(self.messages_undone.clone()),
+            Box::new(self.orphans_swept.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {

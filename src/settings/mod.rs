@@ -148,6 +148,13 @@ pub struct Settings {
     #[arg(long, env = "DIRECTORY_RESYNC_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub directory_resync_secs: u64,
 
+    /// How often each node looks for presence fields whose node is gone for good (neither
+    /// listed nor alive: every cleanup of it failed), in seconds, 1 to 86400; it removes them
+    /// and announces the users that took offline, so that no user stays online forever. Each
+    /// audit costs one SCAN + HKEYS of every session.
+    #[arg(long, env = "PRESENCE_AUDIT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub presence_audit_secs: u64,
+
     /// Threads running the node's tasks; 0: one per CPU. With 1, everything runs on one
     /// thread (no cross-thread wake-ups: the least CPU per message); run one node per core
     /// that way, or one node with a thread per core.
@@ -255,6 +262,10 @@ impl Settings {
         Duration::from_secs(self.directory_resync_secs)
     }
 
+    pub fn presence_audit(&self) -> Duration {
+        Duration::from_secs(self.presence_audit_secs)
+    }
+
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_secs)
     }
@@ -293,6 +304,7 @@ impl std::fmt::Debug for Settings {
             .field("client_dir", &self.client_dir)
             .field("node_ttl_secs", &self.node_ttl_secs)
             .field("directory_resync_secs", &self.directory_resync_secs)
+            .field("presence_audit_secs", &self.presence_audit_secs)
             .field("worker_threads", &self.worker_threads)
             .field("redis_pool_size", &self.redis_pool_size)
             .field("users_scope", &self.users_scope)

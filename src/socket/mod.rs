@@ -2,6 +2,7 @@
 //! ([`handlers`], [`private_message`]) and when a user goes offline ([`presence`]).
 
 pub mod admission;
+pub mod audit;
 pub mod contacts;
 pub mod handlers;
 pub mod handshake;

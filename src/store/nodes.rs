@@ -1,7 +1,7 @@
 //! Node liveness: each node refreshes a key with a TTL and records which sessions it holds
 //! sockets of, so that the survivors can clean up after a node that died without draining.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use futures_util::{StreamExt, stream};
 
@@ -149,6 +149,45 @@ impl NodeStore {
             }
         }
         Ok(swept)
+    }
+
+    /// Which of `nodes` are gone for good: neither listed nor alive. Their presence fields have
+    /// no owner and no sweeper (the node was unlisted, or never listed), so the audit removes
+    /// them. A listed node whose liveness expired is left to the sweep.
+    pub async fn gone(&self, nodes: Vec<String>) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let listed: HashSet<String> = redis::cmd("SMEMBERS")
+            .arg(keys::NODES)
+            .query_async(&mut conn)
+            .await?;
+        let unlisted: Vec<String> = nodes.into_iter().filter(|n| !listed.contains(n)).collect();
+        let checks = unlisted
+            .iter()
+            .map(|node| redis::cmd("EXISTS").arg(keys::node_alive(node)).to_owned())
+            .collect();
+        let alive: Vec<bool> = conn.each(checks).await?;
+        Ok(unlisted
+            .into_iter()
+            .zip(alive)
+            .filter_map(|(node, alive)| (!alive).then_some(node))
+            .collect())
+    }
+
+    /// Removes `node`'s presence fields from one session (raw ID); returns the user when that
+    /// took it offline (to announce).
+    pub async fn sweep_session(
+        &self,
+        session: &str,
+        node: &str,
+    ) -> Result<Option<UserId>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let user: Option<String> = scripts::SESSION_SWEEP
+            .key(keys::session_raw(session))
+            .arg(keys::node_socket_fields(node))
+            .arg(self.session_ttl.as_secs())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(user.map(UserId::from_stored))
     }
 
     /// A node leaving, after it swept itself: its liveness key goes, so the survivors' next

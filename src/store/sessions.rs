@@ -104,6 +104,34 @@ impl SessionStore {
         Ok(went_offline == 1)
     }
 
+    /// Every session that holds presence fields, with the nodes that wrote them: SCAN over
+    /// `session:*`, then one HKEYS per key, in one round trip. Session keys are raw (as
+    /// [`keys::session_raw`] builds them), for the sweep.
+    pub async fn socket_owners(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let keys = conn.scan_keys(keys::SESSION_PATTERN, SCAN_COUNT).await?;
+        let reads = keys
+            .iter()
+            .map(|key| redis::cmd("HKEYS").arg(key).to_owned())
+            .collect();
+        let fields: Vec<Vec<String>> = conn.each(reads).await?;
+        Ok(keys
+            .into_iter()
+            .zip(fields)
+            .filter_map(|(key, fields)| {
+                let session = key.strip_prefix("session:")?.to_owned();
+                let mut nodes: Vec<String> = fields
+                    .iter()
+                    .filter_map(|field| keys::node_of_socket_field(field))
+                    .map(str::to_owned)
+                    .collect();
+                nodes.sort();
+                nodes.dedup();
+                (!nodes.is_empty()).then_some((session, nodes))
+            })
+            .collect())
+    }
+
     /// Every stored user, each userID once: SCAN over `session:*` (every master on a cluster),
     /// then one HMGET per key, all in one round trip.
     pub async fn list(&self) -> Result<Vec<UserEntry>, StoreError> {

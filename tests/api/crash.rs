@@ -123,3 +123,38 @@ async fn a_session_the_sweep_cannot_clean_does_not_hide_the_other_departures() {
     )
     .await;
 }
+
+/// A presence field whose node is gone for good (neither listed nor alive: here one no node
+/// ever listed, as when every cleanup failed) is removed by the presence audit, and the user,
+/// whose last real socket had closed, is announced offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presence_field_of_a_node_gone_for_good_is_removed_by_the_audit() {
+    let redis = TestRedis::start().await;
+    let mut settings = test_settings(&redis);
+    settings.presence_audit_secs = 1;
+    let node = spawn_app_with(settings).await;
+    let mut watcher = TestClient::join(&node, "watcher").await;
+    let alice = TestClient::join(&node, "alice").await;
+    let mut conn = redis.conn().await;
+    redis::cmd("HSET")
+        .arg(format!("session:{}", alice.session_id))
+        .arg("socket:a-node-gone-for-good:s1")
+        .arg(1)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("HSET");
+
+    alice.client.disconnect().await;
+
+    let gone = watcher
+        .client
+        .expect_within("user disconnected", CLEANUP)
+        .await;
+    assert_eq!(gone, json!(alice.user_id));
+    assert_eq!(redis.sockets(&alice.session_id).await, 0);
+    assert_eq!(
+        redis.connected(&alice.session_id).await.as_deref(),
+        Some("false")
+    );
+    assert!(metric(&node, "privmsg_orphan_presence_swept_total").await >= 1);
+}
