@@ -7,17 +7,26 @@
 -- ARGV[2]  username
 -- ARGV[3]  the session's time to live, in seconds
 -- ARGV[4]  the socket's presence field, "socket:{nodeID}:{socketID}"
+-- ARGV[5]  the node's field prefix, "socket:{nodeID}:"
 --
--- Returns 1 when the user went offline (the caller announces it), 0 otherwise. Forgetting a
+-- Returns 1 when the user went offline (the caller announces it), 2 when the user is still
+-- online but no longer on this node (the node forgets the session), 0 otherwise. Forgetting a
 -- socket that is already forgotten returns 0, so a departure is announced once however many
 -- times it is reported (disconnect handler, shutdown drain).
 if redis.call('HDEL', KEYS[1], ARGV[4]) == 0 then
   return 0
 end
+local prefix = ARGV[5]
+local others = 0
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(field, 1, 7) == 'socket:' then
+  if string.sub(field, 1, #prefix) == prefix then
     return 0
+  elseif string.sub(field, 1, 7) == 'socket:' then
+    others = others + 1
   end
+end
+if others > 0 then
+  return 2
 end
 redis.call('HSET', KEYS[1], 'userID', ARGV[1], 'username', ARGV[2], 'connected', 'false')
 redis.call('EXPIRE', KEYS[1], ARGV[3])

@@ -128,6 +128,14 @@ impl UserRoutes {
         self.count(&local, -1);
     }
 
+    /// Whether this node holds a socket of `user` (one arriving included).
+    pub fn holds(&self, user: &str) -> bool {
+        self.0
+            .local
+            .lock()
+            .is_ok_and(|local| local.contains_key(user))
+    }
+
     fn count(&self, local: &HashMap<String, HashSet<String>>, sockets: i64) {
         self.0.metrics.sockets.add(sockets);
         self.0.metrics.users_online.set(local.len() as i64);

@@ -18,7 +18,7 @@ use crate::{
     domain::{Session, UserId},
     routing::RouteError,
     settings::UsersScope,
-    store::{SocketTag, StoreError},
+    store::{Departure, SocketTag, StoreError},
 };
 
 /// Why a socket could not be recorded as present.
@@ -159,15 +159,25 @@ pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: 
     let user = session.user_id.as_str();
     state.routes.left(user, socket.id.as_str());
     let tag = SocketTag::new(&state.node_id, socket.id.as_str());
-    match state.sessions.disconnect(session, &tag).await {
-        Ok(true) => {
-            // The session was saved, its TTL restarted: so must be the key that leads to it.
-            if let Err(err) = state.users.refresh(session).await {
-                tracing::warn!(error = ?err, "cannot refresh a user's index key");
-            }
-            announce_offline(socket.broadcast().local(), &session.user_id, state).await;
+    let departure = match state.sessions.disconnect(session, &tag).await {
+        Ok(departure) => departure,
+        Err(err) => return tracing::error!(error = ?err, "cannot save a disconnection"),
+    };
+    // Not while another socket of the user is arriving here: its field may not be written yet.
+    if departure != Departure::Stays
+        && !state.routes.holds(user)
+        && let Err(err) = state
+            .nodes
+            .untrack(&state.node_id, session.id.expose())
+            .await
+    {
+        tracing::warn!(error = ?err, "cannot forget a session this node no longer holds");
+    }
+    if departure == Departure::Offline {
+        // The session was saved, its TTL restarted: so must be the key that leads to it.
+        if let Err(err) = state.users.refresh(session).await {
+            tracing::warn!(error = ?err, "cannot refresh a user's index key");
         }
-        Ok(false) => {}
-        Err(err) => tracing::error!(error = ?err, "cannot save a disconnection"),
+        announce_offline(socket.broadcast().local(), &session.user_id, state).await;
     }
 }

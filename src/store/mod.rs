@@ -20,7 +20,7 @@ pub use contacts::{ContactStore, Stored};
 pub use messages::{Announcement, MessageStore, Target};
 pub use nodes::NodeStore;
 pub use redis::{Conn, RedisPool, RedisTarget, load_scripts, ping};
-pub use sessions::{SessionStore, SocketTag, UserEntry};
+pub use sessions::{Departure, SessionStore, SocketTag, UserEntry};
 pub use users::UserIndex;
 
 /// What went wrong talking to Redis. Clients only ever see a short reason; the log gets this.

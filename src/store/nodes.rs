@@ -83,6 +83,20 @@ impl NodeStore {
         Ok(())
     }
 
+    /// Forgets that `node` holds a socket of `session_id` (its last one there left), so that
+    /// the node's list stays as long as what it holds, not as long as every session it ever
+    /// held. A connect of the same session on the same node racing this can leave its field
+    /// unlisted; if the node then dies, the presence audit removes that field.
+    pub async fn untrack(&self, node: &str, session_id: &str) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let cmd = redis::cmd("SREM")
+            .arg(keys::node_sessions(node))
+            .arg(session_id)
+            .to_owned();
+        conn.each::<redis::Value>(vec![cmd]).await?;
+        Ok(())
+    }
+
     /// The listed nodes, other than `me`, whose liveness key has expired.
     pub async fn dead_nodes(&self, me: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.pool.get().await?;

@@ -21,12 +21,30 @@ const SCAN_COUNT: usize = 5000;
 /// Identifies one socket of a session in the presence fields: `socket:{nodeID}:{socketID}`.
 /// The node part lets a surviving node find what a crashed one left behind.
 #[derive(Debug, Clone)]
-pub struct SocketTag(String);
+pub struct SocketTag {
+    field: String,
+    /// The prefix of every field of this socket's node.
+    node_fields: String,
+}
 
 impl SocketTag {
     pub fn new(node_id: &str, socket_id: &str) -> Self {
-        Self(keys::socket_field(node_id, socket_id))
+        Self {
+            field: keys::socket_field(node_id, socket_id),
+            node_fields: keys::node_socket_fields(node_id),
+        }
     }
+}
+
+/// What forgetting one socket did to its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// It was the session's last socket anywhere: the session is saved offline (announce it).
+    Offline,
+    /// Its node holds no other socket of the session; other nodes still do.
+    LeftNode,
+    /// Another socket of the session is on the same node (or this one was already forgotten).
+    Stays,
 }
 
 /// One line of the `users` listing: a stored session as other users see it.
@@ -79,29 +97,34 @@ impl SessionStore {
             .arg(session.user_id.as_str())
             .arg(session.username.as_str())
             .arg(self.ttl.as_secs())
-            .arg(&socket.0)
+            .arg(&socket.field)
             .invoke_async::<i64>(&mut conn)
             .await?;
         Ok(())
     }
 
-    /// Forgets `socket`; returns true when it was the session's last socket anywhere, in which
-    /// case the session is now saved with `connected = false`.
+    /// Forgets `socket`: whether that took the session offline (it is then saved with
+    /// `connected = false`), or off this node only.
     pub async fn disconnect(
         &self,
         session: &Session,
         socket: &SocketTag,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Departure, StoreError> {
         let mut conn = self.pool.get().await?;
-        let went_offline: i64 = scripts::SESSION_DISCONNECT
+        let outcome: i64 = scripts::SESSION_DISCONNECT
             .key(keys::session(&session.id))
             .arg(session.user_id.as_str())
             .arg(session.username.as_str())
             .arg(self.ttl.as_secs())
-            .arg(&socket.0)
+            .arg(&socket.field)
+            .arg(&socket.node_fields)
             .invoke_async(&mut conn)
             .await?;
-        Ok(went_offline == 1)
+        Ok(match outcome {
+            1 => Departure::Offline,
+            2 => Departure::LeftNode,
+            _ => Departure::Stays,
+        })
     }
 
     /// Every session that holds presence fields, with the nodes that wrote them: SCAN over

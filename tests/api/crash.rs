@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::helpers::{
-    NodeProcess, TestClient, TestRedis, eventually_within, metric, spawn_app_with, test_settings,
+    NodeProcess, TestClient, TestRedis, eventually_within, metric, spawn_app, spawn_app_with,
+    test_settings,
 };
 
 /// Liveness TTL for these tests, in seconds: short so that they run quickly.
@@ -157,4 +158,68 @@ async fn a_presence_field_of_a_node_gone_for_good_is_removed_by_the_audit() {
         Some("false")
     );
     assert!(metric(&node, "privmsg_orphan_presence_swept_total").await >= 1);
+}
+
+/// A node's list of the sessions it holds sockets of (what a survivor sweeps if it dies) loses
+/// a session once its last socket there leaves, whether the user went offline or stays online
+/// on another node: the list is as long as what the node holds, not as all it ever held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_forgets_the_sessions_it_no_longer_holds() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let mut watcher = TestClient::join(&node2, "watcher").await;
+    let alice = TestClient::join(&node1, "alice").await;
+    let bob = TestClient::join(&node1, "bob").await;
+    let _bob_elsewhere =
+        TestClient::join_with(&node2, json!({ "sessionID": bob.session_id })).await;
+    let carol = TestClient::join(&node1, "carol").await;
+    let mut conn = redis.conn().await;
+    let fields: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("session:{}", carol.session_id))
+        .query_async(&mut conn)
+        .await
+        .expect("HKEYS");
+    let node = fields
+        .iter()
+        .find_map(|f| f.strip_prefix("socket:")?.split(':').next())
+        .expect("carol's field names node 1")
+        .to_owned();
+    let held = async |conn: &mut privmsg::store::Conn| {
+        let mut sessions: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(format!("privmsg:node:{node}:sessions"))
+            .query_async(conn)
+            .await
+            .expect("SMEMBERS");
+        sessions.sort();
+        sessions
+    };
+    let mut all = vec![
+        alice.session_id.clone(),
+        bob.session_id.clone(),
+        carol.session_id.clone(),
+    ];
+    all.sort();
+    assert_eq!(held(&mut conn).await, all);
+
+    alice.client.disconnect().await;
+    bob.client.disconnect().await;
+    assert_eq!(
+        watcher.client.expect("user disconnected").await,
+        json!(alice.user_id)
+    );
+    // Bob is still online on node 2: no announcement; his departure from node 1 is done once
+    // his socket there is gone from his session.
+    eventually_within(
+        CLEANUP,
+        async || redis.sockets(&bob.session_id).await == 1,
+        "bob's socket on node 1 to be forgotten",
+    )
+    .await;
+
+    eventually_within(
+        CLEANUP,
+        async || held(&mut redis.conn().await).await == [carol.session_id.clone()],
+        "node 1 to hold carol's session only",
+    )
+    .await;
 }
