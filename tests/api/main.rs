@@ -5,6 +5,7 @@ mod helpers;
 
 mod abuse;
 mod bad_input;
+mod chaos;
 mod cluster_outage;
 mod cluster_split;
 mod contacts;

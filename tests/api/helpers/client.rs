@@ -259,6 +259,11 @@ impl TestClient {
     }
 
     pub async fn disconnect(self) {
+        self.close().await;
+    }
+
+    /// Disconnects, keeping the client (and what it received) for the test to read.
+    pub async fn close(&self) {
         let _ = self.client.disconnect().await;
     }
 }

@@ -95,6 +95,20 @@ impl NodeProcess {
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }
+
+    /// SIGTERM, as an orchestrator stopping the node: it drains, then exits. Returns once the
+    /// process is gone.
+    pub async fn terminate(&mut self) {
+        let pid = self.child.id().expect("the server process is alive");
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM sent to {pid}");
+        let exited = tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait());
+        assert!(exited.await.is_ok(), "the node exits after its drain");
+    }
 }
 
 impl Server for NodeProcess {
