@@ -20,8 +20,8 @@ use crate::{
     routing::{self, UserRoutes},
     settings::{Settings, UsersScope},
     socket::{
-        AppState, admission::Admission, audit, handlers::on_connect, handshake::authenticate,
-        liveness, presence,
+        AppState, admission::Admission, audit, departures::Departures, handlers::on_connect,
+        handshake::authenticate, liveness, presence,
     },
     store::{
         self, ContactStore, MessageStore, NodeStore, RedisPool, SessionStore, UserIndex,
@@ -81,6 +81,7 @@ impl Application {
             directory: Directory::new(metrics.clone()),
             presence,
             nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
+            departures: Departures::new(metrics.departures_pending.clone()),
             messages: MessageStore::new(pool.clone(), settings.message_ttl(), settings.history_cap),
             max_message_bytes: settings.max_message_bytes,
             rate_limit: settings.rate_limit(),

@@ -69,6 +69,8 @@ pub struct Metrics {
     /// Presence fields of nodes gone for good, removed by the audit (each one a cleanup that
     /// failed everywhere else).
     pub orphans_swept: IntCounter,
+    /// Departures of sockets that Redis could not take yet, saved again at every heartbeat.
+    pub departures_pending: IntGauge,
     adapter_log: Arc<Throttle>,
     sweep_log: Arc<Throttle>,
 }
@@ -217,6 +219,11 @@ impl Metrics {
                 "Presence fields of nodes gone for good, removed by the presence audit",
             )
             .expect("valid metric"),
+            departures_pending: IntGauge::new(
+                "departures_pending",
+                "Departures of sockets not saved yet (Redis was unavailable), retried every heartbeat",
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
             sweep_log: Arc::default(),
             registry,
@@ -226,7 +233,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 23] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 24] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -250,6 +257,7 @@ impl Metrics {
             Box::new(self.typing.clone()),
             Box::new(self.messages_undone.clone()),
             Box::new(self.orphans_swept.clone()),
+            Box::new(self.departures_pending.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {

@@ -24,6 +24,7 @@ pub fn spawn<A: Adapter>(io: SocketIo<A>, state: Arc<AppState>, every: Duration)
                 Err(err) => tracing::warn!(error = ?err, "cannot refresh this node's liveness"),
             }
             first = false;
+            presence::retry_departures(&io, &state).await;
             sweep(&io, &state).await;
         }
     })

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod audit;
 pub mod contacts;
+pub mod departures;
 pub mod handlers;
 pub mod handshake;
 pub mod lifecycle;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub presence: PresenceChannel,
     pub messages: MessageStore,
     pub nodes: NodeStore,
+    /// Departures Redis could not take yet, saved again at every heartbeat.
+    pub departures: departures::Departures,
     /// Largest accepted message content, in bytes.
     pub max_message_bytes: usize,
     pub rate_limit: rate_limit::RateLimit,

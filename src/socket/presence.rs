@@ -12,7 +12,8 @@ use socketioxide::{
 };
 
 use super::{
-    AppState, admission::ConnectionSlot, contacts, lifecycle::Lifecycle, payloads::UserEvent,
+    AppState, admission::ConnectionSlot, contacts, departures::Pending, lifecycle::Lifecycle,
+    payloads::UserEvent,
 };
 use crate::{
     domain::{Session, UserId},
@@ -67,7 +68,7 @@ pub async fn on_disconnect<A: Adapter>(
 }
 
 /// [`leave`], once per socket, after its arrival was announced (see [`Lifecycle`]).
-async fn leave_once<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: &AppState) {
+async fn leave_once<A: Adapter>(socket: &SocketRef<A>, session: &Arc<Session>, state: &AppState) {
     let Some(lifecycle) = socket.extensions.get::<Lifecycle>() else {
         return leave(socket, session, state).await;
     };
@@ -155,14 +156,37 @@ async fn announce<A: Adapter>(
 }
 
 /// Forgets this socket; when it was the user's last, announces `user disconnected` everywhere.
-pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: &AppState) {
-    let user = session.user_id.as_str();
-    state.routes.left(user, socket.id.as_str());
+/// A departure Redis cannot take now is kept and saved again later ([`retry_departures`]).
+pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Arc<Session>, state: &AppState) {
+    state
+        .routes
+        .left(session.user_id.as_str(), socket.id.as_str());
     let tag = SocketTag::new(&state.node_id, socket.id.as_str());
+    save_departure(socket.broadcast().local(), session, tag, state).await;
+}
+
+/// Saves again the departures Redis could not take before (called at every heartbeat).
+pub async fn retry_departures<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
+    for pending in state.departures.take() {
+        save_departure(io.local(), &pending.session, pending.tag, state).await;
+    }
+}
+
+async fn save_departure<A: Adapter>(
+    local: BroadcastOperators<A>,
+    session: &Arc<Session>,
+    tag: SocketTag,
+    state: &AppState,
+) {
     let departure = match state.sessions.disconnect(session, &tag).await {
         Ok(departure) => departure,
-        Err(err) => return tracing::error!(error = ?err, "cannot save a disconnection"),
+        Err(err) => {
+            tracing::warn!(error = ?err, "cannot save a disconnection yet; trying again later");
+            let session = session.clone();
+            return state.departures.keep(Pending { session, tag });
+        }
     };
+    let user = session.user_id.as_str();
     // Not while another socket of the user is arriving here: its field may not be written yet.
     if departure != Departure::Stays
         && !state.routes.holds(user)
@@ -178,6 +202,6 @@ pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Session, state: 
         if let Err(err) = state.users.refresh(session).await {
             tracing::warn!(error = ?err, "cannot refresh a user's index key");
         }
-        announce_offline(socket.broadcast().local(), &session.user_id, state).await;
+        announce_offline(local, &session.user_id, state).await;
     }
 }

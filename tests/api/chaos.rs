@@ -174,3 +174,60 @@ async fn nodes_killed_and_stopped_mid_storm_leave_nothing_behind(redis: TestRedi
 }
 
 on_standalone_and_cluster!(nodes_killed_and_stopped_mid_storm_leave_nothing_behind,);
+
+/// Redis restarted in the middle of the storm: users leave while it is down (their departures
+/// cannot be saved then) and others keep sending. Once it is back and every client has left,
+/// every session is offline with no presence field left, and every acknowledged message is in
+/// both histories.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn departures_during_a_redis_restart_are_saved_once_it_is_back() {
+    let mut redis = TestRedis::start_durable().await;
+    let env = [("RATE_LIMIT_PER_SEC", "0")];
+    let process = NodeProcess::start(&redis, &env).await;
+    let mut settings = test_settings(&redis);
+    settings.rate_limit_per_sec = 0.0;
+    let node = spawn_app_with(settings).await;
+    let users = wave(&[&process, &node], "user", WAVE).await;
+    let (leaving, staying) = users.split_at(WAVE / 2);
+    let mut acked = flood(&users, 0).await;
+
+    redis.stop().await;
+    let (during, ()) = tokio::join!(flood(staying, 1), async {
+        for user in leaving {
+            user.client.close().await;
+        }
+    });
+    acked.extend(during);
+    redis.restart().await;
+    acked.extend(flood(staying, 2).await);
+    for user in staying {
+        user.client.close().await;
+    }
+
+    eventually_within(
+        BOUND,
+        async || {
+            for user in &users {
+                let online = redis.connected(&user.session_id).await;
+                let sockets = redis.sockets(&user.session_id).await;
+                if online.as_deref() != Some("false") || sockets != 0 {
+                    return Err(format!(
+                        "{} still online ({online:?}, {sockets} sockets)",
+                        user.user_id
+                    ));
+                }
+            }
+            Ok(())
+        },
+        "every session offline, with no presence field left",
+    )
+    .await;
+    for (id, from, to) in &acked {
+        for user in [from, to] {
+            assert!(
+                redis.history_ids(user).await.contains(id),
+                "acknowledged {id} missing from {user}'s history"
+            );
+        }
+    }
+}
