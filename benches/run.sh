@@ -8,6 +8,7 @@
 #   benches/run.sh --smoke          # CI: 2 nodes, 20 users, 3 s of messages, --assert-no-loss
 #   benches/run.sh --quick          # shorter sweep, no hold, nodes or knee (a sanity run)
 #   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee
+#                                              directory contacts soak
 #                                             # directory contacts (issues 11 and 15; not in the default set)
 #   PERF=1 benches/run.sh           # also a perf profile of one node at saturation
 #
@@ -58,7 +59,7 @@ while [ $# -gt 0 ]; do
     --publish) publish=1 ;;
     --scenarios) scenarios=${2:?--scenarios needs a list}; shift ;;
     --scenarios=*) scenarios=${1#*=} ;;
-    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee directory contacts\"]" >&2
+    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee directory contacts soak\"]" >&2
        exit 2 ;;
   esac
   shift
@@ -132,7 +133,7 @@ start_redis() {
 # start_nodes NODES [SCOPE]: NODES fresh server nodes on $REDIS_URL, USERS_SCOPE=SCOPE (default
 # NODE_USERS_SCOPE, else all); sets urls, node_pids. With TARGET_URLS: the given servers.
 start_nodes() {
-  local nodes=$1 scope=${2:-${NODE_USERS_SCOPE:-all}} port i up
+  local nodes=$1 scope=${2:-${NODE_USERS_SCOPE:-all}} port i
   if [ "$external" = 1 ]; then
     for i in $TARGET_URLS; do urls+=(--url "$i"); done
     read -r -a node_pids <<<"${TARGET_PIDS:-}"
@@ -140,29 +141,35 @@ start_nodes() {
   fi
   for i in $(seq "$nodes"); do
     port=$(free_port)
-    # No per-socket rate limit: the load generator sends hundreds of messages/s per user.
-    # No abuse limits either: every simulated user comes from 127.0.0.1, and the hold and
-    # directory scenarios open more connections than MAX_CONNECTIONS' default. Nothing here
-    # reads /metrics, and several nodes could not share its default port.
-    # WORKER_THREADS as the node's default (a thread per CPU) unless NODE_WORKER_THREADS says.
-    PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn WORKER_THREADS=${NODE_WORKER_THREADS:-0} \
-      NEW_SESSIONS_PER_MINUTE=1000000 NEW_SESSIONS_BURST=1000000 MAX_CONNECTIONS=10000000 \
-      METRICS_ADDR=off USERS_SCOPE=$scope "$server_bin" >"$work/node$i.log" 2>&1 &
-    node_pids+=($!)
+    launch_node "$i" "$port" "$scope"
+    node_pids+=("$launched")
     urls+=(--url "http://127.0.0.1:$port")
-    # A node may load a large directory before it listens: wait up to 2 minutes, then say so.
-    up=0
-    for _ in $(seq 2400); do
-      curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && up=1 && break
-      kill -0 "${node_pids[-1]}" 2>/dev/null || break
-      sleep 0.05
-    done
-    if [ "$up" = 0 ]; then
-      echo "node $i (USERS_SCOPE=$scope) did not answer /healthz; its log:" >&2
-      tail -20 "$work/node$i.log" >&2
-      exit 1
-    fi
   done
+}
+
+# launch_node I PORT SCOPE: server node I on PORT, answering /healthz; sets launched (its pid).
+launch_node() {
+  local i=$1 port=$2 scope=$3 up=0
+  # No per-socket rate limit: the load generator sends hundreds of messages/s per user.
+  # No abuse limits either: every simulated user comes from 127.0.0.1, and the hold and
+  # directory scenarios open more connections than MAX_CONNECTIONS' default. Nothing here
+  # reads /metrics, and several nodes could not share its default port.
+  # WORKER_THREADS as the node's default (a thread per CPU) unless NODE_WORKER_THREADS says.
+  PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn WORKER_THREADS=${NODE_WORKER_THREADS:-0} \
+    NEW_SESSIONS_PER_MINUTE=1000000 NEW_SESSIONS_BURST=1000000 MAX_CONNECTIONS=10000000 \
+    METRICS_ADDR=off USERS_SCOPE=$scope "$server_bin" >>"$work/node$i.log" 2>&1 &
+  launched=$!
+  # A node may load a large directory before it listens: wait up to 2 minutes, then say so.
+  for _ in $(seq 2400); do
+    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && up=1 && break
+    kill -0 "$launched" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ "$up" = 0 ]; then
+    echo "node $i (USERS_SCOPE=$scope) did not answer /healthz; its log:" >&2
+    tail -20 "$work/node$i.log" >&2
+    exit 1
+  fi
 }
 
 # stop_nodes: the nodes only (the Redis and what was seeded into it stay).
@@ -415,6 +422,9 @@ if want contacts; then
   rerun contacts CONTACTS_SESSIONS SEED_CONTACTS CONTACTS_PER_USER SEARCH_RATE SEARCH_DURATION \
     CONTACTS_HOLD_USERS CONTACTS_HOLD_BUDGET HOLD_CONTACTS
 fi
+
+# Issue 12: the soak, outside CI (benches/soak.sh).
+want soak && source benches/soak.sh
 
 if [ -n "$(find "$results" -maxdepth 1 \( -name 'message-*.json' -o -name 'connect-sessions-*.json' \
   -o -name 'nodes-*.json' \) -print -quit)" ]; then

@@ -260,8 +260,34 @@ def contacts(results):
     commands(found)
 
 
+def soak(results):
+    """Every round's messages and restore checks, summed (benches/soak.sh)."""
+    found = runs(results, "soak")
+    total = {"sent": 0, "acked_ok": 0, "lost": 0, "duplicates": 0, "misrouted": 0}
+    restore = {"sample": 0, "ok": 0, "missing_messages": 0, "stored_despite_error": 0,
+               "failed_connect": 0, "wrong_identity": 0}
+    failed = 0
+    for report in found.values():
+        message, checked = phase(report, "message"), phase(report, "restore")
+        if not message or not checked:
+            failed += 1
+            continue
+        for key in total:
+            total[key] += message.get(key, 0)
+        for key in restore:
+            restore[key] += checked.get(key, 0)
+    print(f"rounds with a report: {len(found) - failed} of {len(found)}")
+    print(f"messages: sent {total['sent']}, acknowledged {total['acked_ok']}, not delivered live "
+          f"{total['lost']} (a node restarting drops its users' sockets), duplicated "
+          f"{total['duplicates']}, misrouted {total['misrouted']}")
+    print(f"restores: {restore['ok']}/{restore['sample']} with the same identity and a complete "
+          f"history; acknowledged messages missing from a history: {restore['missing_messages']}; "
+          f"stored despite an error ack: {restore['stored_despite_error']}; reconnects that "
+          f"failed: {restore['failed_connect']}")
+
+
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "knee-ok", "directory", "contacts"):
+    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "knee-ok", "directory", "contacts", "soak"):
         print(__doc__, file=sys.stderr)
         return 2
     what, target = argv[1], argv[2]
@@ -274,6 +300,8 @@ def main(argv):
         directory(target)
     elif what == "contacts":
         contacts(target)
+    elif what == "soak":
+        soak(target)
     else:
         report = load(target)
         return 0 if knee_ok((report or {}).get("phases", {}).get("message"), p99_max) else 1
