@@ -69,6 +69,40 @@ async fn flood(users: &[Connected], round: usize) -> Vec<Acked> {
     join_all(sends).await.into_iter().flatten().collect()
 }
 
+/// Waits (up to [`BOUND`]) until every one of `users` is offline with no presence field left.
+async fn all_offline(redis: &TestRedis, users: &[Connected]) {
+    eventually_within(
+        BOUND,
+        async || {
+            for user in users {
+                let online = redis.connected(&user.session_id).await;
+                let sockets = redis.sockets(&user.session_id).await;
+                if online.as_deref() != Some("false") || sockets != 0 {
+                    return Err(format!(
+                        "{} still online ({online:?}, {sockets} sockets)",
+                        user.user_id
+                    ));
+                }
+            }
+            Ok(())
+        },
+        "every session offline, with no presence field left",
+    )
+    .await;
+}
+
+/// Asserts that every acknowledged message is in its sender's and its recipient's history.
+async fn all_stored(redis: &TestRedis, acked: &[Acked]) {
+    for (id, from, to) in acked {
+        for user in [from, to] {
+            assert!(
+                redis.history_ids(user).await.contains(id),
+                "acknowledged {id} missing from {user}'s history"
+            );
+        }
+    }
+}
+
 /// The presence events `observer` received, per user, in order: true for online.
 fn presence_by_user(observer: &mut Connected) -> HashMap<String, Vec<bool>> {
     observer.client.was_dropped(); // takes in whatever arrived
@@ -115,33 +149,8 @@ async fn nodes_killed_and_stopped_mid_storm_leave_nothing_behind(redis: TestRedi
         user.client.close().await;
     }
 
-    eventually_within(
-        BOUND,
-        async || {
-            for user in &users {
-                let online = redis.connected(&user.session_id).await;
-                let sockets = redis.sockets(&user.session_id).await;
-                if online.as_deref() != Some("false") || sockets != 0 {
-                    return Err(format!(
-                        "{} still online ({online:?}, {sockets} sockets)",
-                        user.user_id
-                    ));
-                }
-            }
-            Ok(())
-        },
-        "every session offline, with no presence field left",
-    )
-    .await;
-    for (id, from, to) in &acked {
-        for user in [from, to] {
-            let ids = redis.history_ids(user).await;
-            assert!(
-                ids.contains(id),
-                "acknowledged {id} missing from {user}'s history"
-            );
-        }
-    }
+    all_offline(&redis, &users).await;
+    all_stored(&redis, &acked).await;
     // A newcomer on a fresh node: its arrival reaches the observer through the presence
     // channel after everything published before it, the departures of the dead nodes' users
     // included. After that, each user's last event must be its departure.
@@ -204,30 +213,6 @@ async fn departures_during_a_redis_restart_are_saved_once_it_is_back() {
         user.client.close().await;
     }
 
-    eventually_within(
-        BOUND,
-        async || {
-            for user in &users {
-                let online = redis.connected(&user.session_id).await;
-                let sockets = redis.sockets(&user.session_id).await;
-                if online.as_deref() != Some("false") || sockets != 0 {
-                    return Err(format!(
-                        "{} still online ({online:?}, {sockets} sockets)",
-                        user.user_id
-                    ));
-                }
-            }
-            Ok(())
-        },
-        "every session offline, with no presence field left",
-    )
-    .await;
-    for (id, from, to) in &acked {
-        for user in [from, to] {
-            assert!(
-                redis.history_ids(user).await.contains(id),
-                "acknowledged {id} missing from {user}'s history"
-            );
-        }
-    }
+    all_offline(&redis, &users).await;
+    all_stored(&redis, &acked).await;
 }

@@ -174,16 +174,7 @@ async fn a_node_forgets_the_sessions_it_no_longer_holds() {
         TestClient::join_with(&node2, json!({ "sessionID": bob.session_id })).await;
     let carol = TestClient::join(&node1, "carol").await;
     let mut conn = redis.conn().await;
-    let fields: Vec<String> = redis::cmd("HKEYS")
-        .arg(format!("session:{}", carol.session_id))
-        .query_async(&mut conn)
-        .await
-        .expect("HKEYS");
-    let node = fields
-        .iter()
-        .find_map(|f| f.strip_prefix("socket:")?.split(':').next())
-        .expect("carol's field names node 1")
-        .to_owned();
+    let node = redis.node_of(&carol.session_id).await;
     let held = async |conn: &mut privmsg::store::Conn| {
         let mut sessions: Vec<String> = redis::cmd("SMEMBERS")
             .arg(format!("privmsg:node:{node}:sessions"))

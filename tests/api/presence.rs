@@ -118,16 +118,7 @@ async fn a_drain_that_misses_a_socket_still_takes_its_user_offline(redis: TestRe
     let alice = TestClient::join(&node1, "alice").await;
     let session = format!("session:{}", alice.session_id);
     let mut conn = redis.conn().await;
-    let fields: Vec<String> = redis::cmd("HKEYS")
-        .arg(&session)
-        .query_async(&mut conn)
-        .await
-        .expect("HKEYS");
-    let node = fields
-        .iter()
-        .find_map(|f| f.strip_prefix("socket:")?.split(':').next())
-        .expect("alice's socket field names node 1")
-        .to_owned();
+    let node = redis.node_of(&alice.session_id).await;
     redis::cmd("HSET")
         .arg(&session)
         .arg(format!("socket:{node}:not-in-the-drain"))

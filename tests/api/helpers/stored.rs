@@ -64,12 +64,26 @@ impl TestRedis {
     /// How many sockets the session has on any node (its `socket:{node}:{socket}` fields):
     /// when this drops, the server has finished processing a departure.
     pub async fn sockets(&self, session_id: &str) -> usize {
-        let fields: HashMap<String, String> = self
-            .conn()
+        let fields = self.session_fields(session_id).await;
+        fields.keys().filter(|f| f.starts_with("socket:")).count()
+    }
+
+    async fn session_fields(&self, session_id: &str) -> HashMap<String, String> {
+        self.conn()
             .await
             .hgetall(format!("session:{session_id}"))
             .await
-            .expect("HGETALL session");
-        fields.keys().filter(|f| f.starts_with("socket:")).count()
+            .expect("HGETALL session")
+    }
+
+    /// The node that wrote the first presence field of a session (the ID in
+    /// `socket:{node}:{socket}`), for tests that look at that node's keys.
+    pub async fn node_of(&self, session_id: &str) -> String {
+        self.session_fields(session_id)
+            .await
+            .keys()
+            .find_map(|f| f.strip_prefix("socket:")?.split(':').next())
+            .expect("a presence field names its node")
+            .to_owned()
     }
 }
