@@ -222,6 +222,7 @@ async fn public_key_files_verify_rs256_and_es256_tokens() {
         .await;
         let mut settings = test_settings(&redis);
         settings.auth = AuthMode::Jwt;
+        settings.jwt_secret = None;
         settings.jwt_public_key_file = Some(public.clone());
         let app = spawn_app_with(settings).await;
         let pem = std::fs::read(&private).expect("private key");
@@ -294,4 +295,32 @@ async fn the_readme_s_minting_script_makes_a_valid_token() {
 
     assert_eq!(joined.user_id, user);
     assert_eq!(joined.listed(&user)["username"], "Ann \"B\"");
+}
+
+/// A user the Node server stored (16-hex userID) signs in with a token naming it, and finds
+/// its history: a deployment moving to tokens keeps its users' conversations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_for_a_node_written_user_serves_its_stored_history() {
+    const USER: &str = "a1b2c3d4e5f60718";
+    const PEER: &str = "0918273645abcdef";
+    let redis = TestRedis::start().await;
+    redis
+        .store_offline_session("1f2e3d4c5b6a7980", USER, "legacy")
+        .await;
+    redis
+        .store_offline_session("ffffffffffffffff", PEER, "old friend")
+        .await;
+    let old = json!({ "content": "hi", "from": PEER, "to": USER });
+    let _: () = redis
+        .conn()
+        .await
+        .rpush(format!("messages:{USER}"), old.to_string())
+        .await
+        .expect("RPUSH");
+    let app = jwt_node(&redis).await;
+
+    let joined = TestClient::join_with(&app, json!({ "token": token(USER, "legacy") })).await;
+
+    assert_eq!(joined.user_id, USER);
+    assert_eq!(joined.listed(PEER)["messages"], json!([old]));
 }

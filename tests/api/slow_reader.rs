@@ -6,7 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{NodeProcess, TestClient, TestRedis, metric};
+use crate::helpers::{NodeProcess, TestClient, TestRedis, auth_for_mode, metric};
 
 /// Connects over a raw WebSocket, reads up to the `session` event, and returns the stream
 /// (which the test then never reads again) with the userID.
@@ -18,7 +18,8 @@ async fn stalled_reader(node: &NodeProcess) -> (impl Sized, String) {
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("websocket");
-    ws.send(Message::text(r#"40{"username":"slow"}"#))
+    let (auth, _) = auth_for_mode(json!({ "username": "slow" }));
+    ws.send(Message::text(format!("40{auth}")))
         .await
         .expect("connect packet");
     while let Some(Ok(frame)) = ws.next().await {

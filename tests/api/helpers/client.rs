@@ -11,7 +11,7 @@ use rust_socketio::{
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Server, WAIT};
+use super::{Server, WAIT, identity};
 
 pub struct TestClient {
     client: Client,
@@ -76,6 +76,7 @@ impl TestClient {
         transport: TransportType,
         headers: &[(&str, &str)],
     ) -> Self {
+        let (auth, _) = identity::auth_for_mode(auth);
         let (tx, events) = mpsc::unbounded_channel();
         let on_error = tx.clone();
         let on_close = tx.clone();
@@ -134,9 +135,12 @@ impl TestClient {
         transport: TransportType,
         headers: &[(&str, &str)],
     ) -> Connected {
+        let (auth, token) = identity::auth_for_mode(auth);
         let mut client = Self::connect_with_headers(url, auth, transport, headers).await;
         let session = client.expect("session").await;
         let users = client.expect("users").await;
+        let session_id = session["sessionID"].as_str().unwrap_or_default();
+        identity::remember(session_id, token);
         Connected {
             session_id: session["sessionID"].as_str().expect("sessionID").to_owned(),
             user_id: session["userID"].as_str().expect("userID").to_owned(),

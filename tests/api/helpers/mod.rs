@@ -2,6 +2,7 @@
 
 mod client;
 mod cluster;
+mod identity;
 mod nginx;
 mod process;
 mod redis_server;
@@ -10,6 +11,7 @@ mod wait;
 
 pub use client::{Connected, TestClient};
 pub use cluster::TestCluster;
+pub use identity::{TEST_JWT_SECRET, auth_for_mode, jwt_mode};
 pub use nginx::TestNginx;
 pub use process::NodeProcess;
 pub use redis_server::TestRedis;
@@ -98,6 +100,10 @@ pub fn test_settings(redis: &TestRedis) -> Settings {
     // Every test client comes from 127.0.0.1: only the tests of the limit itself keep it.
     settings.new_sessions_per_minute = 1_000_000;
     settings.new_sessions_burst = 1_000_000;
+    if jwt_mode() {
+        settings.auth = privmsg::settings::AuthMode::Jwt;
+        settings.jwt_secret = Some(TEST_JWT_SECRET.into());
+    }
     settings
 }
 

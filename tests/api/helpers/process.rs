@@ -33,6 +33,12 @@ impl NodeProcess {
             .env("NEW_SESSIONS_PER_MINUTE", "1000000")
             .env("NEW_SESSIONS_BURST", "1000000")
             .envs(std::env::var("RUST_LOG").map(|filter| ("RUST_LOG", filter)))
+            .envs(
+                super::jwt_mode()
+                    .then_some([("AUTH", "jwt"), ("JWT_SECRET", super::TEST_JWT_SECRET)])
+                    .into_iter()
+                    .flatten(),
+            )
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
