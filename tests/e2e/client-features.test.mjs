@@ -1,0 +1,303 @@
+// The Vue client's extensions in Chromium, against two server nodes sharing Redis (PROTOCOL.md,
+// "Extensions planned"): "typing…", older messages paged in on scroll-up (`fetch messages`),
+// unread counts that survive a reload and read ticks (`messages read`), and sign-in with a token
+// (AUTH=jwt). A's pages come from node 1, B's from node 2, so every event crosses nodes.
+// Screenshots go to artifacts/client-*.png.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { startCluster, ARTIFACTS, CLIENT_DIR, WAIT_MS } from "./harness.mjs";
+import {
+  CHROMIUM, CHROMIUM_ARGS, eventually, item, me, expectConversation, expectOnline, login, send,
+  openLoggedPage, panelTexts,
+} from "./browser-kit.mjs";
+
+// Server features not on main yet when this was written: their tests are skipped until they land.
+const NOT_YET = "server feature not on main yet";
+const PENDING = { jwt: NOT_YET, fetchMessages: NOT_YET, messagesRead: NOT_YET };
+const when = (feature) => (PENDING[feature] ? { skip: PENDING[feature] } : {});
+
+const HISTORY_ON_CONNECT = 5;
+const SEEDED = 30;
+const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, "client-features-console.log"));
+let shots = 0;
+const shot = (page, name) =>
+  page.screenshot({ path: path.join(ARTIFACTS, `client-${String(++shots).padStart(2, "0")}-${name}.png`) });
+
+const unreadOf = async (page, name) => {
+  const badge = item(page, name).getByTestId("unread-count");
+  return (await badge.count()) ? Number((await badge.textContent()).trim()) : 0;
+};
+const hasMarker = async (page, name) => (await item(page, name).getByTestId("user-new-messages").count()) > 0;
+const messages = (page) => page.locator('[data-testid="message-panel"] [data-testid="message"]');
+// For each message in the open conversation: [content, has a read tick].
+const ticks = (page) => messages(page).evaluateAll((els) => els.map((el) => [
+  el.querySelector('[data-testid="message-content"]').textContent,
+  Boolean(el.querySelector('[data-testid="message-read"]')),
+]));
+const userIdOf = (page, name) => item(page, name).getAttribute("data-userid");
+const newBrowserPage = async (browser, url, who, viewport = { width: 1000, height: 700 }) => {
+  const ctx = await browser.newContext({ viewport });
+  return openLoggedPage(ctx, url, who, consoleLog);
+};
+// A page of `url` signed in with a stored session (as after a reload), without the username form.
+const openAs = async (browser, url, who, sessionID, viewport) => {
+  const page = await newBrowserPage(browser, url, who, viewport);
+  await page.evaluate((id) => localStorage.setItem("sessionID", id), sessionID);
+  await page.reload();
+  return page;
+};
+
+// An official socket.io-client user, for seeding: resolves once `session` has arrived.
+async function wireUser(cluster, nodeIndex, username) {
+  const client = cluster.client(nodeIndex, { auth: { username } });
+  const session = await client.next("session");
+  await client.next("users");
+  return { client, ...session };
+}
+
+describe("client features: typing, history pages, unread counts, read ticks", () => {
+  let cluster, browser, pageA, pageB;
+
+  before(async () => {
+    assert.ok(fs.existsSync(path.join(CLIENT_DIR, "index.html")), "build the client first: cd client && npm run build");
+    cluster = await startCluster({
+      nodes: 2, name: "client-features", env: { HISTORY_ON_CONNECT: String(HISTORY_ON_CONNECT) },
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    pageA = await newBrowserPage(browser, cluster.nodes[0].url, "A");
+    pageB = await newBrowserPage(browser, cluster.nodes[1].url, "B");
+    await login(pageA, "alice");
+    await login(pageB, "bob");
+    await expectOnline(pageA, "bob", true);
+    await expectOnline(pageB, "alice", true);
+  });
+  after(async () => {
+    if (browser) await browser.close();
+    if (cluster) await cluster.stop();
+  });
+
+  test("typing: B sees 'typing…' while A types (list and open conversation), gone once the message arrives or A stops", async () => {
+    await item(pageB, "alice").click();
+    assert.equal(await pageB.getByTestId("typing-indicator").count(), 0, "nobody types yet");
+    await item(pageA, "bob").click();
+    await pageA.getByTestId("message-input").pressSequentially("hel", { delay: 30 });
+    await eventually(async () => assert.equal(await pageB.getByTestId("typing-indicator").count(), 1));
+    assert.match(await pageB.getByTestId("typing-indicator").textContent(), /alice is typing…/);
+    assert.equal(await item(pageB, "alice").getByTestId("user-typing").count(), 1, "the list shows it too");
+    assert.equal(await pageA.getByTestId("typing-indicator").count(), 0, "not shown to the one typing");
+    await shot(pageB, "B-sees-alice-typing");
+    await pageA.getByTestId("message-input").pressSequentially("lo bob", { delay: 30 });
+    await pageA.getByTestId("message-send").click();
+    await expectConversation(pageB, ["hello bob"]);
+    await eventually(async () => assert.equal(await pageB.getByTestId("typing-indicator").count(), 0, "message arrived"));
+
+    // A types and stops: "typing…" comes back, then goes away by itself (about 3 s).
+    await eventually(async () => {
+      await pageA.getByTestId("message-input").pressSequentially("x");
+      assert.equal(await pageB.getByTestId("typing-indicator").count(), 1);
+    }, WAIT_MS);
+    const shownAt = Date.now();
+    await eventually(async () => assert.equal(await pageB.getByTestId("typing-indicator").count(), 0), 10000);
+    assert.ok(Date.now() - shownAt >= 1000, "shown for a while, not dropped at once");
+    assert.equal(await item(pageB, "alice").getByTestId("user-typing").count(), 0);
+    await pageA.getByTestId("message-input").fill("");
+  });
+
+  test("unread: B's count grows while B looks elsewhere and survives a reload; opening clears it for good", when("messagesRead"), async () => {
+    await item(pageB, "bob").click(); // B looks at its own entry
+    await item(pageA, "bob").click();
+    for (const text of ["one", "two", "three"]) await send(pageA, text);
+    await eventually(async () => assert.equal(await unreadOf(pageB, "alice"), 3, "live count"));
+    assert.equal(await hasMarker(pageB, "alice"), true);
+    assert.equal(await unreadOf(pageB, "bob"), 0);
+    // No read tick on A's side: B has not opened these yet ("hello bob" was read in the open panel).
+    await eventually(async () => assert.deepEqual(await ticks(pageA),
+      [["hello bob", true], ["one", false], ["two", false], ["three", false]]));
+
+    await pageB.reload();
+    await eventually(async () => assert.equal(await me(pageB), "bob"));
+    await eventually(async () => assert.equal(await unreadOf(pageB, "alice"), 3, "count from `users` after a reload"));
+    await shot(pageB, "B-unread-after-reload");
+
+    // B's second tab (node 1) hears that B read the conversation in the first.
+    const pageB2 = await openAs(browser, cluster.nodes[0].url, "B2",
+      await pageB.evaluate(() => localStorage.getItem("sessionID")));
+    await eventually(async () => assert.equal(await unreadOf(pageB2, "alice"), 3));
+    await item(pageB, "alice").click();
+    assert.equal(await unreadOf(pageB, "alice"), 0, "opening clears it");
+    assert.equal(await hasMarker(pageB, "alice"), false);
+    await eventually(async () => assert.equal(await unreadOf(pageB2, "alice"), 0, "the other tab too"));
+    assert.equal(await hasMarker(pageB2, "alice"), false);
+    await pageB2.context().close();
+
+    await item(pageB, "bob").click();
+    await pageB.reload();
+    await eventually(async () => assert.equal(await me(pageB), "bob"));
+    await expectOnline(pageB, "alice", true); // `users` has arrived
+    assert.equal(await unreadOf(pageB, "alice"), 0, "the read mark is stored");
+    assert.equal(await hasMarker(pageB, "alice"), false);
+  });
+
+  test("read ticks: A's messages show read once B has opened them, live and after A reloads", when("messagesRead"), async () => {
+    await eventually(async () => assert.deepEqual(await ticks(pageA),
+      [["hello bob", true], ["one", true], ["two", true], ["three", true]]));
+    await shot(pageA, "A-read-ticks");
+    // B looks elsewhere: a new message stays unread, no tick; B opens it: tick.
+    await send(pageA, "four");
+    await eventually(async () => assert.equal(await unreadOf(pageB, "alice"), 1));
+    await eventually(async () => assert.deepEqual((await ticks(pageA)).at(-1), ["four", false]));
+    await item(pageB, "alice").click();
+    await eventually(async () => assert.deepEqual((await ticks(pageA)).at(-1), ["four", true]));
+    // B's own answer is not read by A until A sees it: A has the conversation open, so at once.
+    await send(pageB, "got them");
+    await eventually(async () => assert.deepEqual((await ticks(pageB)).at(-1), ["got them", true]));
+
+    await pageA.reload();
+    await eventually(async () => assert.equal(await me(pageA), "alice"));
+    await item(pageA, "bob").click();
+    await eventually(async () => assert.deepEqual(await ticks(pageA), [
+      ["hello bob", true], ["one", true], ["two", true], ["three", true], ["four", true], ["got them", false],
+    ]), WAIT_MS);
+    await shot(pageA, "A-read-ticks-after-reload");
+  });
+
+  test(`older messages: with HISTORY_ON_CONNECT=${HISTORY_ON_CONNECT}, scrolling up pages in all ${SEEDED}, keeping the view`, when("fetchMessages"), async () => {
+    const carol = await wireUser(cluster, 0, "carol");
+    const dave = await wireUser(cluster, 1, "dave");
+    const texts = Array.from({ length: SEEDED }, (_, i) => `older ${String(i + 1).padStart(2, "0")}`);
+    for (const content of texts) {
+      const res = await dave.client.emitWithAck("private message", { content, to: carol.userID });
+      assert.ok(res.message, `stored: ${JSON.stringify(res)}`);
+    }
+    dave.client.close();
+    // A short window, so that a few pages are needed before the list can scroll at all.
+    const page = await openAs(browser, cluster.nodes[0].url, "C", carol.sessionID, { width: 1000, height: 450 });
+    await eventually(async () => assert.equal(await me(page), "carol"));
+    carol.client.close();
+    await item(page, "dave").click();
+    const list = page.getByTestId("message-list");
+    const shown = async () => panelTexts(page);
+    // Whatever was loaded to fill the panel, not everything: the rest needs scrolling up.
+    await eventually(async () => {
+      assert.equal(await list.getAttribute("data-loading"), "false");
+      const metrics = await list.evaluate((el) => ({ h: el.scrollHeight, c: el.clientHeight }));
+      assert.ok(metrics.h > metrics.c, `the list overflows: ${JSON.stringify(metrics)}`);
+    });
+    const first = await shown();
+    assert.ok(first.length >= HISTORY_ON_CONNECT && first.length < SEEDED, `not all at once: ${first.length}`);
+    assert.deepEqual(first, texts.slice(SEEDED - first.length), "the newest, in order");
+    await shot(page, "C-newest-only");
+
+    let before = first;
+    for (let round = 0; before.length < SEEDED; round++) {
+      assert.ok(round < SEEDED, "pages keep coming");
+      const topText = before[0];
+      const top = () => messages(page).filter({ hasText: topText }).first();
+      // Scroll to the top: the message at the top now must stay where it is on screen.
+      const y0 = await list.evaluate((el) => {
+        el.scrollTop = 0;
+        return el.querySelector('[data-testid="message"]').getBoundingClientRect().top;
+      });
+      await eventually(async () => assert.ok((await shown()).length > before.length, "an older page came"));
+      await eventually(async () => assert.equal(await list.getAttribute("data-loading"), "false"));
+      const now = await shown();
+      assert.deepEqual(now, texts.slice(SEEDED - now.length), "oldest first, no gaps, no duplicates");
+      const y1 = await top().evaluate((el) => el.getBoundingClientRect().top);
+      assert.ok(Math.abs(y1 - y0) < 40, `the view stays put: ${y0} -> ${y1}`);
+      before = now;
+    }
+    await shot(page, "C-all-pages");
+    // The server said there is no more: nothing left to ask for.
+    await eventually(async () => assert.equal(await list.getAttribute("data-more"), "false"));
+    assert.equal(await page.getByTestId("load-older").count(), 0);
+    assert.deepEqual(await shown(), texts);
+    await page.context().close();
+  });
+});
+
+// HS256, by hand: base64url(header).base64url(payload).base64url(HMAC-SHA256 of the two).
+function mintJwt(claims, secret) {
+  const b64 = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
+  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
+  const sig = crypto.createHmac("sha256", secret).update(body).digest("base64url");
+  return `${body}.${sig}`;
+}
+
+describe("client features: AUTH=jwt", when("jwt"), () => {
+  const SECRET = crypto.randomBytes(32).toString("hex");
+  const exp = () => Math.floor(Date.now() / 1000) + 3600;
+  let cluster, browser;
+
+  before(async () => {
+    assert.ok(fs.existsSync(path.join(CLIENT_DIR, "index.html")), "build the client first: cd client && npm run build");
+    cluster = await startCluster({ nodes: 2, name: "client-jwt", env: { AUTH: "jwt", JWT_SECRET: SECRET } });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  });
+  after(async () => {
+    if (browser) await browser.close();
+    if (cluster) await cluster.stop();
+  });
+
+  test("?token= signs in as the token's user, on either node, and survives a reload", async () => {
+    const sub = crypto.randomUUID();
+    const token = mintJwt({ sub, name: "jwt-june", exp: exp() }, SECRET);
+    const page = await newBrowserPage(browser, `${cluster.nodes[0].url}/?token=${token}`, "J");
+    await eventually(async () => assert.equal(await me(page), "jwt-june"));
+    assert.equal(await page.getByTestId("username-form").count(), 0);
+    assert.equal(await page.getByTestId("token-form").count(), 0);
+    assert.equal(await userIdOf(page, "jwt-june"), sub, "the token's sub is the userID");
+    assert.equal(await page.evaluate(() => localStorage.getItem("token")), token, "kept for reloads");
+    assert.ok(!page.url().includes("token="), `the address no longer shows it: ${page.url()}`);
+    await shot(page, "J-signed-in");
+
+    await page.reload();
+    await eventually(async () => assert.equal(await me(page), "jwt-june"));
+    assert.equal(await page.getByTestId("token-form").count(), 0);
+    assert.equal(await userIdOf(page, "jwt-june"), sub);
+
+    // The same token on node 2 in another browser: the same user; the two talk to a third.
+    const other = mintJwt({ sub: crypto.randomUUID(), name: "jwt-kim", exp: exp() }, SECRET);
+    const pageK = await newBrowserPage(browser, `${cluster.nodes[1].url}/?token=${other}`, "K");
+    await eventually(async () => assert.equal(await me(pageK), "jwt-kim"));
+    await expectOnline(page, "jwt-kim", true);
+    await item(pageK, "jwt-june").click();
+    await send(pageK, "hi june");
+    await item(page, "jwt-kim").click();
+    await expectConversation(page, ["hi june"]);
+    const page2 = await newBrowserPage(browser, `${cluster.nodes[1].url}/?token=${token}`, "J2");
+    await eventually(async () => assert.equal(await me(page2), "jwt-june"));
+    assert.equal(await userIdOf(page2, "jwt-june"), sub, "same userID on the other node");
+    await item(page2, "jwt-kim").click();
+    await expectConversation(page2, ["hi june"]);
+    for (const p of [page, pageK, page2]) await p.context().close();
+  });
+
+  test("a bad token shows the token form; pasting a good one signs in", async () => {
+    const forged = mintJwt({ sub: crypto.randomUUID(), name: "mallory", exp: exp() }, "not the secret");
+    const page = await newBrowserPage(browser, `${cluster.nodes[0].url}/?token=${forged}`, "M");
+    await page.getByTestId("token-form").waitFor({ timeout: WAIT_MS });
+    assert.match(await page.getByTestId("token-error").textContent(), /refused/);
+    assert.equal(await page.evaluate(() => localStorage.getItem("token")), null, "a refused token is not kept");
+    await shot(page, "M-token-form");
+    // An expired one is refused too.
+    const expired = mintJwt({ sub: crypto.randomUUID(), name: "old", exp: Math.floor(Date.now() / 1000) - 60 }, SECRET);
+    await page.getByTestId("token-input").fill(expired);
+    await page.getByTestId("token-submit").click();
+    await eventually(async () => {
+      assert.equal(await page.getByTestId("token-form").count(), 1);
+      assert.equal(await page.getByTestId("token-input").inputValue(), "", "a new form: the server answered");
+      assert.match(await page.getByTestId("token-error").textContent(), /refused/);
+    });
+    const good = mintJwt({ sub: crypto.randomUUID(), name: "jwt-lee", exp: exp() }, SECRET);
+    await page.getByTestId("token-input").fill(good);
+    await page.getByTestId("token-submit").click();
+    await eventually(async () => assert.equal(await me(page), "jwt-lee"));
+    await page.reload();
+    await eventually(async () => assert.equal(await me(page), "jwt-lee"));
+    await page.context().close();
+  });
+});
