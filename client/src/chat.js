@@ -168,15 +168,18 @@ export function notifyTyping() {
 export function loadOlder(user) {
   if (user.loadingOlder || user.more === false) return Promise.resolve(0);
   const oldest = user.messages[0];
-  if (!oldest || !oldest.id) {
+  if (oldest && !oldest.id) {
     // Nothing to page back from (a conversation without ids comes whole from the Node server).
-    if (oldest) user.more = false;
+    user.more = false;
     return Promise.resolve(0);
   }
+  // An empty conversation (HISTORY_ON_CONNECT=0, or one opened from a search): its newest page.
+  const request = oldest
+    ? { with: user.userID, before: oldest.id, limit: PAGE_SIZE }
+    : { with: user.userID, limit: PAGE_SIZE };
   user.loadingOlder = true;
   return new Promise((resolve) => {
-    socket.timeout(FETCH_TIMEOUT_MS).emit("fetch messages",
-      { with: user.userID, before: oldest.id, limit: PAGE_SIZE }, (err, res) => {
+    socket.timeout(FETCH_TIMEOUT_MS).emit("fetch messages", request, (err, res) => {
         user.loadingOlder = false;
         if (err || !res || !Array.isArray(res.messages)) {
           user.more = false;
@@ -185,8 +188,9 @@ export function loadOlder(user) {
         }
         const known = new Set(user.messages.map((m) => m.id).filter(Boolean));
         const page = res.messages.filter((m) => !(m.id && known.has(m.id))).map(toLocal);
-        // The page is for the conversation we asked about, whatever happened since.
-        if (user.messages[0] === oldest || user.messages[0]?.id === oldest.id) {
+        // The page is older than what we asked from, if that is still the oldest message shown
+        // (a resync may have replaced the list meanwhile); than anything, if we had none.
+        if (!oldest || user.messages[0] === oldest || user.messages[0]?.id === oldest.id) {
           user.messages = page.concat(user.messages);
         } else {
           resolve(0);
@@ -455,10 +459,14 @@ socket.on("users", (users) => {
     if (existing) {
       // Keep our own messages the server never stored (failed, or still waiting for an ack).
       const unstored = existing.messages.filter((m) => m.status !== "sent");
+      // Older pages fetched before (HISTORY_ON_CONNECT): kept if the new history joins them.
+      const joins = history.length && history[0].id
+        ? existing.messages.findIndex((m) => m.id === history[0].id) : -1;
+      const older = joins > 0 ? existing.messages.slice(0, joins).filter((m) => m.status === "sent") : [];
       existing.connected = u.connected;
       existing.username = u.username;
-      existing.messages = history.concat(unstored);
-      existing.more = null; // older pages were dropped with the old list: page back again
+      existing.messages = older.concat(history, unstored);
+      if (joins < 0) existing.more = null; // older pages dropped: page back again
       if (typeof u.unread === "number" && !existing.self) {
         existing.unread = u.unread;
         existing.hasNewMessages = u.unread > 0;
