@@ -21,7 +21,7 @@ use crate::{
     settings::{Settings, UsersScope},
     socket::{
         AppState, admission::Admission, audit, departures::Departures, handlers::on_connect,
-        handshake::authenticate, liveness, presence,
+        handshake::authenticate, liveness, presence, token::TokenVerifier,
     },
     store::{
         self, ContactStore, MessageStore, NodeStore, RedisPool, SessionStore, UserIndex,
@@ -62,6 +62,7 @@ impl Application {
     /// Connects to Redis, registers the handlers and binds the listener (port 0 picks one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate().map_err(anyhow::Error::msg)?;
+        let tokens = TokenVerifier::from_settings(&settings).map_err(anyhow::Error::msg)?;
         let target = settings.redis_target();
         let metrics = Metrics::new();
         let pool = RedisPool::new(&target, settings.redis_pool_size, metrics.clone())?;
@@ -99,6 +100,7 @@ impl Application {
             ),
             contacts: ContactStore::new(pool.clone(), settings.contacts_ttl()),
             scope: settings.users_scope,
+            tokens,
             metrics,
             routes,
         });

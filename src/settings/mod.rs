@@ -173,6 +173,44 @@ pub struct Settings {
     /// contacts, not the whole user base.
     #[arg(long, env = "USERS_SCOPE", value_enum, default_value_t = UsersScope::All)]
     pub users_scope: UsersScope,
+
+    /// Who a client says it is: `session` (the Part IV handshake: a stored sessionID, or any
+    /// username) or `jwt` (a token signed by the deployment: `auth: { token }`, see
+    /// JWT_SECRET / JWT_PUBLIC_KEY_FILE).
+    #[arg(long, env = "AUTH", value_enum, default_value_t = AuthMode::Session)]
+    pub auth: AuthMode,
+
+    /// The HS256 key tokens are signed with (AUTH=jwt), 32 bytes or more (RFC 7518: a key as
+    /// long as the hash). Never logged.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// A PEM public key (RSA for RS256, EC P-256 for ES256) tokens are verified with
+    /// (AUTH=jwt), instead of JWT_SECRET.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// Clock skew allowed on a token's `exp` (and `nbf`), in seconds, 0 to 3600.
+    #[arg(long, env = "JWT_LEEWAY_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub jwt_leeway_secs: u64,
+
+    /// When set, a token must carry this `iss`.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, a token must carry this `aud` (among others); a token with an `aud` is
+    /// refused when this is not set.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+/// How a handshake establishes who the client is (PROTOCOL.md, "Identity from a token").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// A stored sessionID, or a new session for any username.
+    Session,
+    /// A JWT signed with the configured key names the user.
+    Jwt,
 }
 
 /// Where `/metrics` listens; `None`: nowhere.
@@ -313,6 +351,15 @@ impl std::fmt::Debug for Settings {
             .field("new_sessions_burst", &self.new_sessions_burst)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("metrics_addr", &self.metrics_addr)
+            .field("auth", &self.auth)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("jwt_public_key_file", &self.jwt_public_key_file)
+            .field("jwt_leeway_secs", &self.jwt_leeway_secs)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
             .finish()
     }
 }

@@ -13,7 +13,10 @@ use socketioxide::{
     extract::{SocketRef, State, TryData},
 };
 
-use super::AppState;
+use super::{
+    AppState,
+    token::{Identity, InvalidToken, TokenVerifier},
+};
 use crate::{
     client_addr::ClientAddr,
     domain::{Session, SessionId, Username},
@@ -25,6 +28,9 @@ pub enum HandshakeError {
     /// The demo client matches this exact text to send the user back to the username screen.
     #[error("invalid username")]
     InvalidUsername,
+    /// `AUTH=jwt`: no token, or one that does not name a user (see `token::InvalidToken`).
+    #[error("invalid token")]
+    InvalidToken,
     #[error("too many connections for this user")]
     TooManySockets,
     /// This client address created NEW_SESSIONS_PER_MINUTE sessions (plus the burst) lately.
@@ -42,6 +48,7 @@ impl HandshakeError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::InvalidUsername => "invalid_username",
+            Self::InvalidToken => "invalid_token",
             Self::TooManySockets => "too_many_sockets",
             Self::TooManyNewSessions => "too_many_new_sessions",
             Self::ServerFull => "server_full",
@@ -81,7 +88,23 @@ async fn admit<A: Adapter>(
     // A malformed auth payload is treated like a missing one: it can still fall through to
     // `invalid username`, the one refusal the client knows how to handle.
     let auth = auth.unwrap_or(Value::Null);
-    let session = match restore(&auth, state).await? {
+    let session = match &state.tokens {
+        Some(tokens) => session_of_token(&auth, tokens, state).await?,
+        None => session_of_username(socket, &auth, state).await?,
+    };
+    tracing::debug!(sid = %socket.id, user = %session.user_id, "handshake accepted");
+    socket.extensions.insert(Arc::new(session));
+    socket.extensions.insert(slot);
+    Ok(())
+}
+
+/// `AUTH=session`: the session `auth.sessionID` names, else a new one for `auth.username`.
+async fn session_of_username<A: Adapter>(
+    socket: &SocketRef<A>,
+    auth: &Value,
+    state: &AppState,
+) -> Result<Session, HandshakeError> {
+    Ok(match restore(auth, state).await? {
         Some(session) => session,
         None => {
             let username = auth
@@ -96,11 +119,80 @@ async fn admit<A: Adapter>(
             }
             Session::create(username)
         }
+    })
+}
+
+/// `AUTH=jwt`: the user a valid `auth.token` names, in the session `auth.sessionID` names if
+/// it is that user's (another tab's), else in the session the user already has (made on any
+/// node), else in a new one. The username is the token's, whatever the session held.
+async fn session_of_token(
+    auth: &Value,
+    tokens: &TokenVerifier,
+    state: &AppState,
+) -> Result<Session, HandshakeError> {
+    let identity = auth
+        .get("token")
+        .and_then(Value::as_str)
+        .ok_or(InvalidToken)
+        .and_then(|token| tokens.verify(token))
+        .map_err(|InvalidToken| HandshakeError::InvalidToken)?;
+    let named = auth
+        .get("sessionID")
+        .and_then(Value::as_str)
+        .and_then(SessionId::parse);
+    if let Some(id) = named
+        && let Some(session) = own_session(id, &identity, state).await?
+    {
+        return Ok(session);
+    }
+    let known = state.users.session_of(&identity.user_id).await;
+    if let Some(id) = known.map_err(unavailable)?
+        && let Some(session) = own_session(id, &identity, state).await?
+    {
+        return Ok(session);
+    }
+    let session = Session {
+        id: SessionId::generate(),
+        user_id: identity.user_id.clone(),
+        username: identity.username.clone(),
     };
-    tracing::debug!(sid = %socket.id, user = %session.user_id, "handshake accepted");
-    socket.extensions.insert(Arc::new(session));
-    socket.extensions.insert(slot);
-    Ok(())
+    if state.users.claim(&session).await.map_err(unavailable)? {
+        return Ok(session);
+    }
+    // Another node claimed the user at the same moment (or a key outlived its session): the
+    // session the key names is this user's, saved by this connect if it is not yet.
+    let claimed = state.users.session_of(&identity.user_id).await;
+    let id = claimed
+        .map_err(unavailable)?
+        .ok_or(HandshakeError::Unavailable)?;
+    Ok(Session { id, ..session })
+}
+
+/// The stored session `id` names, if it belongs to the token's user, renamed as the token
+/// says; `TooManySockets` if that user has all its sockets open already.
+async fn own_session(
+    id: SessionId,
+    identity: &Identity,
+    state: &AppState,
+) -> Result<Option<Session>, HandshakeError> {
+    let found = state.sessions.find(&id).await.map_err(unavailable)?;
+    match found {
+        Some((session, sockets)) if session.user_id == identity.user_id => {
+            if sockets >= state.max_sockets_per_user {
+                return Err(HandshakeError::TooManySockets);
+            }
+            Ok(Some(Session {
+                username: identity.username.clone(),
+                ..session
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn unavailable(err: crate::store::StoreError) -> HandshakeError {
+    tracing::error!(error = ?err, "cannot look up a session");
+    HandshakeError::Unavailable
 }
 
 /// Whom the new-session limit counts this socket under. A request that reached Socket.IO
@@ -123,10 +215,7 @@ async fn restore(auth: &Value, state: &AppState) -> Result<Option<Session>, Hand
     else {
         return Ok(None);
     };
-    let found = state.sessions.find(&id).await.map_err(|err| {
-        tracing::error!(error = ?err, "cannot look up a session");
-        HandshakeError::Unavailable
-    })?;
+    let found = state.sessions.find(&id).await.map_err(unavailable)?;
     match found {
         // Checked here rather than counted atomically: a burst of simultaneous connections may
         // pass the limit by a few, which is all it is for (bounding one user's footprint).

@@ -14,6 +14,7 @@ pub mod presence;
 pub mod private_message;
 pub mod rate_limit;
 pub mod search;
+pub mod token;
 pub mod typing;
 
 use crate::{
@@ -55,4 +56,6 @@ pub struct AppState {
     pub users: UserIndex,
     /// Who exchanged messages with whom (read and written in the `contacts` scope only).
     pub contacts: ContactStore,
+    /// `AUTH=jwt`: the key and rules a handshake's token is checked with; `None`: `AUTH=session`.
+    pub tokens: Option<token::TokenVerifier>,
 }

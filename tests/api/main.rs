@@ -15,6 +15,7 @@ mod forwarded;
 mod fuzz;
 mod handshake;
 mod http;
+mod jwt;
 mod legacy_data;
 mod limits;
 mod memory;

@@ -17,7 +17,7 @@ use super::{
     StoreError, UserEntry,
     redis::{Conn, RedisPool, keys},
 };
-use crate::domain::{Session, UserId};
+use crate::domain::{Session, SessionId, UserId};
 
 /// How many pages of the username index one search reads at most: a page that is all
 /// expired members costs one more, and a bound keeps a search cheap whatever the index holds.
@@ -68,6 +68,30 @@ impl UserIndex {
         let set = self.set_key(session.user_id.as_str(), session.id.expose());
         conn.each::<redis::Value>(vec![set]).await?;
         Ok(())
+    }
+
+    /// The sessionID a user's key names (`AUTH=jwt`: a token names a user, this leads to
+    /// the session it had, on whatever node it was made).
+    pub async fn session_of(&self, user: &UserId) -> Result<Option<SessionId>, StoreError> {
+        let conn = self.pool.get().await?;
+        let get = redis::cmd("GET").arg(keys::user(user.as_str())).to_owned();
+        let found: Vec<Option<String>> = conn.each(vec![get]).await?;
+        Ok(found
+            .into_iter()
+            .flatten()
+            .next()
+            .and_then(|id| SessionId::parse(&id)))
+    }
+
+    /// Makes `session` the user's own unless it already has one (`SET NX`), so that two
+    /// nodes that see a user's first token at once agree on one session: false when another
+    /// session got there first.
+    pub async fn claim(&self, session: &Session) -> Result<bool, StoreError> {
+        let conn = self.pool.get().await?;
+        let mut set = self.set_key(session.user_id.as_str(), session.id.expose());
+        set.arg("NX");
+        let set: Vec<Option<String>> = conn.each(vec![set]).await?;
+        Ok(set.into_iter().flatten().next().is_some())
     }
 
     fn set_key(&self, user: &str, session_id: &str) -> redis::Cmd {

@@ -1,0 +1,297 @@
+//! `AUTH=jwt` (PROTOCOL.md, "Identity from a token"): a token signed by the deployment names
+//! the user; the same userID and session every time, on every node; `invalid token` for any
+//! token that does not name a user, and for no token at all.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{TestApp, TestClient, TestRedis, spawn_app_with, test_settings},
+    on_standalone_and_cluster,
+};
+use privmsg::settings::AuthMode;
+
+const SECRET: &str = "a test secret, 32 bytes or longer";
+
+async fn jwt_node(redis: &TestRedis) -> TestApp {
+    let mut settings = test_settings(redis);
+    settings.auth = AuthMode::Jwt;
+    settings.jwt_secret = Some(SECRET.into());
+    spawn_app_with(settings).await
+}
+
+fn claims(user: &str, name: &str) -> Value {
+    json!({ "sub": user, "name": name, "exp": get_current_timestamp() + 600 })
+}
+
+fn sign_with(algorithm: Algorithm, key: &EncodingKey, claims: &Value) -> String {
+    encode(&Header::new(algorithm), claims, key).expect("token encodes")
+}
+
+fn token(user: &str, name: &str) -> String {
+    let key = EncodingKey::from_secret(SECRET.as_bytes()).expect("key");
+    sign_with(Algorithm::HS256, &key, &claims(user, name))
+}
+
+fn new_user() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn refusal(app: &TestApp, auth: Value) -> String {
+    let mut client = TestClient::connect(app, auth).await;
+    // `session` is only sent on an accepted connection: it would come before the error.
+    let error = client.expect_none_before("session", "error").await;
+    error.to_string()
+}
+
+async fn a_token_names_the_same_user_and_session_on_every_node(redis: TestRedis) {
+    let (one, two) = (jwt_node(&redis).await, jwt_node(&redis).await);
+    let user = new_user();
+
+    let first = TestClient::join_with(&one, json!({ "token": token(&user, "ann") })).await;
+    assert_eq!(first.user_id, user, "the userID is the token's sub");
+    assert_ne!(first.session_id, user);
+    assert_eq!(first.listed(&user)["username"], "ann");
+    first.client.disconnect().await;
+
+    // A reload elsewhere, with the sessionID the client kept, and a new tab without it.
+    let reload = json!({ "token": token(&user, "ann"), "sessionID": first.session_id });
+    let again = TestClient::join_with(&two, reload).await;
+    let tab = TestClient::join_with(&one, json!({ "token": token(&user, "ann") })).await;
+    for restored in [&again, &tab] {
+        assert_eq!(restored.session_id, first.session_id);
+        assert_eq!(restored.user_id, user);
+    }
+}
+
+async fn users_talk_under_their_token_identity(redis: TestRedis) {
+    let (one, two) = (jwt_node(&redis).await, jwt_node(&redis).await);
+    let (ann, bob) = (new_user(), new_user());
+    let ann_socket = TestClient::join_with(&one, json!({ "token": token(&ann, "ann") })).await;
+    let mut bob_socket = TestClient::join_with(&two, json!({ "token": token(&bob, "bob") })).await;
+
+    let ack = ann_socket.send_to(&bob, "hi bob").await;
+    assert_eq!(ack["message"]["from"], ann, "{ack}");
+    let received = bob_socket.client.expect("private message").await;
+    assert_eq!(received["from"], ann);
+    assert_eq!(received["content"], "hi bob");
+    assert_eq!(redis.history(&bob).await.len(), 1);
+}
+
+on_standalone_and_cluster!(
+    a_token_names_the_same_user_and_session_on_every_node,
+    users_talk_under_their_token_identity,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_token_that_does_not_name_a_user_is_refused() {
+    let redis = TestRedis::start().await;
+    let app = jwt_node(&redis).await;
+    let user = new_user();
+    let valid = token(&user, "ann");
+    let secret = EncodingKey::from_secret(SECRET.as_bytes()).expect("key");
+    let other_key = EncodingKey::from_secret(b"another secret, 32 bytes or more").expect("key");
+    let expired = json!({ "sub": user, "name": "ann", "exp": get_current_timestamp() - 3600 });
+    let claims_part = valid.split('.').nth(1).expect("three parts").to_owned();
+    let cases = [
+        ("no auth", Value::Null),
+        ("a username alone", json!({ "username": "ann" })),
+        ("a token that is not a string", json!({ "token": 42 })),
+        ("a malformed token", json!({ "token": "not.a.token" })),
+        (
+            "an expired token",
+            json!({ "token": sign_with(Algorithm::HS256, &secret, &expired) }),
+        ),
+        (
+            "another key",
+            json!({ "token": sign_with(Algorithm::HS256, &other_key, &claims(&user, "ann")) }),
+        ),
+        (
+            "another algorithm",
+            json!({ "token": sign_with(Algorithm::HS512, &secret, &claims(&user, "ann")) }),
+        ),
+        // {"alg":"none","typ":"JWT"}, the valid token's claims, no signature.
+        (
+            "alg none",
+            json!({ "token": format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{claims_part}.") }),
+        ),
+        (
+            "a sub that is not a userID",
+            json!({ "token": token("user-42", "ann") }),
+        ),
+        (
+            "a name that is not a username",
+            json!({ "token": token(&user, " ") }),
+        ),
+        (
+            "no exp",
+            json!({ "token": sign_with(Algorithm::HS256, &secret, &json!({ "sub": user, "name": "ann" })) }),
+        ),
+    ];
+    for (case, auth) in cases {
+        let error = refusal(&app, auth).await;
+        assert!(error.contains("invalid token"), "{case}: {error}");
+    }
+    let stored: bool = redis
+        .conn()
+        .await
+        .exists(format!("privmsg:user:{user}"))
+        .await
+        .expect("EXISTS");
+    assert!(!stored, "no session stored for the token's user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_id_of_another_user_never_lends_its_identity() {
+    let redis = TestRedis::start().await;
+    let app = jwt_node(&redis).await;
+    let (ann, mallory) = (new_user(), new_user());
+    let ann_session = TestClient::join_with(&app, json!({ "token": token(&ann, "ann") })).await;
+
+    let stolen =
+        json!({ "token": token(&mallory, "mallory"), "sessionID": ann_session.session_id });
+    let joined = TestClient::join_with(&app, stolen).await;
+
+    assert_eq!(joined.user_id, mallory);
+    assert_ne!(joined.session_id, ann_session.session_id);
+    // And a sessionID without a token is no way in either.
+    let alone = refusal(&app, json!({ "sessionID": ann_session.session_id })).await;
+    assert!(alone.contains("invalid token"), "{alone}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_s_name_renames_the_user() {
+    let redis = TestRedis::start().await;
+    let app = jwt_node(&redis).await;
+    let user = new_user();
+    let first = TestClient::join_with(&app, json!({ "token": token(&user, "ann") })).await;
+    first.client.disconnect().await;
+
+    let renamed = TestClient::join_with(&app, json!({ "token": token(&user, "Ann B.") })).await;
+
+    assert_eq!(renamed.session_id, first.session_id);
+    assert_eq!(renamed.listed(&user)["username"], "Ann B.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_token_on_two_nodes_at_once_makes_one_session() {
+    let redis = TestRedis::start().await;
+    let (one, two) = (jwt_node(&redis).await, jwt_node(&redis).await);
+    for _ in 0..5 {
+        let user = new_user();
+        let auth = json!({ "token": token(&user, "ann") });
+        let (a, b) = tokio::join!(
+            TestClient::join_with(&one, auth.clone()),
+            TestClient::join_with(&two, auth)
+        );
+        assert_eq!(
+            a.session_id, b.session_id,
+            "both tabs share the user's session"
+        );
+    }
+}
+
+/// RS256 and ES256: the public key file decides the algorithm; a token signed by another
+/// algorithm (HS256 with the public key as the secret: the classic confusion) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_key_files_verify_rs256_and_es256_tokens() {
+    let redis = TestRedis::start().await;
+    for (genpkey, algorithm) in [
+        (
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"][..],
+            Algorithm::RS256,
+        ),
+        (
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"][..],
+            Algorithm::ES256,
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let private = dir.path().join("private.pem");
+        let public = dir.path().join("public.pem");
+        openssl(&[&["genpkey"], genpkey, &["-out", path(&private)]].concat()).await;
+        openssl(&[
+            "pkey",
+            "-in",
+            path(&private),
+            "-pubout",
+            "-out",
+            path(&public),
+        ])
+        .await;
+        let mut settings = test_settings(&redis);
+        settings.auth = AuthMode::Jwt;
+        settings.jwt_public_key_file = Some(public.clone());
+        let app = spawn_app_with(settings).await;
+        let pem = std::fs::read(&private).expect("private key");
+        let key = match algorithm {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
+            _ => EncodingKey::from_ec_pem(&pem),
+        }
+        .expect("signing key");
+        let user = new_user();
+
+        let joined = TestClient::join_with(
+            &app,
+            json!({ "token": sign_with(algorithm, &key, &claims(&user, "ann")) }),
+        )
+        .await;
+        assert_eq!(joined.user_id, user, "{algorithm:?}");
+
+        let public_pem = std::fs::read(&public).expect("public key");
+        let confused = sign_with(
+            Algorithm::HS256,
+            &EncodingKey::from_secret(&public_pem).expect("key"),
+            &claims(&user, "ann"),
+        );
+        let error = refusal(&app, json!({ "token": confused })).await;
+        assert!(error.contains("invalid token"), "{algorithm:?}: {error}");
+        app.stop().await;
+    }
+}
+
+fn path(path: &std::path::Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+async fn openssl(args: &[&str]) {
+    let status = tokio::process::Command::new("openssl")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .expect("openssl runs");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// README's way to mint a token (`scripts/mint-token`, openssl alone) makes tokens the server
+/// takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_s_minting_script_makes_a_valid_token() {
+    let redis = TestRedis::start().await;
+    let app = jwt_node(&redis).await;
+    let user = new_user();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/mint-token");
+    let out = tokio::process::Command::new(script)
+        .args([user.as_str(), "Ann \"B\"", "600"])
+        .env("JWT_SECRET", SECRET)
+        .output()
+        .await
+        .expect("mint-token runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+
+    let joined = TestClient::join_with(&app, json!({ "token": token })).await;
+
+    assert_eq!(joined.user_id, user);
+    assert_eq!(joined.listed(&user)["username"], "Ann \"B\"");
+}
