@@ -300,4 +300,17 @@ describe("client features: AUTH=jwt", when("jwt"), () => {
     await eventually(async () => assert.equal(await me(page), "jwt-lee"));
     await page.context().close();
   });
+
+  test("without a token the username form shows as usual; this server then asks for a token", async () => {
+    const page = await newBrowserPage(browser, cluster.nodes[1].url, "N");
+    await page.getByTestId("username-form").waitFor({ timeout: WAIT_MS });
+    assert.equal(await page.getByTestId("token-form").count(), 0);
+    await page.getByTestId("username-input").fill("nobody");
+    await page.getByTestId("username-submit").click();
+    await page.getByTestId("token-form").waitFor({ timeout: WAIT_MS });
+    assert.match(await page.getByTestId("token-error").textContent(), /token/);
+    await page.getByTestId("token-use-username").click();
+    await page.getByTestId("username-form").waitFor({ timeout: WAIT_MS });
+    await page.context().close();
+  });
 });
