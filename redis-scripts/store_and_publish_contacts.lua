@@ -9,6 +9,7 @@
 -- KEYS[2]  messages:{to}              the recipient's history
 -- KEYS[3]  privmsg:contacts:{from}    the sender's contacts (a set of userIDs)
 -- KEYS[4]  privmsg:contacts:{to}      the recipient's contacts
+-- KEYS[5]  privmsg:conversation:{a}:{b}  the conversation's index (a sorted set, scores 0)
 -- ARGV[1]  the message, as a JSON string
 -- ARGV[2]  the most messages a history keeps (oldest trimmed first)
 -- ARGV[3]  a history's time to live, in seconds
@@ -20,7 +21,8 @@
 -- ARGV[9]  the recipient's channel (where the introduction goes)
 -- ARGV[10] one character for ARGV[9], then one per channel below: '1' where the publishing
 --          node itself subscribes (it delivered to its own sockets already), '0' elsewhere
--- ARGV[11..] the channels of the message
+-- ARGV[11] the message's member of the index: "<id> <JSON>"
+-- ARGV[12..] the channels of the message
 --
 -- A channel marked '1' is published on only when another client subscribes to it too: with
 -- one subscriber, that subscriber is the publisher, which would only drop its echo. Counted in
@@ -32,9 +34,13 @@
 local cap = tonumber(ARGV[2])
 local pushed = {}
 local added = {}
+local indexed = false
 local function undo()
   for _, key in ipairs(pushed) do
     redis.call('RPOP', key)
+  end
+  if indexed then
+    redis.call('ZREM', KEYS[5], ARGV[11])
   end
   for _, pair in ipairs(added) do
     redis.call('SREM', pair[1], pair[2])
@@ -52,6 +58,16 @@ for i = 1, 2 do
   end
   redis.call('EXPIRE', KEYS[i], ARGV[3])
 end
+local added_to_index = redis.pcall('ZADD', KEYS[5], 0, ARGV[11])
+if type(added_to_index) == 'table' and added_to_index.err then
+  undo()
+  return redis.error_reply(added_to_index.err)
+end
+indexed = true
+if redis.call('ZCARD', KEYS[5]) > cap then
+  redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -cap - 1)
+end
+redis.call('EXPIRE', KEYS[5], ARGV[3])
 -- Whether the n-th channel of the flags (ARGV[10]) must be published on.
 local function wanted(n, channel)
   return string.sub(ARGV[10], n, n) ~= '1' or redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1
@@ -74,8 +90,8 @@ end
 if introduced == 1 and wanted(1, ARGV[9]) then
   redis.call('PUBLISH', ARGV[9], ARGV[8])
 end
-for i = 11, #ARGV do
-  if wanted(i - 9, ARGV[i]) then
+for i = 12, #ARGV do
+  if wanted(i - 10, ARGV[i]) then
     redis.call('PUBLISH', ARGV[i], ARGV[7])
   end
 end

@@ -24,7 +24,8 @@ use crate::{
         handshake::authenticate, liveness, presence, token::TokenVerifier,
     },
     store::{
-        self, ContactStore, MessageStore, NodeStore, RedisPool, SessionStore, UserIndex,
+        self, ContactStore, MessageStore, NodeStore, ReadMarkStore, RedisPool, SessionStore,
+        UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -99,7 +100,9 @@ impl Application {
                 metrics.users_pruned.clone(),
             ),
             contacts: ContactStore::new(pool.clone(), settings.contacts_ttl()),
+            read_marks: ReadMarkStore::new(pool.clone(), settings.contacts_ttl()),
             scope: settings.users_scope,
+            history_on_connect: settings.history_on_connect,
             tokens,
             metrics,
             routes,

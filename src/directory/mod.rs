@@ -47,7 +47,8 @@ struct Entry {
     username: String,
     connected: bool,
     /// The entry as `users` carries it for a peer without a conversation
-    /// (`{"userID","username","connected","messages":[]}`): encoded once per change, copied
+    /// (`{"userID","username","connected","messages":[],"unread":0}`): encoded once per
+    /// change, copied
     /// into every `users`.
     json: Box<RawValue>,
     /// The event count when an event last changed this entry (0: set by a listing).
@@ -57,10 +58,8 @@ struct Entry {
 impl Entry {
     fn new(user_id: &UserId, username: String, connected: bool, changed: u64) -> Option<Self> {
         let event = UserEvent {
-            user_id,
-            username: &username,
-            connected,
-            messages: Vec::new(),
+            unread: Some(0),
+            ..UserEvent::announced(user_id, &username, connected)
         };
         match serde_json::value::to_raw_value(&event) {
             Ok(json) => Some(Self {

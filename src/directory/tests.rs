@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::domain::{Message, Session, SessionId, Username};
+use crate::domain::{Message, ReadMarks, ReadView, Session, SessionId, Username};
 
 fn user(id: &str) -> UserId {
     UserId::from_stored(id.to_owned())
@@ -25,7 +25,9 @@ fn session(id: &str, name: &str) -> Session {
 
 /// `users` for `me`, as a JSON value sorted by userID (the directory has no order).
 fn users(directory: &Directory, me: &Session, history: &[Message]) -> Value {
-    let raw = directory.users_json(me, history).expect("encodes");
+    let marks = ReadMarks::default();
+    let read = ReadView::new(&marks, history, me.user_id.as_str());
+    let raw = directory.users_json(me, history, &read).expect("encodes");
     let mut users: Vec<Value> = serde_json::from_str(raw.get()).expect("valid JSON");
     users.sort_by_key(|u| u["userID"].as_str().map(str::to_owned));
     Value::Array(users)
@@ -93,10 +95,10 @@ fn users_lists_self_first_hand_and_each_peer_with_its_conversation() {
     assert_eq!(
         users,
         json!([
-            { "userID": "a", "username": "alice", "connected": true, "messages": [] },
-            { "userID": "b", "username": "bob", "connected": false,
+            { "userID": "a", "username": "alice", "connected": true, "messages": [], "unread": 0 },
+            { "userID": "b", "username": "bob", "connected": false, "unread": 0,
               "messages": [{ "content": "hi \"bob\"", "from": "m", "to": "b" }] },
-            { "userID": "m", "username": "me", "connected": true, "messages": [] },
+            { "userID": "m", "username": "me", "connected": true, "messages": [], "unread": 0 },
         ])
     );
 }
@@ -110,7 +112,7 @@ fn a_user_the_directory_knows_is_listed_once() {
 
     assert_eq!(
         users,
-        json!([{ "userID": "m", "username": "me", "connected": true, "messages": [] }])
+        json!([{ "userID": "m", "username": "me", "connected": true, "messages": [], "unread": 0 }])
     );
 }
 

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::{Directory, State};
 use crate::{
-    domain::{Message, Session},
+    domain::{Message, ReadView, Session},
     socket::payloads::UserEvent,
 };
 
@@ -24,6 +24,7 @@ impl Directory {
         &self,
         me: &Session,
         history: &[Message],
+        read: &ReadView<'_>,
     ) -> Result<Box<RawValue>, serde_json::Error> {
         let mine = me.user_id.as_str();
         let mut by_peer: HashMap<&str, Vec<&Message>> = HashMap::new();
@@ -39,6 +40,7 @@ impl Directory {
             state: &state,
             me,
             by_peer: &by_peer,
+            read,
         })
     }
 }
@@ -47,6 +49,7 @@ struct Users<'a> {
     state: &'a State,
     me: &'a Session,
     by_peer: &'a HashMap<&'a str, Vec<&'a Message>>,
+    read: &'a ReadView<'a>,
 }
 
 impl Users<'_> {
@@ -65,6 +68,8 @@ impl Serialize for Users<'_> {
             username: self.me.username.as_str(),
             connected: true,
             messages: self.conversation(me.as_str()),
+            unread: Some(self.read.unread(me.as_str())),
+            read_up_to: None,
         })?;
         for (user_id, entry) in &self.state.entries {
             if user_id == me {
@@ -76,6 +81,8 @@ impl Serialize for Users<'_> {
                     username: &entry.username,
                     connected: entry.connected,
                     messages: self.conversation(user_id.as_str()),
+                    unread: Some(self.read.unread(user_id.as_str())),
+                    read_up_to: self.read.read_up_to(user_id.as_str()),
                 })?,
                 // A `RawValue` serializes as its text, copied.
                 false => seq.serialize_element(&*entry.json)?,

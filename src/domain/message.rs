@@ -114,6 +114,11 @@ impl Message {
         }
     }
 
+    /// Whether this message is of the conversation between `a` and `b`, either way.
+    pub fn between(&self, a: &str, b: &str) -> bool {
+        (self.from == a && self.to == b) || (self.from == b && self.to == a)
+    }
+
     /// The other party of this message, seen from `user`'s side of the conversation.
     pub fn peer_of(&self, user: &str) -> &str {
         if self.from == user {

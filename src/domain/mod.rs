@@ -3,6 +3,8 @@
 
 mod ids;
 mod message;
+mod page;
+mod read;
 mod search;
 mod session;
 mod typing;
@@ -10,6 +12,10 @@ mod username;
 
 pub use ids::{SessionId, UserId};
 pub use message::{Message, MessageContent, OutgoingMessage, Refusal};
+pub use page::{
+    Before, PageRefusal, PageRequest, address_legacy, legacy_numbers, newest_per_conversation,
+};
+pub use read::{ReadMarks, ReadRefusal, ReadRequest, ReadView};
 pub use search::{SearchQuery, SearchRefusal};
 pub use session::Session;
 pub use typing::{Typing, TypingRefusal};

@@ -40,6 +40,10 @@ pub struct Metrics {
     pub pubsub_repairs: IntCounterVec,
     /// `search users` requests, by result: `served`, or the refusal's reason.
     pub searches: IntCounterVec,
+    /// `fetch messages` requests, by result: `served`, or the refusal's reason.
+    pub pages: IntCounterVec,
+    /// `messages read` events, by result: `marked`, or the refusal's reason.
+    pub reads: IntCounterVec,
     /// Usernames removed from the search index because their session had expired.
     pub users_pruned: IntCounter,
     /// Users in this node's in-memory directory (`all` scope).
@@ -152,6 +156,16 @@ impl Metrics {
                 &["result"],
             )
             .expect("valid metric"),
+            pages: IntCounterVec::new(
+                Opts::new("fetch_messages_total", "`fetch messages` requests, by result"),
+                &["result"],
+            )
+            .expect("valid metric"),
+            reads: IntCounterVec::new(
+                Opts::new("messages_read_total", "`messages read` events, by result"),
+                &["result"],
+            )
+            .expect("valid metric"),
             users_pruned: IntCounter::new(
                 "users_pruned_total",
                 "Expired users removed from the username index",
@@ -233,7 +247,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 24] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 26] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -246,6 +260,8 @@ impl Metrics {
             Box::new(self.pubsub_connected.clone()),
             Box::new(self.pubsub_repairs.clone()),
             Box::new(self.searches.clone()),
+            Box::new(self.pages.clone()),
+            Box::new(self.reads.clone()),
             Box::new(self.users_pruned.clone()),
             Box::new(self.directory_users.clone()),
             Box::new(self.directory_resyncs.clone()),

@@ -13,6 +13,7 @@ pub const ROUTED_EVENTS: &[&str] = &[
     "user connected",
     "user disconnected",
     "typing",
+    "messages read",
 ];
 
 /// The events that travel on the presence channel, to every node (`all` scope).

@@ -174,6 +174,13 @@ pub struct Settings {
     #[arg(long, env = "USERS_SCOPE", value_enum, default_value_t = UsersScope::All)]
     pub users_scope: UsersScope,
 
+    /// How many of the newest messages of each conversation `users` carries at connect:
+    /// `all` (the reference's behaviour) or a number, 0 or more; a client pages back with
+    /// `fetch messages`. With a number, messages the Node server wrote (no id) carry their
+    /// `legacy:<n>` address as their id, so that a client can page back from them.
+    #[arg(long, env = "HISTORY_ON_CONNECT", default_value = "all", value_parser = values::history_on_connect)]
+    pub history_on_connect: HistoryOnConnect,
+
     /// Who a client says it is: `session` (the Part IV handshake: a stored sessionID, or any
     /// username) or `jwt` (a token signed by the deployment: `auth: { token }`, see
     /// JWT_SECRET / JWT_PUBLIC_KEY_FILE).
@@ -203,6 +210,10 @@ pub struct Settings {
     #[arg(long, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 }
+
+/// `HISTORY_ON_CONNECT`: every message (`None`), or the newest this many per conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryOnConnect(pub Option<usize>);
 
 /// How a handshake establishes who the client is (PROTOCOL.md, "Identity from a token").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -351,6 +362,7 @@ impl std::fmt::Debug for Settings {
             .field("new_sessions_burst", &self.new_sessions_burst)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("metrics_addr", &self.metrics_addr)
+            .field("history_on_connect", &self.history_on_connect)
             .field("auth", &self.auth)
             .field(
                 "jwt_secret",

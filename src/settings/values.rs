@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::MetricsAddr;
+use super::{HistoryOnConnect, MetricsAddr};
 use crate::client_addr::TrustedProxies;
 
 /// A whole number of at least `MIN` (for counts and sizes where 0 makes no sense).
@@ -62,5 +62,16 @@ pub(super) fn metrics_addr(raw: &str) -> Result<MetricsAddr, String> {
             .parse()
             .map(|addr| MetricsAddr(Some(addr)))
             .map_err(|_| format!("{raw:?} is neither host:port (127.0.0.1:9091) nor `off`")),
+    }
+}
+
+/// `all`, or a number of messages per conversation (0 or more).
+pub(super) fn history_on_connect(raw: &str) -> Result<HistoryOnConnect, String> {
+    match raw.trim() {
+        "all" => Ok(HistoryOnConnect(None)),
+        n => n
+            .parse()
+            .map(|n| HistoryOnConnect(Some(n)))
+            .map_err(|_| format!("{raw:?} is neither `all` nor a number of messages (0 or more)")),
     }
 }

@@ -17,8 +17,8 @@ use socketioxide::{adapter::Adapter, extract::SocketRef, operators::BroadcastOpe
 
 use super::{AppState, payloads::UserEvent};
 use crate::{
-    domain::{Message, Refusal, Session},
-    store::{StoreError, UserEntry},
+    domain::{Message, ReadView, Refusal, Session},
+    store::{Record, StoreError, UserEntry},
 };
 
 /// The connecting user itself (first) and its contacts, and the user's history.
@@ -59,6 +59,7 @@ pub fn users_event<'a>(
     users: &'a [UserEntry],
     history: &'a [Message],
     session: &Session,
+    read: &ReadView<'a>,
 ) -> Vec<UserEvent<'a>> {
     let me = session.user_id.as_str();
     let mut by_peer: HashMap<&str, Vec<&Message>> = HashMap::new();
@@ -75,6 +76,10 @@ pub fn users_event<'a>(
             username: &user.username,
             connected: user.connected,
             messages: by_peer.remove(user.user_id.as_str()).unwrap_or_default(),
+            unread: Some(read.unread(user.user_id.as_str())),
+            read_up_to: (user.user_id != session.user_id)
+                .then(|| read.read_up_to(user.user_id.as_str()))
+                .flatten(),
         })
         .collect()
 }
@@ -86,12 +91,7 @@ pub async fn announce_online<A: Adapter>(
     session: &Session,
     state: &AppState,
 ) {
-    let online = UserEvent {
-        user_id: &session.user_id,
-        username: session.username.as_str(),
-        connected: true,
-        messages: Vec::new(),
-    };
+    let online = UserEvent::announced(&session.user_id, session.username.as_str(), true);
     let Some(online) = encode(&online) else {
         return;
     };
@@ -143,30 +143,20 @@ pub async fn store_and_forward<A: Adapter>(
     session: &Session,
     state: &AppState,
     json: &RawValue,
-    (from, to): (&str, &str),
+    record: &Record<'_>,
 ) -> Result<(), Refusal> {
-    let sender = UserEvent {
-        user_id: &session.user_id,
-        username: session.username.as_str(),
-        connected: true,
-        messages: Vec::new(),
-    };
+    let (from, to) = (record.from, record.to);
+    let sender = UserEvent::announced(&session.user_id, session.username.as_str(), true);
     let sender = encode(&sender).ok_or(Refusal::StorageUnavailable)?;
     let introduction = state
         .routes
         .announcement("user connected", &[to], sender.get());
     let message = state
         .routes
-        .announcement("private message", &[to, from], json.get());
+        .announcement("private message", &[to, from], record.json);
     let stored = state
         .contacts
-        .store_and_publish(
-            &state.messages,
-            (from, to),
-            json.get(),
-            &message,
-            &introduction,
-        )
+        .store_and_publish(&state.messages, record, &message, &introduction)
         .await
         .map_err(|err| {
             tracing::error!(error = ?err, "cannot store a message");

@@ -10,14 +10,19 @@ use socketioxide::{
 };
 
 use super::{
-    AppState, contacts,
+    AppState, contacts, fetch_messages,
     lifecycle::{Lifecycle, Phase},
+    messages_read,
     payloads::SessionEvent,
     presence, private_message,
     rate_limit::Bucket,
     search, typing,
 };
-use crate::{domain::Session, settings::UsersScope, store::StoreError};
+use crate::{
+    domain::{Message, ReadView, Session, newest_per_conversation},
+    settings::UsersScope,
+    store::StoreError,
+};
 
 pub async fn on_connect<A: Adapter>(
     socket: SocketRef<A>,
@@ -33,6 +38,8 @@ pub async fn on_connect<A: Adapter>(
     socket.on("private message", private_message::on_private_message::<A>);
     socket.on("search users", search::on_search_users::<A>);
     socket.on("typing", typing::on_typing::<A>);
+    socket.on("fetch messages", fetch_messages::on_fetch_messages::<A>);
+    socket.on("messages read", messages_read::on_messages_read::<A>);
     socket.on_disconnect(presence::on_disconnect::<A>);
     socket.join(session.user_id.as_str().to_owned());
 
@@ -115,22 +122,40 @@ async fn users_in_scope(session: &Session, state: &AppState) -> Result<Box<RawVa
     match state.scope {
         UsersScope::All => users_of(session, state).await,
         UsersScope::Contacts => {
-            let (users, history) = contacts::load_users(session, state).await?;
-            let users = contacts::users_event(&users, &history, session);
+            let (loaded, marks) = tokio::join!(
+                contacts::load_users(session, state),
+                state.read_marks.of(&session.user_id),
+            );
+            let ((users, history), marks) = (loaded?, marks?);
+            let read = ReadView::new(&marks, &history, session.user_id.as_str());
+            let history = on_connect_only(history, session, state);
+            let users = contacts::users_event(&users, &history, session, &read);
             Ok(serde_json::value::to_raw_value(&users)?)
         }
     }
 }
 
-/// `users` for this user: the directory, and this user's history (the only Redis read).
+/// `users` for this user: the directory, and this user's history and read marks (the only
+/// Redis reads, at once).
 async fn users_of(session: &Session, state: &AppState) -> Result<Box<RawValue>, UsersError> {
-    let (loaded, history) = tokio::join!(
+    let (loaded, history, marks) = tokio::join!(
         state.directory.wait_loaded(LOAD_WAIT),
         state.messages.for_user(&session.user_id),
+        state.read_marks.of(&session.user_id),
     );
-    let history = history?;
+    let (history, marks) = (history?, marks?);
+    let read = ReadView::new(&marks, &history, session.user_id.as_str());
+    let history = on_connect_only(history, session, state);
     if !loaded {
         return Err(UsersError::NotLoaded);
     }
-    Ok(state.directory.users_json(session, &history)?)
+    Ok(state.directory.users_json(session, &history, &read)?)
+}
+
+/// What of the history `users` carries (`HISTORY_ON_CONNECT`).
+fn on_connect_only(history: Vec<Message>, session: &Session, state: &AppState) -> Vec<Message> {
+    match state.history_on_connect.0 {
+        None => history,
+        Some(n) => newest_per_conversation(history, session.user_id.as_str(), n),
+    }
 }

@@ -5,10 +5,12 @@ pub mod admission;
 pub mod audit;
 pub mod contacts;
 pub mod departures;
+pub mod fetch_messages;
 pub mod handlers;
 pub mod handshake;
 pub mod lifecycle;
 pub mod liveness;
+pub mod messages_read;
 pub mod payloads;
 pub mod presence;
 pub mod private_message;
@@ -22,7 +24,7 @@ use crate::{
     metrics::Metrics,
     routing::UserRoutes,
     settings::UsersScope,
-    store::{ContactStore, MessageStore, NodeStore, SessionStore, UserIndex},
+    store::{ContactStore, MessageStore, NodeStore, ReadMarkStore, SessionStore, UserIndex},
 };
 
 /// What every handler shares, registered once (behind one `Arc`) with
@@ -50,10 +52,14 @@ pub struct AppState {
     pub metrics: Metrics,
     /// This node's users: their channels, and the publication of their events.
     pub routes: UserRoutes,
+    /// How much of each conversation `users` carries.
+    pub history_on_connect: crate::settings::HistoryOnConnect,
     /// Who a user sees and hears about (`USERS_SCOPE`).
     pub scope: UsersScope,
     /// userID -> session, and the username index behind `search users`.
     pub users: UserIndex,
+    /// How far each user has read each conversation.
+    pub read_marks: ReadMarkStore,
     /// Who exchanged messages with whom (read and written in the `contacts` scope only).
     pub contacts: ContactStore,
     /// `AUTH=jwt`: the key and rules a handshake's token is checked with; `None`: `AUTH=session`.

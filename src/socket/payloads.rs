@@ -22,6 +22,27 @@ pub struct UserEvent<'a> {
     pub username: &'a str,
     pub connected: bool,
     pub messages: Vec<&'a Message>,
+    /// In `users` only: messages from this user to the connecting one past its read mark.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<usize>,
+    /// In `users` only: how far this user has read its conversation with the connecting one
+    /// (the id of the newest message it read), when it has read any.
+    #[serde(rename = "readUpTo", skip_serializing_if = "Option::is_none")]
+    pub read_up_to: Option<&'a str>,
+}
+
+impl<'a> UserEvent<'a> {
+    /// A user as announced to others (`user connected`): no conversation, no read state.
+    pub fn announced(user_id: &'a UserId, username: &'a str, connected: bool) -> Self {
+        Self {
+            user_id,
+            username,
+            connected,
+            messages: Vec::new(),
+            unread: None,
+            read_up_to: None,
+        }
+    }
 }
 
 /// The acknowledgement of a `private message`: exactly one of the two fields. The message is

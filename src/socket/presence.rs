@@ -110,12 +110,7 @@ pub async fn announce_online<A: Adapter>(
     state
         .directory
         .connected(&session.user_id, session.username.as_str());
-    let online = UserEvent {
-        user_id: &session.user_id,
-        username: session.username.as_str(),
-        connected: true,
-        messages: Vec::new(),
-    };
+    let online = UserEvent::announced(&session.user_id, session.username.as_str(), true);
     announce(local, "user connected", &online, state).await;
 }
 

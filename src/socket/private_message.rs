@@ -15,6 +15,7 @@ use super::{AppState, contacts, payloads::MessageAck, rate_limit::Metered};
 use crate::{
     domain::{Message, OutgoingMessage, Refusal, Session},
     settings::UsersScope,
+    store::Record,
 };
 
 pub async fn on_private_message<A: Adapter>(
@@ -70,8 +71,14 @@ async fn send<A: Adapter>(
         Refusal::StorageUnavailable
     })?;
     let (from, to) = (message.from.as_str(), message.to.as_str());
+    let record = Record {
+        from,
+        to,
+        id: message.id.as_deref().unwrap_or_default(),
+        json: json.get(),
+    };
     if state.scope == UsersScope::Contacts && from != to {
-        contacts::store_and_forward(socket, session, state, &json, (from, to)).await?;
+        contacts::store_and_forward(socket, session, state, &json, &record).await?;
         return Ok(json);
     }
 
@@ -84,7 +91,7 @@ async fn send<A: Adapter>(
         .announcement("private message", users, json.get());
     let stored = state
         .messages
-        .store_and_publish(from, to, json.get(), &announcement)
+        .store_and_publish(&record, &announcement)
         .await
         .map_err(|err| {
             tracing::error!(error = ?err, "cannot store a message");

@@ -12,7 +12,7 @@ use socketioxide::{
 
 use super::{AppState, rate_limit::Metered};
 use crate::{
-    domain::{SearchQuery, SearchRefusal, Session},
+    domain::{ReadView, SearchQuery, SearchRefusal, Session},
     store::UserEntry,
 };
 
@@ -20,8 +20,16 @@ use crate::{
 #[derive(Serialize)]
 #[serde(rename_all = "lowercase")]
 enum SearchAck<'a> {
-    Users(&'a [UserEntry]),
+    Users(&'a [Found]),
     Error(String),
+}
+
+/// One user found, with the messages from it the caller has not read.
+#[derive(Serialize)]
+struct Found {
+    #[serde(flatten)]
+    entry: UserEntry,
+    unread: usize,
 }
 
 pub async fn on_search_users<A: Adapter>(
@@ -50,19 +58,35 @@ async fn search(
     payload: Metered<Value>,
     session: &Session,
     state: &AppState,
-) -> Result<Vec<UserEntry>, SearchRefusal> {
+) -> Result<Vec<Found>, SearchRefusal> {
     // Searches share the socket's message bucket, taken before the payload is parsed, so
     // that a flood costs one check each.
     let Some(payload) = payload.admit(&state.metrics, "search users") else {
         return Err(SearchRefusal::RateLimited);
     };
     let query = SearchQuery::parse(&payload.unwrap_or(Value::Null))?;
-    state
-        .users
-        .search(&query.prefix, query.limit, session.user_id.as_str())
-        .await
-        .map_err(|err| {
-            tracing::error!(error = ?err, "cannot search users");
-            SearchRefusal::StorageUnavailable
+    let me = &session.user_id;
+    // The unread counts come from the caller's history and marks, read at the same time.
+    let (found, history, marks) = tokio::join!(
+        state.users.search(&query.prefix, query.limit, me.as_str()),
+        state.messages.for_user(me),
+        state.read_marks.of(me),
+    );
+    let unavailable = |err| {
+        tracing::error!(error = ?err, "cannot search users");
+        SearchRefusal::StorageUnavailable
+    };
+    let (found, history, marks) = (
+        found.map_err(unavailable)?,
+        history.map_err(unavailable)?,
+        marks.map_err(unavailable)?,
+    );
+    let read = ReadView::new(&marks, &history, me.as_str());
+    Ok(found
+        .into_iter()
+        .map(|entry| Found {
+            unread: read.unread(entry.user_id.as_str()),
+            entry,
         })
+        .collect())
 }

@@ -4,7 +4,8 @@
 //!
 //! The rule: every history's writes run at once, each bounded by [`APPEND_TIMEOUT`]. If any
 //! fails or times out, the message is removed again from every history (`LREM` of its exact
-//! JSON, unique by its id, so the removal touches nothing else and can be repeated), and the
+//! JSON, unique by its id, so the removal touches nothing else and can be repeated) and from
+//! its conversation's index (`ZREM` of its member), and the
 //! caller refuses it. A removal that Redis cannot take at once (the cluster refuses while a
 //! master is down) is retried every [`UNDO_EVERY`] in the background until it succeeds or
 //! [`UNDO_FOR`] has passed. Why a timeout and not redis-rs's own retries: those back off for
@@ -35,10 +36,11 @@ const UNDO_FOR: Duration = Duration::from_secs(600);
 /// case that write was on its way and landed after the first removal.
 const LATE_UNDO: Duration = Duration::from_secs(30);
 
-/// One history to append to: its key, and the writes (the push first) that append there.
+/// One history (or index) to append to: the writes (the push first) that append there, and
+/// the command that removes the message from it again.
 pub struct HistoryWrites {
-    pub key: String,
     pub cmds: Vec<Cmd>,
+    pub undo: Cmd,
 }
 
 /// Appends `json` to every history in `writes` (each one's commands in order, on its own
@@ -46,10 +48,9 @@ pub struct HistoryWrites {
 pub async fn append_all(
     pool: &RedisPool,
     conn: &Conn,
-    json: &str,
     writes: Vec<HistoryWrites>,
 ) -> Result<(), StoreError> {
-    let keys: Vec<String> = writes.iter().map(|w| w.key.clone()).collect();
+    let undos: Vec<Cmd> = writes.iter().map(|w| w.undo.clone()).collect();
     let outcomes = join_all(
         writes
             .into_iter()
@@ -68,7 +69,7 @@ pub async fn append_all(
     if failure.is_none() && !late {
         return Ok(());
     }
-    undo(pool.clone(), json.to_owned(), keys, late);
+    undo(pool.clone(), undos, late);
     Err(failure.unwrap_or_else(timed_out))
 }
 
@@ -93,16 +94,16 @@ fn timed_out() -> StoreError {
 /// Removes the message from every history, in the background (the refusal does not wait for
 /// it: nothing was published, so no client has seen the message): at once, then every
 /// [`UNDO_EVERY`] while Redis refuses; after a timeout (`late`), once more [`LATE_UNDO`] later.
-fn undo(pool: RedisPool, json: String, keys: Vec<String>, late: bool) {
+fn undo(pool: RedisPool, undos: Vec<Cmd>, late: bool) {
     tokio::spawn(async move {
         let metrics = pool.metrics().clone();
         let refused = Instant::now();
-        let mut left = keys.clone();
+        let mut left = undos.clone();
         let mut again_at = late.then(|| refused + LATE_UNDO);
         let (mut tries, mut counted) = (0, false);
         loop {
             if let Ok(conn) = pool.get().await {
-                left = remove(&conn, &json, left).await;
+                left = remove(&conn, left).await;
             }
             tries += 1;
             if left.is_empty() {
@@ -114,7 +115,7 @@ fn undo(pool: RedisPool, json: String, keys: Vec<String>, late: bool) {
                 match again_at.take() {
                     Some(at) => {
                         sleep_until(at).await;
-                        left = keys.clone();
+                        left = undos.clone();
                         continue;
                     }
                     None => return,
@@ -128,7 +129,7 @@ fn undo(pool: RedisPool, json: String, keys: Vec<String>, late: bool) {
     });
 }
 
-fn given_up(metrics: &Metrics, left: &[String]) {
+fn given_up(metrics: &Metrics, left: &[Cmd]) {
     metrics
         .messages_undone
         .with_label_values(&["given_up"])
@@ -139,15 +140,15 @@ fn given_up(metrics: &Metrics, left: &[String]) {
     );
 }
 
-/// `LREM` of the message from each of `keys`; returns the keys where it failed.
-async fn remove(conn: &Conn, json: &str, keys: Vec<String>) -> Vec<String> {
-    let removals = keys.iter().map(|key| async move {
-        let cmd = redis::cmd("LREM").arg(key).arg(0).arg(json).to_owned();
-        timeout(APPEND_TIMEOUT, conn.each::<Value>(vec![cmd])).await
+/// Each removal (`LREM` from a history, `ZREM` from an index); returns those that failed.
+async fn remove(conn: &Conn, undos: Vec<Cmd>) -> Vec<Cmd> {
+    let removals = undos.iter().map(|cmd| async move {
+        timeout(APPEND_TIMEOUT, conn.each::<Value>(vec![cmd.clone()])).await
     });
     let results = join_all(removals).await;
-    keys.into_iter()
+    undos
+        .into_iter()
         .zip(results)
-        .filter_map(|(key, result)| (!matches!(result, Ok(Ok(_)))).then_some(key))
+        .filter_map(|(undo, result)| (!matches!(result, Ok(Ok(_)))).then_some(undo))
         .collect()
 }

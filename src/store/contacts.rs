@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::{
-    Announcement, MessageStore, StoreError, cluster_append,
+    Announcement, MessageStore, Record, StoreError, cluster_append,
     redis::{RedisPool, keys, scripts},
 };
 
@@ -66,13 +66,14 @@ impl ContactStore {
         conn.publish_each(&announce.pairs()).await
     }
 
-    /// Stores a message between two different users in both histories and makes them contacts
+    /// Stores a message between two different users in both histories and their conversation's
+    /// index, and makes them contacts
     /// of each other; then publishes `introduction` (when the recipient did not have the
     /// sender) and `message`, in that order, so that every node gets the introduction first.
     ///
     /// Standalone Redis: one script, one round trip, all or nothing
     /// (`redis-scripts/store_and_publish_contacts.lua`). Redis Cluster: the three history
-    /// commands per history and SADD + EXPIRE per contact set, concurrently (single-key, each
+    /// commands per history and per conversation index, and SADD + EXPIRE per contact set, concurrently (single-key, each
     /// to its master), then the publications (the introduction first, awaited, only for a
     /// first message).
     ///
@@ -81,12 +82,12 @@ impl ContactStore {
     pub async fn store_and_publish(
         &self,
         messages: &MessageStore,
-        (from, to): (&str, &str),
-        json: &str,
+        record: &Record<'_>,
         message: &Announcement,
         introduction: &Announcement,
     ) -> Result<Stored, StoreError> {
         let conn = self.pool.get().await?;
+        let (from, to) = (record.from, record.to);
         let (cap, history_ttl) = messages.limits();
         let recipient_channel = keys::user_channel(to);
         if !conn.is_cluster() {
@@ -94,8 +95,9 @@ impl ContactStore {
             call.key(keys::messages(from))
                 .key(keys::messages(to))
                 .key(keys::contacts(from))
-                .key(keys::contacts(to));
-            call.arg(json)
+                .key(keys::contacts(to))
+                .key(record.index_key());
+            call.arg(record.json)
                 .arg(cap)
                 .arg(history_ttl.as_secs())
                 .arg(self.ttl.as_secs())
@@ -104,7 +106,8 @@ impl ContactStore {
                 .arg(&message.payload)
                 .arg(&introduction.payload)
                 .arg(&recipient_channel)
-                .arg(introduction.held_flags() + &message.held_flags());
+                .arg(introduction.held_flags() + &message.held_flags())
+                .arg(record.index_member());
             for target in &message.channels {
                 call.arg(&target.channel);
             }
@@ -125,9 +128,9 @@ impl ContactStore {
                     .to_owned(),
             );
         }
-        let histories = messages.cluster_writes(&[from, to], json);
+        let histories = messages.cluster_writes(record);
         let (stored, contacts) = tokio::join!(
-            cluster_append::append_all(&self.pool, &conn, json, histories),
+            cluster_append::append_all(&self.pool, &conn, histories),
             cluster_append::bounded(conn.each::<redis::Value>(contact_writes)),
         );
         let added = |reply: Option<&redis::Value>| matches!(reply, Some(redis::Value::Int(1)));

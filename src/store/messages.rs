@@ -42,11 +42,38 @@ impl Announcement {
     }
 }
 
+/// A message as the stores write it: its parties, its id and its JSON, encoded once.
+pub struct Record<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub id: &'a str,
+    pub json: &'a str,
+}
+
+impl Record<'_> {
+    /// The histories it goes to: both parties', once when they are the same user.
+    pub fn parties(&self) -> Vec<&str> {
+        if self.from == self.to {
+            vec![self.from]
+        } else {
+            vec![self.from, self.to]
+        }
+    }
+
+    pub fn index_key(&self) -> String {
+        keys::conversation(self.from, self.to)
+    }
+
+    pub fn index_member(&self) -> String {
+        keys::conversation_member(self.id, self.json)
+    }
+}
+
 #[derive(Clone)]
 pub struct MessageStore {
-    pool: RedisPool,
+    pub(super) pool: RedisPool,
     ttl: Duration,
-    cap: usize,
+    pub(super) cap: usize,
 }
 
 impl MessageStore {
@@ -54,77 +81,107 @@ impl MessageStore {
         Self { pool, ttl, cap }
     }
 
-    /// Stores a message (`json`, as encoded once for every use) in the sender's and the
-    /// recipient's histories (once when they are the same user), keeping each bounded and
-    /// alive; then publishes `announce` (the payload, and the channels to publish it on;
-    /// on a standalone Redis, a channel that only this node receives is skipped).
+    /// Stores a message in the sender's and the recipient's histories (once when they are the
+    /// same user) and in their conversation's index, keeping each bounded and alive; then
+    /// publishes `announce` (the payload, and the channels to publish it on; on a standalone
+    /// Redis, a channel that only this node receives is skipped).
     ///
     /// Standalone Redis: one script, one round trip, all or nothing
-    /// (`redis-scripts/store_and_publish.lua`). Redis Cluster, where the two histories sit on
-    /// different slots: RPUSH, LTRIM, EXPIRE per list, concurrently (each to its key's master),
-    /// all or none of them by [`cluster_append`], then the publication. No script is needed
-    /// per list: Redis runs one connection's commands
-    /// in order, so the trim and the expiry follow the push, and what another client runs in
-    /// between (another append) leaves the same result (the newest `cap` entries, the same
-    /// TTL); a connection lost between the push and the trim leaves the list one entry over
-    /// its cap until the next append, which is harmless.
+    /// (`redis-scripts/store_and_publish.lua`). Redis Cluster, where the keys sit on
+    /// different slots: RPUSH, LTRIM, EXPIRE per list (ZADD, ZREMRANGEBYRANK, EXPIRE for the
+    /// index), concurrently (each to its key's master), all or none of them by
+    /// [`cluster_append`], then the publication. No script is needed per key: Redis runs one
+    /// connection's commands in order, so the trim and the expiry follow the push, and what
+    /// another client runs in between (another append) leaves the same result (the newest
+    /// `cap` entries, the same TTL); a connection lost between the push and the trim leaves
+    /// the key one entry over its cap until the next append, which is harmless.
     ///
     /// The outer error means the message is not stored (and not published); the inner one,
     /// that it is stored but the publication failed.
     pub async fn store_and_publish(
         &self,
-        from: &str,
-        to: &str,
-        json: &str,
+        record: &Record<'_>,
         announce: &Announcement,
     ) -> Result<Result<(), StoreError>, StoreError> {
         let conn = self.pool.get().await?;
-        let users: &[&str] = if from == to { &[from] } else { &[from, to] };
         if !conn.is_cluster() {
             let mut call = scripts::STORE_AND_PUBLISH.prepare_invoke();
-            for user in users {
+            call.key(record.index_key());
+            for user in record.parties() {
                 call.key(keys::messages(user));
             }
-            call.arg(json)
+            call.arg(record.json)
                 .arg(self.cap)
                 .arg(self.ttl.as_secs())
                 .arg(&announce.payload)
-                .arg(announce.held_flags());
+                .arg(announce.held_flags())
+                .arg(record.index_member());
             for target in &announce.channels {
                 call.arg(&target.channel);
             }
             call.invoke_async::<i64>(&mut conn.clone()).await?;
             return Ok(Ok(()));
         }
-        cluster_append::append_all(&self.pool, &conn, json, self.cluster_writes(users, json))
-            .await?;
+        cluster_append::append_all(&self.pool, &conn, self.cluster_writes(record)).await?;
         Ok(cluster_append::bounded(conn.publish_each(&announce.pairs())).await)
     }
 
     /// Appends `json` to `user`'s history, keeping it bounded and alive: single-key commands,
     /// for a Redis Cluster (see `store_and_publish`).
-    pub(super) fn history_writes(&self, user: &str, json: &str) -> [redis::Cmd; 3] {
-        let cap = i64::try_from(self.cap).unwrap_or(i64::MAX);
+    fn history_writes(&self, user: &str, json: &str) -> HistoryWrites {
         let key = keys::messages(user);
-        [
-            redis::cmd("RPUSH").arg(&key).arg(json).to_owned(),
-            redis::cmd("LTRIM").arg(&key).arg(-cap).arg(-1).to_owned(),
-            redis::cmd("EXPIRE")
-                .arg(&key)
-                .arg(self.ttl.as_secs())
-                .to_owned(),
-        ]
+        HistoryWrites {
+            cmds: vec![
+                redis::cmd("RPUSH").arg(&key).arg(json).to_owned(),
+                redis::cmd("LTRIM")
+                    .arg(&key)
+                    .arg(-self.cap_i64())
+                    .arg(-1)
+                    .to_owned(),
+                self.expire(&key),
+            ],
+            undo: redis::cmd("LREM").arg(&key).arg(0).arg(json).to_owned(),
+        }
     }
 
-    /// Each of `users`' history writes, for [`cluster_append::append_all`].
-    pub(super) fn cluster_writes(&self, users: &[&str], json: &str) -> Vec<HistoryWrites> {
-        users
-            .iter()
-            .map(|user| HistoryWrites {
-                key: keys::messages(user),
-                cmds: self.history_writes(user, json).to_vec(),
-            })
-            .collect()
+    /// Adds the message to its conversation's index, keeping it bounded and alive.
+    fn index_writes(&self, record: &Record<'_>) -> HistoryWrites {
+        let (key, member) = (record.index_key(), record.index_member());
+        HistoryWrites {
+            cmds: vec![
+                redis::cmd("ZADD").arg(&key).arg(0).arg(&member).to_owned(),
+                redis::cmd("ZREMRANGEBYRANK")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-self.cap_i64() - 1)
+                    .to_owned(),
+                self.expire(&key),
+            ],
+            undo: redis::cmd("ZREM").arg(&key).arg(&member).to_owned(),
+        }
+    }
+
+    fn expire(&self, key: &str) -> redis::Cmd {
+        redis::cmd("EXPIRE")
+            .arg(key)
+            .arg(self.ttl.as_secs())
+            .to_owned()
+    }
+
+    fn cap_i64(&self) -> i64 {
+        i64::try_from(self.cap).unwrap_or(i64::MAX)
+    }
+
+    /// Every write of a message on a cluster, for [`cluster_append::append_all`]: each
+    /// party's history, and the conversation's index.
+    pub(super) fn cluster_writes(&self, record: &Record<'_>) -> Vec<HistoryWrites> {
+        let mut writes: Vec<HistoryWrites> = record
+            .parties()
+            .into_iter()
+            .map(|user| self.history_writes(user, record.json))
+            .collect();
+        writes.push(self.index_writes(record));
+        writes
     }
 
     /// The most messages a history keeps, and a history's time to live.

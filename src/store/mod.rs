@@ -6,19 +6,24 @@
 //! - `session:{sessionID}`: hash `userID`, `username`, `connected`, with TTL;
 //! - `messages:{userID}`: list of JSON messages, RPUSH / LRANGE, with TTL;
 //! - extensions: `privmsg:user:{userID}` and `privmsg:usernames` ([`users`]),
-//!   `privmsg:contacts:{userID}` ([`contacts`]), and the node keys ([`nodes`]).
+//!   `privmsg:contacts:{userID}` ([`contacts`]), the node keys ([`nodes`]), the conversation
+//!   indexes `privmsg:conversation:{a}:{b}` ([`pages`]) and the read marks `privmsg:read:{userID}`.
 
 mod cluster_append;
 mod contacts;
 mod messages;
 mod nodes;
+mod pages;
+mod read_marks;
 pub mod redis;
 mod sessions;
 pub mod users;
 
 pub use contacts::{ContactStore, Stored};
-pub use messages::{Announcement, MessageStore, Target};
+pub use messages::{Announcement, MessageStore, Record, Target};
 pub use nodes::NodeStore;
+pub use pages::Page;
+pub use read_marks::ReadMarkStore;
 pub use redis::{Conn, RedisPool, RedisTarget, load_scripts, ping};
 pub use sessions::{Departure, SessionStore, SocketTag, UserEntry};
 pub use users::UserIndex;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{Connected, TestClient, TestCluster, eventually_within, spawn_app};
 
@@ -70,4 +70,20 @@ async fn a_message_sent_while_one_history_is_unreachable_is_in_both_or_neither()
     .await;
     let after = alice.send_to(&bob.user_id, "after").await;
     assert!(after.get("message").is_some(), "{after}");
+    // Nor in the conversation's index, which `fetch messages` reads.
+    let page = json!({ "with": bob.user_id });
+    eventually_within(
+        HEAL,
+        async || {
+            let ack = alice.client.ask("fetch messages", page.clone()).await;
+            let shown = contents(ack["messages"].as_array().map_or(&[][..], Vec::as_slice));
+            if shown == ["after"] {
+                Ok(())
+            } else {
+                Err(format!("a page shows {shown:?}"))
+            }
+        },
+        "the refused message in no page",
+    )
+    .await;
 }

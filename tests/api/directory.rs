@@ -198,7 +198,7 @@ async fn users_on_two_nodes_see_each_other_and_each_arrival_once(redis: TestRedi
     );
     assert_eq!(
         bob.listed(&bob.user_id),
-        &json!({ "userID": bob.user_id, "username": "bob", "connected": true, "messages": [] })
+        &json!({ "userID": bob.user_id, "username": "bob", "connected": true, "messages": [], "unread": 0 })
     );
 }
 

@@ -52,7 +52,7 @@ async fn finds(redis: TestRedis, scope: UsersScope) {
     let albert = &others[1];
     assert_eq!(
         all["users"][1],
-        json!({ "userID": albert.user_id, "username": "ALBERT", "connected": true })
+        json!({ "userID": albert.user_id, "username": "ALBERT", "connected": true, "unread": 0 })
     );
 }
 

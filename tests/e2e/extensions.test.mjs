@@ -65,3 +65,71 @@ describe("AUTH=jwt over the wire", () => {
     }
   });
 });
+
+describe("history pages and read state over the wire", () => {
+  let cluster;
+  let seq = 0;
+  before(async () => {
+    cluster = await startCluster({ nodes: 2, name: "pages", env: { RATE_LIMIT_PER_SEC: "0", HISTORY_ON_CONNECT: "4" } });
+  });
+  after(async () => {
+    if (cluster) await cluster.stop();
+  });
+
+  async function connect(node, auth) {
+    const c = cluster.client(node, { auth });
+    c.session = await c.next("session");
+    c.users = await c.next("users");
+    return c;
+  }
+  const newUser = (node, name) => connect(node, { username: `${name}-${++seq}` });
+  const contents = (messages) => messages.map((m) => m.content);
+
+  test("`fetch messages` pages back from what `users` carried, oldest first, `more` until the start", async () => {
+    const a = await newUser(0, "pager");
+    const b = await newUser(1, "paged");
+    const sent = [];
+    for (let i = 0; i < 11; i++) {
+      const ack = await a.emitWithAck("private message", { content: `p${i}`, to: b.session.userID });
+      assert.ok(ack.message, JSON.stringify(ack));
+      sent.push(`p${i}`);
+    }
+    const again = await connect(0, { sessionID: b.session.sessionID });
+    const shown = again.users.find((u) => u.userID === a.session.userID).messages;
+    assert.deepEqual(contents(shown), sent.slice(-4), "HISTORY_ON_CONNECT=4");
+    const page = await again.emitWithAck("fetch messages", { with: a.session.userID, before: shown[0].id, limit: 5 });
+    assert.deepEqual(contents(page.messages), sent.slice(2, 7));
+    assert.equal(page.more, true);
+    const last = await again.emitWithAck("fetch messages", { with: a.session.userID, before: page.messages[0].id, limit: 5 });
+    assert.deepEqual(last, { messages: last.messages, more: false });
+    assert.deepEqual(contents(last.messages), sent.slice(0, 2));
+    for (const [payload, error] of [
+      ["x", "invalid payload: expected an object { with, before?, limit? }"],
+      [{ with: "someone" }, "with must be a userID"],
+      [{ with: a.session.userID, before: "nope" }, "before must be a messageID"],
+      [{ with: a.session.userID, limit: 500 }, "limit must be an integer from 1 to 100"],
+    ]) {
+      assert.deepEqual(await again.emitWithAck("fetch messages", payload), { error });
+    }
+  });
+
+  test("`messages read` reaches both users' sockets on both nodes; `unread` and `readUpTo` survive a reload", async () => {
+    const a = await newUser(0, "writer");
+    const b = await newUser(1, "reader");
+    const b2 = await connect(0, { sessionID: b.session.sessionID });
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await a.emitWithAck("private message", { content: `r${i}`, to: b.session.userID })).message.id);
+    }
+    const before = await connect(1, { sessionID: b.session.sessionID });
+    assert.equal(before.users.find((u) => u.userID === a.session.userID).unread, 3);
+    assert.deepEqual(await b.emitWithAck("messages read", { with: a.session.userID, upTo: ids[1] }), {});
+    const event = { by: b.session.userID, with: a.session.userID, upTo: ids[1] };
+    for (const socket of [a, b, b2, before]) assert.deepEqual(await socket.next("messages read"), event);
+    const reloaded = await connect(0, { sessionID: b.session.sessionID });
+    assert.equal(reloaded.users.find((u) => u.userID === a.session.userID).unread, 1);
+    const writer = await connect(1, { sessionID: a.session.sessionID });
+    assert.equal(writer.users.find((u) => u.userID === b.session.userID).readUpTo, ids[1]);
+    assert.deepEqual(await b.emitWithAck("messages read", { with: a.session.userID, upTo: "legacy:1" }), { error: "upTo must be a messageID" });
+  });
+});

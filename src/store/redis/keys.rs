@@ -98,3 +98,40 @@ pub fn user_of_member(member: &str) -> Option<&str> {
 /// `user disconnected` for everyone. `socket.io` prefix, for an operator's
 /// `PSUBSCRIBE 'socket.io*'`.
 pub const PRESENCE_CHANNEL: &str = "socket.io-presence#";
+
+/// The index of one conversation's messages (an extension of the layout, for `fetch
+/// messages`): a sorted set, every score 0, members `<messageID> <JSON>` read in byte order
+/// (UUIDv7 ids sort by time). One key per pair of users, the same from both sides.
+pub fn conversation(a: &str, b: &str) -> String {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    format!("privmsg:conversation:{low}:{high}")
+}
+
+/// A member of a [`conversation`] index: the message's id, a space, its JSON.
+pub fn conversation_member(id: &str, json: &str) -> String {
+    format!("{id} {json}")
+}
+
+/// What every mark of a [`conversation`] index starts with: `!` sorts below every id.
+pub const CONVERSATION_MARK: &str = "!";
+
+/// The mark that `user`'s history holds no message of the conversation older than the index's
+/// oldest: pages that reach it need not read that history.
+pub fn conversation_start(user: &str) -> String {
+    format!("{CONVERSATION_MARK}{user}")
+}
+
+/// A user's read marks (an extension of the layout): a hash, `{peer}` -> the id of the newest
+/// message of that conversation the user has read, and `by:{peer}` -> how far the peer has
+/// read it (a copy of the peer's own mark, so that one read at connect gives both).
+pub fn read_marks(user: &str) -> String {
+    format!("privmsg:read:{user}")
+}
+
+/// The field of [`read_marks`] holding how far `peer` has read its conversation with the
+/// hash's owner.
+pub fn read_by_field(peer: &str) -> String {
+    format!("{READ_BY_PREFIX}{peer}")
+}
+
+pub const READ_BY_PREFIX: &str = "by:";

@@ -28,3 +28,12 @@ pub static STORE_AND_PUBLISH_CONTACTS: LazyLock<Script> = LazyLock::new(|| {
         "../../../redis-scripts/store_and_publish_contacts.lua"
     ))
 });
+
+pub static MARK_CONVERSATION_START: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(include_str!(
+        "../../../redis-scripts/mark_conversation_start.lua"
+    ))
+});
+
+pub static MARK_READ: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/mark_read.lua")));
