@@ -105,11 +105,12 @@ function addIncoming(user, message) {
 
 const readTimers = new Map(); // userID -> pending `messages read`
 
-// The newest message from `user` to me that carries an id: what `messages read` marks.
+// The newest message from `user` to me with a UUID: what `messages read` marks (the Node
+// server's messages, id-less or `legacy:<n>`, are never unread and cannot be marks).
 function newestFromPeer(user) {
   for (let i = user.messages.length - 1; i >= 0; i--) {
     const m = user.messages[i];
-    if (!m.fromSelf && m.id) return m;
+    if (!m.fromSelf && isOrderedId(m.id)) return m;
   }
   return null;
 }
@@ -529,7 +530,7 @@ socket.on("messages read", (payload) => {
     if (!user) return;
     user.sentReadUpTo = upTo;
     const newest = newestFromPeer(user);
-    if (!newest || newest.id === upTo || (isOrderedId(upTo) && isOrderedId(newest.id) && newest.id <= upTo)) {
+    if (!newest || newest.id === upTo || (isOrderedId(upTo) && newest.id <= upTo)) {
       clearUnread(user);
     } else if (isOrderedId(upTo)) {
       // Read up to some point: what is still unread is what came after it.
