@@ -5,6 +5,7 @@
 // Screenshots go to artifacts/client-*.png.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -14,11 +15,6 @@ import {
   CHROMIUM, CHROMIUM_ARGS, eventually, item, me, expectConversation, expectOnline, login, send,
   openLoggedPage, panelTexts,
 } from "./browser-kit.mjs";
-
-// Server features not on main yet when this was written: their tests are skipped until they land.
-const NOT_YET = "server feature not on main yet";
-const PENDING = { fetchMessages: NOT_YET, messagesRead: NOT_YET };
-const when = (feature) => (PENDING[feature] ? { skip: PENDING[feature] } : {});
 
 const HISTORY_ON_CONNECT = 5;
 const SEEDED = 30;
@@ -50,6 +46,34 @@ const openAs = async (browser, url, who, sessionID, viewport) => {
   await page.reload();
   return page;
 };
+
+// Scrolls the open conversation to the top until it shows all of `texts` (it shows `shown`
+// now): each time an older page comes, in order, and the message that was at the top stays
+// where it was on screen.
+async function pageBackToStart(page, texts, shown) {
+  const list = page.getByTestId("message-list");
+  let before = shown;
+  for (let round = 0; before.length < texts.length; round++) {
+    assert.ok(round < texts.length, "pages keep coming");
+    const topText = before[0];
+    const top = () => messages(page).filter({ hasText: topText }).first();
+    const y0 = await list.evaluate((el) => {
+      el.scrollTop = 0;
+      return el.querySelector('[data-testid="message"]').getBoundingClientRect().top;
+    });
+    await eventually(async () => assert.ok((await panelTexts(page)).length > before.length, "an older page came"));
+    await eventually(async () => assert.equal(await list.getAttribute("data-loading"), "false"));
+    const now = await panelTexts(page);
+    assert.deepEqual(now, texts.slice(texts.length - now.length), "oldest first, no gaps, no duplicates");
+    const y1 = await top().evaluate((el) => el.getBoundingClientRect().top);
+    assert.ok(Math.abs(y1 - y0) < 40, `the view stays put: ${y0} -> ${y1}`);
+    before = now;
+  }
+  // The server said there is no more: nothing left to ask for.
+  await eventually(async () => assert.equal(await list.getAttribute("data-more"), "false"));
+  assert.equal(await page.getByTestId("load-older").count(), 0);
+  assert.deepEqual(await panelTexts(page), texts);
+}
 
 // An official socket.io-client user, for seeding: resolves once `session` has arrived.
 async function wireUser(cluster, nodeIndex, username) {
@@ -107,7 +131,7 @@ describe("client features: typing, history pages, unread counts, read ticks", ()
     await pageA.getByTestId("message-input").fill("");
   });
 
-  test("unread: B's count grows while B looks elsewhere and survives a reload; opening clears it for good", when("messagesRead"), async () => {
+  test("unread: B's count grows while B looks elsewhere and survives a reload; opening clears it for good", async () => {
     await item(pageB, "bob").click(); // B looks at its own entry
     await item(pageA, "bob").click();
     for (const text of ["one", "two", "three"]) await send(pageA, text);
@@ -142,7 +166,7 @@ describe("client features: typing, history pages, unread counts, read ticks", ()
     assert.equal(await hasMarker(pageB, "alice"), false);
   });
 
-  test("read ticks: A's messages show read once B has opened them, live and after A reloads", when("messagesRead"), async () => {
+  test("read ticks: A's messages show read once B has opened them, live and after A reloads", async () => {
     await eventually(async () => assert.deepEqual(await ticks(pageA),
       [["hello bob", true], ["one", true], ["two", true], ["three", true]]));
     await shot(pageA, "A-read-ticks");
@@ -165,7 +189,7 @@ describe("client features: typing, history pages, unread counts, read ticks", ()
     await shot(pageA, "A-read-ticks-after-reload");
   });
 
-  test(`older messages: with HISTORY_ON_CONNECT=${HISTORY_ON_CONNECT}, scrolling up pages in all ${SEEDED}, keeping the view`, when("fetchMessages"), async () => {
+  test(`older messages: with HISTORY_ON_CONNECT=${HISTORY_ON_CONNECT}, scrolling up pages in all ${SEEDED}, keeping the view`, async () => {
     const carol = await wireUser(cluster, 0, "carol");
     const dave = await wireUser(cluster, 1, "dave");
     const texts = Array.from({ length: SEEDED }, (_, i) => `older ${String(i + 1).padStart(2, "0")}`);
@@ -180,41 +204,65 @@ describe("client features: typing, history pages, unread counts, read ticks", ()
     carol.client.close();
     await item(page, "dave").click();
     const list = page.getByTestId("message-list");
-    const shown = async () => panelTexts(page);
     // Whatever was loaded to fill the panel, not everything: the rest needs scrolling up.
     await eventually(async () => {
       assert.equal(await list.getAttribute("data-loading"), "false");
       const metrics = await list.evaluate((el) => ({ h: el.scrollHeight, c: el.clientHeight }));
       assert.ok(metrics.h > metrics.c, `the list overflows: ${JSON.stringify(metrics)}`);
     });
-    const first = await shown();
+    const first = await panelTexts(page);
     assert.ok(first.length >= HISTORY_ON_CONNECT && first.length < SEEDED, `not all at once: ${first.length}`);
     assert.deepEqual(first, texts.slice(SEEDED - first.length), "the newest, in order");
     await shot(page, "C-newest-only");
 
-    let before = first;
-    for (let round = 0; before.length < SEEDED; round++) {
-      assert.ok(round < SEEDED, "pages keep coming");
-      const topText = before[0];
-      const top = () => messages(page).filter({ hasText: topText }).first();
-      // Scroll to the top: the message at the top now must stay where it is on screen.
-      const y0 = await list.evaluate((el) => {
-        el.scrollTop = 0;
-        return el.querySelector('[data-testid="message"]').getBoundingClientRect().top;
-      });
-      await eventually(async () => assert.ok((await shown()).length > before.length, "an older page came"));
-      await eventually(async () => assert.equal(await list.getAttribute("data-loading"), "false"));
-      const now = await shown();
-      assert.deepEqual(now, texts.slice(SEEDED - now.length), "oldest first, no gaps, no duplicates");
-      const y1 = await top().evaluate((el) => el.getBoundingClientRect().top);
-      assert.ok(Math.abs(y1 - y0) < 40, `the view stays put: ${y0} -> ${y1}`);
-      before = now;
-    }
+    await pageBackToStart(page, texts, first);
     await shot(page, "C-all-pages");
-    // The server said there is no more: nothing left to ask for.
-    await eventually(async () => assert.equal(await list.getAttribute("data-more"), "false"));
-    assert.equal(await page.getByTestId("load-older").count(), 0);
-    assert.deepEqual(await shown(), texts);
+    await page.context().close();
+  });
+
+  test("the Node server's messages (no id) page in before ours; never unread, never ticked", async () => {
+    const eve = await wireUser(cluster, 0, "eve");
+    const frank = await wireUser(cluster, 1, "frank");
+    // As the Node server stored them: { content, from, to }, in both histories, oldest first.
+    const legacy = Array.from({ length: 8 }, (_, i) => ({
+      content: `node ${i + 1}`,
+      ...(i % 2 ? { from: eve.userID, to: frank.userID } : { from: frank.userID, to: eve.userID }),
+    }));
+    for (const user of [eve, frank]) {
+      execFileSync("redis-cli", ["-u", cluster.redisUrl, "RPUSH", `messages:${user.userID}`,
+        ...legacy.map((m) => JSON.stringify(m))]);
+    }
+    const ours = [];
+    for (let i = 1; i <= 4; i++) {
+      const res = await frank.client.emitWithAck("private message", { content: `new ${i}`, to: eve.userID });
+      assert.ok(res.message, `stored: ${JSON.stringify(res)}`);
+    }
+    const last = await eve.client.emitWithAck("private message", { content: "new 5", to: frank.userID });
+    assert.ok(last.message && last.message.id, `stored: ${JSON.stringify(last)}`);
+    // Frank has read everything, eve's last message included.
+    const read = await frank.client.emitWithAck("messages read", { with: eve.userID, upTo: last.message.id });
+    assert.ok(!read || !read.error, `marked: ${JSON.stringify(read)}`);
+    ours.push("new 1", "new 2", "new 3", "new 4", "new 5");
+    const texts = legacy.map((m) => m.content).concat(ours);
+    eve.client.close();
+    frank.client.close();
+
+    const page = await openAs(browser, cluster.nodes[0].url, "E", eve.sessionID, { width: 1000, height: 450 });
+    await eventually(async () => assert.equal(await me(page), "eve"));
+    await eventually(async () => assert.equal(await unreadOf(page, "frank"), 4, "ours only: node messages are never unread"));
+    await item(page, "frank").click();
+    await eventually(async () => assert.ok((await panelTexts(page)).length >= HISTORY_ON_CONNECT));
+    await pageBackToStart(page, texts, await panelTexts(page));
+    // Eve's own messages: the Node server's never show read, hers does.
+    const mine = (await ticks(page)).filter(([text]) => ["node 2", "node 4", "node 6", "node 8", "new 5"].includes(text));
+    assert.deepEqual(mine, [["node 2", false], ["node 4", false], ["node 6", false], ["node 8", false], ["new 5", true]]);
+    await shot(page, "E-legacy-paged");
+    // Opening marked it read (with a UUID): the count stays at 0 after a reload.
+    await item(page, "eve").click();
+    await page.reload();
+    await eventually(async () => assert.equal(await me(page), "eve"));
+    await expectOnline(page, "frank", false);
+    assert.equal(await unreadOf(page, "frank"), 0);
     await page.context().close();
   });
 });
@@ -227,7 +275,7 @@ function mintJwt(claims, secret) {
   return `${body}.${sig}`;
 }
 
-describe("client features: AUTH=jwt", when("jwt"), () => {
+describe("client features: AUTH=jwt", () => {
   const SECRET = crypto.randomBytes(32).toString("hex");
   const exp = () => Math.floor(Date.now() / 1000) + 3600;
   let cluster, browser;
