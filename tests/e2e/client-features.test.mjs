@@ -47,12 +47,23 @@ const openAs = async (browser, url, who, sessionID, viewport) => {
   return page;
 };
 
-// Scrolls the open conversation to the top until it shows all of `texts` (it shows `shown`
-// now): each time an older page comes, in order, and the message that was at the top stays
-// where it was on screen.
-async function pageBackToStart(page, texts, shown) {
+// Waits until the open conversation has settled: no page on its way, and either the list can
+// scroll or there is nothing older (a list too short to scroll pages back by itself).
+async function settled(page) {
   const list = page.getByTestId("message-list");
-  let before = shown;
+  await eventually(async () => {
+    assert.equal(await list.getAttribute("data-loading"), "false");
+    const m = await list.evaluate((el) => ({ h: el.scrollHeight, c: el.clientHeight, more: el.dataset.more }));
+    assert.ok(m.h > m.c || m.more === "false", `the list overflows or has nothing older: ${JSON.stringify(m)}`);
+  });
+  return panelTexts(page);
+}
+
+// Scrolls the open conversation to the top until it shows all of `texts`: each time an older
+// page comes, in order, and the message that was at the top stays where it was on screen.
+async function pageBackToStart(page, texts) {
+  const list = page.getByTestId("message-list");
+  let before = await settled(page);
   for (let round = 0; before.length < texts.length; round++) {
     assert.ok(round < texts.length, "pages keep coming");
     const topText = before[0];
@@ -67,7 +78,7 @@ async function pageBackToStart(page, texts, shown) {
     assert.deepEqual(now, texts.slice(texts.length - now.length), "oldest first, no gaps, no duplicates");
     const y1 = await top().evaluate((el) => el.getBoundingClientRect().top);
     assert.ok(Math.abs(y1 - y0) < 40, `the view stays put: ${y0} -> ${y1}`);
-    before = now;
+    before = await settled(page);
   }
   // The server said there is no more: nothing left to ask for.
   await eventually(async () => assert.equal(await list.getAttribute("data-more"), "false"));
@@ -203,19 +214,13 @@ describe("client features: typing, history pages, unread counts, read ticks", ()
     await eventually(async () => assert.equal(await me(page), "carol"));
     carol.client.close();
     await item(page, "dave").click();
-    const list = page.getByTestId("message-list");
     // Whatever was loaded to fill the panel, not everything: the rest needs scrolling up.
-    await eventually(async () => {
-      assert.equal(await list.getAttribute("data-loading"), "false");
-      const metrics = await list.evaluate((el) => ({ h: el.scrollHeight, c: el.clientHeight }));
-      assert.ok(metrics.h > metrics.c, `the list overflows: ${JSON.stringify(metrics)}`);
-    });
-    const first = await panelTexts(page);
+    const first = await settled(page);
     assert.ok(first.length >= HISTORY_ON_CONNECT && first.length < SEEDED, `not all at once: ${first.length}`);
     assert.deepEqual(first, texts.slice(SEEDED - first.length), "the newest, in order");
     await shot(page, "C-newest-only");
 
-    await pageBackToStart(page, texts, first);
+    await pageBackToStart(page, texts);
     await shot(page, "C-all-pages");
     await page.context().close();
   });
@@ -251,8 +256,7 @@ describe("client features: typing, history pages, unread counts, read ticks", ()
     await eventually(async () => assert.equal(await me(page), "eve"));
     await eventually(async () => assert.equal(await unreadOf(page, "frank"), 4, "ours only: node messages are never unread"));
     await item(page, "frank").click();
-    await eventually(async () => assert.ok((await panelTexts(page)).length >= HISTORY_ON_CONNECT));
-    await pageBackToStart(page, texts, await panelTexts(page));
+    await pageBackToStart(page, texts);
     // Eve's own messages: the Node server's never show read, hers does.
     const mine = (await ticks(page)).filter(([text]) => ["node 2", "node 4", "node 6", "node 8", "new 5"].includes(text));
     assert.deepEqual(mine, [["node 2", false], ["node 4", false], ["node 6", false], ["node 8", false], ["new 5", true]]);
