@@ -9,6 +9,8 @@ const FETCH_TIMEOUT_MS = 5000; // `fetch messages`: a server without it never an
 const PAGE_SIZE = 20; // messages per `fetch messages` page (the server allows 1..=100)
 const TYPING_EVERY_MS = 2000; // at most one `typing` per conversation this often
 const TYPING_SHOWN_MS = 3000; // "typing…" stays this long after the last `typing`
+// `fetch messages` refusals worth another try later; any other `{ error }` stops paging back.
+const TRANSIENT_PAGE_ERROR = /rate limited|unavailable/;
 const READ_DEBOUNCE_MS = 200; // a burst of messages in the open conversation: one `messages read`
 
 export const state = reactive({
@@ -165,7 +167,8 @@ export function notifyTyping() {
 
 // Fetches the page just older than the oldest message shown and prepends it. Resolves to the
 // number of messages added. Stops for good (more = false) when the server says there is no
-// more, answers `{ error }` (a server without the feature) or does not answer in time.
+// more, answers `{ error }` (other than a passing one: rate limit, storage down), or does not
+// answer in time (a server without the feature never does).
 export function loadOlder(user) {
   if (user.loadingOlder || user.more === false) return Promise.resolve(0);
   const oldest = user.messages[0];
@@ -181,25 +184,31 @@ export function loadOlder(user) {
   user.loadingOlder = true;
   return new Promise((resolve) => {
     socket.timeout(FETCH_TIMEOUT_MS).emit("fetch messages", request, (err, res) => {
-        user.loadingOlder = false;
-        if (err || !res || !Array.isArray(res.messages)) {
-          user.more = false;
-          resolve(0);
-          return;
-        }
-        const known = new Set(user.messages.map((m) => m.id).filter(Boolean));
-        const page = res.messages.filter((m) => !(m.id && known.has(m.id))).map(toLocal);
-        // The page is older than what we asked from, if that is still the oldest message shown
-        // (a resync may have replaced the list meanwhile); than anything, if we had none.
-        if (!oldest || user.messages[0] === oldest || user.messages[0]?.id === oldest.id) {
-          user.messages = page.concat(user.messages);
-        } else {
-          resolve(0);
-          return;
-        }
-        user.more = Boolean(res.more) && page.length > 0;
-        resolve(page.length);
-      });
+      user.loadingOlder = false;
+      const passing = err
+        ? !socket.connected // no answer because we were cut off, not because the server cannot page
+        : Boolean(res && typeof res.error === "string" && TRANSIENT_PAGE_ERROR.test(res.error));
+      if (passing) {
+        resolve(0); // try again on the next scroll up (or the "load older" button)
+        return;
+      }
+      if (err || !res || !Array.isArray(res.messages)) {
+        user.more = false;
+        resolve(0);
+        return;
+      }
+      const known = new Set(user.messages.map((m) => m.id).filter(Boolean));
+      const page = res.messages.filter((m) => !(m.id && known.has(m.id))).map(toLocal);
+      // The page is older than what we asked from, if that is still the oldest message shown
+      // (a resync may have replaced the list meanwhile); than anything, if we had none.
+      if (oldest && user.messages[0] !== oldest && user.messages[0]?.id !== oldest.id) {
+        resolve(0);
+        return;
+      }
+      user.messages = page.concat(user.messages);
+      user.more = Boolean(res.more) && page.length > 0;
+      resolve(page.length);
+    });
   });
 }
 
