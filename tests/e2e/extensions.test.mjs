@@ -10,9 +10,10 @@ const SECRET = "an e2e secret, 32 bytes or longer";
 
 const b64url = (data) => Buffer.from(data).toString("base64url");
 // HS256 by hand with node's crypto: what any JWT library does.
-export function mintToken(claims, secret = SECRET, header = { alg: "HS256", typ: "JWT" }) {
-  const body = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
-  const signature = crypto.createHmac("sha256", secret).update(body).digest("base64url");
+export function mintToken(claims, secret = SECRET, alg = "HS256") {
+  const body = `${b64url(JSON.stringify({ alg, typ: "JWT" }))}.${b64url(JSON.stringify(claims))}`;
+  const hash = { HS256: "sha256", HS512: "sha512" }[alg];
+  const signature = crypto.createHmac(hash, secret).update(body).digest("base64url");
   return `${body}.${signature}`;
 }
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
@@ -54,6 +55,7 @@ describe("AUTH=jwt over the wire", () => {
       ["a malformed token", { token: "not-a-jwt" }],
       ["an expired token", { token: mintToken({ sub, name: "ann", exp: 1000 }) }],
       ["another key", { token: mintToken({ sub, name: "ann", exp: inAnHour() }, "another secret, also 32 bytes long") }],
+      ["another algorithm (HS512, same key)", { token: mintToken({ sub, name: "ann", exp: inAnHour() }, SECRET, "HS512") }],
       ["alg none", { token: `${b64url('{"alg":"none","typ":"JWT"}')}.${valid.split(".")[1]}.` }],
       ["a sub that is not a userID", { token: mintToken({ sub: "user-1", name: "ann", exp: inAnHour() }) }],
     ];
