@@ -31,11 +31,17 @@ try {
     if (!ack.message) throw new Error(JSON.stringify(ack));
   }
   const ours = await measure(b, a.session.userID);
+  const cli = (...args) => execFileSync("redis-cli", ["-u", cluster.redisUrl, ...args], { maxBuffer: 1 << 26 });
+  const bytes = (key) => Number(String(cli("MEMORY", "USAGE", key, "SAMPLES", "0")).trim());
+  const [low, high] = [a.session.userID, b.session.userID].sort();
+  const memory = {
+    history: bytes(`messages:${a.session.userID}`),
+    index: bytes(`privmsg:conversation:${low}:${high}`),
+  };
 
   // The Node server's history: 1,000 id-less entries in each user's list, as it wrote them.
   const [ua, ub] = [hex16(), hex16()];
   const [sa, sb] = [hex16(), hex16()];
-  const cli = (...args) => execFileSync("redis-cli", ["-u", cluster.redisUrl, ...args], { maxBuffer: 1 << 26 });
   cli("HSET", `session:${sa}`, "userID", ua, "username", "legacy-a", "connected", "false");
   cli("HSET", `session:${sb}`, "userID", ub, "username", "legacy-b", "connected", "false");
   const entries = [];
@@ -50,6 +56,8 @@ try {
   console.log("|---|---|---|---|---|---|");
   console.log(row("stored by this server (index)", ours));
   console.log(row("written by the Node server (legacy addresses)", legacy));
+  console.log(`\nRedis memory of the conversation (MEMORY USAGE): each user's history ${(memory.history / 1024).toFixed(0)} KiB, ` +
+    `the index ${(memory.index / 1024).toFixed(0)} KiB (${(memory.index / memory.history).toFixed(2)}x one history)`);
   console.log(`\nreproduce: SERVER_BIN=${process.env.SERVER_BIN || "target/debug/privmsg-server"} node benches/pages.mjs`);
 } finally {
   await cluster.stop();

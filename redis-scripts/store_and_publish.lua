@@ -7,7 +7,7 @@
 -- KEYS[2]  messages:{from}   the sender's history
 -- KEYS[3]  messages:{to}     the recipient's history (absent when a user writes to itself)
 -- ARGV[1]  the message, as a JSON string
--- ARGV[2]  the most messages a history (and an index) keeps (oldest trimmed first)
+-- ARGV[2]  the most messages a history keeps (oldest trimmed first; an index, up to 64 more)
 -- ARGV[3]  a history's time to live, in seconds
 -- ARGV[4]  what to publish (the routing envelope)
 -- ARGV[5]  one character per channel below: '1' where the publishing node itself subscribes
@@ -47,7 +47,9 @@ if type(indexed) == 'table' and indexed.err then
   undo()
   return redis.error_reply(indexed.err)
 end
-if redis.call('ZCARD', KEYS[1]) > cap then
+-- The index is trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather
+-- than one per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
+if redis.call('ZCARD', KEYS[1]) > cap + 64 then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -cap - 1)
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])

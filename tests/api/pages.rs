@@ -310,9 +310,10 @@ async fn pages_share_the_socket_s_rate_limit() {
     assert_eq!(ask().await, json!({ "error": "rate limited, slow down" }));
 }
 
-/// The index is one sorted set per pair of users, bounded like the histories.
+/// The index is one sorted set per pair of users, bounded like the histories: trimmed back to
+/// HISTORY_CAP once it holds 64 more (a removal per 64 messages, not one per message).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conversation_index_keeps_the_newest_history_cap_messages() {
+async fn a_conversation_index_keeps_at_most_history_cap_and_64_messages() {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);
     settings.rate_limit_per_sec = 0.0;
@@ -320,20 +321,17 @@ async fn a_conversation_index_keeps_the_newest_history_cap_messages() {
     let app = spawn_app_with(settings).await;
     let ann = TestClient::join(&app, "ann").await;
     let bob = TestClient::join(&app, "bob").await;
-    for i in 0..8 {
-        ann.send_to(&bob.user_id, &format!("m{i}")).await;
+    let sent: Vec<String> = (0..75).map(|i| format!("m{i}")).collect();
+    for content in &sent {
+        ann.send_to(&bob.user_id, content).await;
     }
-    let (low, high) = if ann.user_id < bob.user_id {
-        (&ann.user_id, &bob.user_id)
-    } else {
-        (&bob.user_id, &ann.user_id)
-    };
-    let key = format!("privmsg:conversation:{low}:{high}");
+    let key = conversation_key(&ann.user_id, &bob.user_id);
     let stored: usize = redis.conn().await.zcard(&key).await.expect("ZCARD");
-    assert_eq!(stored, 5);
+    // Trimmed to 5 at the 70th message, 5 more since.
+    assert_eq!(stored, 10);
     let ttl: i64 = redis.conn().await.ttl(&key).await.expect("TTL");
     assert!(ttl > 0, "the index expires with the histories");
 
-    let (all, _) = walk(&ann, &bob.user_id, 2).await;
-    assert_eq!(contents(&all), ["m3", "m4", "m5", "m6", "m7"]);
+    let (all, _) = walk(&ann, &bob.user_id, 3).await;
+    assert_eq!(contents(&all), sent[65..]);
 }
