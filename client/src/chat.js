@@ -1,6 +1,8 @@
-// All chat state and socket wiring, kept out of the components so they only render.
-import { reactive } from "vue";
+// Socket wiring and the actions the components call, kept out of the components so they only render.
 import socket from "./socket";
+import { state, selfUser, findUser } from "./state";
+
+export { state, findUser };
 
 const SESSION_KEY = "sessionID";
 const TOKEN_KEY = "token"; // AUTH=jwt (PROTOCOL.md, "Identity from a token")
@@ -13,28 +15,7 @@ const TYPING_SHOWN_MS = 3000; // "typing…" stays this long after the last `typ
 const TRANSIENT_PAGE_ERROR = /rate limited|unavailable/;
 const READ_DEBOUNCE_MS = 200; // a burst of messages in the open conversation: one `messages read`
 
-export const state = reactive({
-  // "login" (choose a username), "token" (paste a token, AUTH=jwt) or "chat"
-  screen: "login",
-  loginError: "",
-  tokenError: "",
-  // "connecting" | "connected" | "reconnecting" | "offline"
-  connection: "connecting",
-  users: [],
-  selectedUserID: null,
-  // "find someone to talk to": the last query's answer (`search users`)
-  search: { query: "", results: [], error: "", pending: false },
-});
-
 let localKey = 0; // stable v-for keys for messages that have no server id yet
-
-function self() {
-  return state.users.find((u) => u.self);
-}
-
-export function findUser(userID) {
-  return state.users.find((u) => u.userID === userID);
-}
 
 function sortUsers() {
   // Yourself first, then everybody else by name.
@@ -403,12 +384,12 @@ export function sendMessage(content) {
 
 socket.on("connect", () => {
   state.connection = "connected";
-  const me = self();
+  const me = selfUser();
   if (me) me.connected = true;
 });
 
 socket.on("disconnect", (reason) => {
-  const me = self();
+  const me = selfUser();
   if (me) me.connected = false;
   if (reason === "io server disconnect" && state.screen === "chat") {
     // The server closed us on purpose (a node shutting down for a restart, typically);
@@ -486,7 +467,7 @@ socket.on("users", (users) => {
       state.users.push(newUser(u, history));
     }
   }
-  const me = self();
+  const me = selfUser();
   if (me) me.connected = true;
   sortUsers();
   // A reload (or reconnect) with a conversation open: what it shows is read.
