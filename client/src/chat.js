@@ -1,16 +1,15 @@
 // Socket wiring and the actions the components call, kept out of the components so they only render.
 import socket from "./socket";
 import { state, selfUser, findUser } from "./state";
+import { stopTyping, resetTyping, notifyTyping } from "./typing";
 
-export { state, findUser };
+export { state, findUser, notifyTyping };
 
 const SESSION_KEY = "sessionID";
 const TOKEN_KEY = "token"; // AUTH=jwt (PROTOCOL.md, "Identity from a token")
 const ACK_TIMEOUT_MS = 10000;
 const FETCH_TIMEOUT_MS = 5000; // `fetch messages`: a server without it never answers
 const PAGE_SIZE = 20; // messages per `fetch messages` page (the server allows 1..=100)
-const TYPING_EVERY_MS = 2000; // at most one `typing` per conversation this often
-const TYPING_SHOWN_MS = 3000; // "typing…" stays this long after the last `typing`
 // `fetch messages` refusals worth another try later; any other `{ error }` stops paging back.
 const TRANSIENT_PAGE_ERROR = /rate limited|unavailable/;
 const READ_DEBOUNCE_MS = 200; // a burst of messages in the open conversation: one `messages read`
@@ -123,27 +122,6 @@ export function isReadByPeer(user, message) {
     isOrderedId(user.readUpTo) && message.id <= user.readUpTo);
 }
 
-// --- typing (PROTOCOL.md, "Typing") --------------------------------------------------------
-
-const typingTimers = new Map(); // userID -> timer that hides "typing…"
-const typingSentAt = new Map(); // userID -> when we last told that user we were typing
-
-function stopTyping(user) {
-  clearTimeout(typingTimers.get(user.userID));
-  typingTimers.delete(user.userID);
-  user.typing = false;
-}
-
-// Called on every keystroke in the message box: at most one `typing` per TYPING_EVERY_MS.
-export function notifyTyping() {
-  const user = findUser(state.selectedUserID);
-  if (!user || user.self || !socket.connected) return;
-  const now = Date.now();
-  if (now - (typingSentAt.get(user.userID) || 0) < TYPING_EVERY_MS) return;
-  typingSentAt.set(user.userID, now);
-  socket.emit("typing", { to: user.userID });
-}
-
 // --- older messages (PROTOCOL.md, "Message history pages") ---------------------------------
 
 // Fetches the page just older than the oldest message shown and prepends it. Resolves to the
@@ -196,9 +174,7 @@ export function loadOlder(user) {
 function reset() {
   for (const t of readTimers.values()) clearTimeout(t);
   readTimers.clear();
-  for (const t of typingTimers.values()) clearTimeout(t);
-  typingTimers.clear();
-  typingSentAt.clear();
+  resetTyping();
   state.users = [];
   state.selectedUserID = null;
   clearSearch();
@@ -497,17 +473,6 @@ socket.on("private message", (message) => {
   // server introduces a new sender with `user connected` first, so this is our own message.
   const user = findUser(peer) || addUser({ userID: peer, username: `user ${peer.slice(0, 8)}…`, connected: false });
   addIncoming(user, message);
-});
-
-socket.on("typing", (payload) => {
-  const user = payload && findUser(payload.from);
-  if (!user || user.self) return;
-  user.typing = true;
-  clearTimeout(typingTimers.get(user.userID));
-  typingTimers.set(user.userID, setTimeout(() => {
-    typingTimers.delete(user.userID);
-    user.typing = false;
-  }, TYPING_SHOWN_MS));
 });
 
 // `{ by, with, upTo }`: `by` read its conversation with `with` up to `upTo`. Either another tab
