@@ -2,8 +2,11 @@
 import socket from "./socket";
 import { state, selfUser, findUser } from "./state";
 import { stopTyping, resetTyping, notifyTyping } from "./typing";
+import {
+  scheduleMarkRead, countIncoming, isReadByPeer, resyncReads, readOpenAfterResync, resetReads,
+} from "./reads";
 
-export { state, findUser, notifyTyping };
+export { state, findUser, notifyTyping, isReadByPeer };
 
 const SESSION_KEY = "sessionID";
 const TOKEN_KEY = "token"; // AUTH=jwt (PROTOCOL.md, "Identity from a token")
@@ -12,7 +15,6 @@ const FETCH_TIMEOUT_MS = 5000; // `fetch messages`: a server without it never an
 const PAGE_SIZE = 20; // messages per `fetch messages` page (the server allows 1..=100)
 // `fetch messages` refusals worth another try later; any other `{ error }` stops paging back.
 const TRANSIENT_PAGE_ERROR = /rate limited|unavailable/;
-const READ_DEBOUNCE_MS = 200; // a burst of messages in the open conversation: one `messages read`
 
 let localKey = 0; // stable v-for keys for messages that have no server id yet
 
@@ -23,12 +25,6 @@ function sortUsers() {
     if (b.self) return 1;
     return a.username.localeCompare(b.username);
   });
-}
-
-// Message ids are UUIDv7 strings: time-ordered, so compared as strings. Messages written by the
-// Node server have none, or (in `fetch messages` pages) one like `legacy:3` that orders nothing.
-function isOrderedId(id) {
-  return typeof id === "string" && id.length === 36 && !id.startsWith("legacy:");
 }
 
 // A user entry as this client keeps it; `u` is a `users` entry, `user connected` or a search result.
@@ -54,12 +50,6 @@ function newUser(u, messages = []) {
   };
 }
 
-// Is the conversation with `user` on screen right now (open, and the tab visible)?
-function isOnScreen(user) {
-  return state.screen === "chat" && user.userID === state.selectedUserID &&
-    (typeof document === "undefined" || document.visibilityState !== "hidden");
-}
-
 function toLocal(message) {
   return {
     ...message,
@@ -75,51 +65,7 @@ function addIncoming(user, message) {
   user.messages.push(toLocal(message));
   if (message.from === socket.userID) return; // ours, from another tab
   stopTyping(user); // what they were typing has arrived
-  if (isOnScreen(user)) {
-    scheduleMarkRead(user);
-  } else {
-    user.hasNewMessages = true;
-    user.unread += 1;
-  }
-}
-
-// --- read state (PROTOCOL.md, "Read state") ------------------------------------------------
-
-const readTimers = new Map(); // userID -> pending `messages read`
-
-// The newest message from `user` to me with a UUID: what `messages read` marks (the Node
-// server's messages, id-less or `legacy:<n>`, are never unread and cannot be marks).
-function newestFromPeer(user) {
-  for (let i = user.messages.length - 1; i >= 0; i--) {
-    const m = user.messages[i];
-    if (!m.fromSelf && isOrderedId(m.id)) return m;
-  }
-  return null;
-}
-
-function clearUnread(user) {
-  user.unread = 0;
-  user.hasNewMessages = false;
-}
-
-// The conversation is on screen: it is read. Clears the count at once and tells the server
-// (and through it our other tabs and the peer) a moment later, once for a burst of messages.
-function scheduleMarkRead(user) {
-  clearUnread(user);
-  if (user.self || readTimers.has(user.userID)) return;
-  readTimers.set(user.userID, setTimeout(() => {
-    readTimers.delete(user.userID);
-    const newest = newestFromPeer(user);
-    if (!newest || newest.id === user.sentReadUpTo) return;
-    user.sentReadUpTo = newest.id;
-    socket.emit("messages read", { with: user.userID, upTo: newest.id });
-  }, READ_DEBOUNCE_MS));
-}
-
-// Does the peer's read mark cover this message of mine? (Legacy ids never do.)
-export function isReadByPeer(user, message) {
-  return Boolean(message.fromSelf && message.status === "sent" && isOrderedId(message.id) &&
-    isOrderedId(user.readUpTo) && message.id <= user.readUpTo);
+  countIncoming(user);
 }
 
 // --- older messages (PROTOCOL.md, "Message history pages") ---------------------------------
@@ -172,8 +118,7 @@ export function loadOlder(user) {
 }
 
 function reset() {
-  for (const t of readTimers.values()) clearTimeout(t);
-  readTimers.clear();
+  resetReads();
   resetTyping();
   state.users = [];
   state.selectedUserID = null;
@@ -270,14 +215,6 @@ export function selectUser(userID) {
   state.selectedUserID = userID;
   const user = findUser(userID);
   if (user) scheduleMarkRead(user);
-}
-
-// The tab came back into view: the open conversation is read now.
-if (typeof document !== "undefined") {
-  document.addEventListener("visibilitychange", () => {
-    const user = findUser(state.selectedUserID);
-    if (user && isOnScreen(user) && (user.unread > 0 || user.hasNewMessages)) scheduleMarkRead(user);
-  });
 }
 
 export function clearSearch() {
@@ -434,11 +371,7 @@ socket.on("users", (users) => {
       existing.username = u.username;
       existing.messages = older.concat(history, unstored);
       if (joins < 0) existing.more = null; // older pages dropped: page back again
-      if (typeof u.unread === "number" && !existing.self) {
-        existing.unread = u.unread;
-        existing.hasNewMessages = u.unread > 0;
-      }
-      if (u.readUpTo !== undefined) existing.readUpTo = u.readUpTo || null;
+      resyncReads(existing, u);
     } else {
       state.users.push(newUser(u, history));
     }
@@ -446,9 +379,7 @@ socket.on("users", (users) => {
   const me = selfUser();
   if (me) me.connected = true;
   sortUsers();
-  // A reload (or reconnect) with a conversation open: what it shows is read.
-  const open = findUser(state.selectedUserID);
-  if (open && isOnScreen(open) && open.unread > 0) scheduleMarkRead(open);
+  readOpenAfterResync();
 });
 
 socket.on("user connected", (u) => {
@@ -473,30 +404,4 @@ socket.on("private message", (message) => {
   // server introduces a new sender with `user connected` first, so this is our own message.
   const user = findUser(peer) || addUser({ userID: peer, username: `user ${peer.slice(0, 8)}…`, connected: false });
   addIncoming(user, message);
-});
-
-// `{ by, with, upTo }`: `by` read its conversation with `with` up to `upTo`. Either another tab
-// of ours (by === me: clear the count) or the peer (with === me: read ticks on my messages).
-socket.on("messages read", (payload) => {
-  if (!payload || typeof payload.upTo !== "string") return;
-  const { by, with: withID, upTo } = payload;
-  if (by === socket.userID) {
-    const user = findUser(withID);
-    if (!user) return;
-    user.sentReadUpTo = upTo;
-    const newest = newestFromPeer(user);
-    if (!newest || newest.id === upTo || (isOrderedId(upTo) && newest.id <= upTo)) {
-      clearUnread(user);
-    } else if (isOrderedId(upTo)) {
-      // Read up to some point: what is still unread is what came after it.
-      const left = user.messages.filter((m) => !m.fromSelf && isOrderedId(m.id) && m.id > upTo).length;
-      user.unread = Math.min(user.unread, left);
-      user.hasNewMessages = user.unread > 0;
-    }
-  } else if (withID === socket.userID) {
-    const user = findUser(by);
-    if (!user) return;
-    // Never backwards; a legacy id orders nothing.
-    if (!isOrderedId(user.readUpTo) || (isOrderedId(upTo) && upTo > user.readUpTo)) user.readUpTo = upTo;
-  }
 });
