@@ -3,10 +3,11 @@ import socket from "./socket";
 import { state, selfUser, findUser } from "./state";
 import { stopTyping, resetTyping, notifyTyping } from "./typing";
 import {
-  scheduleMarkRead, countIncoming, isReadByPeer, resyncReads, readOpenAfterResync, resetReads,
+  countIncoming, isReadByPeer, resyncReads, readOpenAfterResync, resetReads,
 } from "./reads";
+import { sortUsers, newUser, addUser, selectUser } from "./users";
 
-export { state, findUser, notifyTyping, isReadByPeer };
+export { state, findUser, selectUser, notifyTyping, isReadByPeer };
 
 const SESSION_KEY = "sessionID";
 const TOKEN_KEY = "token"; // AUTH=jwt (PROTOCOL.md, "Identity from a token")
@@ -17,38 +18,6 @@ const PAGE_SIZE = 20; // messages per `fetch messages` page (the server allows 1
 const TRANSIENT_PAGE_ERROR = /rate limited|unavailable/;
 
 let localKey = 0; // stable v-for keys for messages that have no server id yet
-
-function sortUsers() {
-  // Yourself first, then everybody else by name.
-  state.users.sort((a, b) => {
-    if (a.self) return -1;
-    if (b.self) return 1;
-    return a.username.localeCompare(b.username);
-  });
-}
-
-// A user entry as this client keeps it; `u` is a `users` entry, `user connected` or a search result.
-function newUser(u, messages = []) {
-  const unread = u.userID !== socket.userID && Number(u.unread) > 0 ? Number(u.unread) : 0;
-  return {
-    userID: u.userID,
-    username: u.username,
-    connected: Boolean(u.connected),
-    self: u.userID === socket.userID,
-    messages,
-    hasNewMessages: unread > 0,
-    // Messages from this user to me that I have not read (`unread` in `users`, then counted here).
-    unread,
-    // How far this user has read my messages to it (`readUpTo`, then `messages read`): read ticks.
-    readUpTo: u.readUpTo || null,
-    // The last `upTo` this client sent for this conversation, so it is sent once.
-    sentReadUpTo: null,
-    typing: false,
-    // Older history (`fetch messages`): null = not asked yet, true = there is more, false = none.
-    more: null,
-    loadingOlder: false,
-  };
-}
 
 function toLocal(message) {
   return {
@@ -126,17 +95,6 @@ function reset() {
   socket.userID = undefined;
 }
 
-// Adds a user this client did not know yet (a search result, or the peer of a conversation that
-// another tab of ours started) to the list, without its history: the server sends history in
-// `users` only, and a new conversation has none yet.
-function addUser(u) {
-  const existing = findUser(u.userID);
-  if (existing) return existing;
-  state.users.push(newUser(u));
-  sortUsers();
-  return findUser(u.userID);
-}
-
 // --- actions used by the components -------------------------------------------------
 
 // A token in the page's address (`?token=...`) is kept in localStorage and taken out of the
@@ -209,12 +167,6 @@ export function logout() {
   socket.auth = {};
   reset();
   state.screen = withToken ? "token" : "login";
-}
-
-export function selectUser(userID) {
-  state.selectedUserID = userID;
-  const user = findUser(userID);
-  if (user) scheduleMarkRead(user);
 }
 
 export function clearSearch() {
