@@ -1,41 +1,21 @@
 // Socket wiring and the actions the components call, kept out of the components so they only render.
-import socket from "./socket";
+import socket, { ACK_TIMEOUT_MS } from "./socket";
 import { state, selfUser, findUser } from "./state";
-import { stopTyping, resetTyping, notifyTyping } from "./typing";
+import { resetTyping, notifyTyping } from "./typing";
 import {
-  countIncoming, isReadByPeer, resyncReads, readOpenAfterResync, resetReads,
+  isReadByPeer, resyncReads, readOpenAfterResync, resetReads,
 } from "./reads";
 import { sortUsers, newUser, addUser, selectUser } from "./users";
+import { toLocal, sendMessage } from "./messages";
 
-export { state, findUser, selectUser, notifyTyping, isReadByPeer };
+export { state, findUser, selectUser, sendMessage, notifyTyping, isReadByPeer };
 
 const SESSION_KEY = "sessionID";
 const TOKEN_KEY = "token"; // AUTH=jwt (PROTOCOL.md, "Identity from a token")
-const ACK_TIMEOUT_MS = 10000;
 const FETCH_TIMEOUT_MS = 5000; // `fetch messages`: a server without it never answers
 const PAGE_SIZE = 20; // messages per `fetch messages` page (the server allows 1..=100)
 // `fetch messages` refusals worth another try later; any other `{ error }` stops paging back.
 const TRANSIENT_PAGE_ERROR = /rate limited|unavailable/;
-
-let localKey = 0; // stable v-for keys for messages that have no server id yet
-
-function toLocal(message) {
-  return {
-    ...message,
-    key: message.id || `local-${++localKey}`,
-    fromSelf: message.from === socket.userID,
-    status: "sent",
-  };
-}
-
-function addIncoming(user, message) {
-  // The same stored message can reach us twice (history resync + live event): dedupe by id.
-  if (message.id && user.messages.some((m) => m.id === message.id)) return;
-  user.messages.push(toLocal(message));
-  if (message.from === socket.userID) return; // ours, from another tab
-  stopTyping(user); // what they were typing has arrived
-  countIncoming(user);
-}
 
 // --- older messages (PROTOCOL.md, "Message history pages") ---------------------------------
 
@@ -213,38 +193,6 @@ export function openConversation(u) {
   selectUser(u.userID);
 }
 
-export function sendMessage(content) {
-  const user = findUser(state.selectedUserID);
-  if (!user || !content) return;
-  user.messages.push({
-    key: `local-${++localKey}`,
-    content,
-    from: socket.userID,
-    to: user.userID,
-    fromSelf: true,
-    status: "pending",
-  });
-  // Take the reactive proxy back out of the array so later edits re-render.
-  const msg = user.messages[user.messages.length - 1];
-  socket.timeout(ACK_TIMEOUT_MS).emit("private message", { content, to: user.userID }, (err, res) => {
-    if (err) {
-      // No ack: we cannot know whether it was stored, so say so instead of faking "sent".
-      msg.status = "failed";
-      msg.error = "no answer from the server";
-    } else if (res && res.message) {
-      const duplicate = res.message.id && user.messages.some((m) => m !== msg && m.id === res.message.id);
-      if (duplicate) {
-        user.messages.splice(user.messages.indexOf(msg), 1); // history resync already has it
-      } else {
-        Object.assign(msg, res.message, { status: "sent" });
-      }
-    } else {
-      msg.status = "failed";
-      msg.error = (res && res.error) || "unknown error";
-    }
-  });
-}
-
 // --- server events -------------------------------------------------------------------
 
 socket.on("connect", () => {
@@ -347,13 +295,4 @@ socket.on("user connected", (u) => {
 socket.on("user disconnected", (userID) => {
   const user = findUser(userID);
   if (user) user.connected = false;
-});
-
-socket.on("private message", (message) => {
-  // Our own messages (sent from another tab) belong to the conversation with `to`.
-  const peer = message.from === socket.userID ? message.to : message.from;
-  // A peer we do not know: another tab of ours opened this conversation (from a search); the
-  // server introduces a new sender with `user connected` first, so this is our own message.
-  const user = findUser(peer) || addUser({ userID: peer, username: `user ${peer.slice(0, 8)}…`, connected: false });
-  addIncoming(user, message);
 });
