@@ -1,5 +1,5 @@
 // Socket wiring and the actions the components call, kept out of the components so they only render.
-import socket, { ACK_TIMEOUT_MS } from "./socket";
+import socket from "./socket";
 import { state, selfUser, findUser } from "./state";
 import { resetTyping, notifyTyping } from "./typing";
 import {
@@ -8,8 +8,12 @@ import {
 import { sortUsers, newUser, addUser, selectUser } from "./users";
 import { toLocal, sendMessage } from "./messages";
 import { loadOlder, resyncHistory } from "./history";
+import { clearSearch, search, openConversation } from "./search";
 
-export { state, findUser, selectUser, sendMessage, notifyTyping, loadOlder, isReadByPeer };
+export {
+  state, findUser, selectUser, sendMessage, notifyTyping, loadOlder, isReadByPeer,
+  clearSearch, search, openConversation,
+};
 
 const SESSION_KEY = "sessionID";
 const TOKEN_KEY = "token"; // AUTH=jwt (PROTOCOL.md, "Identity from a token")
@@ -94,50 +98,6 @@ export function logout() {
   socket.auth = {};
   reset();
   state.screen = withToken ? "token" : "login";
-}
-
-export function clearSearch() {
-  state.search.query = "";
-  state.search.results = [];
-  state.search.error = "";
-  state.search.pending = false;
-}
-
-let searchSeq = 0; // answers to superseded queries are ignored
-
-// `search users` (PROTOCOL.md, "Scope of the user directory"): usernames starting with `query`,
-// case-insensitive, never ourselves. Works in both scopes; in `contacts` it is how a user finds
-// someone it has never talked to.
-export function search(query) {
-  state.search.query = query;
-  const trimmed = query.trim();
-  if (!trimmed) {
-    clearSearch();
-    return;
-  }
-  const seq = ++searchSeq;
-  state.search.pending = true;
-  socket.timeout(ACK_TIMEOUT_MS).emit("search users", { query: trimmed, limit: 20 }, (err, res) => {
-    if (seq !== searchSeq) return;
-    state.search.pending = false;
-    if (err) {
-      state.search.results = [];
-      state.search.error = "no answer from the server";
-    } else if (res && Array.isArray(res.users)) {
-      state.search.results = res.users;
-      state.search.error = "";
-    } else {
-      state.search.results = [];
-      state.search.error = (res && res.error) || "unknown error";
-    }
-  });
-}
-
-// Opens the conversation with a search result, adding the user to the list if it is new.
-export function openConversation(u) {
-  addUser(u);
-  clearSearch();
-  selectUser(u.userID);
 }
 
 // --- server events -------------------------------------------------------------------
