@@ -7,7 +7,8 @@ import { addUser } from "./users";
 
 let localKey = 0; // stable v-for keys for messages that have no server id yet
 
-// A message as this client keeps it (`status`: "pending" until acked, then "sent" or "failed").
+// A stored message as this client keeps it: a stable key, whether it is ours, status "sent"
+// (sendMessage's own entries are "pending" until acked, then "sent" or "failed").
 export function toLocal(message) {
   return {
     ...message,
