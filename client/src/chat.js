@@ -1,414 +1,33 @@
-// All chat state and socket wiring, kept out of the components so they only render.
-import { reactive } from "vue";
+// The chat client's public API: the state and actions the components import from here, kept out
+// of them so they only render. Each concern has its module: state.js (the reactive state),
+// users.js, messages.js, history.js (older pages), reads.js (unread counts, read ticks),
+// typing.js, search.js, session.js (sign-in: username, token, sessionID). This one follows the
+// connection, and the users list as the server sends it.
 import socket from "./socket";
+import { state, selfUser, findUser } from "./state";
+import { sortUsers, newUser, addUser, selectUser } from "./users";
+import { toLocal, sendMessage } from "./messages";
+import { loadOlder, resyncHistory } from "./history";
+import { isReadByPeer, resyncReads, readOpenAfterResync } from "./reads";
+import { notifyTyping } from "./typing";
+import { clearSearch, search, openConversation } from "./search";
+import { start, login, loginWithToken, useUsername, logout } from "./session";
 
-const SESSION_KEY = "sessionID";
-const TOKEN_KEY = "token"; // AUTH=jwt (PROTOCOL.md, "Identity from a token")
-const ACK_TIMEOUT_MS = 10000;
-const FETCH_TIMEOUT_MS = 5000; // `fetch messages`: a server without it never answers
-const PAGE_SIZE = 20; // messages per `fetch messages` page (the server allows 1..=100)
-const TYPING_EVERY_MS = 2000; // at most one `typing` per conversation this often
-const TYPING_SHOWN_MS = 3000; // "typing…" stays this long after the last `typing`
-// `fetch messages` refusals worth another try later; any other `{ error }` stops paging back.
-const TRANSIENT_PAGE_ERROR = /rate limited|unavailable/;
-const READ_DEBOUNCE_MS = 200; // a burst of messages in the open conversation: one `messages read`
+export {
+  state, findUser, selectUser, sendMessage, loadOlder, isReadByPeer, notifyTyping,
+  clearSearch, search, openConversation, start, login, loginWithToken, useUsername, logout,
+};
 
-export const state = reactive({
-  // "login" (choose a username), "token" (paste a token, AUTH=jwt) or "chat"
-  screen: "login",
-  loginError: "",
-  tokenError: "",
-  // "connecting" | "connected" | "reconnecting" | "offline"
-  connection: "connecting",
-  users: [],
-  selectedUserID: null,
-  // "find someone to talk to": the last query's answer (`search users`)
-  search: { query: "", results: [], error: "", pending: false },
-});
-
-let localKey = 0; // stable v-for keys for messages that have no server id yet
-
-function self() {
-  return state.users.find((u) => u.self);
-}
-
-export function findUser(userID) {
-  return state.users.find((u) => u.userID === userID);
-}
-
-function sortUsers() {
-  // Yourself first, then everybody else by name.
-  state.users.sort((a, b) => {
-    if (a.self) return -1;
-    if (b.self) return 1;
-    return a.username.localeCompare(b.username);
-  });
-}
-
-// Message ids are UUIDv7 strings: time-ordered, so compared as strings. Messages written by the
-// Node server have none, or (in `fetch messages` pages) one like `legacy:3` that orders nothing.
-function isOrderedId(id) {
-  return typeof id === "string" && id.length === 36 && !id.startsWith("legacy:");
-}
-
-// A user entry as this client keeps it; `u` is a `users` entry, `user connected` or a search result.
-function newUser(u, messages = []) {
-  const unread = u.userID !== socket.userID && Number(u.unread) > 0 ? Number(u.unread) : 0;
-  return {
-    userID: u.userID,
-    username: u.username,
-    connected: Boolean(u.connected),
-    self: u.userID === socket.userID,
-    messages,
-    hasNewMessages: unread > 0,
-    // Messages from this user to me that I have not read (`unread` in `users`, then counted here).
-    unread,
-    // How far this user has read my messages to it (`readUpTo`, then `messages read`): read ticks.
-    readUpTo: u.readUpTo || null,
-    // The last `upTo` this client sent for this conversation, so it is sent once.
-    sentReadUpTo: null,
-    typing: false,
-    // Older history (`fetch messages`): null = not asked yet, true = there is more, false = none.
-    more: null,
-    loadingOlder: false,
-  };
-}
-
-// Is the conversation with `user` on screen right now (open, and the tab visible)?
-function isOnScreen(user) {
-  return state.screen === "chat" && user.userID === state.selectedUserID &&
-    (typeof document === "undefined" || document.visibilityState !== "hidden");
-}
-
-function toLocal(message) {
-  return {
-    ...message,
-    key: message.id || `local-${++localKey}`,
-    fromSelf: message.from === socket.userID,
-    status: "sent",
-  };
-}
-
-function addIncoming(user, message) {
-  // The same stored message can reach us twice (history resync + live event): dedupe by id.
-  if (message.id && user.messages.some((m) => m.id === message.id)) return;
-  user.messages.push(toLocal(message));
-  if (message.from === socket.userID) return; // ours, from another tab
-  stopTyping(user); // what they were typing has arrived
-  if (isOnScreen(user)) {
-    scheduleMarkRead(user);
-  } else {
-    user.hasNewMessages = true;
-    user.unread += 1;
-  }
-}
-
-// --- read state (PROTOCOL.md, "Read state") ------------------------------------------------
-
-const readTimers = new Map(); // userID -> pending `messages read`
-
-// The newest message from `user` to me with a UUID: what `messages read` marks (the Node
-// server's messages, id-less or `legacy:<n>`, are never unread and cannot be marks).
-function newestFromPeer(user) {
-  for (let i = user.messages.length - 1; i >= 0; i--) {
-    const m = user.messages[i];
-    if (!m.fromSelf && isOrderedId(m.id)) return m;
-  }
-  return null;
-}
-
-function clearUnread(user) {
-  user.unread = 0;
-  user.hasNewMessages = false;
-}
-
-// The conversation is on screen: it is read. Clears the count at once and tells the server
-// (and through it our other tabs and the peer) a moment later, once for a burst of messages.
-function scheduleMarkRead(user) {
-  clearUnread(user);
-  if (user.self || readTimers.has(user.userID)) return;
-  readTimers.set(user.userID, setTimeout(() => {
-    readTimers.delete(user.userID);
-    const newest = newestFromPeer(user);
-    if (!newest || newest.id === user.sentReadUpTo) return;
-    user.sentReadUpTo = newest.id;
-    socket.emit("messages read", { with: user.userID, upTo: newest.id });
-  }, READ_DEBOUNCE_MS));
-}
-
-// Does the peer's read mark cover this message of mine? (Legacy ids never do.)
-export function isReadByPeer(user, message) {
-  return Boolean(message.fromSelf && message.status === "sent" && isOrderedId(message.id) &&
-    isOrderedId(user.readUpTo) && message.id <= user.readUpTo);
-}
-
-// --- typing (PROTOCOL.md, "Typing") --------------------------------------------------------
-
-const typingTimers = new Map(); // userID -> timer that hides "typing…"
-const typingSentAt = new Map(); // userID -> when we last told that user we were typing
-
-function stopTyping(user) {
-  clearTimeout(typingTimers.get(user.userID));
-  typingTimers.delete(user.userID);
-  user.typing = false;
-}
-
-// Called on every keystroke in the message box: at most one `typing` per TYPING_EVERY_MS.
-export function notifyTyping() {
-  const user = findUser(state.selectedUserID);
-  if (!user || user.self || !socket.connected) return;
-  const now = Date.now();
-  if (now - (typingSentAt.get(user.userID) || 0) < TYPING_EVERY_MS) return;
-  typingSentAt.set(user.userID, now);
-  socket.emit("typing", { to: user.userID });
-}
-
-// --- older messages (PROTOCOL.md, "Message history pages") ---------------------------------
-
-// Fetches the page just older than the oldest message shown and prepends it. Resolves to the
-// number of messages added. Stops for good (more = false) when the server says there is no
-// more, answers `{ error }` (other than a passing one: rate limit, storage down), or does not
-// answer in time (a server without the feature never does).
-export function loadOlder(user) {
-  if (user.loadingOlder || user.more === false) return Promise.resolve(0);
-  const oldest = user.messages[0];
-  if (oldest && !oldest.id) {
-    // Nothing to page back from (a conversation without ids comes whole from the Node server).
-    user.more = false;
-    return Promise.resolve(0);
-  }
-  // An empty conversation (HISTORY_ON_CONNECT=0, or one opened from a search): its newest page.
-  const request = oldest
-    ? { with: user.userID, before: oldest.id, limit: PAGE_SIZE }
-    : { with: user.userID, limit: PAGE_SIZE };
-  user.loadingOlder = true;
-  return new Promise((resolve) => {
-    socket.timeout(FETCH_TIMEOUT_MS).emit("fetch messages", request, (err, res) => {
-      user.loadingOlder = false;
-      const passing = err
-        ? !socket.connected // no answer because we were cut off, not because the server cannot page
-        : Boolean(res && typeof res.error === "string" && TRANSIENT_PAGE_ERROR.test(res.error));
-      if (passing) {
-        resolve(0); // try again on the next scroll up (or the "load older" button)
-        return;
-      }
-      if (err || !res || !Array.isArray(res.messages)) {
-        user.more = false;
-        resolve(0);
-        return;
-      }
-      const known = new Set(user.messages.map((m) => m.id).filter(Boolean));
-      const page = res.messages.filter((m) => !(m.id && known.has(m.id))).map(toLocal);
-      // The page is older than what we asked from, if that is still the oldest message shown
-      // (a resync may have replaced the list meanwhile); than anything, if we had none.
-      if (oldest && user.messages[0] !== oldest && user.messages[0]?.id !== oldest.id) {
-        resolve(0);
-        return;
-      }
-      user.messages = page.concat(user.messages);
-      user.more = Boolean(res.more) && page.length > 0;
-      resolve(page.length);
-    });
-  });
-}
-
-function reset() {
-  for (const t of readTimers.values()) clearTimeout(t);
-  readTimers.clear();
-  for (const t of typingTimers.values()) clearTimeout(t);
-  typingTimers.clear();
-  typingSentAt.clear();
-  state.users = [];
-  state.selectedUserID = null;
-  clearSearch();
-  socket.userID = undefined;
-}
-
-// Adds a user this client did not know yet (a search result, or the peer of a conversation that
-// another tab of ours started) to the list, without its history: the server sends history in
-// `users` only, and a new conversation has none yet.
-function addUser(u) {
-  const existing = findUser(u.userID);
-  if (existing) return existing;
-  state.users.push(newUser(u));
-  sortUsers();
-  return findUser(u.userID);
-}
-
-// --- actions used by the components -------------------------------------------------
-
-// A token in the page's address (`?token=...`) is kept in localStorage and taken out of the
-// address, so that it is neither bookmarked nor shown; the stored one is used after a reload.
-function tokenFromUrl() {
-  if (typeof window === "undefined") return null;
-  const url = new URL(window.location.href);
-  const token = url.searchParams.get("token");
-  if (token === null) return null;
-  url.searchParams.delete("token");
-  window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
-  return token.trim();
-}
-
-// Keeps `token` and connects with it (AUTH=jwt). A different token may be another user: the
-// stored session is then not sent (the server finds the token's own session anyway).
-function connectWithToken(token) {
-  if (token !== localStorage.getItem(TOKEN_KEY)) localStorage.removeItem(SESSION_KEY);
-  localStorage.setItem(TOKEN_KEY, token);
-  const sessionID = localStorage.getItem(SESSION_KEY);
-  reset();
-  state.tokenError = "";
-  state.screen = "chat";
-  state.connection = "connecting";
-  socket.auth = sessionID ? { token, sessionID } : { token };
-  socket.connect();
-}
-
-export function start() {
-  const token = tokenFromUrl() || localStorage.getItem(TOKEN_KEY);
-  if (token) {
-    connectWithToken(token);
-    return;
-  }
-  const sessionID = localStorage.getItem(SESSION_KEY);
-  if (sessionID) {
-    // A stored session: reconnect with it and skip the username screen.
-    state.screen = "chat";
-    socket.auth = { sessionID };
-    socket.connect();
-  }
-}
-
-// The token form's submit.
-export function loginWithToken(token) {
-  if (token.trim()) connectWithToken(token.trim());
-}
-
-// The token form's way back to the username flow (a server that is not in AUTH=jwt).
-export function useUsername() {
-  localStorage.removeItem(TOKEN_KEY);
-  state.tokenError = "";
-  state.screen = "login";
-}
-
-export function login(username) {
-  reset();
-  state.loginError = "";
-  state.screen = "chat";
-  state.connection = "connecting";
-  socket.auth = { username };
-  socket.connect();
-}
-
-export function logout() {
-  const withToken = Boolean(socket.auth && socket.auth.token);
-  localStorage.removeItem(SESSION_KEY);
-  localStorage.removeItem(TOKEN_KEY);
-  socket.disconnect();
-  socket.auth = {};
-  reset();
-  state.screen = withToken ? "token" : "login";
-}
-
-export function selectUser(userID) {
-  state.selectedUserID = userID;
-  const user = findUser(userID);
-  if (user) scheduleMarkRead(user);
-}
-
-// The tab came back into view: the open conversation is read now.
-if (typeof document !== "undefined") {
-  document.addEventListener("visibilitychange", () => {
-    const user = findUser(state.selectedUserID);
-    if (user && isOnScreen(user) && (user.unread > 0 || user.hasNewMessages)) scheduleMarkRead(user);
-  });
-}
-
-export function clearSearch() {
-  state.search.query = "";
-  state.search.results = [];
-  state.search.error = "";
-  state.search.pending = false;
-}
-
-let searchSeq = 0; // answers to superseded queries are ignored
-
-// `search users` (PROTOCOL.md, "Scope of the user directory"): usernames starting with `query`,
-// case-insensitive, never ourselves. Works in both scopes; in `contacts` it is how a user finds
-// someone it has never talked to.
-export function search(query) {
-  state.search.query = query;
-  const trimmed = query.trim();
-  if (!trimmed) {
-    clearSearch();
-    return;
-  }
-  const seq = ++searchSeq;
-  state.search.pending = true;
-  socket.timeout(ACK_TIMEOUT_MS).emit("search users", { query: trimmed, limit: 20 }, (err, res) => {
-    if (seq !== searchSeq) return;
-    state.search.pending = false;
-    if (err) {
-      state.search.results = [];
-      state.search.error = "no answer from the server";
-    } else if (res && Array.isArray(res.users)) {
-      state.search.results = res.users;
-      state.search.error = "";
-    } else {
-      state.search.results = [];
-      state.search.error = (res && res.error) || "unknown error";
-    }
-  });
-}
-
-// Opens the conversation with a search result, adding the user to the list if it is new.
-export function openConversation(u) {
-  addUser(u);
-  clearSearch();
-  selectUser(u.userID);
-}
-
-export function sendMessage(content) {
-  const user = findUser(state.selectedUserID);
-  if (!user || !content) return;
-  user.messages.push({
-    key: `local-${++localKey}`,
-    content,
-    from: socket.userID,
-    to: user.userID,
-    fromSelf: true,
-    status: "pending",
-  });
-  // Take the reactive proxy back out of the array so later edits re-render.
-  const msg = user.messages[user.messages.length - 1];
-  socket.timeout(ACK_TIMEOUT_MS).emit("private message", { content, to: user.userID }, (err, res) => {
-    if (err) {
-      // No ack: we cannot know whether it was stored, so say so instead of faking "sent".
-      msg.status = "failed";
-      msg.error = "no answer from the server";
-    } else if (res && res.message) {
-      const duplicate = res.message.id && user.messages.some((m) => m !== msg && m.id === res.message.id);
-      if (duplicate) {
-        user.messages.splice(user.messages.indexOf(msg), 1); // history resync already has it
-      } else {
-        Object.assign(msg, res.message, { status: "sent" });
-      }
-    } else {
-      msg.status = "failed";
-      msg.error = (res && res.error) || "unknown error";
-    }
-  });
-}
-
-// --- server events -------------------------------------------------------------------
+// --- server events: the connection, and who is there ---------------------------------
 
 socket.on("connect", () => {
   state.connection = "connected";
-  const me = self();
+  const me = selfUser();
   if (me) me.connected = true;
 });
 
 socket.on("disconnect", (reason) => {
-  const me = self();
+  const me = selfUser();
   if (me) me.connected = false;
   if (reason === "io server disconnect" && state.screen === "chat") {
     // The server closed us on purpose (a node shutting down for a restart, typically);
@@ -427,71 +46,23 @@ socket.io.on("reconnect_attempt", () => {
   state.connection = "reconnecting";
 });
 
-socket.on("connect_error", (err) => {
-  if (err.message === "invalid token") {
-    // AUTH=jwt: the token is missing, malformed, expired or badly signed. Ask for another.
-    const hadToken = Boolean(socket.auth && socket.auth.token);
-    localStorage.removeItem(TOKEN_KEY);
-    localStorage.removeItem(SESSION_KEY);
-    reset();
-    socket.auth = {};
-    state.tokenError = hadToken
-      ? "This token was refused (invalid or expired): paste a new one."
-      : "This server signs you in with a token: paste yours.";
-    state.screen = "token";
-  } else if (err.message === "invalid username") {
-    // A server that does not take tokens (AUTH=session): back to the username flow.
-    localStorage.removeItem(TOKEN_KEY);
-    // Either a bad name or a stored session the server no longer knows: start over.
-    localStorage.removeItem(SESSION_KEY);
-    reset();
-    state.loginError = socket.auth && socket.auth.sessionID
-      ? "Your session has expired: choose a username again."
-      : "That username is not accepted (1 to 64 characters).";
-    state.screen = "login";
-  } else if (socket.active) {
-    state.connection = "reconnecting";
-  }
-});
-
-socket.on("session", ({ sessionID, userID }) => {
-  // Reconnections (and reloads) use the session, not the username (and the token, if any).
-  const token = socket.auth && socket.auth.token;
-  socket.auth = token ? { token, sessionID } : { sessionID };
-  localStorage.setItem(SESSION_KEY, sessionID);
-  socket.userID = userID;
-});
-
 socket.on("users", (users) => {
   for (const u of users) {
     const history = u.messages.map(toLocal);
     const existing = findUser(u.userID);
     if (existing) {
-      // Keep our own messages the server never stored (failed, or still waiting for an ack).
-      const unstored = existing.messages.filter((m) => m.status !== "sent");
-      // Older pages fetched before (HISTORY_ON_CONNECT): kept if the new history joins them.
-      const joins = history.length && history[0].id
-        ? existing.messages.findIndex((m) => m.id === history[0].id) : -1;
-      const older = joins > 0 ? existing.messages.slice(0, joins).filter((m) => m.status === "sent") : [];
       existing.connected = u.connected;
       existing.username = u.username;
-      existing.messages = older.concat(history, unstored);
-      if (joins < 0) existing.more = null; // older pages dropped: page back again
-      if (typeof u.unread === "number" && !existing.self) {
-        existing.unread = u.unread;
-        existing.hasNewMessages = u.unread > 0;
-      }
-      if (u.readUpTo !== undefined) existing.readUpTo = u.readUpTo || null;
+      resyncHistory(existing, history);
+      resyncReads(existing, u);
     } else {
       state.users.push(newUser(u, history));
     }
   }
-  const me = self();
+  const me = selfUser();
   if (me) me.connected = true;
   sortUsers();
-  // A reload (or reconnect) with a conversation open: what it shows is read.
-  const open = findUser(state.selectedUserID);
-  if (open && isOnScreen(open) && open.unread > 0) scheduleMarkRead(open);
+  readOpenAfterResync();
 });
 
 socket.on("user connected", (u) => {
@@ -507,50 +78,4 @@ socket.on("user connected", (u) => {
 socket.on("user disconnected", (userID) => {
   const user = findUser(userID);
   if (user) user.connected = false;
-});
-
-socket.on("private message", (message) => {
-  // Our own messages (sent from another tab) belong to the conversation with `to`.
-  const peer = message.from === socket.userID ? message.to : message.from;
-  // A peer we do not know: another tab of ours opened this conversation (from a search); the
-  // server introduces a new sender with `user connected` first, so this is our own message.
-  const user = findUser(peer) || addUser({ userID: peer, username: `user ${peer.slice(0, 8)}…`, connected: false });
-  addIncoming(user, message);
-});
-
-socket.on("typing", (payload) => {
-  const user = payload && findUser(payload.from);
-  if (!user || user.self) return;
-  user.typing = true;
-  clearTimeout(typingTimers.get(user.userID));
-  typingTimers.set(user.userID, setTimeout(() => {
-    typingTimers.delete(user.userID);
-    user.typing = false;
-  }, TYPING_SHOWN_MS));
-});
-
-// `{ by, with, upTo }`: `by` read its conversation with `with` up to `upTo`. Either another tab
-// of ours (by === me: clear the count) or the peer (with === me: read ticks on my messages).
-socket.on("messages read", (payload) => {
-  if (!payload || typeof payload.upTo !== "string") return;
-  const { by, with: withID, upTo } = payload;
-  if (by === socket.userID) {
-    const user = findUser(withID);
-    if (!user) return;
-    user.sentReadUpTo = upTo;
-    const newest = newestFromPeer(user);
-    if (!newest || newest.id === upTo || (isOrderedId(upTo) && newest.id <= upTo)) {
-      clearUnread(user);
-    } else if (isOrderedId(upTo)) {
-      // Read up to some point: what is still unread is what came after it.
-      const left = user.messages.filter((m) => !m.fromSelf && isOrderedId(m.id) && m.id > upTo).length;
-      user.unread = Math.min(user.unread, left);
-      user.hasNewMessages = user.unread > 0;
-    }
-  } else if (withID === socket.userID) {
-    const user = findUser(by);
-    if (!user) return;
-    // Never backwards; a legacy id orders nothing.
-    if (!isOrderedId(user.readUpTo) || (isOrderedId(upTo) && upTo > user.readUpTo)) user.readUpTo = upTo;
-  }
 });

@@ -9,6 +9,9 @@ const URL = import.meta.env.VITE_SERVER_URL ||
 // autoConnect off: we connect only once we know the username or stored sessionID.
 const socket = io(URL, { autoConnect: false });
 
+// How long an acknowledged request (`private message`, `search users`) may wait for its answer.
+export const ACK_TIMEOUT_MS = 10000;
+
 if (import.meta.env.DEV) {
   socket.onAny((event, ...args) => console.log(event, args));
 }
