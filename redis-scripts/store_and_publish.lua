@@ -12,7 +12,8 @@
 -- ARGV[4]  what to publish (the routing envelope)
 -- ARGV[5]  one character per channel below: '1' where the publishing node itself subscribes
 --          (it delivered to its own sockets already), '0' elsewhere
--- ARGV[6]  the message's member of the index: "<id> <JSON>"
+-- ARGV[6]  the message's id: its member of the index is "<id> <JSON>" (built here, so the JSON
+--          crosses the wire once)
 -- ARGV[7..] the channels to publish it on
 --
 -- A channel marked '1' is published on only when another client subscribes to it too (a
@@ -42,7 +43,7 @@ for i = 2, #KEYS do
   end
   redis.call('EXPIRE', KEYS[i], ARGV[3])
 end
-local indexed = redis.pcall('ZADD', KEYS[1], 0, ARGV[6])
+local indexed = redis.pcall('ZADD', KEYS[1], 0, ARGV[6] .. ' ' .. ARGV[1])
 if type(indexed) == 'table' and indexed.err then
   undo()
   return redis.error_reply(indexed.err)

@@ -21,7 +21,8 @@
 -- ARGV[9]  the recipient's channel (where the introduction goes)
 -- ARGV[10] one character for ARGV[9], then one per channel below: '1' where the publishing
 --          node itself subscribes (it delivered to its own sockets already), '0' elsewhere
--- ARGV[11] the message's member of the index: "<id> <JSON>"
+-- ARGV[11] the message's id: its member of the index is "<id> <JSON>" (built here, so the JSON
+--          crosses the wire once)
 -- ARGV[12..] the channels of the message
 --
 -- A channel marked '1' is published on only when another client subscribes to it too: with
@@ -34,13 +35,14 @@
 local cap = tonumber(ARGV[2])
 local pushed = {}
 local added = {}
+local member = ARGV[11] .. ' ' .. ARGV[1]
 local indexed = false
 local function undo()
   for _, key in ipairs(pushed) do
     redis.call('RPOP', key)
   end
   if indexed then
-    redis.call('ZREM', KEYS[5], ARGV[11])
+    redis.call('ZREM', KEYS[5], member)
   end
   for _, pair in ipairs(added) do
     redis.call('SREM', pair[1], pair[2])
@@ -58,7 +60,7 @@ for i = 1, 2 do
   end
   redis.call('EXPIRE', KEYS[i], ARGV[3])
 end
-local added_to_index = redis.pcall('ZADD', KEYS[5], 0, ARGV[11])
+local added_to_index = redis.pcall('ZADD', KEYS[5], 0, member)
 if type(added_to_index) == 'table' and added_to_index.err then
   undo()
   return redis.error_reply(added_to_index.err)

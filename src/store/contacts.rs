@@ -107,7 +107,7 @@ impl ContactStore {
                 .arg(&introduction.payload)
                 .arg(&recipient_channel)
                 .arg(introduction.held_flags() + &message.held_flags())
-                .arg(record.index_member());
+                .arg(record.id);
             for target in &message.channels {
                 call.arg(&target.channel);
             }

@@ -115,7 +115,7 @@ impl MessageStore {
                 .arg(self.ttl.as_secs())
                 .arg(&announce.payload)
                 .arg(announce.held_flags())
-                .arg(record.index_member());
+                .arg(record.id);
             for target in &announce.channels {
                 call.arg(&target.channel);
             }
