@@ -194,23 +194,38 @@ impl MessageStore {
     }
 
     /// Whether the conversation of `me` with `with` holds the message `id`: in its index
-    /// (`O(log n)`), else in `me`'s history (a message stored before the index existed).
+    /// (`O(log n)`), else, when `id` is older than everything the index holds, in `me`'s
+    /// history (a message stored before the index existed). An id the index should hold but
+    /// does not (a made-up one, newer than its oldest message) costs no history read.
     pub async fn holds(&self, me: &UserId, with: &UserId, id: &str) -> Result<bool, StoreError> {
         let conn = self.pool.get().await?;
+        let key = keys::conversation(me.as_str(), with.as_str());
+        let mut pipe = redis::pipe();
         // Members of this id are "<id> <JSON>": from "<id> " to just below "<id>!" (`!` follows
-        // the space).
-        let found: Vec<String> = redis::cmd("ZRANGE")
-            .arg(keys::conversation(me.as_str(), with.as_str()))
+        // the space). Then the oldest message ("[0": marks sort below every id).
+        pipe.cmd("ZRANGE")
+            .arg(&key)
             .arg(format!("[{id} "))
             .arg(format!("({id}!"))
             .arg("BYLEX")
             .arg("LIMIT")
             .arg(0)
-            .arg(1)
-            .query_async(&mut conn.clone())
-            .await?;
+            .arg(1);
+        pipe.cmd("ZRANGE")
+            .arg(&key)
+            .arg("[0")
+            .arg("+")
+            .arg("BYLEX")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(1);
+        let (found, oldest): (Vec<String>, Vec<String>) =
+            pipe.query_async(&mut conn.clone()).await?;
         if !found.is_empty() {
             return Ok(true);
+        }
+        if oldest.first().is_some_and(|oldest| id > oldest.as_str()) {
+            return Ok(false);
         }
         let history = self.for_user(me).await?;
         Ok(history

@@ -166,3 +166,42 @@ async fn every_bad_read_is_refused_with_its_reason_and_nothing_moves() {
         "carol's conversation untouched"
     );
 }
+
+/// A message stored before the conversation had an index (by an older version of this server:
+/// an id, but only in the histories) can still be marked read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_stored_before_the_index_can_be_marked_read() {
+    use redis::AsyncCommands;
+    let redis = TestRedis::start().await;
+    let app = node(&redis).await;
+    let ann = TestClient::join(&app, "ann").await;
+    let mut bob = TestClient::join(&app, "bob").await;
+    let old_id = uuid::Uuid::now_v7().to_string();
+    let old = json!({ "content": "old", "from": ann.user_id, "to": bob.user_id, "id": old_id, "timestamp": 1 });
+    for user in [&ann.user_id, &bob.user_id] {
+        let _: () = redis
+            .conn()
+            .await
+            .rpush(format!("messages:{user}"), old.to_string())
+            .await
+            .expect("RPUSH");
+    }
+    send(&ann, &bob, 1).await;
+
+    let ack = bob
+        .client
+        .ask(
+            "messages read",
+            json!({ "with": ann.user_id, "upTo": old_id }),
+        )
+        .await;
+
+    assert_eq!(ack, json!({}));
+    assert_eq!(bob.client.expect("messages read").await["upTo"], old_id);
+    let again = TestClient::join_with(&app, json!({ "sessionID": bob.session_id })).await;
+    assert_eq!(
+        again.listed(&ann.user_id)["unread"],
+        1,
+        "the newer one is still unread"
+    );
+}
