@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::{
     helpers::{
-        Connected, NodeProcess, Server, TestClient, TestRedis, eventually_within, spawn_app_with,
-        test_settings,
+        Connected, NodeProcess, Server, TestClient, TestCluster, TestRedis, eventually_within,
+        spawn_app_with, test_settings,
     },
     on_standalone_and_cluster,
 };
@@ -215,4 +215,37 @@ async fn departures_during_a_redis_restart_are_saved_once_it_is_back() {
 
     all_offline(&redis, &users).await;
     all_stored(&redis, &acked).await;
+}
+
+/// The same on a Redis Cluster whose every master is stopped in the middle of the storm and
+/// started again (the nodes keep their append-only files): departures taken while the cluster
+/// is down are saved once it serves again, and no acknowledged message is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn departures_during_a_cluster_restart_are_saved_once_it_is_back() {
+    let mut cluster = TestCluster::start(0).await;
+    let env = [("RATE_LIMIT_PER_SEC", "0")];
+    let process = NodeProcess::start(&cluster.redis, &env).await;
+    let mut settings = test_settings(&cluster.redis);
+    settings.rate_limit_per_sec = 0.0;
+    let node = spawn_app_with(settings).await;
+    let users = wave(&[&process, &node], "user", WAVE).await;
+    let (leaving, staying) = users.split_at(WAVE / 2);
+    let mut acked = flood(&users, 0).await;
+
+    cluster.stop_all().await;
+    let (during, ()) = tokio::join!(flood(staying, 1), async {
+        for user in leaving {
+            user.client.close().await;
+        }
+    });
+    acked.extend(during);
+    cluster.start_all().await;
+    cluster.serving().await;
+    acked.extend(flood(staying, 2).await);
+    for user in staying {
+        user.client.close().await;
+    }
+
+    all_offline(&cluster.redis, &users).await;
+    all_stored(&cluster.redis, &acked).await;
 }
