@@ -70,6 +70,8 @@ impl TokenVerifier {
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = settings.jwt_leeway_secs;
+        // A token that says when it starts to be valid is refused before then.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         if let Some(issuer) = &settings.jwt_issuer {
             validation.set_issuer(&[issuer]);
@@ -184,6 +186,10 @@ mod tests {
             ),
             sign(json!({"sub": user, "name": "", "exp": later()}), SECRET),
             sign(json!({"name": "ann", "exp": later()}), SECRET),
+            sign(
+                json!({"sub": user, "name": "ann", "exp": later(), "nbf": later()}),
+                SECRET,
+            ),
             unsigned,
         ];
         let verifier = verifier();
