@@ -239,6 +239,56 @@ async fn the_sweep_of_a_killed_node_tells_the_contacts_of_its_users_only() {
     assert!(heard.is_empty(), "a non-contact heard of alice: {heard:?}");
 }
 
+/// A socket that closes while its `users` is still being built (a long history, read before
+/// the arrival is announced in this scope) is never heard online after it left: it is not
+/// announced at all (it never got its `users`), and its departure is (a `user disconnected`
+/// for a user its contacts already hold offline changes nothing for them). Bob's next arrival
+/// is the sync point: published after the departure, on the same channel, by the same node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_closed_while_its_users_loads_is_never_heard_online_after_it_left() {
+    let redis = TestRedis::start().await;
+    let app = contacts_node(&redis).await;
+    let mut alice = TestClient::join(&app, "alice").await;
+    let bob = TestClient::join(&app, "bob").await;
+    bob.send_to(&alice.user_id, "hi").await;
+    bob.client.close().await;
+    alice.client.expect("private message").await;
+    alice.client.expect("user connected").await;
+    alice.client.expect("user disconnected").await;
+    // A long history (8 MB: a `users` a client can still read, below a WebSocket frame's 16 MiB):
+    // building bob's `users` takes a while.
+    let long = json!({ "content": "x".repeat(4000), "from": bob.user_id, "to": alice.user_id });
+    let batch = vec![long.to_string(); 500];
+    for _ in 0..4 {
+        let _: () = redis
+            .conn()
+            .await
+            .rpush(format!("messages:{}", bob.user_id), &batch)
+            .await
+            .expect("RPUSH");
+    }
+    let heard_before = alice.client.seen.len();
+
+    // Bob comes back and is gone as soon as it has its session, before its `users`.
+    let mut quick = TestClient::connect(&app, json!({ "sessionID": bob.session_id })).await;
+    quick.expect("session").await;
+    quick.close().await;
+    alice.client.expect("user disconnected").await;
+    let _back = TestClient::join_with(&app, json!({ "sessionID": bob.session_id })).await;
+    alice.client.expect("user connected").await;
+
+    let heard: Vec<&str> = alice.client.seen[heard_before..]
+        .iter()
+        .filter(|e| about(e, &bob.user_id))
+        .map(|(event, _)| event.as_str())
+        .collect();
+    assert!(
+        heard == ["user disconnected", "user connected"]
+            || heard == ["user connected", "user disconnected", "user connected"],
+        "online after leaving: {heard:?}"
+    );
+}
+
 on_standalone_and_cluster!(
     users_lists_exactly_the_user_and_its_contacts,
     the_introduction_reaches_the_recipient_before_the_first_message_on_every_node,
