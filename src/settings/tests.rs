@@ -20,6 +20,10 @@ fn out_of_range_settings_refuse_to_start_naming_the_setting() {
         ("--rate-limit-per-sec", "-1"),
         ("--rate-limit-burst", "0.5"),
         ("--rate-limit-per-sec", "NaN"),
+        ("--history-on-connect", "-1"),
+        ("--history-on-connect", "some"),
+        ("--jwt-leeway-secs", "3601"),
+        ("--auth", "password"),
     ] {
         let refused = Settings::try_parse_from(["privmsg-server", &format!("{flag}={value}")])
             .expect_err("out of range");
@@ -111,4 +115,30 @@ fn help_shows_the_range_of_every_abuse_limit() {
     ] {
         assert!(help.contains(shown), "{shown} missing from --help:\n{help}");
     }
+}
+
+#[test]
+fn history_on_connect_is_all_or_a_number() {
+    let parse = |raw: &str| {
+        Settings::try_parse_from(["privmsg-server", &format!("--history-on-connect={raw}")])
+            .expect("valid")
+            .history_on_connect
+    };
+    assert_eq!(parse("all"), HistoryOnConnect(None));
+    assert_eq!(parse("0"), HistoryOnConnect(Some(0)));
+    assert_eq!(parse("20"), HistoryOnConnect(Some(20)));
+    assert_eq!(
+        Settings::defaults().history_on_connect,
+        HistoryOnConnect(None)
+    );
+}
+
+#[test]
+fn the_jwt_secret_is_never_printed() {
+    let settings = Settings::parse_from([
+        "privmsg-server",
+        "--jwt-secret",
+        "s3cret-s3cret-s3cret-s3cret-s3cret",
+    ]);
+    assert!(!format!("{settings:?}").contains("s3cret"));
 }
