@@ -13,7 +13,8 @@ mod username;
 pub use ids::{SessionId, UserId};
 pub use message::{Message, MessageContent, OutgoingMessage, Refusal};
 pub use page::{
-    Before, PageRefusal, PageRequest, address_legacy, legacy_numbers, newest_per_conversation,
+    Before, PageRefusal, PageRequest, address_legacy, legacy_address, legacy_numbers,
+    newest_per_conversation,
 };
 pub use read::{ReadMarks, ReadRefusal, ReadRequest, ReadView};
 pub use search::{SearchQuery, SearchRefusal};

@@ -56,6 +56,14 @@ pub enum Before {
 }
 
 impl Before {
+    /// The message's address, as its `id` reads in a page.
+    pub fn address(&self) -> String {
+        match self {
+            Self::Id(id) => id.clone(),
+            Self::Legacy(n) => legacy_address(*n),
+        }
+    }
+
     fn parse(raw: &str) -> Option<Self> {
         if let Some(n) = raw.strip_prefix(LEGACY_PREFIX) {
             let n: usize = n.parse().ok()?;
@@ -121,13 +129,18 @@ pub fn legacy_numbers(history: &[Message]) -> Vec<Option<usize>> {
         .collect()
 }
 
+/// The address of the `n`-th id-less entry of a history, counted from the newest.
+pub fn legacy_address(n: usize) -> String {
+    format!("{LEGACY_PREFIX}{n}")
+}
+
 /// Gives each id-less message of `history` its `legacy:<n>` address as its id, for a client
 /// that pages back from it.
 pub fn address_legacy(history: &mut [Message]) {
     let numbers = legacy_numbers(history);
     for (message, n) in history.iter_mut().zip(numbers) {
         if let Some(n) = n {
-            message.id = Some(format!("{LEGACY_PREFIX}{n}"));
+            message.id = Some(legacy_address(n));
         }
     }
 }

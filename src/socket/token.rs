@@ -199,6 +199,40 @@ mod tests {
     }
 
     #[test]
+    fn an_issuer_and_an_audience_once_set_are_required() {
+        let mut settings = Settings::defaults();
+        settings.auth = crate::settings::AuthMode::Jwt;
+        settings.jwt_secret = Some(SECRET.into());
+        settings.jwt_issuer = Some("login.example".into());
+        settings.jwt_audience = Some("chat".into());
+        let verifier = TokenVerifier::from_settings(&settings)
+            .expect("valid settings")
+            .expect("jwt mode");
+        let user = uuid::Uuid::new_v4().to_string();
+        let claims = |extra: serde_json::Value| {
+            let mut claims = json!({"sub": user, "name": "ann", "exp": later()});
+            if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+                claims.extend(extra.clone());
+            }
+            sign(claims, SECRET)
+        };
+        assert!(
+            verifier
+                .verify(&claims(json!({"iss": "login.example", "aud": "chat"})))
+                .is_ok()
+        );
+        for bad in [
+            json!({}),
+            json!({"iss": "login.example"}),
+            json!({"aud": "chat"}),
+            json!({"iss": "elsewhere", "aud": "chat"}),
+            json!({"iss": "login.example", "aud": "another"}),
+        ] {
+            assert!(verifier.verify(&claims(bad.clone())).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn jwt_mode_needs_one_long_enough_key() {
         let mut settings = Settings::defaults();
         settings.auth = crate::settings::AuthMode::Jwt;

@@ -13,7 +13,7 @@ use super::{
     MessageStore, StoreError,
     redis::{keys, scripts},
 };
-use crate::domain::{Before, Message, PageRequest, UserId, legacy_numbers};
+use crate::domain::{Before, Message, PageRequest, UserId, legacy_address, legacy_numbers};
 
 /// Marks of the two users, at most, sort below every message of an index: a read of the
 /// oldest page asks for this many more members, so they never crowd a message out.
@@ -165,18 +165,13 @@ impl MessageStore {
             })
             .map(|(mut message, legacy)| {
                 if let Some(n) = legacy {
-                    message.id = Some(format!("legacy:{n}"));
+                    message.id = Some(legacy_address(n));
                 }
                 message
             })
             .collect();
         let none_at_all = candidates.is_empty();
-        let address = match &request.before {
-            Some(Before::Id(id)) => Some(id.clone()),
-            Some(Before::Legacy(n)) => Some(format!("legacy:{n}")),
-            None => None,
-        };
-        if let Some(address) = address {
+        if let Some(address) = request.before.as_ref().map(Before::address) {
             // `before` in the index (or unknown) leaves every candidate older than it.
             if let Some(at) = candidates
                 .iter()
@@ -202,7 +197,7 @@ impl MessageStore {
         let key = keys::conversation(me.as_str(), with.as_str());
         let mut pipe = redis::pipe();
         // Members of this id are "<id> <JSON>": from "<id> " to just below "<id>!" (`!` follows
-        // the space). Then the oldest message ("[0": marks sort below every id).
+        // the space).
         pipe.cmd("ZRANGE")
             .arg(&key)
             .arg(format!("[{id} "))
@@ -211,14 +206,7 @@ impl MessageStore {
             .arg("LIMIT")
             .arg(0)
             .arg(1);
-        pipe.cmd("ZRANGE")
-            .arg(&key)
-            .arg("[0")
-            .arg("+")
-            .arg("BYLEX")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(1);
+        pipe.add_command(oldest(&key));
         let (found, oldest): (Vec<String>, Vec<String>) =
             pipe.query_async(&mut conn.clone()).await?;
         if !found.is_empty() {
@@ -257,6 +245,20 @@ struct Outside {
     messages: Vec<Message>,
     /// The history holds nothing of the conversation beyond the index, whatever `before`.
     none_at_all: bool,
+}
+
+/// The index's oldest message: every id starts with a hex digit and every mark with `!`, so
+/// "[0" is the first message.
+fn oldest(key: &str) -> redis::Cmd {
+    redis::cmd("ZRANGE")
+        .arg(key)
+        .arg("[0")
+        .arg("+")
+        .arg("BYLEX")
+        .arg("LIMIT")
+        .arg(0)
+        .arg(1)
+        .to_owned()
 }
 
 /// The message of an index member, `<id> <JSON>`; `None` (with a warning) for anything else.

@@ -335,3 +335,32 @@ async fn a_conversation_index_keeps_at_most_history_cap_and_64_messages() {
     let (all, _) = walk(&ann, &bob.user_id, 3).await;
     assert_eq!(contents(&all), sent[65..]);
 }
+
+/// `HISTORY_ON_CONNECT` caps `users` in the `contacts` scope too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_on_connect_caps_users_in_the_contacts_scope() {
+    let redis = TestRedis::start().await;
+    let mut settings = test_settings(&redis);
+    settings.rate_limit_per_sec = 0.0;
+    settings.history_on_connect = HistoryOnConnect(Some(2));
+    settings.users_scope = privmsg::settings::UsersScope::Contacts;
+    let app = spawn_app_with(settings).await;
+    let ann = TestClient::join(&app, "ann").await;
+    let bob = TestClient::join(&app, "bob").await;
+    for i in 0..5 {
+        ann.send_to(&bob.user_id, &format!("m{i}")).await;
+    }
+
+    let again = TestClient::join_with(&app, json!({ "sessionID": bob.session_id })).await;
+
+    let shown = again.listed(&ann.user_id)["messages"]
+        .as_array()
+        .expect("messages")
+        .clone();
+    assert_eq!(contents(&shown), ["m3", "m4"]);
+    assert_eq!(
+        again.listed(&ann.user_id)["unread"],
+        5,
+        "counted on the whole history"
+    );
+}

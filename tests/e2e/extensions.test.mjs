@@ -16,6 +16,13 @@ export function mintToken(claims, secret = SECRET, alg = "HS256") {
   const signature = crypto.createHmac(hash, secret).update(body).digest("base64url");
   return `${body}.${signature}`;
 }
+// Connects to node `node` with `auth` and waits for the handshake's `session` and `users`.
+async function joined(cluster, node, auth) {
+  const c = cluster.client(node, { auth });
+  c.session = await c.next("session");
+  c.users = await c.next("users");
+  return c;
+}
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
 
 describe("AUTH=jwt over the wire", () => {
@@ -27,12 +34,7 @@ describe("AUTH=jwt over the wire", () => {
     if (cluster) await cluster.stop();
   });
 
-  async function connect(node, auth) {
-    const c = cluster.client(node, { auth });
-    c.session = await c.next("session");
-    c.users = await c.next("users");
-    return c;
-  }
+  const connect = (node, auth) => joined(cluster, node, auth);
 
   test("a token names the user; a reload on the other node restores the same session", async () => {
     const sub = crypto.randomUUID();
@@ -78,12 +80,7 @@ describe("history pages and read state over the wire", () => {
     if (cluster) await cluster.stop();
   });
 
-  async function connect(node, auth) {
-    const c = cluster.client(node, { auth });
-    c.session = await c.next("session");
-    c.users = await c.next("users");
-    return c;
-  }
+  const connect = (node, auth) => joined(cluster, node, auth);
   const newUser = (node, name) => connect(node, { username: `${name}-${++seq}` });
   const contents = (messages) => messages.map((m) => m.content);
 
