@@ -1,8 +1,9 @@
 -- Removes the sockets a dead node left in one session; when none remain, marks the session
--- offline. Run by a surviving node for each session the dead node had recorded.
+-- offline. Run by a surviving node for each session the dead node had recorded, and by the
+-- presence audit for a field no socket owns (its whole field as the prefix).
 --
 -- KEYS[1]  session:{sessionID}   the session hash
--- ARGV[1]  the dead node's field prefix, "socket:{nodeID}:"
+-- ARGV[1]  the dead node's field prefix, "socket:{nodeID}:", or one socket's field
 -- ARGV[2]  the session's time to live, in seconds
 --
 -- Returns the userID when the user went offline (the caller announces it), false otherwise.

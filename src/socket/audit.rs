@@ -1,17 +1,28 @@
 //! The presence audit: the last line of defence against a user shown online forever. Every
-//! `PRESENCE_AUDIT_SECS`, each node reads which nodes own the presence fields of every session
-//! and removes the fields of nodes that are gone for good (neither listed nor alive), which no
-//! other path would remove: a node that unlisted itself without cleaning up, a field written
-//! for a node that never listed itself. A listed node whose liveness expired is the sweep's
-//! (`liveness`). So whatever failed, a user's last socket is gone from Redis, and the user
-//! announced offline, within one audit interval after its node is.
+//! `PRESENCE_AUDIT_SECS`, each node reads the presence fields of every session and removes
+//! the ones no cleanup path would ever remove:
+//! - fields of nodes gone for good (neither listed nor alive): a node that unlisted itself
+//!   without cleaning up, a field written for a node that never listed itself. A listed node
+//!   whose liveness expired is the sweep's (`liveness`);
+//! - its own fields that no socket of this node owns: a departure whose save failed and was
+//!   dropped from the retry queue, or anything else that left one behind while this node
+//!   lives (its liveness never expires, so no sweep would come).
+//!
+//! So whatever failed, every presence field is either refreshed by a live owner's socket or
+//! gone, and the user announced offline, within one audit interval (after the node's death
+//! is noticed, for a node that died): the bound centrifuge gets from self-expiring presence
+//! entries, without a write per socket per interval.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use super::{AppState, presence};
+use crate::{
+    domain::UserId,
+    store::{PresenceField, SocketTag, StoreError},
+};
 
 /// Starts the audit loop: every `every`, the first one `every` after start.
 pub fn spawn<A: Adapter>(io: SocketIo<A>, state: Arc<AppState>, every: Duration) -> JoinHandle<()> {
@@ -27,14 +38,39 @@ pub fn spawn<A: Adapter>(io: SocketIo<A>, state: Arc<AppState>, every: Duration)
     })
 }
 
-async fn audit<A: Adapter>(
+async fn audit<A: Adapter>(io: &SocketIo<A>, state: &AppState) -> Result<(), StoreError> {
+    let sessions = state.sessions.socket_fields().await?;
+    // Read after the fields: a field read above was written by a socket already in the table
+    // (its connect handler runs once socketioxide has added it, and it leaves the table after
+    // its disconnect handler saved its departure). One missing from the table has left: its
+    // departure was saved (the removal below then finds nothing) or it never will be.
+    let live: HashSet<String> = io
+        .of("/")
+        .map(|ns| ns.sockets())
+        .unwrap_or_default()
+        .iter()
+        .map(|socket| socket.id.as_str().to_owned())
+        .collect();
+    for (session, fields) in &sessions {
+        for field in fields {
+            if field.node == state.node_id && !live.contains(&field.socket) {
+                let tag = SocketTag::new(&field.node, &field.socket);
+                removed(io, state, state.nodes.forget_socket(session, &tag).await).await;
+            }
+        }
+    }
+    sweep_gone_nodes(io, state, &sessions).await
+}
+
+/// Removes the fields of nodes that are gone for good.
+async fn sweep_gone_nodes<A: Adapter>(
     io: &SocketIo<A>,
     state: &AppState,
-) -> Result<(), crate::store::StoreError> {
-    let owners = state.sessions.socket_owners().await?;
-    let mut nodes: Vec<String> = owners
+    sessions: &[(String, Vec<PresenceField>)],
+) -> Result<(), StoreError> {
+    let mut nodes: Vec<String> = sessions
         .iter()
-        .flat_map(|(_, nodes)| nodes.iter().cloned())
+        .flat_map(|(_, fields)| fields.iter().map(|field| field.node.clone()))
         .filter(|node| *node != state.node_id)
         .collect();
     nodes.sort();
@@ -43,16 +79,15 @@ async fn audit<A: Adapter>(
         return Ok(());
     }
     let gone = state.nodes.gone(nodes).await?;
-    for (session, nodes) in &owners {
-        for node in nodes.iter().filter(|node| gone.contains(node)) {
-            match state.nodes.sweep_session(session, node).await {
-                Ok(Some(user)) => {
-                    state.metrics.orphans_swept.inc();
-                    presence::announce_offline(io.local(), &user, state).await;
-                }
-                Ok(None) => state.metrics.orphans_swept.inc(),
-                Err(err) => tracing::warn!(error = ?err, "cannot remove an orphan presence field"),
-            }
+    for (session, fields) in sessions {
+        let mut owners: Vec<&str> = fields.iter().map(|field| field.node.as_str()).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        for node in owners
+            .into_iter()
+            .filter(|node| gone.iter().any(|g| g == node))
+        {
+            removed(io, state, state.nodes.sweep_session(session, node).await).await;
         }
     }
     if !gone.is_empty() {
@@ -62,4 +97,20 @@ async fn audit<A: Adapter>(
         );
     }
     Ok(())
+}
+
+/// Counts a removal of orphan fields, and announces the user it took offline.
+async fn removed<A: Adapter>(
+    io: &SocketIo<A>,
+    state: &AppState,
+    outcome: Result<Option<UserId>, StoreError>,
+) {
+    match outcome {
+        Ok(Some(user)) => {
+            state.metrics.orphans_swept.inc();
+            presence::announce_offline(io.local(), &user, state).await;
+        }
+        Ok(None) => state.metrics.orphans_swept.inc(),
+        Err(err) => tracing::warn!(error = ?err, "cannot remove an orphan presence field"),
+    }
 }

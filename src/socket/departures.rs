@@ -10,7 +10,7 @@ use prometheus::IntGauge;
 use crate::{domain::Session, store::SocketTag};
 
 /// The most departures kept; past it the oldest is dropped (its field then stays until this
-/// node stops and sweeps itself, or dies and is swept).
+/// node's next presence audit, `audit`, finds no socket owns it).
 const MAX_PENDING: usize = 100_000;
 
 /// One socket's departure, to save again.

@@ -25,7 +25,7 @@ pub use nodes::NodeStore;
 pub use pages::Page;
 pub use read_marks::ReadMarkStore;
 pub use redis::{Conn, RedisPool, RedisTarget, load_scripts, ping};
-pub use sessions::{Departure, SessionStore, SocketTag, UserEntry};
+pub use sessions::{Departure, PresenceField, SessionStore, SocketTag, UserEntry};
 pub use users::UserIndex;
 
 /// What went wrong talking to Redis. Clients only ever see a short reason; the log gets this.

@@ -6,7 +6,7 @@ use std::{collections::HashSet, time::Duration};
 use futures_util::{StreamExt, stream};
 
 use super::{
-    StoreError,
+    SocketTag, StoreError,
     redis::{Conn, RedisPool, keys, scripts},
 };
 use crate::domain::UserId;
@@ -194,10 +194,31 @@ impl NodeStore {
         session: &str,
         node: &str,
     ) -> Result<Option<UserId>, StoreError> {
+        self.remove_fields(session, &keys::node_socket_fields(node))
+            .await
+    }
+
+    /// Removes one socket's presence field from a session (raw ID); returns the user when that
+    /// took it offline (to announce). The whole field serves as the prefix: socket IDs have
+    /// one length, so no other field starts with it.
+    pub async fn forget_socket(
+        &self,
+        session: &str,
+        socket: &SocketTag,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.remove_fields(session, socket.field()).await
+    }
+
+    /// The session's fields that start with `prefix`, removed by `session_sweep.lua`.
+    async fn remove_fields(
+        &self,
+        session: &str,
+        prefix: &str,
+    ) -> Result<Option<UserId>, StoreError> {
         let mut conn = self.pool.get().await?;
         let user: Option<String> = scripts::SESSION_SWEEP
             .key(keys::session_raw(session))
-            .arg(keys::node_socket_fields(node))
+            .arg(prefix)
             .arg(self.session_ttl.as_secs())
             .invoke_async(&mut conn)
             .await?;

@@ -34,6 +34,18 @@ impl SocketTag {
             node_fields: keys::node_socket_fields(node_id),
         }
     }
+
+    /// The socket's field in its session hash.
+    pub(super) fn field(&self) -> &str {
+        &self.field
+    }
+}
+
+/// One presence field found in a session hash: which node wrote it, for which socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceField {
+    pub node: String,
+    pub socket: String,
 }
 
 /// What forgetting one socket did to its session.
@@ -127,10 +139,9 @@ impl SessionStore {
         })
     }
 
-    /// Every session that holds presence fields, with the nodes that wrote them: SCAN over
-    /// `session:*`, then one HKEYS per key, in one round trip. Session keys are raw (as
-    /// [`keys::session_raw`] builds them), for the sweep.
-    pub async fn socket_owners(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+    /// Every session that holds presence fields, with those fields: SCAN over `session:*`, then one HKEYS per key, in one round trip. Session keys are raw
+    /// (as [`keys::session_raw`] builds them), for the sweep.
+    pub async fn socket_fields(&self) -> Result<Vec<(String, Vec<PresenceField>)>, StoreError> {
         let mut conn = self.pool.get().await?;
         let keys = conn.scan_keys(keys::SESSION_PATTERN, SCAN_COUNT).await?;
         let reads = keys
@@ -143,14 +154,15 @@ impl SessionStore {
             .zip(fields)
             .filter_map(|(key, fields)| {
                 let session = key.strip_prefix("session:")?.to_owned();
-                let mut nodes: Vec<String> = fields
+                let fields: Vec<PresenceField> = fields
                     .iter()
-                    .filter_map(|field| keys::node_of_socket_field(field))
-                    .map(str::to_owned)
+                    .filter_map(|field| keys::parse_socket_field(field))
+                    .map(|(node, socket)| PresenceField {
+                        node: node.to_owned(),
+                        socket: socket.to_owned(),
+                    })
                     .collect();
-                nodes.sort();
-                nodes.dedup();
-                (!nodes.is_empty()).then_some((session, nodes))
+                (!fields.is_empty()).then_some((session, fields))
             })
             .collect())
     }

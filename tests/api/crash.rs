@@ -160,6 +160,53 @@ async fn a_presence_field_of_a_node_gone_for_good_is_removed_by_the_audit() {
     assert!(metric(&node, "privmsg_orphan_presence_swept_total").await >= 1);
 }
 
+/// A presence field of a node that is alive but holds no such socket (a departure whose save
+/// was lost while the node lives: neither the sweep nor the retries would ever come) is
+/// removed by that node's own audit, and the user announced offline; the field of a socket
+/// the node does hold is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presence_field_its_live_node_holds_no_socket_for_is_removed_by_the_audit() {
+    let redis = TestRedis::start().await;
+    let mut settings = test_settings(&redis);
+    settings.presence_audit_secs = 1;
+    let node = spawn_app_with(settings).await;
+    let mut watcher = TestClient::join(&node, "watcher").await;
+    let bob = TestClient::join(&node, "bob").await;
+    let alice = TestClient::join(&node, "alice").await;
+    let node_id = redis.node_of(&alice.session_id).await;
+    let mut conn = redis.conn().await;
+    redis::cmd("HSET")
+        .arg(format!("session:{}", alice.session_id))
+        .arg(format!("socket:{node_id}:NoSuchSocket0000"))
+        .arg(1)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("HSET");
+
+    alice.client.disconnect().await;
+
+    let gone = watcher
+        .client
+        .expect_within("user disconnected", CLEANUP)
+        .await;
+    assert_eq!(gone, json!(alice.user_id));
+    assert_eq!(redis.sockets(&alice.session_id).await, 0);
+    assert_eq!(
+        redis.connected(&alice.session_id).await.as_deref(),
+        Some("false")
+    );
+    assert!(metric(&node, "privmsg_orphan_presence_swept_total").await >= 1);
+    assert_eq!(
+        redis.sockets(&bob.session_id).await,
+        1,
+        "a live socket's field"
+    );
+    assert_eq!(
+        redis.connected(&bob.session_id).await.as_deref(),
+        Some("true")
+    );
+}
+
 /// A node's list of the sessions it holds sockets of (what a survivor sweeps if it dies) loses
 /// a session once its last socket there leaves, whether the user went offline or stays online
 /// on another node: the list is as long as what the node holds, not as all it ever held.

@@ -44,9 +44,9 @@ pub fn socket_field(node_id: &str, socket_id: &str) -> String {
     format!("{SOCKET_FIELD_PREFIX}{node_id}:{socket_id}")
 }
 
-/// The node that wrote a presence field (`None` for any other field of a session hash).
-pub fn node_of_socket_field(field: &str) -> Option<&str> {
-    field.strip_prefix(SOCKET_FIELD_PREFIX)?.split(':').next()
+/// The node and the socket a presence field names (`None` for any other field).
+pub fn parse_socket_field(field: &str) -> Option<(&str, &str)> {
+    field.strip_prefix(SOCKET_FIELD_PREFIX)?.split_once(':')
 }
 
 /// The prefix shared by every presence field a node wrote, for sweeping after it dies.
