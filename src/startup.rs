@@ -84,7 +84,12 @@ impl Application {
             presence,
             nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             departures: Departures::new(metrics.departures_pending.clone()),
-            messages: MessageStore::new(pool.clone(), settings.message_ttl(), settings.history_cap),
+            messages: MessageStore::new(
+                pool.clone(),
+                settings.message_ttl(),
+                settings.history_cap,
+                settings.store_batch_delay(),
+            ),
             max_message_bytes: settings.max_message_bytes,
             rate_limit: settings.rate_limit(),
             pending_messages: Arc::new(Semaphore::new(settings.max_pending_messages)),

@@ -4,8 +4,8 @@
 use std::{sync::Arc, time::Instant};
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 use socketioxide::{BroadcastError, SocketError};
 
@@ -75,6 +75,8 @@ pub struct Metrics {
     pub orphans_swept: IntCounter,
     /// Departures of sockets that Redis could not take yet, saved again at every heartbeat.
     pub departures_pending: IntGauge,
+    /// Messages per call of the standalone store (`store_messages.lua`).
+    pub store_batch_messages: Histogram,
     adapter_log: Arc<Throttle>,
     sweep_log: Arc<Throttle>,
 }
@@ -238,6 +240,14 @@ impl Metrics {
                 "Departures of sockets not saved yet (Redis was unavailable), retried every heartbeat",
             )
             .expect("valid metric"),
+            store_batch_messages: Histogram::with_opts(
+                HistogramOpts::new(
+                    "store_batch_messages",
+                    "Messages stored by one script call (standalone Redis)",
+                )
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
             sweep_log: Arc::default(),
             registry,
@@ -247,7 +257,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 26] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 27] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -274,6 +284,7 @@ impl Metrics {
             Box::new(self.messages_undone.clone()),
             Box::new(self.orphans_swept.clone()),
             Box::new(self.departures_pending.clone()),
+            Box::new(self.store_batch_messages.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {

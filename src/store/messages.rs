@@ -5,7 +5,8 @@ use std::time::Duration;
 use super::{
     StoreError,
     cluster_append::{self, HistoryWrites},
-    redis::{RedisPool, keys, scripts},
+    message_batch::MessageBatches,
+    redis::{RedisPool, keys},
 };
 use crate::domain::{Message, UserId};
 
@@ -74,11 +75,21 @@ pub struct MessageStore {
     pub(super) pool: RedisPool,
     ttl: Duration,
     pub(super) cap: usize,
+    /// The standalone path's writes ([`super::message_batch`]).
+    batches: MessageBatches,
 }
 
 impl MessageStore {
-    pub fn new(pool: RedisPool, ttl: Duration, cap: usize) -> Self {
-        Self { pool, ttl, cap }
+    /// A store whose standalone writes wait up to `batch_delay` to share a call with others.
+    pub fn new(pool: RedisPool, ttl: Duration, cap: usize, batch_delay: Duration) -> Self {
+        let sizes = pool.metrics().store_batch_messages.clone();
+        let batches = MessageBatches::spawn(pool.clone(), cap, ttl, batch_delay, sizes);
+        Self {
+            pool,
+            ttl,
+            cap,
+            batches,
+        }
     }
 
     /// Stores a message in the sender's and the recipient's histories (once when they are the
@@ -86,8 +97,9 @@ impl MessageStore {
     /// publishes `announce` (the payload, and the channels to publish it on; on a standalone
     /// Redis, a channel that only this node receives is skipped).
     ///
-    /// Standalone Redis: one script, one round trip, all or nothing
-    /// (`redis-scripts/store_and_publish.lua`). Redis Cluster, where the keys sit on
+    /// Standalone Redis: one script call, all or nothing for this message, shared with the
+    /// messages that wait with it ([`super::message_batch`], `redis-scripts/store_messages.lua`).
+    /// Redis Cluster, where the keys sit on
     /// different slots: RPUSH, LTRIM, EXPIRE per list (ZADD, ZREMRANGEBYRANK, EXPIRE for the
     /// index), concurrently (each to its key's master), all or none of them by
     /// [`cluster_append`], then the publication. No script is needed per key: Redis runs one
@@ -103,25 +115,10 @@ impl MessageStore {
         record: &Record<'_>,
         announce: &Announcement,
     ) -> Result<Result<(), StoreError>, StoreError> {
-        let conn = self.pool.get().await?;
-        if !conn.is_cluster() {
-            let mut call = scripts::STORE_AND_PUBLISH.prepare_invoke();
-            call.key(record.index_key());
-            for user in record.parties() {
-                call.key(keys::messages(user));
-            }
-            call.arg(record.json)
-                .arg(self.cap)
-                .arg(self.ttl.as_secs())
-                .arg(&announce.payload)
-                .arg(announce.held_flags())
-                .arg(record.id);
-            for target in &announce.channels {
-                call.arg(&target.channel);
-            }
-            call.invoke_async::<i64>(&mut conn.clone()).await?;
-            return Ok(Ok(()));
+        if !self.pool.is_cluster() {
+            return self.batches.store(record, announce).await;
         }
+        let conn = self.pool.get().await?;
         cluster_append::append_all(&self.pool, &conn, self.cluster_writes(record)).await?;
         Ok(cluster_append::bounded(conn.publish_each(&announce.pairs())).await)
     }

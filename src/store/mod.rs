@@ -11,6 +11,7 @@
 
 mod cluster_append;
 mod contacts;
+mod message_batch;
 mod messages;
 mod nodes;
 mod pages;
@@ -37,6 +38,13 @@ pub enum StoreError {
     Redis(#[from] ::redis::RedisError),
     #[error("unexpected Redis reply")]
     Reply(#[from] ::redis::ParsingError),
+    /// The call that carried this message with others failed as a whole (nothing of it was
+    /// stored); every message of it gets this.
+    #[error("the batch of writes failed")]
+    Batch(#[source] std::sync::Arc<StoreError>),
+    /// Redis refused this one write (a key of another type): nothing of it was stored.
+    #[error("Redis refused the write: {0}")]
+    Refused(String),
     #[error("cannot encode a value for Redis")]
     Encode(#[from] serde_json::Error),
 }

@@ -32,5 +32,6 @@ mod routing;
 mod search;
 mod security;
 mod slow_reader;
+mod store_batches;
 mod typing;
 mod users;

@@ -6,7 +6,9 @@ use redis::AsyncCommands;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Connected, TestApp, TestClient, TestRedis, spawn_app_with, test_settings},
+    helpers::{
+        Connected, TestApp, TestClient, TestRedis, conversation_key, spawn_app_with, test_settings,
+    },
     on_standalone_and_cluster,
 };
 use privmsg::settings::HistoryOnConnect;
@@ -46,11 +48,6 @@ async fn walk(me: &Connected, with: &str, limit: usize) -> (Vec<Value>, usize) {
         }
     }
     panic!("no end after 100 pages");
-}
-
-fn conversation_key(a: &str, b: &str) -> String {
-    let (low, high) = if a < b { (a, b) } else { (b, a) };
-    format!("privmsg:conversation:{low}:{high}")
 }
 
 fn contents(messages: &[Value]) -> Vec<&str> {

@@ -81,6 +81,12 @@ impl RedisPool {
         })
     }
 
+    /// Whether it reaches a Redis Cluster (keys on different slots may sit on different
+    /// masters), rather than one Redis.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.pool, Pool::Cluster(_))
+    }
+
     /// The metrics its connections time their commands in.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

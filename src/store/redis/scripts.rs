@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-pub static STORE_AND_PUBLISH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/store_and_publish.lua")));
+pub static STORE_MESSAGES: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/store_messages.lua")));
 
 pub static SESSION_CONNECT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/session_connect.lua")));

@@ -15,6 +15,7 @@ pub use identity::{TEST_JWT_SECRET, auth_for_mode, jwt_mode};
 pub use nginx::TestNginx;
 pub use process::NodeProcess;
 pub use redis_server::TestRedis;
+pub use stored::conversation_key;
 pub use wait::{eventually, eventually_within};
 
 use std::time::Duration;

@@ -87,3 +87,9 @@ impl TestRedis {
             .to_owned()
     }
 }
+
+/// The index of the conversation between `a` and `b`: `privmsg:conversation:{low}:{high}`.
+pub fn conversation_key(a: &str, b: &str) -> String {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    format!("privmsg:conversation:{low}:{high}")
+}

@@ -1,0 +1,261 @@
+//! Private messages written to a standalone Redis in batches: one task per node takes every
+//! message waiting when it is free, sends them in one `store_messages.lua` call, and hands
+//! each sender its own outcome. Messages that arrive while a batch is on its way go in the
+//! next one, so under load Redis reads, runs and answers many messages per system call and per
+//! script call instead of one each. While messages keep coming, a batch also waits up to
+//! `STORE_BATCH_DELAY_US` for more (as Kafka's `linger.ms`): fewer, larger calls, and bursts
+//! of deliveries rather than one wake-up per message on every node (measured in
+//! BENCHMARKS.md); a lone message goes at once ([`Linger`]).
+//!
+//! Each message stays all or nothing: the script undoes a message's own writes when one fails
+//! and reports it, whatever happens to the others. A call that fails as a whole (Redis down,
+//! timeout) stored none of its messages, and every one of them is refused.
+
+use std::{sync::Arc, time::Duration};
+
+use prometheus::Histogram;
+use redis::Value;
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+
+use super::{
+    Announcement, Record, StoreError,
+    redis::{RedisPool, keys, scripts},
+};
+
+/// The most messages in one call: enough that a node at its highest rate needs few calls,
+/// few enough that one script holds Redis for a few milliseconds at most.
+pub const MAX_BATCH: usize = 128;
+
+/// How many messages may wait for the batch task before senders wait for room.
+const QUEUE: usize = 4096;
+
+/// What a sender learns: the outer error means not stored; the inner one, stored but the
+/// publication failed (never, here: the script publishes in the same step).
+pub type Outcome = Result<Result<(), StoreError>, StoreError>;
+
+/// One message's part of a call, owned: its keys and its arguments, in the script's order.
+struct Job {
+    keys: Vec<String>,
+    args: Vec<Vec<u8>>,
+    queued: Instant,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The sending side, kept by the message store.
+#[derive(Clone)]
+pub struct MessageBatches {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl MessageBatches {
+    /// Starts the batch task on `pool`. `delay` is how long a batch waits for more messages
+    /// once its first one is there (zero: it goes at once).
+    pub fn spawn(
+        pool: RedisPool,
+        cap: usize,
+        ttl: Duration,
+        delay: Duration,
+        sizes: Histogram,
+    ) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let batcher = Batcher {
+            pool,
+            cap,
+            ttl,
+            delay,
+            sizes,
+        };
+        tokio::spawn(batcher.run(queue));
+        Self { jobs }
+    }
+
+    /// Stores `record` and publishes `announce`, in the next batch.
+    pub async fn store(&self, record: &Record<'_>, announce: &Announcement) -> Outcome {
+        let mut keys = vec![record.index_key()];
+        keys.extend(record.parties().into_iter().map(keys::messages));
+        let mut args: Vec<Vec<u8>> = vec![
+            keys.len().to_string().into_bytes(),
+            record.json.as_bytes().to_vec(),
+            announce.payload.clone(),
+            announce.held_flags().into_bytes(),
+            record.id.as_bytes().to_vec(),
+            announce.channels.len().to_string().into_bytes(),
+        ];
+        args.extend(
+            announce
+                .channels
+                .iter()
+                .map(|target| target.channel.as_bytes().to_vec()),
+        );
+        let (reply, outcome) = oneshot::channel();
+        let job = Job {
+            keys,
+            args,
+            queued: Instant::now(),
+            reply,
+        };
+        if self.jobs.send(job).await.is_err() {
+            return Err(StoreError::Refused("the node is stopping".into()));
+        }
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Refused("the node is stopping".into())))
+    }
+}
+
+/// Whether a batch should wait `STORE_BATCH_DELAY_US` for more messages: only when others
+/// are likely to come, so that a lone message (a quiet node) or a sender that waits for each
+/// acknowledgement before the next (nothing else to gather) is not delayed for nothing.
+#[derive(Debug)]
+struct Linger {
+    /// When the newest message of the previous batch was queued.
+    last: Option<Instant>,
+    /// The last wait gathered something, or a batch filled up by itself since.
+    paid: bool,
+}
+
+impl Default for Linger {
+    fn default() -> Self {
+        Self {
+            last: None,
+            paid: true,
+        }
+    }
+}
+
+impl Linger {
+    /// Worth it when messages come closer together than the wait, and waiting last time
+    /// gathered more. The wait runs from when `first` was queued: a batch that already waited
+    /// for the previous call waits no more than that.
+    fn worth_it(&self, first: Instant, delay: Duration) -> bool {
+        !delay.is_zero()
+            && self.paid
+            && self
+                .last
+                .is_some_and(|last| first.saturating_duration_since(last) < delay)
+    }
+}
+
+struct Batcher {
+    pool: RedisPool,
+    cap: usize,
+    ttl: Duration,
+    delay: Duration,
+    sizes: Histogram,
+}
+
+impl Batcher {
+    async fn run(self, mut queue: mpsc::Receiver<Job>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut linger = Linger::default();
+        while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let first = batch.first().map_or_else(Instant::now, |job| job.queued);
+            if linger.worth_it(first, self.delay) {
+                let gathered = batch.len();
+                let until = first + self.delay;
+                while batch.len() < MAX_BATCH {
+                    match tokio::time::timeout_at(until, queue.recv()).await {
+                        Ok(Some(job)) => batch.push(job),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                linger.paid = batch.len() > gathered;
+            } else if batch.len() > 1 {
+                linger.paid = true;
+            }
+            linger.last = batch.last().map(|job| job.queued);
+            self.sizes.observe(batch.len() as f64);
+            self.send(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    /// One call for every job of `batch`; each job's reply gets its own outcome.
+    async fn send(&self, batch: Vec<Job>) {
+        let mut call = scripts::STORE_MESSAGES.prepare_invoke();
+        call.arg(self.cap).arg(self.ttl.as_secs());
+        for job in &batch {
+            for key in &job.keys {
+                call.key(key);
+            }
+            for arg in &job.args {
+                call.arg(arg.as_slice());
+            }
+        }
+        let results = match self.pool.get().await {
+            Ok(mut conn) => call.invoke_async::<Vec<Value>>(&mut conn).await,
+            Err(err) => return fail(batch, err),
+        };
+        let results = match results {
+            Ok(results) if results.len() == batch.len() => results,
+            Ok(results) => {
+                let err = StoreError::Refused(format!(
+                    "{} results for {} messages",
+                    results.len(),
+                    batch.len()
+                ));
+                return fail(batch, err);
+            }
+            Err(err) => return fail(batch, err.into()),
+        };
+        for (job, result) in batch.into_iter().zip(results) {
+            let outcome = match result {
+                Value::Int(_) => Ok(Ok(())),
+                Value::BulkString(text) => Err(StoreError::Refused(
+                    String::from_utf8_lossy(&text).into_owned(),
+                )),
+                other => Err(StoreError::Refused(format!("unexpected reply {other:?}"))),
+            };
+            // A sender that gave up (its socket task was dropped) needs no answer.
+            let _ = job.reply.send(outcome);
+        }
+    }
+}
+
+/// Every job of `batch` is told the call failed (none of them was stored).
+fn fail(batch: Vec<Job>, err: StoreError) {
+    let err = Arc::new(err);
+    for job in batch {
+        let _ = job.reply.send(Err(StoreError::Batch(err.clone())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DELAY: Duration = Duration::from_millis(5);
+
+    #[test]
+    fn a_batch_waits_only_while_messages_come_closer_than_the_wait_and_waiting_paid() {
+        let now = Instant::now();
+        let recent = Linger {
+            last: Some(now - Duration::from_millis(1)),
+            paid: true,
+        };
+        assert!(recent.worth_it(now, DELAY));
+        assert!(!recent.worth_it(now, Duration::ZERO), "no wait asked for");
+        assert!(
+            !Linger::default().worth_it(now, DELAY),
+            "the first message of a node"
+        );
+        let quiet = Linger {
+            last: Some(now - Duration::from_millis(50)),
+            paid: true,
+        };
+        assert!(
+            !quiet.worth_it(now, DELAY),
+            "a lone message after a quiet spell"
+        );
+        let unpaid = Linger {
+            paid: false,
+            ..recent
+        };
+        assert!(
+            !unpaid.worth_it(now, DELAY),
+            "the last wait gathered nothing"
+        );
+    }
+}

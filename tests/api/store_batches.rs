@@ -1,0 +1,90 @@
+//! On a standalone Redis, messages that wait together go to Redis in one script call
+//! (`store_messages.lua`): each is still stored, refused and delivered on its own.
+
+use serde_json::json;
+
+use crate::helpers::{
+    TestApp, TestClient, TestRedis, conversation_key, metric, spawn_app_with, test_settings,
+};
+
+/// Two messages sent at the same instant share a call (a batch waits up to 10 ms for more);
+/// the one whose recipient's history cannot take it is refused and stored nowhere, the other
+/// is stored in both histories and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sharing_a_call_are_stored_or_refused_each_on_its_own() {
+    let redis = TestRedis::start().await;
+    let mut settings = test_settings(&redis);
+    settings.store_batch_delay_us = 10_000;
+    let node = spawn_app_with(settings).await;
+    let alice = TestClient::join(&node, "alice").await;
+    let bob = TestClient::join(&node, "bob").await;
+    let carol = TestClient::join(&node, "carol").await;
+    let mut dave = TestClient::join(&node, "dave").await;
+    let bobs_history = format!("messages:{}", bob.user_id);
+    let mut conn = redis.conn().await;
+    redis::cmd("SET")
+        .arg(&bobs_history)
+        .arg("not a list")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("SET");
+    // A node's first message goes at once; the wait is for messages that come close together.
+    let first = carol.send_to(&dave.user_id, "first").await;
+    assert!(first.get("message").is_some(), "{first}");
+    assert_eq!(
+        dave.client.expect("private message").await["content"],
+        "first"
+    );
+    let (calls, messages) = batches(&node).await;
+
+    let (refused, accepted) = tokio::join!(
+        alice.send_to(&bob.user_id, "lost"),
+        carol.send_to(&dave.user_id, "kept"),
+    );
+
+    assert_eq!(
+        refused["error"], "storage unavailable, message not sent",
+        "{refused}"
+    );
+    assert!(accepted.get("message").is_some(), "{accepted}");
+    let (calls_after, messages_after) = batches(&node).await;
+    assert_eq!(
+        (calls_after - calls, messages_after - messages),
+        (1, 2),
+        "both messages in one call"
+    );
+    assert_eq!(
+        dave.client.expect("private message").await["content"],
+        "kept"
+    );
+    assert!(
+        redis.history(&alice.user_id).await.is_empty(),
+        "the refused one"
+    );
+    let index: u64 = redis::cmd("ZCARD")
+        .arg(conversation_key(&alice.user_id, &bob.user_id))
+        .query_async(&mut conn)
+        .await
+        .expect("ZCARD");
+    assert_eq!(
+        index, 0,
+        "the refused one is not in its conversation's index"
+    );
+    for user in [&carol.user_id, &dave.user_id] {
+        let contents: Vec<_> = redis
+            .history(user)
+            .await
+            .iter()
+            .map(|m| m["content"].clone())
+            .collect();
+        assert_eq!(contents, [json!("first"), json!("kept")]);
+    }
+}
+
+/// The number of store calls and of messages they carried, from `/metrics`.
+async fn batches(node: &TestApp) -> (u64, u64) {
+    (
+        metric(node, "privmsg_store_batch_messages_count").await,
+        metric(node, "privmsg_store_batch_messages_sum").await,
+    )
+}
