@@ -77,6 +77,18 @@ impl Application {
         // falls between the two.
         let (presence, presence_events) =
             PresenceChannel::subscribe(pubsub.clone(), node_id.clone()).await?;
+        let messages = MessageStore::new(
+            pool.clone(),
+            settings.message_ttl(),
+            settings.history_cap,
+            settings.store_batch_delay(),
+        );
+        let contacts = ContactStore::new(
+            pool.clone(),
+            settings.contacts_ttl(),
+            &messages,
+            settings.store_batch_delay(),
+        );
         // One Arc: socketioxide's `State` extractor clones the state for every event.
         let state = Arc::new(AppState {
             sessions,
@@ -84,12 +96,7 @@ impl Application {
             presence,
             nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             departures: Departures::new(metrics.departures_pending.clone()),
-            messages: MessageStore::new(
-                pool.clone(),
-                settings.message_ttl(),
-                settings.history_cap,
-                settings.store_batch_delay(),
-            ),
+            messages,
             max_message_bytes: settings.max_message_bytes,
             rate_limit: settings.rate_limit(),
             pending_messages: Arc::new(Semaphore::new(settings.max_pending_messages)),
@@ -104,7 +111,7 @@ impl Application {
                 settings.session_ttl(),
                 metrics.users_pruned.clone(),
             ),
-            contacts: ContactStore::new(pool.clone(), settings.contacts_ttl()),
+            contacts,
             read_marks: ReadMarkStore::new(pool.clone(), settings.contacts_ttl()),
             scope: settings.users_scope,
             history_on_connect: settings.history_on_connect,

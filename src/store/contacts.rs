@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{
     Announcement, MessageStore, Record, StoreError, cluster_append,
+    message_batch::MessageBatches,
     redis::{RedisPool, keys, scripts},
 };
 
@@ -16,6 +17,8 @@ pub struct ContactStore {
     /// A contact set's time to live, restarted on every add and on each connect of its owner:
     /// as long as the longer of a session and a history, so that contacts outlive neither.
     ttl: Duration,
+    /// The standalone path's writes of messages ([`super::message_batch`]).
+    batches: MessageBatches,
 }
 
 /// What storing a message between two users did.
@@ -28,8 +31,29 @@ pub struct Stored {
 }
 
 impl ContactStore {
-    pub fn new(pool: RedisPool, ttl: Duration) -> Self {
-        Self { pool, ttl }
+    /// A store whose messages' writes share script calls as `MessageStore`'s do: `messages`
+    /// gives the histories' limits, `batch_delay` the wait.
+    pub fn new(
+        pool: RedisPool,
+        ttl: Duration,
+        messages: &MessageStore,
+        batch_delay: Duration,
+    ) -> Self {
+        let (cap, history_ttl) = messages.limits();
+        let head = [
+            cap.to_string(),
+            history_ttl.as_secs().to_string(),
+            ttl.as_secs().to_string(),
+        ]
+        .map(String::into_bytes)
+        .to_vec();
+        let batches = MessageBatches::spawn(
+            pool.clone(),
+            &scripts::STORE_MESSAGES_CONTACTS,
+            head,
+            batch_delay,
+        );
+        Self { pool, ttl, batches }
     }
 
     /// `user`'s contacts.
@@ -71,8 +95,8 @@ impl ContactStore {
     /// of each other; then publishes `introduction` (when the recipient did not have the
     /// sender) and `message`, in that order, so that every node gets the introduction first.
     ///
-    /// Standalone Redis: one script, one round trip, all or nothing
-    /// (`redis-scripts/store_and_publish_contacts.lua`). Redis Cluster: the three history
+    /// Standalone Redis: one script call, all or nothing for this message, shared with the
+    /// messages that wait with it (`redis-scripts/store_messages_contacts.lua`). Redis Cluster: the three history
     /// commands per history and per conversation index, and SADD + EXPIRE per contact set, concurrently (single-key, each
     /// to its master), then the publications (the introduction first, awaited, only for a
     /// first message).
@@ -86,37 +110,35 @@ impl ContactStore {
         message: &Announcement,
         introduction: &Announcement,
     ) -> Result<Stored, StoreError> {
-        let conn = self.pool.get().await?;
         let (from, to) = (record.from, record.to);
-        let (cap, history_ttl) = messages.limits();
         let recipient_channel = keys::user_channel(to);
-        if !conn.is_cluster() {
-            let mut call = scripts::STORE_AND_PUBLISH_CONTACTS.prepare_invoke();
-            call.key(keys::messages(from))
-                .key(keys::messages(to))
-                .key(keys::contacts(from))
-                .key(keys::contacts(to))
-                .key(record.index_key());
-            call.arg(record.json)
-                .arg(cap)
-                .arg(history_ttl.as_secs())
-                .arg(self.ttl.as_secs())
-                .arg(from)
-                .arg(to)
-                .arg(&message.payload)
-                .arg(&introduction.payload)
-                .arg(&recipient_channel)
-                .arg(introduction.held_flags() + &message.held_flags())
-                .arg(record.id);
-            for target in &message.channels {
-                call.arg(&target.channel);
-            }
-            let introduced: i64 = call.invoke_async(&mut conn.clone()).await?;
+        if !self.pool.is_cluster() {
+            let keys = vec![
+                keys::messages(from),
+                keys::messages(to),
+                keys::contacts(from),
+                keys::contacts(to),
+                record.index_key(),
+            ];
+            let mut args: Vec<Vec<u8>> = vec![
+                record.json.as_bytes().to_vec(),
+                from.as_bytes().to_vec(),
+                to.as_bytes().to_vec(),
+                message.payload.clone(),
+                introduction.payload.clone(),
+                recipient_channel.into_bytes(),
+                (introduction.held_flags() + &message.held_flags()).into_bytes(),
+                record.id.as_bytes().to_vec(),
+                message.channels.len().to_string().into_bytes(),
+            ];
+            args.extend(message.channel_names());
+            let introduced = self.batches.store(keys, args).await?;
             return Ok(Stored {
                 introduced: introduced == 1,
                 published: Ok(()),
             });
         }
+        let conn = self.pool.get().await?;
         let mut contact_writes = Vec::new();
         for (owner, peer) in [(from, to), (to, from)] {
             let key = keys::contacts(owner);

@@ -1,6 +1,7 @@
-//! Private messages written to a standalone Redis in batches: one task per node takes every
-//! message waiting when it is free, sends them in one `store_messages.lua` call, and hands
-//! each sender its own outcome. Messages that arrive while a batch is on its way go in the
+//! Private messages written to a standalone Redis in batches: one task per node (and per store
+//! script: `store_messages.lua`, and `store_messages_contacts.lua` in the `contacts` scope)
+//! takes every message waiting when it is free, sends them in one script call, and hands each
+//! sender its own outcome. Messages that arrive while a batch is on its way go in the
 //! next one, so under load Redis reads, runs and answers many messages per system call and per
 //! script call instead of one each. While messages keep coming, a batch also waits up to
 //! `STORE_BATCH_DELAY_US` for more (as Kafka's `linger.ms`): fewer, larger calls, and bursts
@@ -11,19 +12,19 @@
 //! and reports it, whatever happens to the others. A call that fails as a whole (Redis down,
 //! timeout) stored none of its messages, and every one of them is refused.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use prometheus::Histogram;
-use redis::Value;
+use redis::{Script, Value};
 use tokio::{
     sync::{mpsc, oneshot},
     time::Instant,
 };
 
-use super::{
-    Announcement, Record, StoreError,
-    redis::{RedisPool, keys, scripts},
-};
+use super::{StoreError, redis::RedisPool};
 
 /// The most messages in one call: enough that a node at its highest rate needs few calls,
 /// few enough that one script holds Redis for a few milliseconds at most.
@@ -32,16 +33,13 @@ pub const MAX_BATCH: usize = 128;
 /// How many messages may wait for the batch task before senders wait for room.
 const QUEUE: usize = 4096;
 
-/// What a sender learns: the outer error means not stored; the inner one, stored but the
-/// publication failed (never, here: the script publishes in the same step).
-pub type Outcome = Result<Result<(), StoreError>, StoreError>;
-
 /// One message's part of a call, owned: its keys and its arguments, in the script's order.
 struct Job {
     keys: Vec<String>,
     args: Vec<Vec<u8>>,
     queued: Instant,
-    reply: oneshot::Sender<Outcome>,
+    /// The script's answer for this message (an error: it is stored nowhere).
+    reply: oneshot::Sender<Result<i64, StoreError>>,
 }
 
 /// The sending side, kept by the message store.
@@ -51,45 +49,29 @@ pub struct MessageBatches {
 }
 
 impl MessageBatches {
-    /// Starts the batch task on `pool`. `delay` is how long a batch waits for more messages
-    /// once its first one is there (zero: it goes at once).
+    /// Starts the batch task on `pool`, calling `script` with `head` (the arguments every
+    /// message shares) then each message's own. `delay`: see [`Linger`].
     pub fn spawn(
         pool: RedisPool,
-        cap: usize,
-        ttl: Duration,
+        script: &'static LazyLock<Script>,
+        head: Vec<Vec<u8>>,
         delay: Duration,
-        sizes: Histogram,
     ) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let batcher = Batcher {
+            sizes: pool.metrics().store_batch_messages.clone(),
             pool,
-            cap,
-            ttl,
+            script,
+            head,
             delay,
-            sizes,
         };
         tokio::spawn(batcher.run(queue));
         Self { jobs }
     }
 
-    /// Stores `record` and publishes `announce`, in the next batch.
-    pub async fn store(&self, record: &Record<'_>, announce: &Announcement) -> Outcome {
-        let mut keys = vec![record.index_key()];
-        keys.extend(record.parties().into_iter().map(keys::messages));
-        let mut args: Vec<Vec<u8>> = vec![
-            keys.len().to_string().into_bytes(),
-            record.json.as_bytes().to_vec(),
-            announce.payload.clone(),
-            announce.held_flags().into_bytes(),
-            record.id.as_bytes().to_vec(),
-            announce.channels.len().to_string().into_bytes(),
-        ];
-        args.extend(
-            announce
-                .channels
-                .iter()
-                .map(|target| target.channel.as_bytes().to_vec()),
-        );
+    /// Stores one message (its `keys` and `args` as the script reads them), in the next
+    /// batch; the script's answer for it.
+    pub async fn store(&self, keys: Vec<String>, args: Vec<Vec<u8>>) -> Result<i64, StoreError> {
         let (reply, outcome) = oneshot::channel();
         let job = Job {
             keys,
@@ -97,12 +79,9 @@ impl MessageBatches {
             queued: Instant::now(),
             reply,
         };
-        if self.jobs.send(job).await.is_err() {
-            return Err(StoreError::Refused("the node is stopping".into()));
-        }
-        outcome
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Refused("the node is stopping".into())))
+        let stopping = || StoreError::Refused("the node is stopping".into());
+        self.jobs.send(job).await.map_err(|_| stopping())?;
+        outcome.await.unwrap_or_else(|_| Err(stopping()))
     }
 }
 
@@ -141,8 +120,8 @@ impl Linger {
 
 struct Batcher {
     pool: RedisPool,
-    cap: usize,
-    ttl: Duration,
+    script: &'static LazyLock<Script>,
+    head: Vec<Vec<u8>>,
     delay: Duration,
     sizes: Histogram,
 }
@@ -174,8 +153,10 @@ impl Batcher {
 
     /// One call for every job of `batch`; each job's reply gets its own outcome.
     async fn send(&self, batch: Vec<Job>) {
-        let mut call = scripts::STORE_MESSAGES.prepare_invoke();
-        call.arg(self.cap).arg(self.ttl.as_secs());
+        let mut call = self.script.prepare_invoke();
+        for arg in &self.head {
+            call.arg(arg.as_slice());
+        }
         for job in &batch {
             for key in &job.keys {
                 call.key(key);
@@ -202,7 +183,7 @@ impl Batcher {
         };
         for (job, result) in batch.into_iter().zip(results) {
             let outcome = match result {
-                Value::Int(_) => Ok(Ok(())),
+                Value::Int(answer) => Ok(answer),
                 Value::BulkString(text) => Err(StoreError::Refused(
                     String::from_utf8_lossy(&text).into_owned(),
                 )),

@@ -6,7 +6,7 @@ use super::{
     StoreError,
     cluster_append::{self, HistoryWrites},
     message_batch::MessageBatches,
-    redis::{RedisPool, keys},
+    redis::{RedisPool, keys, scripts},
 };
 use crate::domain::{Message, UserId};
 
@@ -32,6 +32,13 @@ impl Announcement {
             .iter()
             .map(|target| if target.held_here { '1' } else { '0' })
             .collect()
+    }
+
+    /// The channels' names, as script arguments.
+    pub fn channel_names(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
+        self.channels
+            .iter()
+            .map(|target| target.channel.as_bytes().to_vec())
     }
 
     /// Each channel with the payload, for a plain publication of every one.
@@ -82,8 +89,12 @@ pub struct MessageStore {
 impl MessageStore {
     /// A store whose standalone writes wait up to `batch_delay` to share a call with others.
     pub fn new(pool: RedisPool, ttl: Duration, cap: usize, batch_delay: Duration) -> Self {
-        let sizes = pool.metrics().store_batch_messages.clone();
-        let batches = MessageBatches::spawn(pool.clone(), cap, ttl, batch_delay, sizes);
+        let head = vec![
+            cap.to_string().into_bytes(),
+            ttl.as_secs().to_string().into_bytes(),
+        ];
+        let batches =
+            MessageBatches::spawn(pool.clone(), &scripts::STORE_MESSAGES, head, batch_delay);
         Self {
             pool,
             ttl,
@@ -116,11 +127,18 @@ impl MessageStore {
         announce: &Announcement,
     ) -> Result<Result<(), StoreError>, StoreError> {
         if !self.pool.is_cluster() {
-            return self.batches.store(record, announce).await;
+            let (keys, args) = batch_part(record, announce);
+            self.batches.store(keys, args).await?;
+            return Ok(Ok(()));
         }
         let conn = self.pool.get().await?;
         cluster_append::append_all(&self.pool, &conn, self.cluster_writes(record)).await?;
         Ok(cluster_append::bounded(conn.publish_each(&announce.pairs())).await)
+    }
+
+    /// The most messages a history keeps, and a history's time to live.
+    pub(super) fn limits(&self) -> (usize, Duration) {
+        (self.cap, self.ttl)
     }
 
     /// Appends `json` to `user`'s history, keeping it bounded and alive: single-key commands,
@@ -181,11 +199,6 @@ impl MessageStore {
         writes
     }
 
-    /// The most messages a history keeps, and a history's time to live.
-    pub(super) fn limits(&self) -> (usize, Duration) {
-        (self.cap, self.ttl)
-    }
-
     /// A user's whole history, oldest first. Entries that are not messages (foreign or corrupt
     /// data) are skipped with a warning rather than failing the user's connection.
     pub async fn for_user(&self, user: &UserId) -> Result<Vec<Message>, StoreError> {
@@ -207,4 +220,20 @@ impl MessageStore {
             })
             .collect())
     }
+}
+
+/// One message's keys and arguments for `store_messages.lua`, in its order.
+fn batch_part(record: &Record<'_>, announce: &Announcement) -> (Vec<String>, Vec<Vec<u8>>) {
+    let mut keys = vec![record.index_key()];
+    keys.extend(record.parties().into_iter().map(keys::messages));
+    let mut args: Vec<Vec<u8>> = vec![
+        keys.len().to_string().into_bytes(),
+        record.json.as_bytes().to_vec(),
+        announce.payload.clone(),
+        announce.held_flags().into_bytes(),
+        record.id.as_bytes().to_vec(),
+        announce.channels.len().to_string().into_bytes(),
+    ];
+    args.extend(announce.channel_names());
+    (keys, args)
 }

@@ -1,6 +1,7 @@
 //! On a standalone Redis, messages that wait together go to Redis in one script call
 //! (`store_messages.lua`): each is still stored, refused and delivered on its own.
 
+use privmsg::settings::UsersScope;
 use serde_json::json;
 
 use crate::helpers::{
@@ -12,9 +13,20 @@ use crate::helpers::{
 /// is stored in both histories and delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_sharing_a_call_are_stored_or_refused_each_on_its_own() {
+    sharing_a_call(UsersScope::All).await;
+}
+
+/// The same in the `contacts` scope (its own script): the refused message makes no contacts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_contacts_scope_messages_sharing_a_call_are_stored_or_refused_each_on_its_own() {
+    sharing_a_call(UsersScope::Contacts).await;
+}
+
+async fn sharing_a_call(scope: UsersScope) {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);
     settings.store_batch_delay_us = 10_000;
+    settings.users_scope = scope;
     let node = spawn_app_with(settings).await;
     let alice = TestClient::join(&node, "alice").await;
     let bob = TestClient::join(&node, "bob").await;
@@ -69,6 +81,15 @@ async fn messages_sharing_a_call_are_stored_or_refused_each_on_its_own() {
     assert_eq!(
         index, 0,
         "the refused one is not in its conversation's index"
+    );
+    let contacts: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("privmsg:contacts:{}", alice.user_id))
+        .query_async(&mut conn)
+        .await
+        .expect("SMEMBERS");
+    assert!(
+        contacts.is_empty(),
+        "the refused one made contacts: {contacts:?}"
     );
     for user in [&carol.user_id, &dave.user_id] {
         let contents: Vec<_> = redis

@@ -23,9 +23,9 @@ pub static SESSION_SWEEP: LazyLock<Script> =
 /// Every script, for loading at start-up.
 pub static ALL: [&LazyLock<Script>; 3] = [&SESSION_CONNECT, &SESSION_DISCONNECT, &SESSION_SWEEP];
 
-pub static STORE_AND_PUBLISH_CONTACTS: LazyLock<Script> = LazyLock::new(|| {
+pub static STORE_MESSAGES_CONTACTS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(include_str!(
-        "../../../redis-scripts/store_and_publish_contacts.lua"
+        "../../../redis-scripts/store_messages_contacts.lua"
     ))
 });
 
