@@ -138,6 +138,19 @@ impl ContactStore {
                 published: Ok(()),
             });
         }
+        // Boxed, as `MessageStore::store_and_publish`'s cluster path: its future is large.
+        Box::pin(self.cluster_store_and_publish(messages, record, message, introduction)).await
+    }
+
+    /// `store_and_publish` on a Redis Cluster.
+    async fn cluster_store_and_publish(
+        &self,
+        messages: &MessageStore,
+        record: &Record<'_>,
+        message: &Announcement,
+        introduction: &Announcement,
+    ) -> Result<Stored, StoreError> {
+        let (from, to) = (record.from, record.to);
         let conn = self.pool.get().await?;
         let mut contact_writes = Vec::new();
         for (owner, peer) in [(from, to), (to, from)] {

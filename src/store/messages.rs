@@ -131,6 +131,17 @@ impl MessageStore {
             self.batches.store(keys, args).await?;
             return Ok(Ok(()));
         }
+        // Boxed: the cluster path's future is ~14 KB, and unboxed it would make every
+        // message's handler future that large, copied at each spawn (4.5 % of a node's CPU in
+        // memmove, measured in BENCHMARKS.md).
+        Box::pin(self.cluster_store_and_publish(record, announce)).await
+    }
+
+    async fn cluster_store_and_publish(
+        &self,
+        record: &Record<'_>,
+        announce: &Announcement,
+    ) -> Result<Result<(), StoreError>, StoreError> {
         let conn = self.pool.get().await?;
         cluster_append::append_all(&self.pool, &conn, self.cluster_writes(record)).await?;
         Ok(cluster_append::bounded(conn.publish_each(&announce.pairs())).await)
@@ -236,4 +247,34 @@ fn batch_part(record: &Record<'_>, announce: &Announcement) -> (Vec<String>, Vec
     ];
     args.extend(announce.channel_names());
     (keys, args)
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{metrics::Metrics, store::RedisTarget};
+
+    /// Every message's handler holds this future across its await: it must stay small, since
+    /// socketioxide copies the handler's future at each spawn (the cluster path is boxed).
+    #[tokio::test]
+    async fn storing_a_message_is_a_small_future() {
+        let target = RedisTarget::Standalone("redis://127.0.0.1:1".into());
+        let pool = RedisPool::new(&target, 1, Metrics::new()).expect("a pool");
+        let store = MessageStore::new(pool, Duration::from_secs(1), 10, Duration::ZERO);
+        let record = Record {
+            from: "a",
+            to: "b",
+            id: "1",
+            json: "{}",
+        };
+        let announce = Announcement {
+            payload: Vec::new(),
+            channels: Vec::new(),
+        };
+        let store = store.store_and_publish(&record, &announce);
+        assert!(
+            std::mem::size_of_val(&store) < 1024,
+            "{} bytes",
+            std::mem::size_of_val(&store)
+        );
+    }
 }
