@@ -24,6 +24,7 @@ fn out_of_range_settings_refuse_to_start_naming_the_setting() {
         ("--history-on-connect", "some"),
         ("--jwt-leeway-secs", "3601"),
         ("--auth", "password"),
+        ("--store-batch-delay-us", "10001"),
     ] {
         let refused = Settings::try_parse_from(["privmsg-server", &format!("{flag}={value}")])
             .expect_err("out of range");
