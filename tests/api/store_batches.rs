@@ -2,15 +2,16 @@
 //! (`store_messages.lua`): each is still stored, refused and delivered on its own.
 
 use privmsg::settings::UsersScope;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestClient, TestRedis, conversation_key, metric, spawn_app_with, test_settings,
+    TestApp, TestClient, TestRedis, conversation_key, eventually, metric, spawn_app_with,
+    test_settings,
 };
 
-/// Two messages sent at the same instant share a call (a batch waits up to 10 ms for more);
-/// the one whose recipient's history cannot take it is refused and stored nowhere, the other
-/// is stored in both histories and delivered.
+/// Two messages that wait for the same call share it; the one whose recipient's history
+/// cannot take it is refused and stored nowhere, the other is stored in both histories and
+/// delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_sharing_a_call_are_stored_or_refused_each_on_its_own() {
     sharing_a_call(UsersScope::All).await;
@@ -25,13 +26,13 @@ async fn in_the_contacts_scope_messages_sharing_a_call_are_stored_or_refused_eac
 async fn sharing_a_call(scope: UsersScope) {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);
-    settings.store_batch_delay_us = 10_000;
     settings.users_scope = scope;
     let node = spawn_app_with(settings).await;
     let alice = TestClient::join(&node, "alice").await;
     let bob = TestClient::join(&node, "bob").await;
     let carol = TestClient::join(&node, "carol").await;
     let mut dave = TestClient::join(&node, "dave").await;
+    let erin = TestClient::join(&node, "erin").await;
     let bobs_history = format!("messages:{}", bob.user_id);
     let mut conn = redis.conn().await;
     redis::cmd("SET")
@@ -40,20 +41,30 @@ async fn sharing_a_call(scope: UsersScope) {
         .query_async::<()>(&mut conn)
         .await
         .expect("SET");
-    // A node's first message goes at once; the wait is for messages that come close together.
-    let first = carol.send_to(&dave.user_id, "first").await;
-    assert!(first.get("message").is_some(), "{first}");
-    assert_eq!(
-        dave.client.expect("private message").await["content"],
-        "first"
-    );
     let (calls, messages) = batches(&node).await;
+    // Redis takes no write for 2 s: the batch task sends Erin's message and waits for Redis,
+    // and the two sent meanwhile wait for the next call together, whatever the timing.
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(2000)
+        .arg("WRITE")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("CLIENT PAUSE");
 
-    let (refused, accepted) = tokio::join!(
-        alice.send_to(&bob.user_id, "lost"),
-        carol.send_to(&dave.user_id, "kept"),
-    );
+    let (first, (refused, accepted)) = tokio::join!(erin.send_to(&carol.user_id, "first"), async {
+        eventually(
+            async || batches(&node).await == (calls + 1, messages + 1),
+            "Erin's message on its way to Redis, alone",
+        )
+        .await;
+        tokio::join!(
+            alice.send_to(&bob.user_id, "lost"),
+            carol.send_to(&dave.user_id, "kept"),
+        )
+    });
 
+    assert!(first.get("message").is_some(), "{first}");
     assert_eq!(
         refused["error"], "storage unavailable, message not sent",
         "{refused}"
@@ -62,8 +73,8 @@ async fn sharing_a_call(scope: UsersScope) {
     let (calls_after, messages_after) = batches(&node).await;
     assert_eq!(
         (calls_after - calls, messages_after - messages),
-        (1, 2),
-        "both messages in one call"
+        (2, 3),
+        "Erin's message alone, then the two others in one call"
     );
     assert_eq!(
         dave.client.expect("private message").await["content"],
@@ -91,15 +102,15 @@ async fn sharing_a_call(scope: UsersScope) {
         contacts.is_empty(),
         "the refused one made contacts: {contacts:?}"
     );
-    for user in [&carol.user_id, &dave.user_id] {
-        let contents: Vec<_> = redis
-            .history(user)
-            .await
-            .iter()
-            .map(|m| m["content"].clone())
-            .collect();
-        assert_eq!(contents, [json!("first"), json!("kept")]);
-    }
+    let contents = async |user: &str| -> Vec<Value> {
+        let history = redis.history(user).await;
+        history.iter().map(|m| m["content"].clone()).collect()
+    };
+    assert_eq!(
+        contents(&carol.user_id).await,
+        [json!("first"), json!("kept")]
+    );
+    assert_eq!(contents(&dave.user_id).await, [json!("kept")]);
 }
 
 /// The number of store calls and of messages they carried, from `/metrics`.
