@@ -111,7 +111,6 @@ impl ContactStore {
         introduction: &Announcement,
     ) -> Result<Stored, StoreError> {
         let (from, to) = (record.from, record.to);
-        let recipient_channel = keys::user_channel(to);
         if !self.pool.is_cluster() {
             let keys = vec![
                 keys::messages(from),
@@ -126,7 +125,7 @@ impl ContactStore {
                 to.as_bytes().to_vec(),
                 message.payload.clone(),
                 introduction.payload.clone(),
-                recipient_channel.into_bytes(),
+                keys::user_channel(to).into_bytes(),
                 (introduction.held_flags() + &message.held_flags()).into_bytes(),
                 record.id.as_bytes().to_vec(),
                 message.channels.len().to_string().into_bytes(),

@@ -28,7 +28,7 @@ use super::{StoreError, redis::RedisPool};
 
 /// The most messages in one call: enough that a node at its highest rate needs few calls,
 /// few enough that one script holds Redis for a few milliseconds at most.
-pub const MAX_BATCH: usize = 128;
+const MAX_BATCH: usize = 128;
 
 /// How many messages may wait for the batch task before senders wait for room.
 const QUEUE: usize = 4096;

@@ -99,20 +99,10 @@ impl MessageStore {
             .arg(request.limit + 1 + MARKS)
             .to_owned();
         let count = redis::cmd("ZCARD").arg(key).to_owned();
-        // Every id starts with a hex digit, every mark with `!`: "[0" is the first message.
-        let oldest = redis::cmd("ZRANGE")
-            .arg(key)
-            .arg("[0")
-            .arg("+")
-            .arg("BYLEX")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(1)
-            .to_owned();
         let mut pipe = redis::pipe();
         pipe.add_command(page)
             .add_command(count)
-            .add_command(oldest);
+            .add_command(oldest(key));
         let (members, count, oldest): (Vec<String>, usize, Vec<String>) =
             pipe.query_async(&mut conn.clone()).await?;
         let own_mark = keys::conversation_start(me.as_str());

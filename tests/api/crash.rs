@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::helpers::{
-    NodeProcess, TestClient, TestRedis, eventually_within, metric, spawn_app, spawn_app_with,
-    test_settings,
+    Connected, NodeProcess, TestApp, TestClient, TestRedis, eventually_within, metric, spawn_app,
+    spawn_app_with, test_settings,
 };
 
 /// Liveness TTL for these tests, in seconds: short so that they run quickly.
@@ -130,34 +130,7 @@ async fn a_session_the_sweep_cannot_clean_does_not_hide_the_other_departures() {
 /// whose last real socket had closed, is announced offline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_presence_field_of_a_node_gone_for_good_is_removed_by_the_audit() {
-    let redis = TestRedis::start().await;
-    let mut settings = test_settings(&redis);
-    settings.presence_audit_secs = 1;
-    let node = spawn_app_with(settings).await;
-    let mut watcher = TestClient::join(&node, "watcher").await;
-    let alice = TestClient::join(&node, "alice").await;
-    let mut conn = redis.conn().await;
-    redis::cmd("HSET")
-        .arg(format!("session:{}", alice.session_id))
-        .arg("socket:a-node-gone-for-good:s1")
-        .arg(1)
-        .query_async::<()>(&mut conn)
-        .await
-        .expect("HSET");
-
-    alice.client.disconnect().await;
-
-    let gone = watcher
-        .client
-        .expect_within("user disconnected", CLEANUP)
-        .await;
-    assert_eq!(gone, json!(alice.user_id));
-    assert_eq!(redis.sockets(&alice.session_id).await, 0);
-    assert_eq!(
-        redis.connected(&alice.session_id).await.as_deref(),
-        Some("false")
-    );
-    assert!(metric(&node, "privmsg_orphan_presence_swept_total").await >= 1);
+    orphan_field_removed_by_the_audit(|_| "socket:a-node-gone-for-good:s1".to_owned()).await;
 }
 
 /// A presence field of a node that is alive but holds no such socket (a departure whose save
@@ -166,6 +139,26 @@ async fn a_presence_field_of_a_node_gone_for_good_is_removed_by_the_audit() {
 /// the node does hold is left alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_presence_field_its_live_node_holds_no_socket_for_is_removed_by_the_audit() {
+    let (redis, _node, bob) =
+        orphan_field_removed_by_the_audit(|node| format!("socket:{node}:NoSuchSocket0000")).await;
+    assert_eq!(
+        redis.sockets(&bob.session_id).await,
+        1,
+        "a live socket's field"
+    );
+    assert_eq!(
+        redis.connected(&bob.session_id).await.as_deref(),
+        Some("true")
+    );
+}
+
+/// One node auditing every second; Alice's session gets the field `orphan` names (given the
+/// node's ID) besides her real socket's, then she leaves: the audit must remove the orphan
+/// and announce her offline. Returns the Redis, the node (still running) and Bob, who stays
+/// connected throughout.
+async fn orphan_field_removed_by_the_audit(
+    orphan: impl FnOnce(&str) -> String,
+) -> (TestRedis, TestApp, Connected) {
     let redis = TestRedis::start().await;
     let mut settings = test_settings(&redis);
     settings.presence_audit_secs = 1;
@@ -177,7 +170,7 @@ async fn a_presence_field_its_live_node_holds_no_socket_for_is_removed_by_the_au
     let mut conn = redis.conn().await;
     redis::cmd("HSET")
         .arg(format!("session:{}", alice.session_id))
-        .arg(format!("socket:{node_id}:NoSuchSocket0000"))
+        .arg(orphan(&node_id))
         .arg(1)
         .query_async::<()>(&mut conn)
         .await
@@ -196,15 +189,7 @@ async fn a_presence_field_its_live_node_holds_no_socket_for_is_removed_by_the_au
         Some("false")
     );
     assert!(metric(&node, "privmsg_orphan_presence_swept_total").await >= 1);
-    assert_eq!(
-        redis.sockets(&bob.session_id).await,
-        1,
-        "a live socket's field"
-    );
-    assert_eq!(
-        redis.connected(&bob.session_id).await.as_deref(),
-        Some("true")
-    );
+    (redis, node, bob)
 }
 
 /// A node's list of the sessions it holds sockets of (what a survivor sweeps if it dies) loses

@@ -108,12 +108,7 @@ async fn a_message_that_cannot_be_stored_in_both_histories_is_in_neither_and_rea
     let mut bob = TestClient::join(&node2, "bob").await;
     let bobs_history = format!("messages:{}", bob.user_id);
     let mut conn = redis.conn().await;
-    redis::cmd("SET")
-        .arg(&bobs_history)
-        .arg("not a list")
-        .query_async::<()>(&mut conn)
-        .await
-        .expect("SET");
+    redis.break_history(&bob.user_id).await;
 
     let refused = alice.send_to(&bob.user_id, "lost in the middle").await;
     redis::cmd("DEL")

@@ -33,14 +33,8 @@ async fn sharing_a_call(scope: UsersScope) {
     let carol = TestClient::join(&node, "carol").await;
     let mut dave = TestClient::join(&node, "dave").await;
     let erin = TestClient::join(&node, "erin").await;
-    let bobs_history = format!("messages:{}", bob.user_id);
     let mut conn = redis.conn().await;
-    redis::cmd("SET")
-        .arg(&bobs_history)
-        .arg("not a list")
-        .query_async::<()>(&mut conn)
-        .await
-        .expect("SET");
+    redis.break_history(&bob.user_id).await;
     let (calls, messages) = batches(&node).await;
     // Redis takes no write for 2 s: the batch task sends Erin's message and waits for Redis,
     // and the two sent meanwhile wait for the next call together, whatever the timing.

@@ -38,6 +38,15 @@ impl TestRedis {
             .collect()
     }
 
+    /// Makes `user_id`'s history a string, so that Redis refuses to append to it (WRONGTYPE).
+    pub async fn break_history(&self, user_id: &str) {
+        self.conn()
+            .await
+            .set::<_, _, ()>(format!("messages:{user_id}"), "not a list")
+            .await
+            .expect("SET messages");
+    }
+
     /// The ids of the messages in `user_id`'s history, oldest first.
     pub async fn history_ids(&self, user_id: &str) -> Vec<String> {
         self.history(user_id)
