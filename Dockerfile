@@ -39,7 +39,9 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=server /src/target/release/privmsg-server /usr/local/bin/privmsg-server
 COPY --from=client /client/dist /app/client/dist
+# MIMALLOC_ALLOW_THP=0: no transparent huge pages for the allocator's memory (README, "Memory").
 ENV CLIENT_DIR=/app/client/dist \
+    MIMALLOC_ALLOW_THP=0 \
     HOST=0.0.0.0 \
     PORT=3000 \
     RUST_LOG=info

@@ -42,6 +42,7 @@
 #   SERVER_BIN     the server binary (default target/release/privmsg-server), e.g. an older
 #                  build for a before/after run
 #   NODE_WORKER_THREADS   WORKER_THREADS of each node (0: a thread per CPU)
+#   MIMALLOC_ALLOW_THP    the nodes' allocator on transparent huge pages (0, as deployed; 1: mimalloc's default)
 #   TARGET_URLS    space-separated base URLs of running servers: use them, start nothing
 #   TARGET_PIDS    their process ids (all of them: CPU is summed), for CPU and RSS
 #   TARGET_REDIS_PID   their Redis's pid, for its CPU
@@ -155,7 +156,9 @@ launch_node() {
   # directory scenarios open more connections than MAX_CONNECTIONS' default. Nothing here
   # reads /metrics, and several nodes could not share its default port.
   # WORKER_THREADS as the node's default (a thread per CPU) unless NODE_WORKER_THREADS says.
+  # MIMALLOC_ALLOW_THP as deployed (0, README "Memory") unless the environment says.
   PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn WORKER_THREADS=${NODE_WORKER_THREADS:-0} \
+    MIMALLOC_ALLOW_THP=${MIMALLOC_ALLOW_THP:-0} \
     NEW_SESSIONS_PER_MINUTE=1000000 NEW_SESSIONS_BURST=1000000 MAX_CONNECTIONS=10000000 \
     METRICS_ADDR=off USERS_SCOPE=$scope "$server_bin" >>"$work/node$i.log" 2>&1 &
   launched=$!
