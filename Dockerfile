@@ -39,7 +39,8 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=server /src/target/release/privmsg-server /usr/local/bin/privmsg-server
 COPY --from=client /client/dist /app/client/dist
-# MIMALLOC_ALLOW_THP=0: no transparent huge pages for the allocator's memory (README, "Memory").
+# MIMALLOC_ALLOW_THP=0: no transparent huge pages for mimalloc's first segment, allocated before
+# main refuses them for the rest of the process (README, "Memory").
 ENV CLIENT_DIR=/app/client/dist \
     MIMALLOC_ALLOW_THP=0 \
     HOST=0.0.0.0 \

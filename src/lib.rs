@@ -15,6 +15,7 @@ pub mod client_addr;
 pub mod directory;
 pub mod domain;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod routing;
 pub mod settings;

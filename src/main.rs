@@ -14,6 +14,7 @@ static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     telemetry::init();
+    privmsg::memory::refuse_transparent_huge_pages();
     let settings = Settings::parse();
     settings.runtime()?.block_on(async {
         let app = Application::build(settings).await?;
