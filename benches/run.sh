@@ -245,6 +245,15 @@ fi
 
 if [ "$mode" = smoke ]; then
   start_stack 2
+  # The released binary refuses transparent huge pages for its process (src/memory.rs): the
+  # kernel reports it per process, where it reports it (Linux 5.0 and later).
+  for pid in "${node_pids[@]}"; do
+    thp=$(awk '/^THP_enabled:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    if [ -n "$thp" ] && [ "$thp" != 0 ]; then
+      echo "node $pid: THP_enabled is $thp in /proc/$pid/status, expected 0" >&2
+      exit 1
+    fi
+  done
   "$loadgen_bin" "${urls[@]}" --smoke "${extra[@]}"
   exit $?
 fi

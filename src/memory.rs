@@ -4,9 +4,10 @@
 /// (`madvise(MADV_HUGEPAGE)`) on its memory, so each first touch faulted in and zeroed 2 MiB
 /// (a third of a joining node's CPU in a profile) and a node's RSS counted whole huge pages
 /// that held a few connections' small buffers (BENCHMARKS.md, "Transparent huge pages").
-/// The kernel flag covers every allocation, whoever makes it, and needs no environment
-/// variable at each place the server is started. Failing is not fatal: the node works, only
-/// with more memory, so it is logged.
+/// The kernel flag covers every allocation made after it, whoever makes it, however the server
+/// is started; mimalloc's first segment comes before `main`, which is why the scripts and the
+/// Dockerfile also set `MIMALLOC_ALLOW_THP=0` (4 MiB measured, README "Memory"). Failing is
+/// not fatal: the node works, only with more memory, so it is logged.
 pub fn refuse_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
