@@ -241,7 +241,7 @@ async fn mount(
         metrics.clone(),
     );
     let router = with_socketio(settings, pool, status, layer);
-    let upkeep = store::users::maintenance::spawn(state.users.clone());
+    let upkeep = store::users::maintenance::spawn(state.users.clone(), node_id.clone());
     let forget =
         (state.admission).spawn_forget(FORGET_EVERY, metrics.new_session_addresses.clone());
     let audit = audit::spawn(io.clone(), state.clone(), settings.presence_audit());

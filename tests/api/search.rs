@@ -4,7 +4,7 @@
 use privmsg::{
     metrics::Metrics,
     settings::UsersScope,
-    store::{RedisPool, UserIndex},
+    store::{RedisPool, UserIndex, users::maintenance},
 };
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -200,7 +200,34 @@ async fn the_backfill_indexes_node_written_sessions_and_the_pass_prunes_expired_
     assert_eq!(found[0].username, "Legacy");
 }
 
+/// The upkeep walks every session: one node per interval runs it, whoever claims it first,
+/// and the claimer may take it again (a retry after a failed walk); nobody else can until the
+/// claim expires, a little before the claimer's next tick.
+async fn one_node_per_interval_runs_the_index_upkeep(redis: TestRedis) {
+    let pool = RedisPool::new(&redis.target, 1, Metrics::new()).expect("pool");
+    let index = UserIndex::new(
+        pool,
+        std::time::Duration::from_secs(600),
+        Metrics::new().users_pruned,
+    );
+
+    let first = index.claim_upkeep("node-a").await.expect("claim");
+    let other = index.claim_upkeep("node-b").await.expect("claim");
+    let again = index.claim_upkeep("node-a").await.expect("claim");
+
+    assert_eq!((first, other, again), (true, false, true));
+    let ttl: i64 = redis
+        .conn()
+        .await
+        .ttl("privmsg:upkeep:index")
+        .await
+        .expect("TTL");
+    let every = maintenance::UPKEEP_EVERY.as_secs() as i64;
+    assert!((every - 120..every).contains(&ttl), "{ttl}");
+}
+
 on_standalone_and_cluster!(
+    one_node_per_interval_runs_the_index_upkeep,
     search_finds_by_prefix_case_insensitively_in_order_within_the_limit_never_the_caller,
     search_works_the_same_in_the_contacts_scope,
     an_expired_user_is_never_found_and_is_pruned_from_the_index,

@@ -78,6 +78,10 @@ pub fn contacts(user: &str) -> String {
 /// (see [`username_member`]).
 pub const USERNAMES: &str = "privmsg:usernames";
 
+/// Which node runs the user index's upkeep (backfill, then prune pass) this interval: a string
+/// holding that node's id, set NX with the interval as TTL (see `users::maintenance`).
+pub const INDEX_UPKEEP: &str = "privmsg:upkeep:index";
+
 /// What separates the lowercased username from the userID in a member of [`USERNAMES`]: NUL
 /// sorts below every character, so "ab" comes before "abc" whatever the IDs.
 pub const USERNAME_SEPARATOR: char = '\0';
