@@ -23,6 +23,9 @@ pub use layout::{Extras, Seeded, USERNAMES_KEY};
 /// responsive for the servers meanwhile.
 const CHUNK: usize = 1_000;
 
+/// How long a pipeline may wait for Redis's answer.
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct Plan {
     pub count: usize,
     pub contacts: usize,
@@ -32,10 +35,14 @@ pub struct Plan {
 
 pub async fn seed_sessions(redis_url: &str, plan: &Plan, run: u32) -> Result<SeedReport> {
     let client = redis::Client::open(redis_url).context("REDIS url")?;
+    // redis-rs answers "timed out" after 500 ms by default: a pipeline of CHUNK users behind
+    // others on a Redis growing past a million keys (a rehash, an allocation) took longer in
+    // 3 of 6 seedings one day, failing the whole run. Waiting is right for a seeder.
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
     let mut cons = Vec::new();
     for _ in 0..plan.connections.max(1) {
         let con = client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .with_context(|| format!("connecting to {redis_url}"))?;
         cons.push(con);
