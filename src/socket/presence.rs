@@ -40,16 +40,8 @@ pub async fn arrive<A: Adapter>(
 ) -> Result<(), ArrivalError> {
     let tag = SocketTag::new(&state.node_id, socket.id.as_str());
     let user = session.user_id.as_str();
-    // Recorded under this node first, the socket's field second: a node that dies between the
-    // two leaves a session listed with nothing to clean, never a field no sweep would find.
     tokio::try_join!(
-        async {
-            state
-                .nodes
-                .track(&state.node_id, session.id.expose())
-                .await?;
-            Ok::<_, ArrivalError>(state.sessions.connect(session, &tag).await?)
-        },
+        async { Ok::<_, ArrivalError>(state.sessions.connect(session, &tag).await?) },
         async { Ok(state.routes.arrived(user, socket.id.as_str()).await?) },
         async { Ok(state.users.record(session).await?) },
     )?;

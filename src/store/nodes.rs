@@ -69,20 +69,6 @@ impl NodeStore {
         Ok(added == 0)
     }
 
-    /// Records that `node` holds a socket of the session `session_id` (a secret, kept in Redis
-    /// only). Lives as long as a session can.
-    pub async fn track(&self, node: &str, session_id: &str) -> Result<(), StoreError> {
-        let conn = self.pool.get().await?;
-        let key = keys::node_sessions(node);
-        let add = redis::cmd("SADD").arg(&key).arg(session_id).to_owned();
-        let expire = redis::cmd("EXPIRE")
-            .arg(&key)
-            .arg(self.session_ttl.as_secs())
-            .to_owned();
-        conn.each::<redis::Value>(vec![add, expire]).await?;
-        Ok(())
-    }
-
     /// Forgets that `node` holds a socket of `session_id` (its last one there left), so that
     /// the node's list stays as long as what it holds, not as long as every session it ever
     /// held. A connect of the same session on the same node racing this can leave its field

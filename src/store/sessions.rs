@@ -23,6 +23,8 @@ const SCAN_COUNT: usize = 5000;
 #[derive(Debug, Clone)]
 pub struct SocketTag {
     field: String,
+    /// The session list of the socket's node (`privmsg:node:{nodeID}:sessions`).
+    node_sessions: String,
     /// The prefix of every field of this socket's node.
     node_fields: String,
 }
@@ -31,6 +33,7 @@ impl SocketTag {
     pub fn new(node_id: &str, socket_id: &str) -> Self {
         Self {
             field: keys::socket_field(node_id, socket_id),
+            node_sessions: keys::node_sessions(node_id),
             node_fields: keys::node_socket_fields(node_id),
         }
     }
@@ -101,17 +104,33 @@ impl SessionStore {
         }))
     }
 
-    /// Saves the session as connected and records `socket` as one of its sockets.
+    /// Saves the session as connected and records `socket` as one of its sockets, after
+    /// listing the session under the socket's node: a node that dies between the two leaves a
+    /// session listed with nothing to clean, never a field no sweep would find. One script call
+    /// on a standalone Redis (both in one step); on a cluster the list is on another slot, so
+    /// one round trip more, before.
     pub async fn connect(&self, session: &Session, socket: &SocketTag) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await?;
-        scripts::SESSION_CONNECT
-            .key(keys::session(&session.id))
-            .arg(session.user_id.as_str())
+        let ttl = self.ttl.as_secs();
+        let mut call = scripts::SESSION_CONNECT.key(keys::session(&session.id));
+        call.arg(session.user_id.as_str())
             .arg(session.username.as_str())
-            .arg(self.ttl.as_secs())
-            .arg(&socket.field)
-            .invoke_async::<i64>(&mut conn)
-            .await?;
+            .arg(ttl)
+            .arg(&socket.field);
+        if conn.is_cluster() {
+            let add = redis::cmd("SADD")
+                .arg(&socket.node_sessions)
+                .arg(session.id.expose())
+                .to_owned();
+            let expire = redis::cmd("EXPIRE")
+                .arg(&socket.node_sessions)
+                .arg(ttl)
+                .to_owned();
+            conn.each::<redis::Value>(vec![add, expire]).await?;
+        } else {
+            call.key(&socket.node_sessions).arg(session.id.expose());
+        }
+        call.invoke_async::<i64>(&mut conn).await?;
         Ok(())
     }
 
