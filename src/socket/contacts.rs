@@ -27,30 +27,44 @@ pub async fn load_users(
     state: &AppState,
 ) -> Result<(Arc<Vec<UserEntry>>, Vec<Message>), Arc<StoreError>> {
     let me = session.user_id.as_str();
-    let (history, stored) = tokio::try_join!(
+    let (history, listed) = tokio::try_join!(
         state.messages.for_user(&session.user_id),
-        state.contacts.of(me)
+        state.contacts.listed(me, &state.users)
     )?;
-    let stored: BTreeSet<&str> = stored.iter().map(String::as_str).collect();
-    let from_history: BTreeSet<&str> = history
+    let known: BTreeSet<&str> = listed.iter().map(|(user, _)| user.as_str()).collect();
+    let missing: Vec<&str> = history
         .iter()
         .map(|message| message.peer_of(me))
-        .filter(|peer| *peer != me)
+        .filter(|peer| *peer != me && !known.contains(peer))
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
         .collect();
-    let missing: Vec<&str> = from_history.difference(&stored).copied().collect();
-    let contacts: Vec<&str> = stored.union(&from_history).copied().collect();
-    let (_, entries) = tokio::try_join!(
-        state.contacts.keep(me, &missing),
-        state.users.entries(&contacts)
-    )?;
+    // Only for a history the set does not cover (written by the Node.js server): two round
+    // trips more, once, since those peers are then in the set.
+    let found = if missing.is_empty() {
+        Vec::new()
+    } else {
+        let (_, found) = tokio::try_join!(
+            state.contacts.keep(me, &missing),
+            state.users.entries(&missing)
+        )?;
+        found
+    };
+    // A contact whose session expired is gone for good (a new session is a new user).
+    let mut contacts: Vec<UserEntry> = listed
+        .into_iter()
+        .filter_map(|(_, entry)| entry)
+        .chain(found.into_iter().flatten())
+        .filter(|entry| entry.user_id.as_str() != me)
+        .collect();
+    contacts.sort_unstable_by(|a, b| a.user_id.as_str().cmp(b.user_id.as_str()));
     let mut users = Vec::with_capacity(contacts.len() + 1);
     users.push(UserEntry {
         user_id: session.user_id.clone(),
         username: session.username.as_str().to_owned(),
         connected: true,
     });
-    // A contact whose session expired is gone for good (a new session is a new user).
-    users.extend(entries.into_iter().flatten());
+    users.extend(contacts);
     Ok((Arc::new(users), history))
 }
 

@@ -289,7 +289,68 @@ async fn a_socket_closed_while_its_users_loads_is_never_heard_online_after_it_le
     );
 }
 
+/// Stores `n` contacts of `user` as the server would have (set member, user key, session),
+/// plus two members whose user is gone (no key; a key naming another user's session); returns
+/// the userIDs that must be listed.
+async fn store_contacts(redis: &TestRedis, user: &str, n: usize) -> BTreeSet<String> {
+    let mut conn = redis.conn().await;
+    let set = format!("privmsg:contacts:{user}");
+    let mut listed = BTreeSet::new();
+    for i in 0..n {
+        let (contact, session) = (format!("c{i:015x}"), format!("s{i:015x}"));
+        redis
+            .store_offline_session(&session, &contact, &format!("contact {i}"))
+            .await;
+        let _: () = conn
+            .set(format!("privmsg:user:{contact}"), &session)
+            .await
+            .expect("SET");
+        let _: () = conn.sadd(&set, &contact).await.expect("SADD");
+        listed.insert(contact);
+    }
+    let _: () = conn.sadd(&set, "gone00000000000a").await.expect("SADD");
+    let _: () = conn.sadd(&set, "gone00000000000b").await.expect("SADD");
+    let _: () = conn
+        .set("privmsg:user:gone00000000000b", "s000000000000000")
+        .await
+        .expect("SET");
+    listed
+}
+
+/// `users` lists every stored contact with its entry and none whose user is gone, whether the
+/// set is read in one script call (a few contacts) or, past the script's bound, in steps.
+async fn users_lists_every_stored_contact(redis: TestRedis, n: usize) {
+    let app = contacts_node(&redis).await;
+    let alice = TestClient::join(&app, "alice").await;
+    let mut expected = store_contacts(&redis, &alice.user_id, n).await;
+
+    let again = TestClient::join_with(&app, json!({ "sessionID": alice.session_id })).await;
+
+    expected.insert(alice.user_id.clone());
+    assert_eq!(listed(&again.users), expected);
+    let first = again.listed("c000000000000000");
+    assert_eq!(first["username"], "contact 0");
+    assert_eq!(first["connected"], false);
+    let ttl: i64 = redis
+        .conn()
+        .await
+        .ttl(format!("privmsg:contacts:{}", alice.user_id))
+        .await
+        .expect("TTL");
+    assert!(ttl > 0, "the set's TTL is restarted at connect: {ttl}");
+}
+
+async fn users_lists_a_few_stored_contacts(redis: TestRedis) {
+    users_lists_every_stored_contact(redis, 5).await;
+}
+
+async fn users_lists_more_stored_contacts_than_a_script_looks_up(redis: TestRedis) {
+    users_lists_every_stored_contact(redis, 600).await;
+}
+
 on_standalone_and_cluster!(
+    users_lists_a_few_stored_contacts,
+    users_lists_more_stored_contacts_than_a_script_looks_up,
     users_lists_exactly_the_user_and_its_contacts,
     the_introduction_reaches_the_recipient_before_the_first_message_on_every_node,
     presence_reaches_contacts_only,

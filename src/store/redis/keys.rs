@@ -6,8 +6,11 @@ use crate::domain::{SessionId, UserId};
 pub const SESSION_PATTERN: &str = "session:*";
 
 pub fn session(id: &SessionId) -> String {
-    format!("session:{}", id.expose())
+    session_raw(id.expose())
 }
+
+/// What every session key starts with (for a script that builds them).
+pub const SESSION_PREFIX: &str = "session:";
 
 pub fn messages(user: &str) -> String {
     format!("messages:{user}")
@@ -32,7 +35,7 @@ pub fn node_sessions(node_id: &str) -> String {
 
 /// A session's key from a raw sessionID found in a node's set.
 pub fn session_raw(session_id: &str) -> String {
-    format!("session:{session_id}")
+    format!("{SESSION_PREFIX}{session_id}")
 }
 
 /// What every presence field of a session hash starts with (`redis-scripts/session_*.lua`
@@ -66,8 +69,11 @@ pub fn user_channel(user: &str) -> String {
 /// userID -> its sessionID (a string with the session's TTL): how a user found by search or
 /// listed as a contact leads to its session hash (an extension of the layout).
 pub fn user(user: &str) -> String {
-    format!("privmsg:user:{user}")
+    format!("{USER_PREFIX}{user}")
 }
+
+/// What every [`user`] key starts with (for a script that builds them).
+pub const USER_PREFIX: &str = "privmsg:user:";
 
 /// The userIDs a user has exchanged at least one message with (a set).
 pub fn contacts(user: &str) -> String {

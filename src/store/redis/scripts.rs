@@ -37,3 +37,6 @@ pub static MARK_CONVERSATION_START: LazyLock<Script> = LazyLock::new(|| {
 
 pub static MARK_READ: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/mark_read.lua")));
+
+pub static CONTACT_ENTRIES: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/contact_entries.lua")));
