@@ -158,32 +158,40 @@ impl SessionStore {
         })
     }
 
-    /// Every session that holds presence fields, with those fields: SCAN over `session:*`, then one HKEYS per key, in one round trip. Session keys are raw
-    /// (as [`keys::session_raw`] builds them), for the sweep.
-    pub async fn socket_fields(&self) -> Result<Vec<(String, Vec<PresenceField>)>, StoreError> {
+    /// Every session that holds presence fields, with those fields: a walk of `session:*`, a
+    /// SCAN page and one HKEYS per key of it per round trip, at most one page per `pace`.
+    /// Every node audits, so the walk is paced and keeps only the sessions with fields (the
+    /// online users), not every key: with 1,000,000 stored, one HKEYS pipeline of every
+    /// session (as before) held Redis and a million keys in the node's memory at each audit.
+    /// Session keys are raw (as [`keys::session_raw`] builds them), for the sweep.
+    pub async fn socket_fields(
+        &self,
+        pace: Duration,
+    ) -> Result<Vec<(String, Vec<PresenceField>)>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let keys = conn.scan_keys(keys::SESSION_PATTERN, SCAN_COUNT).await?;
-        let reads = keys
-            .iter()
-            .map(|key| redis::cmd("HKEYS").arg(key).to_owned())
-            .collect();
-        let fields: Vec<Vec<String>> = conn.each(reads).await?;
-        Ok(keys
-            .into_iter()
-            .zip(fields)
-            .filter_map(|(key, fields)| {
-                let session = key.strip_prefix("session:")?.to_owned();
-                let fields: Vec<PresenceField> = fields
+        let mut pacer = tokio::time::interval(pace);
+        pacer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut found = Vec::new();
+        for route in conn.scan_routes().await? {
+            let mut cursor = 0;
+            loop {
+                pacer.tick().await;
+                let (next, keys) = conn
+                    .scan_page(&route, cursor, keys::SESSION_PATTERN, SCAN_COUNT)
+                    .await?;
+                let reads = keys
                     .iter()
-                    .filter_map(|field| keys::parse_socket_field(field))
-                    .map(|(node, socket)| PresenceField {
-                        node: node.to_owned(),
-                        socket: socket.to_owned(),
-                    })
+                    .map(|key| redis::cmd("HKEYS").arg(key).to_owned())
                     .collect();
-                (!fields.is_empty()).then_some((session, fields))
-            })
-            .collect())
+                let fields: Vec<Vec<String>> = conn.each(reads).await?;
+                found.extend(keys.into_iter().zip(fields).filter_map(presence_fields));
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(found)
     }
 
     /// Every stored user, each userID once: SCAN over `session:*` (every master on a cluster),
@@ -213,4 +221,18 @@ impl SessionStore {
             })
             .collect())
     }
+}
+
+/// A session key and its field names, as the audit keeps them: only if it has presence fields.
+fn presence_fields((key, fields): (String, Vec<String>)) -> Option<(String, Vec<PresenceField>)> {
+    let session = key.strip_prefix(keys::SESSION_PREFIX)?.to_owned();
+    let fields: Vec<PresenceField> = fields
+        .iter()
+        .filter_map(|field| keys::parse_socket_field(field))
+        .map(|(node, socket)| PresenceField {
+            node: node.to_owned(),
+            socket: socket.to_owned(),
+        })
+        .collect();
+    (!fields.is_empty()).then_some((session, fields))
 }

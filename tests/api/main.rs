@@ -4,6 +4,7 @@
 mod helpers;
 
 mod abuse;
+mod audit;
 mod bad_input;
 mod chaos;
 mod cluster_outage;
