@@ -169,27 +169,17 @@ impl SessionStore {
         pace: Duration,
     ) -> Result<Vec<(String, Vec<PresenceField>)>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let mut pacer = tokio::time::interval(pace);
-        pacer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut walk = conn
+            .walk_keys(keys::SESSION_PATTERN, SCAN_COUNT, pace)
+            .await?;
         let mut found = Vec::new();
-        for route in conn.scan_routes().await? {
-            let mut cursor = 0;
-            loop {
-                pacer.tick().await;
-                let (next, keys) = conn
-                    .scan_page(&route, cursor, keys::SESSION_PATTERN, SCAN_COUNT)
-                    .await?;
-                let reads = keys
-                    .iter()
-                    .map(|key| redis::cmd("HKEYS").arg(key).to_owned())
-                    .collect();
-                let fields: Vec<Vec<String>> = conn.each(reads).await?;
-                found.extend(keys.into_iter().zip(fields).filter_map(presence_fields));
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
+        while let Some(keys) = walk.next_page().await? {
+            let reads = keys
+                .iter()
+                .map(|key| redis::cmd("HKEYS").arg(key).to_owned())
+                .collect();
+            let fields: Vec<Vec<String>> = conn.each(reads).await?;
+            found.extend(keys.into_iter().zip(fields).filter_map(presence_fields));
         }
         Ok(found)
     }

@@ -2,7 +2,10 @@
 //! stores need that differ between the two (SCAN over every master, per-key fan-out), and a
 //! timer on every command for the metrics.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures_util::future::try_join_all;
 use redis::{
@@ -120,6 +123,27 @@ impl Conn {
             }
         }
         Ok(keys)
+    }
+
+    /// A walk of every key matching `pattern`, a SCAN page of `count` at a time (on a cluster,
+    /// on every master), at most one page per `pace`: for the background walks of the whole
+    /// keyspace, which must leave Redis to the users.
+    pub async fn walk_keys(
+        &mut self,
+        pattern: &str,
+        count: usize,
+        pace: Duration,
+    ) -> Result<KeyWalk, StoreError> {
+        let mut routes = self.scan_routes().await?.into_iter();
+        Ok(KeyWalk {
+            conn: self.clone(),
+            route: routes.next(),
+            routes,
+            cursor: 0,
+            pattern: pattern.to_owned(),
+            count,
+            pacer: pacer(pace),
+        })
     }
 
     /// Where a SCAN must run to see every key: this Redis, or each master of a cluster. For
@@ -284,4 +308,42 @@ async fn discard_if_broken<T>(
         slot.discard();
     }
     result
+}
+
+/// A pacer for a walk: its first tick at once, then one per `every` (later if a step is slow).
+pub fn pacer(every: Duration) -> tokio::time::Interval {
+    let mut pacer = tokio::time::interval(every);
+    pacer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    pacer
+}
+
+/// A paced walk of the keys matching a pattern ([`Conn::walk_keys`]).
+pub struct KeyWalk {
+    conn: Conn,
+    /// Where the walk is (`None` once done), and where it goes after.
+    route: Option<ScanRoute>,
+    routes: std::vec::IntoIter<ScanRoute>,
+    cursor: u64,
+    pattern: String,
+    count: usize,
+    pacer: tokio::time::Interval,
+}
+
+impl KeyWalk {
+    /// The next page of keys (perhaps empty: SCAN may return none for a step), `None` at the end.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<String>>, StoreError> {
+        let Some(route) = &self.route else {
+            return Ok(None);
+        };
+        self.pacer.tick().await;
+        let (next, keys) = self
+            .conn
+            .scan_page(route, self.cursor, &self.pattern, self.count)
+            .await?;
+        if next == 0 {
+            self.route = self.routes.next();
+        }
+        self.cursor = next;
+        Ok(Some(keys))
+    }
 }

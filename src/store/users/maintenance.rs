@@ -19,7 +19,7 @@ use tokio::{task::JoinHandle, time::MissedTickBehavior};
 use super::UserIndex;
 use crate::store::{
     StoreError,
-    redis::{Conn, keys},
+    redis::{Conn, keys, pacer},
 };
 
 /// How often the deployment's upkeep runs (on one node), and how long a claim of it lasts. A
@@ -51,13 +51,6 @@ pub fn spawn(index: UserIndex, node: String) -> JoinHandle<()> {
             }
         }
     })
-}
-
-/// A pacer for a walk: the first page at once, then one per [`PAGE_EVERY`].
-fn pace() -> tokio::time::Interval {
-    let mut pace = tokio::time::interval(PAGE_EVERY);
-    pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    pace
 }
 
 impl UserIndex {
@@ -102,21 +95,13 @@ impl UserIndex {
     /// it saw.
     pub async fn backfill(&self) -> Result<usize, StoreError> {
         let mut conn = self.pool.get().await?;
-        let (mut seen, mut pace) = (0, pace());
-        for route in conn.scan_routes().await? {
-            let mut cursor = 0;
-            loop {
-                pace.tick().await;
-                let (next, page) = conn
-                    .scan_page(&route, cursor, keys::SESSION_PATTERN, PAGE)
-                    .await?;
-                seen += page.len();
-                self.backfill_page(&conn, &page).await?;
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
+        let mut walk = conn
+            .walk_keys(keys::SESSION_PATTERN, PAGE, PAGE_EVERY)
+            .await?;
+        let mut seen = 0;
+        while let Some(page) = walk.next_page().await? {
+            seen += page.len();
+            self.backfill_page(&conn, &page).await?;
         }
         Ok(seen)
     }
@@ -178,7 +163,7 @@ impl UserIndex {
     /// Returns how many it removed.
     pub async fn prune_expired(&self) -> Result<u64, StoreError> {
         let conn = self.pool.get().await?;
-        let (mut pruned, mut pace) = (0, pace());
+        let (mut pruned, mut pace) = (0, pacer(PAGE_EVERY));
         let mut cursor: u64 = 0;
         loop {
             pace.tick().await;
