@@ -105,12 +105,40 @@ pub async fn announce_online<A: Adapter>(
     session: &Session,
     state: &AppState,
 ) {
-    let online = UserEvent::announced(&session.user_id, session.username.as_str(), true);
-    let Some(online) = encode(&online) else {
-        return;
-    };
     let user = session.user_id.as_str();
-    announce(local, state, user, "user connected", &online).await;
+    let contacts = match state.contacts.of(user).await {
+        Ok(contacts) => contacts,
+        Err(err) => return tracing::warn!(error = ?err, "cannot read a user's contacts"),
+    };
+    announce_online_to(local, session, state, contacts).await;
+}
+
+/// Tells `contacts` (on every node) that this socket's user is online: at connect, the
+/// contacts its `users` just listed online. One listed offline needs no announcement: its
+/// connect writes its presence to Redis before reading this user's, and this user's was
+/// written before its `users` read that contact's, so whichever read came second saw the other
+/// online, and a contact that connects later lists this user online itself.
+pub async fn announce_online_to<A: Adapter>(
+    local: BroadcastOperators<A>,
+    session: &Session,
+    state: &AppState,
+    contacts: Vec<String>,
+) {
+    let online = UserEvent::announced(&session.user_id, session.username.as_str(), true);
+    if let Some(online) = encode(&online) {
+        let user = session.user_id.as_str();
+        announce(local, state, user, "user connected", &online, contacts).await;
+    }
+}
+
+/// The contacts in `users` (as [`load_users`] returns them) that are online, for
+/// [`announce_online_to`].
+pub fn online(users: &[UserEntry], me: &str) -> Vec<String> {
+    users
+        .iter()
+        .filter(|entry| entry.connected && entry.user_id.as_str() != me)
+        .map(|entry| entry.user_id.as_str().to_owned())
+        .collect()
 }
 
 /// Tells `user`'s contacts, on every node, that its last socket is gone. `local` is this
@@ -120,8 +148,12 @@ pub async fn announce_offline<A: Adapter>(
     state: &AppState,
     user: &str,
 ) {
+    let contacts = match state.contacts.of(user).await {
+        Ok(contacts) => contacts,
+        Err(err) => return tracing::warn!(error = ?err, "cannot read a user's contacts"),
+    };
     if let Some(offline) = encode(&user) {
-        announce(local, state, user, "user disconnected", &offline).await;
+        announce(local, state, user, "user disconnected", &offline, contacts).await;
     }
 }
 
@@ -131,11 +163,8 @@ async fn announce<A: Adapter>(
     user: &str,
     event: &str,
     data: &RawValue,
+    contacts: Vec<String>,
 ) {
-    let contacts = match state.contacts.of(user).await {
-        Ok(contacts) => contacts,
-        Err(err) => return tracing::warn!(error = ?err, event, "cannot read a user's contacts"),
-    };
     let contacts: Vec<String> = contacts.into_iter().filter(|c| c != user).collect();
     if contacts.is_empty() {
         return;

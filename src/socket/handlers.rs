@@ -67,22 +67,29 @@ async fn joined<A: Adapter>(socket: SocketRef<A>, session: &Session, state: &App
     };
     socket.emit("session", &event).ok();
 
-    let announce = presence::announce_online(socket.broadcast().local(), session, state);
-    let users = match state.scope {
+    let local = socket.broadcast().local();
+    match state.scope {
         // Announced before `users` goes out: once a client holds its `users`, its arrival is
         // in the other nodes' directories' way, so whoever joins after it finds it there.
-        UsersScope::All => tokio::join!(users_in_scope(session, state), announce).0,
+        UsersScope::All => {
+            let announce = presence::announce_online(local, session, state);
+            let users = tokio::join!(users_of(session, state), announce).0;
+            send_users(socket, users);
+        }
         // `users` first: a contact's `users` reads presence from Redis, written already, so
         // nothing depends on this order, and the announcement's publications (one per
-        // contact) then do not queue ahead of this user's reads.
+        // contact) then do not queue ahead of this user's reads. It goes to the contacts
+        // `users` listed online (see `contacts::announce_online_to`).
         UsersScope::Contacts => {
-            if send_users(socket, users_in_scope(session, state).await) {
-                announce.await;
+            let (users, online) = match contacts_users(session, state).await {
+                Ok((users, online)) => (Ok(users), online),
+                Err(err) => (Err(err), Vec::new()),
+            };
+            if send_users(socket, users) {
+                contacts::announce_online_to(local, session, state, online).await;
             }
-            return;
         }
-    };
-    send_users(socket, users);
+    }
 }
 
 /// Sends `users`, or drops a socket that cannot have it (it would show nobody); false then.
@@ -117,22 +124,22 @@ enum UsersError {
     Encode(#[from] serde_json::Error),
 }
 
-/// `users` for this user, as `USERS_SCOPE` says.
-async fn users_in_scope(session: &Session, state: &AppState) -> Result<Box<RawValue>, UsersError> {
-    match state.scope {
-        UsersScope::All => users_of(session, state).await,
-        UsersScope::Contacts => {
-            let (loaded, marks) = tokio::join!(
-                contacts::load_users(session, state),
-                state.read_marks.of(&session.user_id),
-            );
-            let ((users, history), marks) = (loaded?, marks?);
-            let read = ReadView::new(&marks, &history, session.user_id.as_str());
-            let history = on_connect_only(history, session, state);
-            let users = contacts::users_event(&users, &history, session, &read);
-            Ok(serde_json::value::to_raw_value(&users)?)
-        }
-    }
+/// `users` in the `contacts` scope: this user and its contacts, with its history and read
+/// marks; and which of those contacts are online.
+async fn contacts_users(
+    session: &Session,
+    state: &AppState,
+) -> Result<(Box<RawValue>, Vec<String>), UsersError> {
+    let (loaded, marks) = tokio::join!(
+        contacts::load_users(session, state),
+        state.read_marks.of(&session.user_id),
+    );
+    let ((users, history), marks) = (loaded?, marks?);
+    let read = ReadView::new(&marks, &history, session.user_id.as_str());
+    let history = on_connect_only(history, session, state);
+    let event = contacts::users_event(&users, &history, session, &read);
+    let online = contacts::online(&users, session.user_id.as_str());
+    Ok((serde_json::value::to_raw_value(&event)?, online))
 }
 
 /// `users` for this user: the directory, and this user's history and read marks (the only

@@ -14,7 +14,7 @@ use crate::{
     on_standalone_and_cluster,
 };
 
-async fn contacts_node(redis: &TestRedis) -> TestApp {
+pub async fn contacts_node(redis: &TestRedis) -> TestApp {
     let mut settings = test_settings(redis);
     settings.users_scope = UsersScope::Contacts;
     spawn_app_with(settings).await

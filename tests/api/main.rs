@@ -10,6 +10,7 @@ mod chaos;
 mod cluster_outage;
 mod cluster_split;
 mod contacts;
+mod contacts_presence;
 mod crash;
 mod directory;
 mod forwarded;

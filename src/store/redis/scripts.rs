@@ -40,3 +40,9 @@ pub static MARK_READ: LazyLock<Script> =
 
 pub static CONTACT_ENTRIES: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/contact_entries.lua")));
+
+pub static PUBLISH_ANNOUNCEMENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(include_str!(
+        "../../../redis-scripts/publish_announcement.lua"
+    ))
+});
