@@ -23,31 +23,47 @@ pub fn spawn<A: Adapter>(
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(BATCH);
         while deliveries.recv_many(&mut batch, BATCH).await > 0 {
-            for (channel, payload) in batch.drain(..) {
-                deliver(&io, &node_id, &metrics, &channel, &payload).await;
+            let mut rest = &batch[..];
+            while let Some(((_, payload), _)) = rest.split_first() {
+                let same = rest.iter().take_while(|(_, p)| p == payload).count();
+                let (run, after) = rest.split_at(same);
+                deliver(&io, &node_id, &metrics, run, payload).await;
+                rest = after;
             }
+            batch.clear();
         }
     })
 }
 
+/// Delivers `payload`, received on each channel of `run`: one publication on several users'
+/// channels (a contact's presence to the contacts this node holds, a message to both its
+/// users) arrives as consecutive copies, decoded and emitted once for all of those users.
 async fn deliver<A: Adapter>(
     io: &SocketIo<A>,
     node_id: &str,
     metrics: &Metrics,
-    channel: &str,
+    run: &[ChannelMessage],
     payload: &[u8],
 ) {
-    let Some(user) = channel.strip_prefix(keys::USER_CHANNEL_PREFIX) else {
+    let users: Vec<String> = run
+        .iter()
+        .filter_map(|(channel, _)| channel.strip_prefix(keys::USER_CHANNEL_PREFIX))
+        .map(str::to_owned)
+        .collect();
+    // No room at all would be every socket of the node.
+    if users.is_empty() {
         return;
-    };
+    }
     match Envelope::receive(payload, node_id, ROUTED_EVENTS) {
         Received::Echo => {}
         Received::Malformed => {
-            tracing::warn!(channel, "dropping a malformed message on a user channel");
-            metrics.live_dropped("malformed");
+            for (channel, _) in run {
+                tracing::warn!(channel, "dropping a malformed message on a user channel");
+                metrics.live_dropped("malformed");
+            }
         }
         Received::Event(event, data) => {
-            let sent = io.local().to(user.to_owned()).emit(event, data).await;
+            let sent = io.local().to(users).emit(event, data).await;
             metrics.emitted(event, sent);
         }
     }
