@@ -159,19 +159,19 @@ impl SessionStore {
     }
 
     /// Every session that holds presence fields, with those fields: a walk of `session:*`, a
-    /// SCAN page and one HKEYS per key of it per round trip, at most one page per `pace`.
+    /// SCAN page of `page` keys and one HKEYS per key of it per round trip, at most one page per
+    /// `pace`.
     /// Every node audits, so the walk is paced and keeps only the sessions with fields (the
     /// online users), not every key: with 1,000,000 stored, one HKEYS pipeline of every
     /// session (as before) held Redis and a million keys in the node's memory at each audit.
     /// Session keys are raw (as [`keys::session_raw`] builds them), for the sweep.
     pub async fn socket_fields(
         &self,
+        page: usize,
         pace: Duration,
     ) -> Result<Vec<(String, Vec<PresenceField>)>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let mut walk = conn
-            .walk_keys(keys::SESSION_PATTERN, SCAN_COUNT, pace)
-            .await?;
+        let mut walk = conn.walk_keys(keys::SESSION_PATTERN, page, pace).await?;
         let mut found = Vec::new();
         while let Some(keys) = walk.next_page().await? {
             let reads = keys

@@ -10,7 +10,10 @@ use privmsg::{
 
 use crate::{helpers::TestRedis, on_standalone_and_cluster};
 
-/// More than two SCAN pages of sessions without fields, and two sessions with fields.
+/// Pages of the walk, as small as the audit's.
+const PAGE: usize = 500;
+
+/// Many SCAN pages of sessions without fields, and two sessions with fields.
 const OFFLINE: usize = 12_000;
 
 fn hset(key: &str, fields: &[(&str, &str)]) -> redis::Cmd {
@@ -50,7 +53,7 @@ async fn the_walk_finds_every_session_with_presence_fields_and_only_those(redis:
     let sessions = SessionStore::new(pool, Duration::from_secs(600));
 
     let mut found = sessions
-        .socket_fields(Duration::from_millis(1))
+        .socket_fields(PAGE, Duration::from_millis(1))
         .await
         .expect("walk");
 

@@ -30,12 +30,15 @@ pub const UPKEEP_EVERY: Duration = Duration::from_secs(3600);
 /// How long a walk that failed (Redis unreachable) waits before trying again.
 const RETRY_EVERY: Duration = Duration::from_secs(30);
 
-/// Keys or members handled per round trip.
-const PAGE: usize = 1000;
+/// Keys or members handled per round trip: small, so that a page's commands hold Redis (and
+/// the node's shared connection) for a fraction of a millisecond.
+const PAGE: usize = 100;
 
-/// At most one page per this: 10,000 keys a second, a pass over 1,000,000 in ~100 s at a few
-/// percent of Redis's core.
-const PAGE_EVERY: Duration = Duration::from_millis(100);
+/// At most one page per this: 2,500 keys a second, a pass over 1,000,000 sessions in ~7
+/// minutes at ~3 % of Redis's core. Measured before (pages of 1,000 per 100 ms): Redis ~13 %
+/// busier while the walk ran, and connects that met a page waited for it (BENCHMARKS.md,
+/// "Presence to the contacts online").
+const PAGE_EVERY: Duration = Duration::from_millis(40);
 
 /// Every [`UPKEEP_EVERY`], from start: claims the upkeep for this interval and, if this node
 /// got it, runs the backfill then the prune pass (until they succeed).
