@@ -286,6 +286,13 @@ impl Mounted {
 /// Node default of 45 s would let a flood of garbage handshakes hold memory for nothing.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What each WebSocket connection reads into, and keeps (tungstenite's `in_buffer`, at this
+/// size for an idle connection): a client's frames are small (a `private message` of a few
+/// hundred bytes; at most ~25 KB, 4,096 characters all escaped), and a larger one is read in
+/// several steps into a buffer grown for it. 1 KiB instead of engineioxide's 4 KiB default
+/// saves 3 KiB per connection (BENCHMARKS.md, "Presence to the contacts online").
+const WS_READ_BUFFER: usize = 1024;
+
 /// Engine.IO limits shared by both adapters. socketioxide's own tracing is left off: at debug
 /// level it logs raw packets, sessionIDs included.
 fn engine(settings: &Settings) -> socketioxide::SocketIoBuilder {
@@ -294,6 +301,7 @@ fn engine(settings: &Settings) -> socketioxide::SocketIoBuilder {
         .max_payload(max)
         .max_buffer_size(settings.max_socket_buffer)
         .ws_max_message_size(usize::try_from(max).unwrap_or(usize::MAX))
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .connect_timeout(CONNECT_TIMEOUT)
 }
 
