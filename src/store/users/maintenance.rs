@@ -35,9 +35,8 @@ const RETRY_EVERY: Duration = Duration::from_secs(30);
 const PAGE: usize = 100;
 
 /// At most one page per this: 2,500 keys a second, a pass over 1,000,000 sessions in ~7
-/// minutes at ~3 % of Redis's core. Measured before (pages of 1,000 per 100 ms): Redis ~13 %
-/// busier while the walk ran, and connects that met a page waited for it (BENCHMARKS.md,
-/// "Presence to the contacts online").
+/// minutes at 2 % of Redis's core (measured; pages of 1,000 per 100 ms took 6 %, and the
+/// connects that met a page waited for it: BENCHMARKS.md, "Presence to the contacts online").
 const PAGE_EVERY: Duration = Duration::from_millis(40);
 
 /// Every [`UPKEEP_EVERY`], from start: claims the upkeep for this interval and, if this node
