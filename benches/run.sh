@@ -32,10 +32,11 @@
 #                  stored sessions per connect run ("0 1000 10000 100000")
 #   DIR_RSS_SCOPES   USERS_SCOPE of the RSS runs ("all contacts"; contacts: 4 contacts each)
 #   CONTACTS_SESSIONS, SEED_CONTACTS, CONTACTS_PER_USER, SEARCH_RATE, SEARCH_DURATION,
-#   CONTACTS_HOLD_USERS, CONTACTS_HOLD_BUDGET, HOLD_CONTACTS   contacts (issue 15): sessions
-#                  seeded (1000000) and contacts each (0), contacts of the connecting users (50),
-#                  searches/s (200) for s (20), users held by one node (19000) joined within s
-#                  (60), with contacts each (4)
+#   CONTACTS_HOLD_USERS, CONTACTS_HOLD_BUDGET, HOLD_CONTACTS, CONTACTS_CONNECT_USERS
+#                  contacts (issue 15): sessions seeded (1000000) and contacts each (0), contacts
+#                  of the connecting users (50), searches/s (200) for s (20), users held by one
+#                  node (19000) joined within s (60), with contacts each (4), users rejoining 10
+#                  at a time (100; more samples give a steadier p99, same fan-out per batch)
 #   NODE_USERS_SCOPE   USERS_SCOPE of the nodes of the other scenarios (all)
 #   LOADGEN_ARGS   extra load-generator flags for every run (e.g. --no-acks)
 #   BENCH_PROFILE  cargo profile of the binaries (release); dev only to check this script
@@ -412,11 +413,12 @@ if want contacts; then
   echo "==> contacts: seeding $contacts_sessions sessions with the contacts-scope index"
   start_redis
   seed contacts-seed "$contacts_sessions" --seed-index --seed-contacts "${SEED_CONTACTS:-0}"
-  echo "==> contacts: connect -> users for users with ${CONTACTS_PER_USER:-50} contacts (100 joining 10 at a time, 2 nodes)"
+  connect_users=${CONTACTS_CONNECT_USERS:-100}
+  echo "==> contacts: connect -> users for users with ${CONTACTS_PER_USER:-50} contacts ($connect_users joining 10 at a time, 2 nodes)"
   start_nodes 2 contacts
   # The first join makes the users; --contacts gives them their contacts (one message per
   # pair); rejoin is the measurement: every user reconnects, by sessionID, 10 at a time.
-  lg contacts-connect --users 100 --batch 10 --contacts "${CONTACTS_PER_USER:-50}" --phase rejoin
+  lg contacts-connect --users "$connect_users" --batch 10 --contacts "${CONTACTS_PER_USER:-50}" --phase rejoin
   stop_nodes
   echo "==> contacts: search users over $contacts_sessions usernames (1 node)"
   start_nodes 1 contacts
@@ -432,7 +434,7 @@ if want contacts; then
   echo "==> contacts: figures"
   python3 benches/summary.py contacts "$results"
   rerun contacts CONTACTS_SESSIONS SEED_CONTACTS CONTACTS_PER_USER SEARCH_RATE SEARCH_DURATION \
-    CONTACTS_HOLD_USERS CONTACTS_HOLD_BUDGET HOLD_CONTACTS
+    CONTACTS_HOLD_USERS CONTACTS_HOLD_BUDGET HOLD_CONTACTS CONTACTS_CONNECT_USERS
 fi
 
 # Issue 12: the soak, outside CI (benches/soak.sh).

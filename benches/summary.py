@@ -223,7 +223,7 @@ def contacts(results):
     c, k, r = phase(conn, "connect"), phase(conn, "contacts"), phase(conn, "rejoin")
     if r:
         p50, p99 = lat(r)
-        print(f"connect -> users, users with {k['per_user'] if k else '?'} contacts, 100 rejoining 10 at a time, "
+        print(f"connect -> users, users with {k['per_user'] if k else '?'} contacts, {r['users']} rejoining 10 at a time, "
               f"2 nodes: p50 {p50} ms, p99 {p99} ms; users event {users_size(r)}; {r['failed']} failed")
         if c:
             p50, p99 = lat(c)
