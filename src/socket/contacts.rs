@@ -105,12 +105,9 @@ pub async fn announce_online<A: Adapter>(
     session: &Session,
     state: &AppState,
 ) {
-    let user = session.user_id.as_str();
-    let contacts = match state.contacts.of(user).await {
-        Ok(contacts) => contacts,
-        Err(err) => return tracing::warn!(error = ?err, "cannot read a user's contacts"),
-    };
-    announce_online_to(local, session, state, contacts).await;
+    if let Some(contacts) = contacts_of(state, session.user_id.as_str()).await {
+        announce_online_to(local, session, state, contacts).await;
+    }
 }
 
 /// Tells `contacts` (on every node) that this socket's user is online: at connect, the
@@ -148,13 +145,24 @@ pub async fn announce_offline<A: Adapter>(
     state: &AppState,
     user: &str,
 ) {
-    let contacts = match state.contacts.of(user).await {
-        Ok(contacts) => contacts,
-        Err(err) => return tracing::warn!(error = ?err, "cannot read a user's contacts"),
+    let Some(contacts) = contacts_of(state, user).await else {
+        return;
     };
     if let Some(offline) = encode(&user) {
         announce(local, state, user, "user disconnected", &offline, contacts).await;
     }
+}
+
+/// `user`'s contact set, for an announcement; `None` (logged) when Redis cannot give it: the
+/// contacts then miss this one until they next connect (their `users` reads presence from
+/// Redis).
+async fn contacts_of(state: &AppState, user: &str) -> Option<Vec<String>> {
+    state
+        .contacts
+        .of(user)
+        .await
+        .inspect_err(|err| tracing::warn!(error = ?err, "cannot read a user's contacts"))
+        .ok()
 }
 
 async fn announce<A: Adapter>(

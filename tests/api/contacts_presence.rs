@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::{
     contacts::contacts_node,
-    helpers::{Connected, TestClient, TestRedis, metric},
+    helpers::{Connected, TestClient, TestRedis, user_channel_messages},
     on_standalone_and_cluster,
 };
 
@@ -47,14 +47,6 @@ async fn contacts_arriving_together_each_hear_the_other_online(redis: TestRedis)
 }
 
 on_standalone_and_cluster!(contacts_arriving_together_each_hear_the_other_online);
-
-async fn user_channel_messages(node: &crate::helpers::TestApp) -> u64 {
-    metric(
-        node,
-        "privmsg_cross_node_messages_received_total{channel=\"user\"}",
-    )
-    .await
-}
 
 /// A node that holds a user and its contact delivers their presence to its own sockets and
 /// does not publish what would only come back to it (standalone Redis; a cluster's sharded

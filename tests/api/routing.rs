@@ -4,18 +4,9 @@
 use serde_json::json;
 
 use crate::{
-    helpers::{TestApp, TestClient, TestRedis, metric, spawn_app},
+    helpers::{TestClient, TestRedis, spawn_app, user_channel_messages},
     on_standalone_and_cluster,
 };
-
-/// How many messages `node` received on per-user channels (its `/metrics`).
-async fn user_channel_messages(node: &TestApp) -> u64 {
-    metric(
-        node,
-        "privmsg_cross_node_messages_received_total{channel=\"user\"}",
-    )
-    .await
-}
 
 async fn a_node_holding_neither_user_receives_none_of_their_messages(redis: TestRedis) {
     let (node1, node2, node3) = (

@@ -156,6 +156,15 @@ macro_rules! on_standalone_and_cluster {
     )*};
 }
 
+/// How many messages `server` received on per-user channels (its `/metrics`), echoes included.
+pub async fn user_channel_messages(server: &impl Scraped) -> u64 {
+    metric(
+        server,
+        "privmsg_cross_node_messages_received_total{channel=\"user\"}",
+    )
+    .await
+}
+
 /// The value of one sample of `server`'s `/metrics` (`name` with its labels, as exposed, e.g.
 /// `privmsg_live_deliveries_dropped_total{reason="socket_buffer_full"}`); 0 when absent.
 pub async fn metric(server: &impl Scraped, name: &str) -> u64 {
