@@ -24,8 +24,8 @@ use crate::{
         handshake::authenticate, liveness, presence, token::TokenVerifier,
     },
     store::{
-        self, ContactStore, MessageStore, NodeStore, ReadMarkStore, RedisPool, SessionStore,
-        UserIndex,
+        self, Announcer, ContactStore, MessageStore, NodeStore, ReadMarkStore, RedisPool,
+        SessionStore, UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -91,6 +91,7 @@ impl Application {
         );
         // One Arc: socketioxide's `State` extractor clones the state for every event.
         let state = Arc::new(AppState {
+            announcer: Announcer::new(pool.clone()),
             sessions,
             directory: Directory::new(metrics.clone()),
             presence,

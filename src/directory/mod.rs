@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 pub use channel::{PresenceChannel, spawn_delivery};
 pub use resync::spawn as spawn_resync;
+pub use users::Users;
 
 use crate::{domain::UserId, metrics::Metrics, socket::payloads::UserEvent, store::UserEntry};
 

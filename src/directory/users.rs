@@ -3,12 +3,13 @@
 //! Every connecting socket gets the same entries but for the few peers it has a conversation
 //! with, so the entries are not serialized per socket: each one's JSON, encoded once when it
 //! changed, is copied as is, and only the entries that carry messages (and the user's own) are
-//! serialized here. The result is one `RawValue`, which the emit copies without parsing it.
+//! serialized here. The event is serialized once, by the emit itself: building it into a
+//! string first and handing that to the emit copied every `users` twice (hundreds of KB per
+//! connect with thousands of users; a profile's 5 % of a join storm, in BENCHMARKS.md).
 
 use std::collections::HashMap;
 
 use serde::{Serialize, Serializer, ser::SerializeSeq};
-use serde_json::value::RawValue;
 
 use super::{Directory, State};
 use crate::{
@@ -17,15 +18,17 @@ use crate::{
 };
 
 impl Directory {
-    /// The `users` event of `me`, whose history is `history` (oldest first): every user in the
-    /// directory, each with its conversation with `me`, and `me` itself from its session
-    /// (connected, whether or not the directory has heard of it yet).
-    pub fn users_json(
+    /// Hands `send` the `users` event of `me`, whose history is `history` (oldest first):
+    /// every user in the directory, each with its conversation with `me`, and `me` itself from
+    /// its session (connected, whether or not the directory has heard of it yet). The
+    /// directory is read-locked while `send` runs, so `send` must not wait on anything.
+    pub fn with_users<R>(
         &self,
         me: &Session,
         history: &[Message],
         read: &ReadView<'_>,
-    ) -> Result<Box<RawValue>, serde_json::Error> {
+        send: impl FnOnce(&Users<'_>) -> R,
+    ) -> R {
         let mine = me.user_id.as_str();
         let mut by_peer: HashMap<&str, Vec<&Message>> = HashMap::new();
         for message in history {
@@ -35,8 +38,7 @@ impl Directory {
                 .push(message);
         }
         let state = self.read();
-        // `to_raw_value` writes the JSON into one string and wraps it without parsing it back.
-        serde_json::value::to_raw_value(&Users {
+        send(&Users {
             state: &state,
             me,
             by_peer: &by_peer,
@@ -45,7 +47,8 @@ impl Directory {
     }
 }
 
-struct Users<'a> {
+/// The `users` event of one connecting user, serialized as it is emitted.
+pub struct Users<'a> {
     state: &'a State,
     me: &'a Session,
     by_peer: &'a HashMap<&'a str, Vec<&'a Message>>,

@@ -136,19 +136,23 @@ impl UserRoutes {
             .is_ok_and(|local| local.contains_key(user))
     }
 
+    /// Whether this node holds a socket of any of `users` other than `except` (the sending
+    /// socket): if not, there is nothing to emit here, and the event need not be encoded for
+    /// the node's sockets at all. Asked after the event is stored: a socket recorded later
+    /// reads its history after that, so it finds the event there.
+    pub fn others_here(&self, users: &[&str], except: &str) -> bool {
+        self.0.local.lock().is_ok_and(|local| {
+            users.iter().any(|user| {
+                local
+                    .get(*user)
+                    .is_some_and(|sockets| sockets.iter().any(|socket| socket != except))
+            })
+        })
+    }
+
     fn count(&self, local: &HashMap<String, HashSet<String>>, sockets: i64) {
         self.0.metrics.sockets.add(sockets);
         self.0.metrics.users_online.set(local.len() as i64);
-    }
-
-    /// Publishes `event` with `data` (JSON) on `user`'s channel, for the other nodes holding a
-    /// socket of that user (the caller emits to this node's own sockets).
-    pub async fn publish(&self, event: &str, user: &str, data: &str) -> redis::RedisResult<()> {
-        let payload = Envelope::encode(&self.0.node_id, event, data);
-        self.0
-            .pubsub
-            .publish(&keys::user_channel(user), &payload)
-            .await
     }
 
     /// What to publish so that `event` with `data` (JSON) reaches the nodes holding a socket of

@@ -15,7 +15,7 @@ use std::{
 use serde_json::value::{RawValue, to_raw_value};
 use socketioxide::{adapter::Adapter, extract::SocketRef, operators::BroadcastOperators};
 
-use super::{AppState, payloads::UserEvent};
+use super::{AppState, payloads::UserEvent, private_message};
 use crate::{
     domain::{Message, ReadView, Refusal, Session},
     store::{Record, StoreError, UserEntry},
@@ -181,7 +181,7 @@ async fn announce<A: Adapter>(
     state.metrics.emitted(event, sent);
     let channels: Vec<&str> = contacts.iter().map(String::as_str).collect();
     let announcement = state.routes.announcement(event, &channels, data.get());
-    if let Err(err) = state.contacts.publish(&announcement).await {
+    if let Err(err) = state.announcer.publish(&announcement).await {
         state.metrics.adapter_error(event, &err);
     }
 }
@@ -225,10 +225,7 @@ pub async fn store_and_forward<A: Adapter>(
             .await;
         state.metrics.emitted("user connected", sent);
     }
-    // This node's sockets of either user, but not the sending one.
-    let local = socket.local().to([to.to_owned(), from.to_owned()]);
-    let sent = local.emit("private message", json).await;
-    state.metrics.emitted("private message", sent);
+    private_message::emit_here(socket, state, from, to, json).await;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use super::{
     search, typing,
 };
 use crate::{
-    domain::{Message, ReadView, Session, newest_per_conversation},
+    domain::{Message, ReadMarks, ReadView, Session, newest_per_conversation},
     settings::UsersScope,
     store::StoreError,
 };
@@ -73,8 +73,8 @@ async fn joined<A: Adapter>(socket: SocketRef<A>, session: &Session, state: &App
         // in the other nodes' directories' way, so whoever joins after it finds it there.
         UsersScope::All => {
             let announce = presence::announce_online(local, session, state);
-            let users = tokio::join!(users_of(session, state), announce).0;
-            send_users(socket, users);
+            let own = tokio::join!(own_history(session, state), announce).0;
+            send_directory_users(socket, session, state, own);
         }
         // `users` first: a contact's `users` reads presence from Redis, written already, so
         // nothing depends on this order, and the announcement's publications (one per
@@ -96,12 +96,37 @@ async fn joined<A: Adapter>(socket: SocketRef<A>, session: &Session, state: &App
 fn send_users<A: Adapter>(socket: SocketRef<A>, users: Result<Box<RawValue>, UsersError>) -> bool {
     match users {
         Ok(users) => socket.emit("users", &*users).is_ok(),
-        Err(err) => {
-            tracing::error!(error = ?err, "cannot list users; dropping the socket");
-            socket.disconnect().ok();
-            false
-        }
+        Err(err) => refuse_users(socket, &err),
     }
+}
+
+/// Sends `users` in the `all` scope: the directory's entries with this user's own history,
+/// serialized by the emit itself (once, under the directory's read lock).
+fn send_directory_users<A: Adapter>(
+    socket: SocketRef<A>,
+    session: &Session,
+    state: &AppState,
+    own: Result<OwnHistory, UsersError>,
+) -> bool {
+    let own = match own {
+        Ok(own) => own,
+        Err(err) => return refuse_users(socket, &err),
+    };
+    let me = session.user_id.as_str();
+    let read = ReadView::new(&own.marks, &own.history, me);
+    let history = on_connect_only(own.history, session, state);
+    state
+        .directory
+        .with_users(session, &history, &read, |users| {
+            socket.emit("users", users)
+        })
+        .is_ok()
+}
+
+fn refuse_users<A: Adapter>(socket: SocketRef<A>, err: &UsersError) -> bool {
+    tracing::error!(error = ?err, "cannot list users; dropping the socket");
+    socket.disconnect().ok();
+    false
 }
 
 /// How long a connect waits for the directory's first load. It waits only if that listing
@@ -142,21 +167,24 @@ async fn contacts_users(
     Ok((serde_json::value::to_raw_value(&event)?, online))
 }
 
-/// `users` for this user: the directory, and this user's history and read marks (the only
-/// Redis reads, at once).
-async fn users_of(session: &Session, state: &AppState) -> Result<Box<RawValue>, UsersError> {
+/// What `users` takes from Redis in the `all` scope: this user's history and read marks (the
+/// only Redis reads, at once), once the directory is loaded; the rest is the directory.
+struct OwnHistory {
+    history: Vec<Message>,
+    marks: ReadMarks,
+}
+
+async fn own_history(session: &Session, state: &AppState) -> Result<OwnHistory, UsersError> {
     let (loaded, history, marks) = tokio::join!(
         state.directory.wait_loaded(LOAD_WAIT),
         state.messages.for_user(&session.user_id),
         state.read_marks.of(&session.user_id),
     );
     let (history, marks) = (history?, marks?);
-    let read = ReadView::new(&marks, &history, session.user_id.as_str());
-    let history = on_connect_only(history, session, state);
     if !loaded {
         return Err(UsersError::NotLoaded);
     }
-    Ok(state.directory.users_json(session, &history, &read)?)
+    Ok(OwnHistory { history, marks })
 }
 
 /// What of the history `users` carries (`HISTORY_ON_CONNECT`).

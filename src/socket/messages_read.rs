@@ -100,14 +100,12 @@ async fn mark<A: Adapter>(
         .emit("messages read", &*json)
         .await;
     state.metrics.emitted("messages read", sent);
-    for user in &users {
-        if let Err(err) = state
-            .routes
-            .publish("messages read", user, json.get())
-            .await
-        {
-            state.metrics.adapter_error("messages read", &err);
-        }
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    let announcement = state
+        .routes
+        .announcement("messages read", &users, json.get());
+    if let Err(err) = state.announcer.publish(&announcement).await {
+        state.metrics.adapter_error("messages read", &err);
     }
     Ok(())
 }

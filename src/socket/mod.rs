@@ -24,7 +24,9 @@ use crate::{
     metrics::Metrics,
     routing::UserRoutes,
     settings::UsersScope,
-    store::{ContactStore, MessageStore, NodeStore, ReadMarkStore, SessionStore, UserIndex},
+    store::{
+        Announcer, ContactStore, MessageStore, NodeStore, ReadMarkStore, SessionStore, UserIndex,
+    },
 };
 
 /// What every handler shares, registered once (behind one `Arc`) with
@@ -50,8 +52,10 @@ pub struct AppState {
     /// This node's identity in the presence fields, unique per process run.
     pub node_id: String,
     pub metrics: Metrics,
-    /// This node's users: their channels, and the publication of their events.
+    /// This node's users: their channels, and what to publish for their events.
     pub routes: UserRoutes,
+    /// Publishes events that no write of their own carries (typing, read marks, presence).
+    pub announcer: Announcer,
     /// How much of each conversation `users` carries.
     pub history_on_connect: crate::settings::HistoryOnConnect,
     /// Who a user sees and hears about (`USERS_SCOPE`).

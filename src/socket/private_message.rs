@@ -101,9 +101,24 @@ async fn send<A: Adapter>(
         Ok(()) => state.metrics.messages_delivered.inc(),
         Err(err) => state.metrics.adapter_error("private message", &err),
     }
-    // This node's sockets of either user, but not the sending one.
-    let local = socket.local().to([to.to_owned(), from.to_owned()]);
-    let sent = local.emit("private message", &*json).await;
-    state.metrics.emitted("private message", sent);
+    emit_here(socket, state, from, to, &json).await;
     Ok(json)
+}
+
+/// Emits a stored message to this node's sockets of either user, but not the sending one. Most
+/// messages have none here (the recipient on another node, no other tab): those skip the
+/// emit, which would encode the packet before finding no socket to send it to.
+pub(super) async fn emit_here<A: Adapter>(
+    socket: &SocketRef<A>,
+    state: &AppState,
+    from: &str,
+    to: &str,
+    json: &RawValue,
+) {
+    if !state.routes.others_here(&[to, from], socket.id.as_str()) {
+        return;
+    }
+    let local = socket.local().to([to.to_owned(), from.to_owned()]);
+    let sent = local.emit("private message", json).await;
+    state.metrics.emitted("private message", sent);
 }

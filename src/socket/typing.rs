@@ -74,7 +74,8 @@ async fn forward<A: Adapter>(
         .await;
     state.metrics.emitted("typing", sent);
     // Best effort, as the event is: a node that misses it shows no "typing…" for a moment.
-    if let Err(err) = state.routes.publish("typing", to, json.get()).await {
+    let announcement = state.routes.announcement("typing", &[to], json.get());
+    if let Err(err) = state.announcer.publish(&announcement).await {
         state.metrics.adapter_error("typing", &err);
     }
     Ok(())

@@ -118,24 +118,6 @@ impl ContactStore {
         Ok(())
     }
 
-    /// Publishes `announce` on each of its channels that some other node may hear.
-    pub async fn publish(&self, announce: &Announcement) -> Result<(), StoreError> {
-        let mut conn = self.pool.get().await?;
-        // Where this node holds some of the users, a script skips the channels that would only
-        // come back to it (`redis-scripts/publish_announcement.lua`): with contacts spread over
-        // the nodes, most of a node's own contacts' channels.
-        if conn.is_cluster() || !announce.channels.iter().any(|target| target.held_here) {
-            return conn.publish_each(&announce.pairs()).await;
-        }
-        let mut call = scripts::PUBLISH_ANNOUNCEMENT.prepare_invoke();
-        call.arg(&announce.payload).arg(announce.held_flags());
-        for channel in announce.channel_names() {
-            call.arg(channel);
-        }
-        let _published: i64 = call.invoke_async(&mut conn).await?;
-        Ok(())
-    }
-
     /// Stores a message between two different users in both histories and their conversation's
     /// index, and makes them contacts
     /// of each other; then publishes `introduction` (when the recipient did not have the

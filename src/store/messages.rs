@@ -3,52 +3,12 @@
 use std::time::Duration;
 
 use super::{
-    StoreError,
+    Announcement, StoreError,
     cluster_append::{self, HistoryWrites},
     message_batch::MessageBatches,
     redis::{RedisPool, keys, scripts},
 };
 use crate::domain::{Message, UserId};
-
-/// What to publish once a message is stored: one payload, on each of these channels.
-pub struct Announcement {
-    pub payload: Vec<u8>,
-    pub channels: Vec<Target>,
-}
-
-/// A channel to publish on, and whether this node itself receives it.
-pub struct Target {
-    pub channel: String,
-    /// This node holds the channel's user (its subscription confirmed): a channel that has no
-    /// other subscriber is skipped (standalone Redis), since this node delivered to its own
-    /// sockets already and the publication would only come back to it as its echo.
-    pub held_here: bool,
-}
-
-impl Announcement {
-    /// One character per channel, `1` where this node holds it: how the scripts read it.
-    pub fn held_flags(&self) -> String {
-        self.channels
-            .iter()
-            .map(|target| if target.held_here { '1' } else { '0' })
-            .collect()
-    }
-
-    /// The channels' names, as script arguments.
-    pub fn channel_names(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
-        self.channels
-            .iter()
-            .map(|target| target.channel.as_bytes().to_vec())
-    }
-
-    /// Each channel with the payload, for a plain publication of every one.
-    pub fn pairs(&self) -> Vec<(String, &[u8])> {
-        self.channels
-            .iter()
-            .map(|target| (target.channel.clone(), self.payload.as_slice()))
-            .collect()
-    }
-}
 
 /// A message as the stores write it: its parties, its id and its JSON, encoded once.
 pub struct Record<'a> {

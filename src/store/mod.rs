@@ -9,6 +9,7 @@
 //!   `privmsg:contacts:{userID}` ([`contacts`]), the node keys ([`nodes`]), the conversation
 //!   indexes `privmsg:conversation:{a}:{b}` ([`pages`]) and the read marks `privmsg:read:{userID}`.
 
+mod announcements;
 mod cluster_append;
 mod contacts;
 mod message_batch;
@@ -20,8 +21,9 @@ pub mod redis;
 mod sessions;
 pub mod users;
 
+pub use announcements::{Announcement, Announcer, Target};
 pub use contacts::{ContactStore, Stored};
-pub use messages::{Announcement, MessageStore, Record, Target};
+pub use messages::{MessageStore, Record};
 pub use nodes::NodeStore;
 pub use pages::Page;
 pub use read_marks::ReadMarkStore;

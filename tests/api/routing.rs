@@ -155,6 +155,48 @@ async fn a_node_holding_every_tab_of_both_users_receives_no_echo_of_their_messag
     assert_eq!(user_channel_messages(&node1).await - before, 1);
 }
 
+/// The same rule for the events no write carries: `typing` and `messages read` between two
+/// users of one node are delivered by that node and published nowhere (standalone Redis).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_holding_both_users_receives_no_echo_of_their_typing_or_read_marks() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let mut alice = TestClient::join(&node1, "alice").await;
+    let mut bob = TestClient::join(&node1, "bob").await;
+    let carol = TestClient::join(&node2, "carol").await;
+    let ack = alice.send_to(&bob.user_id, "hi").await;
+    let id = ack["message"]["id"].clone();
+    bob.client.expect("private message").await;
+    let before = user_channel_messages(&node1).await;
+
+    let typing = alice
+        .client
+        .ask("typing", json!({ "to": bob.user_id }))
+        .await;
+    assert_eq!(typing, json!({}));
+    assert_eq!(
+        bob.client.expect("typing").await,
+        json!({ "from": alice.user_id })
+    );
+    let read = bob
+        .client
+        .ask(
+            "messages read",
+            json!({ "with": alice.user_id, "upTo": id }),
+        )
+        .await;
+    assert_eq!(read, json!({}));
+    assert_eq!(alice.client.expect("messages read").await["upTo"], id);
+    // Published after both events: node 1's pub/sub connection receives in Redis's order, so
+    // any echo of them would have come first.
+    carol.send_to(&alice.user_id, "marker").await;
+    assert_eq!(
+        alice.client.expect("private message").await["content"],
+        "marker"
+    );
+    assert_eq!(user_channel_messages(&node1).await - before, 1);
+}
+
 on_standalone_and_cluster!(
     a_node_holding_neither_user_receives_none_of_their_messages,
     a_node_holding_both_users_delivers_each_message_once,

@@ -13,7 +13,7 @@ pub fn session(id: &SessionId) -> String {
 pub const SESSION_PREFIX: &str = "session:";
 
 pub fn messages(user: &str) -> String {
-    format!("messages:{user}")
+    ["messages:", user].concat()
 }
 
 pub fn messages_of(user: &UserId) -> String {
@@ -63,7 +63,8 @@ pub const USER_CHANNEL_PREFIX: &str = "socket.io-user#";
 
 /// The pub/sub channel of one user's events: subscribed by the nodes that hold its sockets.
 pub fn user_channel(user: &str) -> String {
-    format!("{USER_CHANNEL_PREFIX}{user}")
+    // `concat` sizes the string once; `format!` grows it as it goes (names built per message).
+    [USER_CHANNEL_PREFIX, user].concat()
 }
 
 /// userID -> its sessionID (a string with the session's TTL): how a user found by search or
@@ -114,12 +115,12 @@ pub const PRESENCE_CHANNEL: &str = "socket.io-presence#";
 /// (UUIDv7 ids sort by time). One key per pair of users, the same from both sides.
 pub fn conversation(a: &str, b: &str) -> String {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
-    format!("privmsg:conversation:{low}:{high}")
+    ["privmsg:conversation:", low, ":", high].concat()
 }
 
 /// A member of a [`conversation`] index: the message's id, a space, its JSON.
 pub fn conversation_member(id: &str, json: &str) -> String {
-    format!("{id} {json}")
+    [id, " ", json].concat()
 }
 
 /// What every mark of a [`conversation`] index starts with: `!` sorts below every id.

@@ -1,0 +1,79 @@
+//! Publications on users' channels: one payload for several users (a message for both its
+//! users, a contact's presence for each contact), and the one verb that publishes them, so that
+//! every event skips the channels only its own node would hear (see [`Target::held_here`]).
+//! The message scripts apply the same rule in the call that stores the message.
+
+use super::{
+    StoreError,
+    redis::{RedisPool, scripts},
+};
+
+/// What to publish: one payload, on each of these channels.
+pub struct Announcement {
+    pub payload: Vec<u8>,
+    pub channels: Vec<Target>,
+}
+
+/// A channel to publish on, and whether this node itself receives it.
+pub struct Target {
+    pub channel: String,
+    /// This node holds the channel's user (its subscription confirmed): a channel that has no
+    /// other subscriber is skipped (standalone Redis), since this node delivered to its own
+    /// sockets already and the publication would only come back to it as its echo.
+    pub held_here: bool,
+}
+
+impl Announcement {
+    /// One character per channel, `1` where this node holds it: how the scripts read it.
+    pub fn held_flags(&self) -> String {
+        self.channels
+            .iter()
+            .map(|target| if target.held_here { '1' } else { '0' })
+            .collect()
+    }
+
+    /// The channels' names, as script arguments.
+    pub fn channel_names(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
+        self.channels
+            .iter()
+            .map(|target| target.channel.as_bytes().to_vec())
+    }
+
+    /// Each channel with the payload, for a plain publication of every one.
+    pub fn pairs(&self) -> Vec<(String, &[u8])> {
+        self.channels
+            .iter()
+            .map(|target| (target.channel.clone(), self.payload.as_slice()))
+            .collect()
+    }
+}
+
+/// Publishes announcements that follow no write of their own (typing, read marks, presence).
+#[derive(Clone)]
+pub struct Announcer {
+    pool: RedisPool,
+}
+
+impl Announcer {
+    pub fn new(pool: RedisPool) -> Self {
+        Self { pool }
+    }
+
+    /// Publishes `announce` on each of its channels that some other node may hear.
+    pub async fn publish(&self, announce: &Announcement) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await?;
+        // Where this node holds some of the users, a script skips the channels that would only
+        // come back to it (`redis-scripts/publish_announcement.lua`): with everyone on one
+        // node, every channel. A cluster publishes each (sharded, as the message path does).
+        if conn.is_cluster() || !announce.channels.iter().any(|target| target.held_here) {
+            return conn.publish_each(&announce.pairs()).await;
+        }
+        let mut call = scripts::PUBLISH_ANNOUNCEMENT.prepare_invoke();
+        call.arg(&announce.payload).arg(announce.held_flags());
+        for channel in announce.channel_names() {
+            call.arg(channel);
+        }
+        let _published: i64 = call.invoke_async(&mut conn).await?;
+        Ok(())
+    }
+}
