@@ -302,8 +302,15 @@ async fn discard_if_broken<T>(
     call: impl Future<Output = redis::RedisResult<T>>,
 ) -> redis::RedisResult<T> {
     let result = call.await;
+    // A cluster connection that lost every master answers `ClusterConnectionNotFound` until
+    // redis-rs repairs it in the background, on its own backoff: after a whole-cluster outage
+    // that was seen to last over 5 s past the cluster serving again (while the pub/sub
+    // connection, replaced by us, was back). Discarded, the slot's next call opens a new one.
     if let Err(err) = &result
-        && (err.is_io_error() || err.is_connection_dropped() || err.is_timeout())
+        && (err.is_io_error()
+            || err.is_connection_dropped()
+            || err.is_timeout()
+            || err.kind() == redis::ErrorKind::ClusterConnectionNotFound)
     {
         slot.discard();
     }
