@@ -13,7 +13,8 @@
 -- ARGV[3..] for each message in turn, 6 + c values:
 --          its number of keys above (2 or 3),
 --          the message, as a JSON string,
---          what to publish (the routing envelope),
+--          the head of what to publish (the routing envelope without its data: the script
+--          appends the JSON, so that it crosses the wire once),
 --          one character per channel: '1' where the publishing node itself subscribes (it
 --          delivered to its own sockets already), '0' elsewhere,
 --          the message's id: its member of the index is "<id> <JSON>" (built here, so the
@@ -69,7 +70,7 @@ local function undo(pushed, err)
   return err
 end
 
-local function store(first_key, last_key, json, payload, held, id, first_channel, channels)
+local function store(first_key, last_key, json, envelope, held, id, first_channel, channels)
   local pushed = {}
   -- Every message of the index went into both histories, and the index expires no later than
   -- they do: unless one of them is over the cap (and trimmed), the index cannot be, so its
@@ -102,7 +103,7 @@ local function store(first_key, last_key, json, payload, held, id, first_channel
   for c = 1, channels do
     local channel = ARGV[first_channel + c - 1]
     if string.sub(held, c, c) ~= '1' or shared[channel] then
-      redis.call('PUBLISH', channel, payload)
+      redis.call('PUBLISH', channel, envelope .. json)
       published = published + 1
     end
   end

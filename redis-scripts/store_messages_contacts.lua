@@ -15,7 +15,8 @@
 -- ARGV[3]  a contact set's time to live, in seconds
 -- ARGV[4..] for each message in turn, 9 + c values:
 --          the message, as a JSON string; the sender's userID; the recipient's userID;
---          the message's routing envelope; the introduction's routing envelope;
+--          the head of the message's routing envelope (without its data: the script appends
+--          the JSON, so that it crosses the wire once); the introduction's routing envelope;
 --          the recipient's channel (where the introduction goes);
 --          one character for the recipient's channel, then one per channel of the message:
 --          '1' where the publishing node itself subscribes (it delivered to its own sockets
@@ -68,7 +69,7 @@ local shared = shared_channels()
 
 local function store(k, a, channels)
   local json, from, to = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local payload, introduction, recipient = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local envelope, introduction, recipient = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local held = ARGV[a + 6]
   local index = KEYS[k + 4]
   local member = ARGV[a + 7] .. ' ' .. json
@@ -133,7 +134,7 @@ local function store(k, a, channels)
   for c = 1, channels do
     local channel = ARGV[a + 8 + c]
     if wanted(c + 1, channel) then
-      redis.call('PUBLISH', channel, payload)
+      redis.call('PUBLISH', channel, envelope .. json)
     end
   end
   return introduced

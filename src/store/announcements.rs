@@ -39,6 +39,16 @@ impl Announcement {
             .map(|target| target.channel.as_bytes().to_vec())
     }
 
+    /// The payload up to `data`, which it ends with (an envelope of the message's JSON): the
+    /// message scripts get only this and append the JSON they store, so that it crosses the
+    /// wire once (the whole payload was a third of each message's bytes in the call).
+    pub fn head_before(&self, data: &str) -> Result<Vec<u8>, StoreError> {
+        self.payload
+            .strip_suffix(data.as_bytes())
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| StoreError::Refused("the envelope does not carry the message".into()))
+    }
+
     /// Each channel with the payload, for a plain publication of every one.
     pub fn pairs(&self) -> Vec<(String, &[u8])> {
         self.channels

@@ -151,7 +151,7 @@ impl ContactStore {
                 record.json.as_bytes().to_vec(),
                 from.as_bytes().to_vec(),
                 to.as_bytes().to_vec(),
-                message.payload.clone(),
+                message.head_before(record.json)?,
                 introduction.payload.clone(),
                 keys::user_channel(to).into_bytes(),
                 (introduction.held_flags() + &message.held_flags()).into_bytes(),

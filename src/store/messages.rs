@@ -87,7 +87,7 @@ impl MessageStore {
         announce: &Announcement,
     ) -> Result<Result<(), StoreError>, StoreError> {
         if !self.pool.is_cluster() {
-            let (keys, args) = batch_part(record, announce);
+            let (keys, args) = batch_part(record, announce)?;
             self.batches.store(keys, args).await?;
             return Ok(Ok(()));
         }
@@ -194,19 +194,22 @@ impl MessageStore {
 }
 
 /// One message's keys and arguments for `store_messages.lua`, in its order.
-fn batch_part(record: &Record<'_>, announce: &Announcement) -> (Vec<String>, Vec<Vec<u8>>) {
+fn batch_part(
+    record: &Record<'_>,
+    announce: &Announcement,
+) -> Result<(Vec<String>, Vec<Vec<u8>>), StoreError> {
     let mut keys = vec![record.index_key()];
     keys.extend(record.parties().into_iter().map(keys::messages));
     let mut args: Vec<Vec<u8>> = vec![
         keys.len().to_string().into_bytes(),
         record.json.as_bytes().to_vec(),
-        announce.payload.clone(),
+        announce.head_before(record.json)?,
         announce.held_flags().into_bytes(),
         record.id.as_bytes().to_vec(),
         announce.channels.len().to_string().into_bytes(),
     ];
     args.extend(announce.channel_names());
-    (keys, args)
+    Ok((keys, args))
 }
 #[cfg(test)]
 mod tests {
