@@ -24,9 +24,7 @@
 -- A channel marked '1' is published on only when another client subscribes to it too (a
 -- node's tab of the same user, an operator's SUBSCRIBE): with one subscriber, that subscriber
 -- is the publisher, which would only drop its echo. Counted here, in the same atomic step as
--- the append, so a node that subscribes after the count reads this message in the history;
--- counted once for the whole batch (one PUBSUB NUMSUB; one per message was a fifth of the
--- script's commands, BENCHMARKS.md).
+-- the append, so a node that subscribes after the count reads this message in the history.
 --
 -- Returns one entry per message: the number of channels it was published on, or the error's
 -- text (a string, not an error reply, which would fail the whole batch for the client). A
@@ -35,43 +33,14 @@
 local cap = tonumber(ARGV[1])
 local ttl = ARGV[2]
 
--- Whether a client other than the publishing node subscribes to each channel marked '1'.
-local function shared_channels()
-  local held_channels, seen = {}, {}
-  local arg = 3
-  while arg <= #ARGV do
-    local held, channels = ARGV[arg + 3], tonumber(ARGV[arg + 5])
-    for c = 1, channels do
-      local channel = ARGV[arg + 5 + c]
-      if string.sub(held, c, c) == '1' and not seen[channel] then
-        seen[channel] = true
-        held_channels[#held_channels + 1] = channel
-      end
-    end
-    arg = arg + 6 + channels
-  end
-  local shared = {}
-  if #held_channels > 0 then
-    local counts = redis.call('PUBSUB', 'NUMSUB', unpack(held_channels))
-    for i = 1, #counts, 2 do
-      shared[counts[i]] = counts[i + 1] > 1
-    end
-  end
-  return shared
-end
-
-local shared = shared_channels()
-
--- Takes back the pushes of a message whose next write failed; returns the failure.
-local function undo(pushed, err)
-  for _, done in ipairs(pushed) do
-    redis.call('RPOP', done)
-  end
-  return err
-end
-
 local function store(first_key, last_key, json, envelope, held, id, first_channel, channels)
   local pushed = {}
+  local function undo(err)
+    for _, done in ipairs(pushed) do
+      redis.call('RPOP', done)
+    end
+    return err
+  end
   -- Every message of the index went into both histories, and the index expires no later than
   -- they do: unless one of them is over the cap (and trimmed), the index cannot be, so its
   -- size is counted only then.
@@ -79,7 +48,7 @@ local function store(first_key, last_key, json, envelope, held, id, first_channe
   for i = first_key + 1, last_key do
     local len = redis.pcall('RPUSH', KEYS[i], json)
     if type(len) == 'table' and len.err then
-      return undo(pushed, len.err)
+      return undo(len.err)
     end
     pushed[#pushed + 1] = KEYS[i]
     if len > cap then
@@ -91,7 +60,7 @@ local function store(first_key, last_key, json, envelope, held, id, first_channe
   local index = KEYS[first_key]
   local indexed = redis.pcall('ZADD', index, 0, id .. ' ' .. json)
   if type(indexed) == 'table' and indexed.err then
-    return undo(pushed, indexed.err)
+    return undo(indexed.err)
   end
   -- Trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather than one
   -- per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
@@ -102,7 +71,7 @@ local function store(first_key, last_key, json, envelope, held, id, first_channe
   local published = 0
   for c = 1, channels do
     local channel = ARGV[first_channel + c - 1]
-    if string.sub(held, c, c) ~= '1' or shared[channel] then
+    if string.sub(held, c, c) ~= '1' or redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1 then
       redis.call('PUBLISH', channel, envelope .. json)
       published = published + 1
     end

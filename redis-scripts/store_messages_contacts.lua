@@ -26,8 +26,7 @@
 --
 -- A channel marked '1' is published on only when another client subscribes to it too: with
 -- one subscriber, that subscriber is the publisher, which would only drop its echo. Counted in
--- the same atomic step as the writes, so a node that subscribes later reads the history; once
--- for the whole batch (one PUBSUB NUMSUB, as store_messages.lua).
+-- the same atomic step as the writes, so a node that subscribes later reads the history.
 --
 -- Returns one entry per message: 1 when it made the recipient a contact of the sender (the
 -- introduction was published), 0 otherwise, or the error's text (a string, not an error reply,
@@ -36,36 +35,6 @@
 local cap = tonumber(ARGV[1])
 local history_ttl = ARGV[2]
 local contact_ttl = ARGV[3]
-
--- Whether a client other than the publishing node subscribes to each channel marked '1'.
-local function shared_channels()
-  local held_channels, seen = {}, {}
-  local function note(held, n, channel)
-    if string.sub(held, n, n) == '1' and not seen[channel] then
-      seen[channel] = true
-      held_channels[#held_channels + 1] = channel
-    end
-  end
-  local arg = 4
-  while arg <= #ARGV do
-    local held, channels = ARGV[arg + 6], tonumber(ARGV[arg + 8])
-    note(held, 1, ARGV[arg + 5])
-    for c = 1, channels do
-      note(held, c + 1, ARGV[arg + 8 + c])
-    end
-    arg = arg + 9 + channels
-  end
-  local shared = {}
-  if #held_channels > 0 then
-    local counts = redis.call('PUBSUB', 'NUMSUB', unpack(held_channels))
-    for i = 1, #counts, 2 do
-      shared[counts[i]] = counts[i + 1] > 1
-    end
-  end
-  return shared
-end
-
-local shared = shared_channels()
 
 local function store(k, a, channels)
   local json, from, to = ARGV[a], ARGV[a + 1], ARGV[a + 2]
@@ -112,7 +81,7 @@ local function store(k, a, channels)
   redis.call('EXPIRE', index, history_ttl)
   -- Whether the n-th channel of the flags must be published on.
   local function wanted(n, channel)
-    return string.sub(held, n, n) ~= '1' or shared[channel]
+    return string.sub(held, n, n) ~= '1' or redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1
   end
   local introduced = 0
   for _, pair in ipairs({ { KEYS[k + 2], to }, { KEYS[k + 3], from } }) do
