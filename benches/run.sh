@@ -44,6 +44,8 @@
 #                  build for a before/after run
 #   NODE_WORKER_THREADS   WORKER_THREADS of each node (0: a thread per CPU)
 #   MIMALLOC_ALLOW_THP    the nodes' allocator on transparent huge pages (0, as deployed; 1: mimalloc's default)
+#   MONITOR_FILE   every command our Redis runs, as MONITOR prints them (for
+#                  benches/script-replay.sh; MONITOR slows Redis down: not a run to quote)
 #   TARGET_URLS    space-separated base URLs of running servers: use them, start nothing
 #   TARGET_PIDS    their process ids (all of them: CPU is summed), for CPU and RSS
 #   TARGET_REDIS_PID   their Redis's pid, for its CPU
@@ -130,6 +132,8 @@ start_redis() {
   redis_pid=$!
   for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
   export REDIS_URL="redis://127.0.0.1:$rport"
+  # The capture ends with this Redis (redis-cli exits when it goes).
+  if [ -n "${MONITOR_FILE:-}" ]; then redis-cli -p "$rport" monitor >"$MONITOR_FILE" & fi
 }
 
 # start_nodes NODES [SCOPE]: NODES fresh server nodes on $REDIS_URL, USERS_SCOPE=SCOPE (default
