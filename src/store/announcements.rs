@@ -87,3 +87,31 @@ impl Announcer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::Envelope;
+
+    fn announcement(payload: Vec<u8>) -> Announcement {
+        Announcement {
+            payload,
+            channels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_scripts_get_the_envelope_without_the_json_they_already_have() {
+        let json = r#"{"content":"a|b","from":"x","to":"y"}"#;
+        let message = announcement(Envelope::encode("node1", "private message", json));
+        let head = message
+            .head_before(json)
+            .expect("an envelope of the message");
+        assert_eq!(head, b"node1|private message|");
+        assert_eq!([head.as_slice(), json.as_bytes()].concat(), message.payload);
+        assert!(
+            message.head_before(r#"{"content":"other"}"#).is_err(),
+            "a payload that does not end with the message"
+        );
+    }
+}
