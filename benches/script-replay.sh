@@ -48,8 +48,15 @@ for round in $(seq "$rounds"); do
     cli flushall >/dev/null
     cli config resetstat >/dev/null
     before=$(cpu)
-    cli --pipe <"${files[$name]}" >/dev/null
+    piped=$(cli --pipe <"${files[$name]}" 2>&1) || true
     after=$(cpu)
+    # A replay whose calls Redis refused (a capture of another argument layout, a broken
+    # variant) would measure error replies, not the script.
+    if ! grep -q 'errors: 0,' <<<"$piped"; then
+      echo "$name: Redis refused some of the replayed calls:" >&2
+      tail -3 <<<"$piped" >&2
+      exit 1
+    fi
     script_us=$(cli info commandstats | sed -nE 's/^cmdstat_evalsha:calls=[0-9]+,usec=([0-9]+),.*/\1/p')
     python3 -c "
 import sys

@@ -6,6 +6,8 @@ message batches exactly as the nodes sent them (benches/script-replay.sh runs it
   script_replay.py plain MONITOR OUT      the same writes without Lua: per batch MULTI, one
                                           PUBSUB NUMSUB, RPUSH+LTRIM+EXPIRE per history, ZADD+
                                           EXPIRE for the index, EXEC, then the PUBLISHes
+                                          (no trim of the index: a capture of a short run
+                                          never reaches the cap)
 
 Both print the number of messages. Only the `all` scope's script is replayed: its calls are
 recognised by their first key, a conversation index. The capture must come from a build whose
