@@ -1,7 +1,7 @@
 -- Publishes one announcement (a contact's presence, in the contacts scope) on the channels of
 -- the users it is for, skipping each channel on which the publishing node would only hear its
--- own echo. Standalone Redis only (on a cluster the channels are sharded over the masters and
--- the node publishes on each as it is).
+-- own echo. Standalone Redis only (on a cluster the channels are sharded over the masters:
+-- spublish_unless_echo.lua applies the same rule there, one channel per call).
 --
 -- ARGV[1]  what to publish (the routing envelope)
 -- ARGV[2]  one character per channel: '1' where the publishing node itself subscribes (it

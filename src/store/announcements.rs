@@ -5,7 +5,7 @@
 
 use super::{
     StoreError,
-    redis::{RedisPool, scripts},
+    redis::{Publication, RedisPool, scripts},
 };
 
 /// What to publish: one payload, on each of these channels.
@@ -18,7 +18,7 @@ pub struct Announcement {
 pub struct Target {
     pub channel: String,
     /// This node holds the channel's user (its subscription confirmed): a channel that has no
-    /// other subscriber is skipped (standalone Redis), since this node delivered to its own
+    /// other subscriber is skipped, since this node delivered to its own
     /// sockets already and the publication would only come back to it as its echo.
     pub held_here: bool,
 }
@@ -49,11 +49,15 @@ impl Announcement {
             .ok_or_else(|| StoreError::Refused("the envelope does not carry the message".into()))
     }
 
-    /// Each channel with the payload, for a plain publication of every one.
-    pub fn pairs(&self) -> Vec<(String, &[u8])> {
+    /// Each channel with the payload, for [`crate::store::Conn::publish_each`].
+    pub fn publications(&self) -> Vec<Publication<'_>> {
         self.channels
             .iter()
-            .map(|target| (target.channel.clone(), self.payload.as_slice()))
+            .map(|target| Publication {
+                channel: &target.channel,
+                payload: &self.payload,
+                held_here: target.held_here,
+            })
             .collect()
     }
 }
@@ -74,9 +78,10 @@ impl Announcer {
         let mut conn = self.pool.get().await?;
         // Where this node holds some of the users, a script skips the channels that would only
         // come back to it (`redis-scripts/publish_announcement.lua`): with everyone on one
-        // node, every channel. A cluster publishes each (sharded, as the message path does).
+        // node, every channel. A cluster publishes on each channel in a call of its own, with
+        // the same rule ([`crate::store::Conn::publish_each`]).
         if conn.is_cluster() || !announce.channels.iter().any(|target| target.held_here) {
-            return conn.publish_each(&announce.pairs()).await;
+            return conn.publish_each(&announce.publications()).await;
         }
         let mut call = scripts::PUBLISH_ANNOUNCEMENT.prepare_invoke();
         call.arg(&announce.payload).arg(announce.held_flags());

@@ -221,9 +221,9 @@ impl ContactStore {
             .map_or(true, |replies| added(replies.get(2)));
         let published = async {
             if introduced {
-                cluster_append::bounded(conn.publish_each(&introduction.pairs())).await?;
+                cluster_append::bounded(conn.publish_each(&introduction.publications())).await?;
             }
-            cluster_append::bounded(conn.publish_each(&message.pairs())).await
+            cluster_append::bounded(conn.publish_each(&message.publications())).await
         };
         Ok(Stored {
             introduced,

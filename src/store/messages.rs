@@ -104,7 +104,7 @@ impl MessageStore {
     ) -> Result<Result<(), StoreError>, StoreError> {
         let conn = self.pool.get().await?;
         cluster_append::append_all(&self.pool, &conn, self.cluster_writes(record)).await?;
-        Ok(cluster_append::bounded(conn.publish_each(&announce.pairs())).await)
+        Ok(cluster_append::bounded(conn.publish_each(&announce.publications())).await)
     }
 
     /// The most messages a history keeps, and a history's time to live.

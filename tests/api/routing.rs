@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::{
-    helpers::{TestClient, TestRedis, spawn_app, user_channel_messages},
+    helpers::{Connected, TestClient, TestRedis, spawn_app, user_channel_messages},
     on_standalone_and_cluster,
 };
 
@@ -123,11 +123,12 @@ async fn a_message_that_cannot_be_stored_in_both_histories_is_in_neither_and_rea
     assert_eq!(contents, [json!("after")]);
 }
 
-/// On a standalone Redis, a node that holds the only subscription to a user's channel does not
-/// publish there: it delivered to its own sockets already, and would only get its echo back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_holding_every_tab_of_both_users_receives_no_echo_of_their_messages() {
-    let redis = TestRedis::start().await;
+/// A node that holds the only subscription to a user's channel does not publish there: it
+/// delivered to its own sockets already, and would only get its echo back. On a Redis Cluster
+/// too, where each channel sits on its own master.
+async fn a_node_holding_every_tab_of_both_users_receives_no_echo_of_their_messages(
+    redis: TestRedis,
+) {
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
     let mut alice = TestClient::join(&node1, "alice").await;
     let mut bob = TestClient::join(&node1, "bob").await;
@@ -140,26 +141,34 @@ async fn a_node_holding_every_tab_of_both_users_receives_no_echo_of_their_messag
     }
     let ack = alice.send_to(&carol.user_id, "to the other node").await;
     assert!(ack.get("message").is_some(), "{ack}");
-    // Published after every message above was stored: node 1's pub/sub connection receives in
-    // Redis's order, so any echo of those would have reached node 1 before this one.
-    carol.send_to(&alice.user_id, "back").await;
-    let back = alice.client.expect("private message").await;
-
-    assert_eq!(back["content"], "back");
     for i in 0..10 {
         assert_eq!(
             bob.client.expect("private message").await["content"],
             format!("m{i}")
         );
     }
-    assert_eq!(user_channel_messages(&node1).await - before, 1);
+    expect_markers_after(&carol, &mut alice, &mut bob).await;
+    assert_eq!(user_channel_messages(&node1).await - before, 2);
+}
+
+/// A message from `carol` (on another node) to each of `alice` and `bob`, received: published
+/// on their channels after everything before was acknowledged. A node's subscription to one
+/// channel receives in Redis's order (on a cluster, one master per channel), so any echo on
+/// alice's or bob's channel would have reached their node before these.
+async fn expect_markers_after(carol: &Connected, alice: &mut Connected, bob: &mut Connected) {
+    for user in [&mut *alice, &mut *bob] {
+        let ack = carol.send_to(&user.user_id, "marker").await;
+        assert!(ack.get("message").is_some(), "{ack}");
+        let marker = user.client.expect("private message").await;
+        assert_eq!(marker["content"], "marker");
+    }
 }
 
 /// The same rule for the events no write carries: `typing` and `messages read` between two
-/// users of one node are delivered by that node and published nowhere (standalone Redis).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_holding_both_users_receives_no_echo_of_their_typing_or_read_marks() {
-    let redis = TestRedis::start().await;
+/// users of one node are delivered by that node and published nowhere.
+async fn a_node_holding_both_users_receives_no_echo_of_their_typing_or_read_marks(
+    redis: TestRedis,
+) {
     let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
     let mut alice = TestClient::join(&node1, "alice").await;
     let mut bob = TestClient::join(&node1, "bob").await;
@@ -187,18 +196,14 @@ async fn a_node_holding_both_users_receives_no_echo_of_their_typing_or_read_mark
         .await;
     assert_eq!(read, json!({}));
     assert_eq!(alice.client.expect("messages read").await["upTo"], id);
-    // Published after both events: node 1's pub/sub connection receives in Redis's order, so
-    // any echo of them would have come first.
-    carol.send_to(&alice.user_id, "marker").await;
-    assert_eq!(
-        alice.client.expect("private message").await["content"],
-        "marker"
-    );
-    assert_eq!(user_channel_messages(&node1).await - before, 1);
+    expect_markers_after(&carol, &mut alice, &mut bob).await;
+    assert_eq!(user_channel_messages(&node1).await - before, 2);
 }
 
 on_standalone_and_cluster!(
     a_node_holding_neither_user_receives_none_of_their_messages,
     a_node_holding_both_users_delivers_each_message_once,
     a_message_between_users_of_one_node_still_reaches_a_tab_on_another,
+    a_node_holding_every_tab_of_both_users_receives_no_echo_of_their_messages,
+    a_node_holding_both_users_receives_no_echo_of_their_typing_or_read_marks,
 );

@@ -46,3 +46,9 @@ pub static PUBLISH_ANNOUNCEMENT: LazyLock<Script> = LazyLock::new(|| {
         "../../../redis-scripts/publish_announcement.lua"
     ))
 });
+
+pub static SPUBLISH_UNLESS_ECHO: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(include_str!(
+        "../../../redis-scripts/spublish_unless_echo.lua"
+    ))
+});
