@@ -54,7 +54,7 @@ pub async fn append_all(
     let outcomes = join_all(
         writes
             .into_iter()
-            .map(|w| async move { timeout(APPEND_TIMEOUT, conn.each::<Value>(w.cmds)).await }),
+            .map(|w| async move { timeout(APPEND_TIMEOUT, conn.on_one_slot(w.cmds)).await }),
     )
     .await;
     let mut failure = None;

@@ -208,6 +208,19 @@ impl Conn {
 }
 
 impl Conn {
+    /// Runs `cmds`, which all touch keys of one slot (one history: its push, trim and
+    /// expiry), as one pipeline: one request, to the master that owns the slot on a cluster.
+    /// [`Conn::each`] would send a cluster one request per command. The first command Redis
+    /// refuses fails the whole call, as with [`Conn::each`].
+    pub async fn on_one_slot(&self, cmds: Vec<Cmd>) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        for cmd in cmds {
+            pipe.add_command(cmd).ignore();
+        }
+        pipe.query_async::<()>(&mut self.clone()).await?;
+        Ok(())
+    }
+
     /// Whether this is a Redis Cluster connection (a pipeline or script there stays on one slot).
     pub fn is_cluster(&self) -> bool {
         matches!(self.inner, Inner::Cluster(_))
