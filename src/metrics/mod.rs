@@ -243,7 +243,7 @@ impl Metrics {
             store_batch_messages: Histogram::with_opts(
                 HistogramOpts::new(
                     "store_batch_messages",
-                    "Messages stored by one script call (standalone Redis)",
+                    "Messages stored by one script call (standalone Redis), or started together (Redis Cluster)",
                 )
                 .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
             )

@@ -9,12 +9,14 @@ use super::{
 };
 
 /// What to publish: one payload, on each of these channels.
+#[derive(Clone)]
 pub struct Announcement {
     pub payload: Vec<u8>,
     pub channels: Vec<Target>,
 }
 
 /// A channel to publish on, and whether this node itself receives it.
+#[derive(Clone)]
 pub struct Target {
     pub channel: String,
     /// This node holds the channel's user (its subscription confirmed): a channel that has no

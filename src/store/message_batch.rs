@@ -89,7 +89,7 @@ impl MessageBatches {
 /// are likely to come, so that a lone message (a quiet node) or a sender that waits for each
 /// acknowledgement before the next (nothing else to gather) is not delayed for nothing.
 #[derive(Debug)]
-struct Linger {
+pub(super) struct Linger {
     /// When the newest message of the previous batch was queued.
     last: Option<Instant>,
     /// The last wait gathered something, or a batch filled up by itself since.
@@ -118,6 +118,47 @@ impl Linger {
     }
 }
 
+/// What waits in a batch queue: when it was queued.
+pub(super) trait Queued {
+    fn queued(&self) -> Instant;
+}
+
+impl Queued for Job {
+    fn queued(&self) -> Instant {
+        self.queued
+    }
+}
+
+/// Fills `batch` (empty) with what `queue` holds, up to `max`, waiting up to `delay` for more
+/// when [`Linger`] says it is worth it. False once the queue is closed and drained.
+pub(super) async fn gather<J: Queued>(
+    queue: &mut mpsc::Receiver<J>,
+    batch: &mut Vec<J>,
+    max: usize,
+    linger: &mut Linger,
+    delay: Duration,
+) -> bool {
+    if queue.recv_many(batch, max).await == 0 {
+        return false;
+    }
+    let first = batch.first().map_or_else(Instant::now, Queued::queued);
+    if linger.worth_it(first, delay) {
+        let gathered = batch.len();
+        let until = first + delay;
+        while batch.len() < max {
+            match tokio::time::timeout_at(until, queue.recv()).await {
+                Ok(Some(job)) => batch.push(job),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        linger.paid = batch.len() > gathered;
+    } else if batch.len() > 1 {
+        linger.paid = true;
+    }
+    linger.last = batch.last().map(Queued::queued);
+    true
+}
+
 struct Batcher {
     pool: RedisPool,
     script: &'static LazyLock<Script>,
@@ -130,22 +171,7 @@ impl Batcher {
     async fn run(self, mut queue: mpsc::Receiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut linger = Linger::default();
-        while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            let first = batch.first().map_or_else(Instant::now, |job| job.queued);
-            if linger.worth_it(first, self.delay) {
-                let gathered = batch.len();
-                let until = first + self.delay;
-                while batch.len() < MAX_BATCH {
-                    match tokio::time::timeout_at(until, queue.recv()).await {
-                        Ok(Some(job)) => batch.push(job),
-                        Ok(None) | Err(_) => break,
-                    }
-                }
-                linger.paid = batch.len() > gathered;
-            } else if batch.len() > 1 {
-                linger.paid = true;
-            }
-            linger.last = batch.last().map(|job| job.queued);
+        while gather(&mut queue, &mut batch, MAX_BATCH, &mut linger, self.delay).await {
             self.sizes.observe(batch.len() as f64);
             self.send(std::mem::take(&mut batch)).await;
         }

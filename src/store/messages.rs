@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::{
     Announcement, StoreError,
     cluster_append::{self, HistoryWrites},
+    cluster_batch::ClusterBatches,
     message_batch::MessageBatches,
     redis::{RedisPool, keys, scripts},
 };
@@ -44,6 +45,8 @@ pub struct MessageStore {
     pub(super) cap: usize,
     /// The standalone path's writes ([`super::message_batch`]).
     batches: MessageBatches,
+    /// The cluster path's ([`super::cluster_batch`]).
+    cluster_batches: ClusterBatches,
 }
 
 impl MessageStore {
@@ -55,11 +58,13 @@ impl MessageStore {
         ];
         let batches =
             MessageBatches::spawn(pool.clone(), &scripts::STORE_MESSAGES, head, batch_delay);
+        let sizes = pool.metrics().store_batch_messages.clone();
         Self {
             pool,
             ttl,
             cap,
             batches,
+            cluster_batches: ClusterBatches::spawn(batch_delay, sizes),
         }
     }
 
@@ -91,20 +96,32 @@ impl MessageStore {
             self.batches.store(keys, args).await?;
             return Ok(Ok(()));
         }
-        // Boxed: the cluster path's future is ~14 KB, and unboxed it would make every
+        // The cluster path's future (~14 KB) is boxed by `run`: unboxed it would make every
         // message's handler future that large, copied at each spawn (4.5 % of a node's CPU in
         // memmove, measured in BENCHMARKS.md).
-        Box::pin(self.cluster_store_and_publish(record, announce)).await
+        let stopping = || StoreError::Refused("the node is stopping".into());
+        let work = self.cluster_store_and_publish(record, announce);
+        self.cluster_batches
+            .run(work)
+            .await
+            .unwrap_or_else(|| Err(stopping()))
     }
 
-    async fn cluster_store_and_publish(
+    /// `store_and_publish` on a Redis Cluster, owning what it needs: it runs with the other
+    /// messages of its batch ([`super::cluster_batch`]).
+    fn cluster_store_and_publish(
         &self,
         record: &Record<'_>,
         announce: &Announcement,
-    ) -> Result<Result<(), StoreError>, StoreError> {
-        let conn = self.pool.get().await?;
-        cluster_append::append_all(&self.pool, &conn, self.cluster_writes(record)).await?;
-        Ok(cluster_append::bounded(conn.publish_each(&announce.publications())).await)
+    ) -> impl Future<Output = Result<Result<(), StoreError>, StoreError>> + Send + 'static {
+        let pool = self.pool.clone();
+        let writes = self.cluster_writes(record);
+        let announce = announce.clone();
+        async move {
+            let conn = pool.get().await?;
+            cluster_append::append_all(&pool, &conn, writes).await?;
+            Ok(cluster_append::bounded(conn.publish_each(&announce.publications())).await)
+        }
     }
 
     /// The most messages a history keeps, and a history's time to live.

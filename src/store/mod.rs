@@ -11,6 +11,7 @@
 
 mod announcements;
 mod cluster_append;
+mod cluster_batch;
 mod contacts;
 mod message_batch;
 mod messages;

@@ -1,12 +1,13 @@
 //! On a standalone Redis, messages that wait together go to Redis in one script call
-//! (`store_messages.lua`): each is still stored, refused and delivered on its own.
+//! (`store_messages.lua`): each is still stored, refused and delivered on its own. On a
+//! cluster they start their writes together, and still wait only for their own.
 
 use privmsg::settings::UsersScope;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestClient, TestRedis, conversation_key, eventually, metric, spawn_app_with,
-    test_settings,
+    TestApp, TestClient, TestCluster, TestRedis, conversation_key, eventually, metric, spawn_app,
+    spawn_app_with, test_settings,
 };
 
 /// Two messages that wait for the same call share it; the one whose recipient's history
@@ -113,4 +114,81 @@ async fn batches(node: &TestApp) -> (u64, u64) {
         metric(node, "privmsg_store_batch_messages_count").await,
         metric(node, "privmsg_store_batch_messages_sum").await,
     )
+}
+
+/// On a Redis Cluster the messages that arrive together start their writes together
+/// (`store/cluster_batch.rs`), each batch on its own: a message whose master is slow holds
+/// back only itself, not the messages of the batches after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_message_waiting_on_a_slow_master_holds_back_only_itself() {
+    let cluster = TestCluster::start(0).await;
+    let node = spawn_app(&cluster.redis).await;
+    let alice = TestClient::join(&node, "alice").await;
+    let bob = TestClient::join(&node, "bob").await;
+    let masters_of = async |from: &str, to: &str| {
+        let mut masters = Vec::new();
+        for key in [
+            format!("messages:{from}"),
+            format!("messages:{to}"),
+            conversation_key(from, to),
+        ] {
+            masters.push(cluster.owner(cluster.slot(&key).await).await);
+        }
+        masters
+    };
+    let slow = cluster
+        .owner(cluster.slot(&format!("messages:{}", bob.user_id)).await)
+        .await;
+    // Two users whose histories and conversation index all sit on other masters.
+    let mut pair = None;
+    for i in 0..40 {
+        let carol = TestClient::join(&node, &format!("carol{i}")).await;
+        let dave = TestClient::join(&node, &format!("dave{i}")).await;
+        if !masters_of(&carol.user_id, &dave.user_id)
+            .await
+            .contains(&slow)
+        {
+            pair = Some((carol, dave));
+            break;
+        }
+    }
+    let (carol, mut dave) = pair.expect("two users with no key on Bob's master");
+    let (calls, messages) = batches(&node).await;
+    let mut paused = redis::Client::open(format!("redis://127.0.0.1:{slow}"))
+        .expect("a client of the slow master")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a connection to the slow master");
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(2000)
+        .arg("WRITE")
+        .query_async::<()>(&mut paused)
+        .await
+        .expect("CLIENT PAUSE");
+
+    let held = alice.send_to(&bob.user_id, "held");
+    tokio::pin!(held);
+    let other = async {
+        eventually(
+            async || batches(&node).await == (calls + 1, messages + 1),
+            "Alice's message started, alone",
+        )
+        .await;
+        carol.send_to(&dave.user_id, "not held").await
+    };
+    let (first, other) = tokio::select! {
+        biased;
+        other = other => ("the other", other),
+        held = &mut held => ("the held one", held),
+    };
+
+    assert_eq!(first, "the other", "acknowledged first: {other}");
+    assert!(other.get("message").is_some(), "{other}");
+    assert_eq!(
+        dave.client.expect("private message").await["content"],
+        "not held"
+    );
+    let held = held.await;
+    assert!(held.get("message").is_some(), "{held}");
 }
