@@ -39,13 +39,7 @@ async fn sharing_a_call(scope: UsersScope) {
     let (calls, messages) = batches(&node).await;
     // Redis takes no write for 2 s: the batch task sends Erin's message and waits for Redis,
     // and the two sent meanwhile wait for the next call together, whatever the timing.
-    redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(2000)
-        .arg("WRITE")
-        .query_async::<()>(&mut conn)
-        .await
-        .expect("CLIENT PAUSE");
+    pause_writes(&mut conn).await;
 
     let (first, (refused, accepted)) = tokio::join!(erin.send_to(&carol.user_id, "first"), async {
         eventually(
@@ -108,6 +102,17 @@ async fn sharing_a_call(scope: UsersScope) {
     assert_eq!(contents(&dave.user_id).await, [json!("kept")]);
 }
 
+/// Makes the Redis behind `conn` take no write for 2 s (reads go on).
+async fn pause_writes(conn: &mut impl redis::aio::ConnectionLike) {
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(2000)
+        .arg("WRITE")
+        .query_async::<()>(conn)
+        .await
+        .expect("CLIENT PAUSE");
+}
+
 /// The number of store calls and of messages they carried, from `/metrics`.
 async fn batches(node: &TestApp) -> (u64, u64) {
     (
@@ -127,10 +132,13 @@ async fn on_a_cluster_a_message_waiting_on_a_slow_master_holds_back_only_itself(
     let bob = TestClient::join(&node, "bob").await;
     let masters_of = async |from: &str, to: &str| {
         let mut masters = Vec::new();
+        // Its writes, and its publications (PUBLISH waits out a CLIENT PAUSE WRITE too).
         for key in [
             format!("messages:{from}"),
             format!("messages:{to}"),
             conversation_key(from, to),
+            format!("socket.io-user#{from}"),
+            format!("socket.io-user#{to}"),
         ] {
             masters.push(cluster.owner(cluster.slot(&key).await).await);
         }
@@ -139,9 +147,9 @@ async fn on_a_cluster_a_message_waiting_on_a_slow_master_holds_back_only_itself(
     let slow = cluster
         .owner(cluster.slot(&format!("messages:{}", bob.user_id)).await)
         .await;
-    // Two users whose histories and conversation index all sit on other masters.
+    // Two users none of whose keys and channels sits on Bob's master.
     let mut pair = None;
-    for i in 0..40 {
+    for i in 0..200 {
         let carol = TestClient::join(&node, &format!("carol{i}")).await;
         let dave = TestClient::join(&node, &format!("dave{i}")).await;
         if !masters_of(&carol.user_id, &dave.user_id)
@@ -159,13 +167,7 @@ async fn on_a_cluster_a_message_waiting_on_a_slow_master_holds_back_only_itself(
         .get_multiplexed_async_connection()
         .await
         .expect("a connection to the slow master");
-    redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(2000)
-        .arg("WRITE")
-        .query_async::<()>(&mut paused)
-        .await
-        .expect("CLIENT PAUSE");
+    pause_writes(&mut paused).await;
 
     let held = alice.send_to(&bob.user_id, "held");
     tokio::pin!(held);
