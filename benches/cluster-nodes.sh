@@ -6,6 +6,7 @@
 #
 #   benches/cluster-nodes.sh target/release/privmsg-server [OTHER_BUILD ...]
 #   ROUNDS=3 NODES_DURATION=15 benches/cluster-nodes.sh /tmp/before /tmp/after
+#   NODE_USERS_SCOPE=contacts ...   # the nodes' USERS_SCOPE (default all), as in benches/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -87,7 +88,7 @@ for round in $(seq "$rounds"); do
       PORT=$port REDIS_CLUSTER_NODES=$seeds RATE_LIMIT_PER_SEC=0 RUST_LOG=warn \
         WORKER_THREADS=${NODE_WORKER_THREADS:-0} MIMALLOC_ALLOW_THP=${MIMALLOC_ALLOW_THP:-0} \
         NEW_SESSIONS_PER_MINUTE=1000000 NEW_SESSIONS_BURST=1000000 MAX_CONNECTIONS=10000000 \
-        METRICS_ADDR=off "$build" >>"$work/node$i.log" 2>&1 &
+        METRICS_ADDR=off USERS_SCOPE=${NODE_USERS_SCOPE:-all} "$build" >>"$work/node$i.log" 2>&1 &
       pids="$pids $!"
       urls="$urls http://127.0.0.1:$port"
       for _ in $(seq 400); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.05; done

@@ -165,22 +165,28 @@ impl ContactStore {
                 published: Ok(()),
             });
         }
-        // Boxed, as `MessageStore::store_and_publish`'s cluster path: its future is large.
-        Box::pin(self.cluster_store_and_publish(messages, record, message, introduction)).await
+        // Boxed by `run`, as `MessageStore::store_and_publish`'s cluster path: it is large.
+        let work = self.cluster_store_and_publish(messages, record, message, introduction);
+        let stopping = || StoreError::Refused("the node is stopping".into());
+        messages
+            .cluster_batches()
+            .run(work)
+            .await
+            .unwrap_or_else(|| Err(stopping()))
     }
 
-    /// `store_and_publish` on a Redis Cluster.
-    async fn cluster_store_and_publish(
+    /// `store_and_publish` on a Redis Cluster, owning what it needs: it runs with the other
+    /// messages of its batch ([`super::cluster_batch`]).
+    fn cluster_store_and_publish(
         &self,
         messages: &MessageStore,
         record: &Record<'_>,
         message: &Announcement,
         introduction: &Announcement,
-    ) -> Result<Stored, StoreError> {
-        let (from, to) = (record.from, record.to);
-        let conn = self.pool.get().await?;
+    ) -> impl Future<Output = Result<Stored, StoreError>> + Send + 'static {
+        let (from, to) = (record.from.to_owned(), record.to.to_owned());
         let mut contact_writes = Vec::new();
-        for (owner, peer) in [(from, to), (to, from)] {
+        for (owner, peer) in [(&from, &to), (&to, &from)] {
             let key = keys::contacts(owner);
             contact_writes.push(redis::cmd("SADD").arg(&key).arg(peer).to_owned());
             contact_writes.push(
@@ -191,44 +197,50 @@ impl ContactStore {
             );
         }
         let histories = messages.cluster_writes(record);
-        let (stored, contacts) = tokio::join!(
-            cluster_append::append_all(&self.pool, &conn, histories),
-            cluster_append::bounded(conn.each::<redis::Value>(contact_writes)),
-        );
-        let added = |reply: Option<&redis::Value>| matches!(reply, Some(redis::Value::Int(1)));
-        if let Err(err) = stored {
-            // Refused: the contacts this message made are unmade (once; a contact left over
-            // shows a user without a conversation, nothing more).
-            if let Ok(replies) = &contacts {
-                let undo = [(from, to, 0), (to, from, 2)]
-                    .into_iter()
-                    .filter(|(_, _, i)| added(replies.get(*i)))
-                    .map(|(owner, peer, _)| {
-                        redis::cmd("SREM")
-                            .arg(keys::contacts(owner))
-                            .arg(peer)
-                            .to_owned()
-                    })
-                    .collect();
-                let _ = cluster_append::bounded(conn.each::<redis::Value>(undo)).await;
+        let pool = self.pool.clone();
+        let (message, introduction) = (message.clone(), introduction.clone());
+        async move {
+            let conn = pool.get().await?;
+            let (stored, contacts) = tokio::join!(
+                cluster_append::append_all(&pool, &conn, histories),
+                cluster_append::bounded(conn.each::<redis::Value>(contact_writes)),
+            );
+            let added = |reply: Option<&redis::Value>| matches!(reply, Some(redis::Value::Int(1)));
+            if let Err(err) = stored {
+                // Refused: the contacts this message made are unmade (once; a contact left
+                // over shows a user without a conversation, nothing more).
+                if let Ok(replies) = &contacts {
+                    let undo = [(&from, &to, 0), (&to, &from, 2)]
+                        .into_iter()
+                        .filter(|(_, _, i)| added(replies.get(*i)))
+                        .map(|(owner, peer, _)| {
+                            redis::cmd("SREM")
+                                .arg(keys::contacts(owner))
+                                .arg(peer)
+                                .to_owned()
+                        })
+                        .collect();
+                    let _ = cluster_append::bounded(conn.each::<redis::Value>(undo)).await;
+                }
+                return Err(err);
             }
-            return Err(err);
+            // The recipient's SADD (the third command); when it failed, introduce anyway: a
+            // `user connected` for a known contact only refreshes its entry.
+            let introduced = contacts
+                .as_ref()
+                .map_or(true, |replies| added(replies.get(2)));
+            let published = async {
+                if introduced {
+                    let introductions = introduction.publications();
+                    cluster_append::bounded(conn.publish_each(&introductions)).await?;
+                }
+                cluster_append::bounded(conn.publish_each(&message.publications())).await
+            };
+            Ok(Stored {
+                introduced,
+                published: published.await,
+            })
         }
-        // The recipient's SADD (the third command); when it failed, introduce anyway: a
-        // `user connected` for a known contact only refreshes its entry.
-        let introduced = contacts
-            .as_ref()
-            .map_or(true, |replies| added(replies.get(2)));
-        let published = async {
-            if introduced {
-                cluster_append::bounded(conn.publish_each(&introduction.publications())).await?;
-            }
-            cluster_append::bounded(conn.publish_each(&message.publications())).await
-        };
-        Ok(Stored {
-            introduced,
-            published: published.await,
-        })
     }
 }
 

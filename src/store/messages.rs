@@ -124,6 +124,11 @@ impl MessageStore {
         }
     }
 
+    /// Where this node's messages meet on a cluster (the `contacts` scope's too).
+    pub(super) fn cluster_batches(&self) -> &ClusterBatches {
+        &self.cluster_batches
+    }
+
     /// The most messages a history keeps, and a history's time to live.
     pub(super) fn limits(&self) -> (usize, Duration) {
         (self.cap, self.ttl)
