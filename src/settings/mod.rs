@@ -96,12 +96,13 @@ pub struct Settings {
     #[arg(long, env = "MAX_PENDING_MESSAGES", default_value_t = 2048, value_parser = at_least::<1>)]
     pub max_pending_messages: usize,
 
-    /// How long, in microseconds, a batch of messages for a standalone Redis may wait for more
+    /// How long, in microseconds, a batch of messages may wait for more
     /// once its first one is there, while messages keep coming (a lone message, or a sender
     /// that waits for each acknowledgement, is not held): fewer, larger script calls and
     /// fewer wake-ups on every node, for at most that much latency (Kafka's `linger.ms`
     /// defaults to 5 ms for the same trade). 0 sends at once (messages that arrive while the
-    /// previous call is on its way still share the next). 0 to 10000.
+    /// previous call is on its way still share the next). On a Redis Cluster, the messages
+    /// gathered so start their writes together. 0 to 10000.
     #[arg(long, env = "STORE_BATCH_DELAY_US", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub store_batch_delay_us: u64,
 
