@@ -242,7 +242,11 @@ async fn mount(
         metrics.clone(),
     );
     let router = with_socketio(settings, pool, status, layer);
-    let upkeep = store::users::maintenance::spawn(state.users.clone(), node_id.clone());
+    let upkeep = store::users::maintenance::spawn(
+        state.users.clone(),
+        node_id.clone(),
+        settings.index_upkeep_delay(),
+    );
     let forget =
         (state.admission).spawn_forget(FORGET_EVERY, metrics.new_session_addresses.clone());
     let audit = audit::spawn(io.clone(), state.clone(), settings.presence_audit());

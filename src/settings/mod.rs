@@ -158,6 +158,14 @@ pub struct Settings {
     #[arg(long, env = "DIRECTORY_RESYNC_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub directory_resync_secs: u64,
 
+    /// How long after it starts a node first offers to run the user index's upkeep (the walk
+    /// of every session that indexes the Node server's users and prunes expired usernames;
+    /// one node per hour runs it), in seconds, 0 to 3600. A restart is when every client
+    /// reconnects at once: the walk waits until that is over rather than slow it down (with
+    /// 10,000 stored sessions it doubled the first joins' p99, BENCHMARKS.md).
+    #[arg(long, env = "INDEX_UPKEEP_DELAY_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub index_upkeep_delay_secs: u64,
+
     /// How often each node looks for presence fields whose node is gone for good (neither
     /// listed nor alive: every cleanup of it failed), in seconds, 1 to 86400; it removes them
     /// and announces the users that took offline, so that no user stays online forever. Each
@@ -325,6 +333,10 @@ impl Settings {
         Duration::from_secs(self.directory_resync_secs)
     }
 
+    pub fn index_upkeep_delay(&self) -> Duration {
+        Duration::from_secs(self.index_upkeep_delay_secs)
+    }
+
     pub fn presence_audit(&self) -> Duration {
         Duration::from_secs(self.presence_audit_secs)
     }
@@ -368,6 +380,7 @@ impl std::fmt::Debug for Settings {
             .field("client_dir", &self.client_dir)
             .field("node_ttl_secs", &self.node_ttl_secs)
             .field("directory_resync_secs", &self.directory_resync_secs)
+            .field("index_upkeep_delay_secs", &self.index_upkeep_delay_secs)
             .field("presence_audit_secs", &self.presence_audit_secs)
             .field("worker_threads", &self.worker_threads)
             .field("redis_pool_size", &self.redis_pool_size)

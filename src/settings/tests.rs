@@ -14,6 +14,8 @@ fn out_of_range_settings_refuse_to_start_naming_the_setting() {
         ("--node-ttl-secs", "1"),
         ("--directory-resync-secs", "0"),
         ("--directory-resync-secs", "3601"),
+        ("--index-upkeep-delay-secs", "3601"),
+        ("--index-upkeep-delay-secs", "-1"),
         ("--presence-audit-secs", "0"),
         ("--presence-audit-secs", "86401"),
         ("--max-payload-bytes", "10"),

@@ -45,7 +45,11 @@ async fn store_sessions(redis: &TestRedis, count: usize) {
 async fn growth_per_connection(stored: usize, scope: &str, connections: u64) -> u64 {
     let redis = TestRedis::start().await;
     store_sessions(&redis, stored).await;
-    let node = NodeProcess::start(&redis, &[("USERS_SCOPE", scope)]).await;
+    let node = NodeProcess::start(
+        &redis,
+        &[("USERS_SCOPE", scope), ("INDEX_UPKEEP_DELAY_SECS", "0")],
+    )
+    .await;
     // Measured once the node's start-up work is done: the username index backfilled (every
     // scope), the directory loaded (the `all` scope: the first join waits for it).
     let mut conn = redis.conn().await;

@@ -6,11 +6,16 @@ use privmsg::{
     settings::UsersScope,
     store::{RedisPool, UserIndex, users::maintenance},
 };
+use std::time::Duration;
+
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Connected, TestApp, TestClient, TestRedis, metric, spawn_app_with, test_settings},
+    helpers::{
+        Connected, TestApp, TestClient, TestRedis, eventually_within, metric, spawn_app_with,
+        test_settings,
+    },
     on_standalone_and_cluster,
 };
 
@@ -233,3 +238,32 @@ on_standalone_and_cluster!(
     an_expired_user_is_never_found_and_is_pruned_from_the_index,
     the_backfill_indexes_node_written_sessions_and_the_pass_prunes_expired_ones,
 );
+
+/// A node leaves the index's upkeep (a walk of every session) alone for
+/// INDEX_UPKEEP_DELAY_SECS after it starts, so that a restart's reconnect storm meets no walk,
+/// and claims it once that has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_claims_the_index_upkeep_only_once_its_start_delay_has_passed() {
+    let redis = TestRedis::start().await;
+    let mut settings = test_settings(&redis);
+    settings.index_upkeep_delay_secs = 5;
+    let node = spawn_app_with(settings).await;
+    TestClient::join(&node, "alice").await;
+    let mut conn = redis.conn().await;
+    let claimed = async |conn: &mut privmsg::store::Conn| {
+        conn.exists::<_, bool>("privmsg:upkeep:index")
+            .await
+            .expect("EXISTS")
+    };
+
+    assert!(
+        !claimed(&mut conn).await,
+        "claimed while the node was serving its first join"
+    );
+    eventually_within(
+        Duration::from_secs(15),
+        async || claimed(&mut conn).await,
+        "the upkeep claimed once the delay has passed",
+    )
+    .await;
+}

@@ -39,11 +39,13 @@ const PAGE: usize = 100;
 /// connects that met a page waited for it: BENCHMARKS.md, "Presence to the contacts online").
 const PAGE_EVERY: Duration = Duration::from_millis(40);
 
-/// Every [`UPKEEP_EVERY`], from start: claims the upkeep for this interval and, if this node
-/// got it, runs the backfill then the prune pass (until they succeed).
-pub fn spawn(index: UserIndex, node: String) -> JoinHandle<()> {
+/// Every [`UPKEEP_EVERY`], from `delay` after start (`INDEX_UPKEEP_DELAY_SECS`: not in the
+/// reconnect storm of a restart): claims the upkeep for this interval and, if this node got
+/// it, runs the backfill then the prune pass (until they succeed).
+pub fn spawn(index: UserIndex, node: String, delay: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(UPKEEP_EVERY);
+        let first = tokio::time::Instant::now() + delay;
+        let mut tick = tokio::time::interval_at(first, UPKEEP_EVERY);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

@@ -101,6 +101,9 @@ pub fn test_settings(redis: &TestRedis) -> Settings {
     // Every test client comes from 127.0.0.1: only the tests of the limit itself keep it.
     settings.new_sessions_per_minute = 1_000_000;
     settings.new_sessions_burst = 1_000_000;
+    // The index's upkeep at once, as before the setting: the tests of search and of data the
+    // Node server wrote find its users indexed without waiting a minute.
+    settings.index_upkeep_delay_secs = 0;
     if jwt_mode() {
         settings.auth = privmsg::settings::AuthMode::Jwt;
         settings.jwt_secret = Some(TEST_JWT_SECRET.into());
