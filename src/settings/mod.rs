@@ -161,8 +161,8 @@ pub struct Settings {
     /// How long after it starts a node first offers to run the user index's upkeep (the walk
     /// of every session that indexes the Node server's users and prunes expired usernames;
     /// one node per hour runs it), in seconds, 0 to 3600. A restart is when every client
-    /// reconnects at once: the walk waits until that is over rather than slow it down (with
-    /// 10,000 stored sessions it doubled the first joins' p99, BENCHMARKS.md).
+    /// reconnects at once: the walk, pages of reads and writes on the node's shared Redis
+    /// connection, waits until that is over rather than queue the joins' reads behind it.
     #[arg(long, env = "INDEX_UPKEEP_DELAY_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub index_upkeep_delay_secs: u64,
 
