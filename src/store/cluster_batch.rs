@@ -21,7 +21,10 @@ use tokio::{
     time::Instant,
 };
 
-use super::message_batch::{Linger, Queued, gather};
+use super::{
+    StoreError,
+    message_batch::{Linger, Queued, gather},
+};
 
 /// The most messages started at once.
 const MAX_BATCH: usize = 256;
@@ -53,18 +56,18 @@ impl ClusterBatches {
     /// (the standalone batches' histogram: on a cluster, the messages started together).
     pub fn spawn(delay: Duration, sizes: Histogram) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(queue, delay, sizes));
+        tokio::spawn(start_batches(queue, delay, sizes));
         Self { jobs }
     }
 
-    /// Runs `work` (one message's writes and publications) with the others of its batch;
-    /// `None` if the node is stopping (the work did not run). `work` is boxed here, before the
-    /// returned future exists, so that the caller's future stays small (socketioxide copies
-    /// every handler's future as it spawns it).
+    /// Runs `work` (one message's writes and publications) with the others of its batch; a
+    /// node that is stopping runs none ([`StoreError::stopping`]). `work` is boxed here, before
+    /// the returned future exists, so that the caller's future stays small (socketioxide
+    /// copies every handler's future as it spawns it).
     pub fn run<T: Send + 'static>(
         &self,
-        work: impl Future<Output = T> + Send + 'static,
-    ) -> impl Future<Output = Option<T>> + Send + '_ {
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send + '_ {
         let (done, outcome) = oneshot::channel();
         let work: Work = Box::pin(async move {
             // A sender that gave up (its socket task was dropped) needs no answer.
@@ -75,13 +78,19 @@ impl ClusterBatches {
             queued: Instant::now(),
         };
         async move {
-            self.jobs.send(job).await.ok()?;
-            outcome.await.ok()
+            self.jobs
+                .send(job)
+                .await
+                .map_err(|_| StoreError::stopping())?;
+            outcome
+                .await
+                .unwrap_or_else(|_| Err(StoreError::stopping()))
         }
     }
 }
 
-async fn run(mut queue: mpsc::Receiver<Job>, delay: Duration, sizes: Histogram) {
+/// The gathering task: each batch it gathers starts as a task of its own.
+async fn start_batches(mut queue: mpsc::Receiver<Job>, delay: Duration, sizes: Histogram) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut linger = Linger::default();
     while gather(&mut queue, &mut batch, MAX_BATCH, &mut linger, delay).await {

@@ -167,12 +167,7 @@ impl ContactStore {
         }
         // Boxed by `run`, as `MessageStore::store_and_publish`'s cluster path: it is large.
         let work = self.cluster_store_and_publish(messages, record, message, introduction);
-        let stopping = || StoreError::Refused("the node is stopping".into());
-        messages
-            .cluster_batches()
-            .run(work)
-            .await
-            .unwrap_or_else(|| Err(stopping()))
+        messages.cluster_batches().run(work).await
     }
 
     /// `store_and_publish` on a Redis Cluster, owning what it needs: it runs with the other

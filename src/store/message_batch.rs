@@ -79,9 +79,13 @@ impl MessageBatches {
             queued: Instant::now(),
             reply,
         };
-        let stopping = || StoreError::Refused("the node is stopping".into());
-        self.jobs.send(job).await.map_err(|_| stopping())?;
-        outcome.await.unwrap_or_else(|_| Err(stopping()))
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::stopping())?;
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(StoreError::stopping()))
     }
 }
 

@@ -99,12 +99,8 @@ impl MessageStore {
         // The cluster path's future (~14 KB) is boxed by `run`: unboxed it would make every
         // message's handler future that large, copied at each spawn (4.5 % of a node's CPU in
         // memmove, measured in BENCHMARKS.md).
-        let stopping = || StoreError::Refused("the node is stopping".into());
         let work = self.cluster_store_and_publish(record, announce);
-        self.cluster_batches
-            .run(work)
-            .await
-            .unwrap_or_else(|| Err(stopping()))
+        self.cluster_batches.run(work).await
     }
 
     /// `store_and_publish` on a Redis Cluster, owning what it needs: it runs with the other

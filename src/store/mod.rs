@@ -51,3 +51,10 @@ pub enum StoreError {
     #[error("cannot encode a value for Redis")]
     Encode(#[from] serde_json::Error),
 }
+
+impl StoreError {
+    /// The node is stopping: its batch task is gone, and the write did not run.
+    pub(crate) fn stopping() -> Self {
+        Self::Refused("the node is stopping".into())
+    }
+}
