@@ -23,7 +23,7 @@ use tokio::{
 
 use super::{
     StoreError,
-    message_batch::{Linger, Queued, gather},
+    message_batch::{Linger, Queued, gather, queue_and_wait},
 };
 
 /// The most messages started at once.
@@ -77,15 +77,7 @@ impl ClusterBatches {
             work,
             queued: Instant::now(),
         };
-        async move {
-            self.jobs
-                .send(job)
-                .await
-                .map_err(|_| StoreError::stopping())?;
-            outcome
-                .await
-                .unwrap_or_else(|_| Err(StoreError::stopping()))
-        }
+        queue_and_wait(&self.jobs, job, outcome)
     }
 }
 

@@ -79,14 +79,21 @@ impl MessageBatches {
             queued: Instant::now(),
             reply,
         };
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| StoreError::stopping())?;
-        outcome
-            .await
-            .unwrap_or_else(|_| Err(StoreError::stopping()))
+        queue_and_wait(&self.jobs, job, outcome).await
     }
+}
+
+/// Queues `job` for a batch task and waits for its answer on `outcome`; a batch task that is
+/// gone (the node is stopping) answers [`StoreError::stopping`].
+pub(super) async fn queue_and_wait<J, T>(
+    jobs: &mpsc::Sender<J>,
+    job: J,
+    outcome: oneshot::Receiver<Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    jobs.send(job).await.map_err(|_| StoreError::stopping())?;
+    outcome
+        .await
+        .unwrap_or_else(|_| Err(StoreError::stopping()))
 }
 
 /// Whether a batch should wait `STORE_BATCH_DELAY_US` for more messages: only when others
