@@ -11,7 +11,9 @@ WORKDIR /src
 # The workspace's other members (tools) need only their manifest and a stub to resolve.
 COPY Cargo.toml Cargo.lock ./
 COPY tools/loadgen/Cargo.toml tools/loadgen/Cargo.toml
-RUN for target in $(sed -n 's/^path *= *"\(.*\)"/\1/p' Cargo.toml) tools/loadgen/src/main.rs; do \
+COPY tools/floor/Cargo.toml tools/floor/Cargo.toml
+RUN for target in $(sed -n 's/^path *= *"\(.*\)"/\1/p' Cargo.toml) tools/loadgen/src/main.rs \
+      tools/floor/src/main.rs; do \
       mkdir -p "$(dirname "$target")" && echo '#[allow(dead_code)] fn main() {}' > "$target"; \
     done \
  && cargo build --release --locked --bin privmsg-server \
