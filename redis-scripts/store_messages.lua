@@ -1,12 +1,12 @@
--- Stores a batch of private messages, each in both participants' histories and in their
--- conversation's index, and publishes each on the channels of the users it is for. Each
+-- Stores a batch of private messages, each in both participants' histories and, when it
+-- exists, in their conversation's index, and publishes each on the channels of the users it is for. Each
 -- message is all or nothing, whatever happens to the others of the batch. Standalone Redis
 -- only (a Redis Cluster keeps these keys on different slots: there the server writes per key,
 -- then publishes). A node sends the messages that arrive while its previous batch is on its
 -- way in one call, so that Redis reads, runs and answers them at once.
 --
 -- KEYS     for each message in turn: privmsg:conversation:{a}:{b} (its conversation's index,
---          a sorted set, scores 0), messages:{from} (the sender's history), messages:{to}
+--          a sorted set, scores 0, written only if it exists), messages:{from} (the sender's history), messages:{to}
 --          (the recipient's; absent when a user writes to itself)
 -- ARGV[1]  the most messages a history keeps (oldest trimmed first; an index, up to 64 more)
 -- ARGV[2]  a history's time to live, in seconds
@@ -57,17 +57,22 @@ local function store(first_key, last_key, json, envelope, held, id, first_channe
     end
     redis.call('EXPIRE', KEYS[i], ttl)
   end
+  -- The index exists once a page or a read mark needed it (index_conversation.lua builds it
+  -- from a history): until then the histories alone hold the conversation, and a message
+  -- costs no third write.
   local index = KEYS[first_key]
-  local indexed = redis.pcall('ZADD', index, 0, id .. ' ' .. json)
-  if type(indexed) == 'table' and indexed.err then
-    return undo(indexed.err)
+  if redis.call('EXISTS', index) == 1 then
+    local indexed = redis.pcall('ZADD', index, 0, id .. ' ' .. json)
+    if type(indexed) == 'table' and indexed.err then
+      return undo(indexed.err)
+    end
+    -- Trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather than one
+    -- per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
+    if over_cap and redis.call('ZCARD', index) > cap + 64 then
+      redis.call('ZREMRANGEBYRANK', index, 0, -cap - 1)
+    end
+    redis.call('EXPIRE', index, ttl)
   end
-  -- Trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather than one
-  -- per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
-  if over_cap and redis.call('ZCARD', index) > cap + 64 then
-    redis.call('ZREMRANGEBYRANK', index, 0, -cap - 1)
-  end
-  redis.call('EXPIRE', index, ttl)
   local published = 0
   for c = 1, channels do
     local channel = ARGV[first_channel + c - 1]

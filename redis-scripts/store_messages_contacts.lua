@@ -1,5 +1,5 @@
 -- USERS_SCOPE=contacts: stores a batch of private messages, each between two different users,
--- in both histories and their conversation's index, makes the two contacts of each other, then
+-- in both histories and (when it exists) their conversation's index, makes the two contacts of each other, then
 -- publishes: first, when the recipient did not have the sender as a contact, the introduction
 -- (`user connected` with the sender's entry) on the recipient's channel, then the message.
 -- Each message is all or nothing, whatever happens to the others of the batch (see
@@ -9,7 +9,8 @@
 --
 -- KEYS     for each message in turn, 5 keys: messages:{from} and messages:{to} (the
 --          histories), privmsg:contacts:{from} and privmsg:contacts:{to} (sets of userIDs),
---          privmsg:conversation:{a}:{b} (the conversation's index, a sorted set, scores 0)
+--          privmsg:conversation:{a}:{b} (the conversation's index, a sorted set, scores 0,
+--          written only if it exists)
 -- ARGV[1]  the most messages a history keeps (oldest trimmed first; an index, up to 64 more)
 -- ARGV[2]  a history's time to live, in seconds
 -- ARGV[3]  a contact set's time to live, in seconds
@@ -68,17 +69,20 @@ local function store(k, a, channels)
     end
     redis.call('EXPIRE', KEYS[i], history_ttl)
   end
-  local added_to_index = redis.pcall('ZADD', index, 0, member)
-  if type(added_to_index) == 'table' and added_to_index.err then
-    return undo(added_to_index.err)
+  -- Only an index that exists (see store_messages.lua).
+  if redis.call('EXISTS', index) == 1 then
+    local added_to_index = redis.pcall('ZADD', index, 0, member)
+    if type(added_to_index) == 'table' and added_to_index.err then
+      return undo(added_to_index.err)
+    end
+    indexed = true
+    -- Trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather than one
+    -- per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
+    if redis.call('ZCARD', index) > cap + 64 then
+      redis.call('ZREMRANGEBYRANK', index, 0, -cap - 1)
+    end
+    redis.call('EXPIRE', index, history_ttl)
   end
-  indexed = true
-  -- Trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather than one
-  -- per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
-  if redis.call('ZCARD', index) > cap + 64 then
-    redis.call('ZREMRANGEBYRANK', index, 0, -cap - 1)
-  end
-  redis.call('EXPIRE', index, history_ttl)
   -- Whether the n-th channel of the flags must be published on.
   local function wanted(n, channel)
     return string.sub(held, n, n) ~= '1' or redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1

@@ -2,9 +2,11 @@
 //! see [`keys::conversation`]): `O(log n + page)` in Redis, one round trip, whatever the
 //! history's length.
 //!
-//! The index holds every message this server stored since it had one. What it lacks (the
-//! Node server's messages, with no id; messages stored before the index existed) is older
-//! than everything in it, and sits only in the user's own history: a page that runs past the
+//! On a standalone Redis the index is built from the caller's history by the first page or read
+//! mark that finds none (once: `O(history)`), and holds every message stored since; on a
+//! cluster every message is indexed as it is stored. What it lacks (the Node server's
+//! messages, with no id; messages stored before the index existed) is older than everything in
+//! it, and sits only in the user's own history: a page that runs past the
 //! index's start reads that history once (`O(history)`, at most HISTORY_CAP entries) for what
 //! is older there, and, when nothing is, marks the index (`!{userID}`, see
 //! [`keys::conversation_start`]) so that later pages that reach the start skip the read.
@@ -59,11 +61,12 @@ impl MessageStore {
         }
         let oldest = indexed.as_ref().and_then(|i| i.oldest.as_deref());
         let older = self.outside_index(me, request, oldest).await?;
-        if older.none_at_all
-            && let Some(indexed) = &indexed
-            && indexed.exists
-        {
-            self.mark_start(&key, me).await;
+        match &indexed {
+            Some(indexed) if indexed.exists && older.none_at_all => {
+                self.mark_start(&key, me).await;
+            }
+            Some(indexed) if !indexed.exists => self.build_index(&key, me, &request.with).await,
+            _ => {}
         }
         let wanted = request.limit - page.messages.len();
         let start = older.messages.len().saturating_sub(wanted);
@@ -206,9 +209,39 @@ impl MessageStore {
             return Ok(false);
         }
         let history = self.for_user(me).await?;
+        if oldest.is_empty() {
+            self.build_index(&key, me, with).await;
+        }
         Ok(history
             .iter()
             .any(|m| m.id.as_deref() == Some(id) && m.between(me.as_str(), with.as_str())))
+    }
+
+    /// On a standalone Redis, a conversation's index is built from `me`'s history the first
+    /// time a page or a read mark finds none (`index_conversation.lua`); from then on every
+    /// message is added to it, so later pages and marks cost `O(log n)`. Best effort: without
+    /// it, the next one reads the history again, which costs time, not correctness. (On a
+    /// cluster every message is indexed as it is stored: nothing to build.)
+    async fn build_index(&self, key: &str, me: &UserId, with: &UserId) {
+        if self.pool.is_cluster() {
+            return;
+        }
+        let built = async {
+            let mut conn = self.pool.get().await?;
+            scripts::INDEX_CONVERSATION
+                .key(key)
+                .key(keys::messages_of(me))
+                .key(keys::messages_of(with))
+                .arg(me.as_str())
+                .arg(with.as_str())
+                .arg(self.limits().1.as_secs())
+                .invoke_async::<i64>(&mut conn)
+                .await?;
+            Ok::<_, StoreError>(())
+        };
+        if let Err(err) = built.await {
+            tracing::warn!(error = ?err, "cannot build a conversation's index");
+        }
     }
 
     /// Best effort: without the mark, the next page that reaches the start reads the history

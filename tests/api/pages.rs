@@ -319,7 +319,10 @@ async fn a_conversation_index_keeps_at_most_history_cap_and_64_messages() {
     let ann = TestClient::join(&app, "ann").await;
     let bob = TestClient::join(&app, "bob").await;
     let sent: Vec<String> = (0..75).map(|i| format!("m{i}")).collect();
-    for content in &sent {
+    ann.send_to(&bob.user_id, &sent[0]).await;
+    // The first page builds the index (standalone Redis): every message after goes in it.
+    walk(&ann, &bob.user_id, 3).await;
+    for content in &sent[1..] {
         ann.send_to(&bob.user_id, content).await;
     }
     let key = conversation_key(&ann.user_id, &bob.user_id);
@@ -331,6 +334,90 @@ async fn a_conversation_index_keeps_at_most_history_cap_and_64_messages() {
 
     let (all, _) = walk(&ann, &bob.user_id, 3).await;
     assert_eq!(contents(&all), sent[65..]);
+}
+
+/// On a standalone Redis a conversation has no index until a page or a read mark needs one
+/// (a message then costs two writes, not three): the first page is served from the caller's
+/// history and builds the index from it, with the sooner of the histories' expiries; every
+/// message after is added to it. A read mark builds it the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_is_indexed_from_its_first_page_or_read_mark_on() {
+    let redis = TestRedis::start().await;
+    let app = node(&redis, None).await;
+    let ann = TestClient::join(&app, "ann").await;
+    let bob = TestClient::join(&app, "bob").await;
+    let carol = TestClient::join(&app, "carol").await;
+    let mut sent = Vec::new();
+    for i in 0..4 {
+        let content = format!("m{i}");
+        let (from, to) = if i % 2 == 0 {
+            (&ann, &bob)
+        } else {
+            (&bob, &ann)
+        };
+        assert!(from.send_to(&to.user_id, &content).await["message"].is_object());
+        sent.push(content);
+        carol.send_to(&ann.user_id, "not this conversation").await;
+    }
+    let key = conversation_key(&ann.user_id, &bob.user_id);
+    let members = async |key: &str| -> Vec<String> {
+        redis.conn().await.zrange(key, 0, -1).await.expect("ZRANGE")
+    };
+    let exists =
+        async |key: &str| -> bool { redis.conn().await.exists(key).await.expect("EXISTS") };
+    assert!(!exists(&key).await, "no index before any page");
+
+    let (all, _) = walk(&bob, &ann.user_id, 3).await;
+    assert_eq!(contents(&all), sent, "the first pages, from bob's history");
+    let indexed = members(&key).await;
+    let messages: Vec<&String> = indexed.iter().filter(|m| !m.starts_with('!')).collect();
+    assert_eq!(
+        messages.len(),
+        4,
+        "the conversation's messages only: {indexed:?}"
+    );
+    let ttl: i64 = redis.conn().await.ttl(&key).await.expect("TTL");
+    let history_ttl: i64 = redis
+        .conn()
+        .await
+        .ttl(format!("messages:{}", bob.user_id))
+        .await
+        .expect("TTL");
+    assert!(ttl > 0 && ttl <= history_ttl, "{ttl} vs {history_ttl}");
+
+    ann.send_to(&bob.user_id, "m4").await;
+    sent.push("m4".into());
+    let messages = members(&key).await;
+    assert_eq!(
+        messages.iter().filter(|m| !m.starts_with('!')).count(),
+        5,
+        "the next message went into the index: {messages:?}"
+    );
+    for (me, with) in [(&ann, &bob), (&bob, &ann)] {
+        let (all, _) = walk(me, &with.user_id, 2).await;
+        assert_eq!(contents(&all), sent);
+    }
+
+    // A read mark of a conversation without an index: checked in the history, then indexed.
+    let carols = conversation_key(&ann.user_id, &carol.user_id);
+    assert!(!exists(&carols).await);
+    let newest = redis.history(&ann.user_id).await;
+    let newest_from_carol = newest
+        .iter()
+        .rev()
+        .find(|m| m["from"] == carol.user_id.as_str())
+        .and_then(|m| m["id"].as_str())
+        .expect("a message from carol")
+        .to_owned();
+    let ack = ann
+        .client
+        .ask(
+            "messages read",
+            json!({ "with": carol.user_id, "upTo": newest_from_carol }),
+        )
+        .await;
+    assert!(ack.get("error").is_none(), "{ack}");
+    assert_eq!(members(&carols).await.len(), 4, "carol's four messages");
 }
 
 /// `HISTORY_ON_CONNECT` caps `users` in the `contacts` scope too.

@@ -36,6 +36,16 @@ async fn sharing_a_call(scope: UsersScope) {
     let erin = TestClient::join(&node, "erin").await;
     let mut conn = redis.conn().await;
     redis.break_history(&bob.user_id).await;
+    // Their conversation indexed already (as a first page would leave it), so that the refused
+    // message would reach the index if its undo failed.
+    let index = conversation_key(&alice.user_id, &bob.user_id);
+    redis::cmd("ZADD")
+        .arg(&index)
+        .arg(0)
+        .arg(format!("!{}", alice.user_id))
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("ZADD");
     let (calls, messages) = batches(&node).await;
     // Redis takes no write for 2 s: the batch task sends Erin's message and waits for Redis,
     // and the two sent meanwhile wait for the next call together, whatever the timing.
@@ -74,12 +84,12 @@ async fn sharing_a_call(scope: UsersScope) {
         "the refused one"
     );
     let index: u64 = redis::cmd("ZCARD")
-        .arg(conversation_key(&alice.user_id, &bob.user_id))
+        .arg(&index)
         .query_async(&mut conn)
         .await
         .expect("ZCARD");
     assert_eq!(
-        index, 0,
+        index, 1,
         "the refused one is not in its conversation's index"
     );
     let contacts: Vec<String> = redis::cmd("SMEMBERS")

@@ -35,6 +35,12 @@ pub static MARK_CONVERSATION_START: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+pub static INDEX_CONVERSATION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(include_str!(
+        "../../../redis-scripts/index_conversation.lua"
+    ))
+});
+
 pub static MARK_READ: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/mark_read.lua")));
 

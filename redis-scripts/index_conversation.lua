@@ -1,0 +1,60 @@
+-- Builds a conversation's index from one participant's history, the first time a page or a
+-- read mark of that conversation needs it. Standalone Redis only (three keys on different
+-- slots; on a Redis Cluster the server writes every message to its index). Until then the
+-- two histories alone hold the conversation, and a message costs no third write: the store
+-- scripts add a message only to an index that exists. Run atomically with them, so the index
+-- it leaves holds every message of the conversation from its oldest on.
+--
+-- KEYS[1]  privmsg:conversation:{a}:{b}  the conversation's index
+-- KEYS[2]  messages:{me}    the history it is built from (the caller's)
+-- KEYS[3]  messages:{peer}  the other history (only its time to live is read)
+-- ARGV[1]  me, ARGV[2] peer (userIDs)
+-- ARGV[3]  a history's time to live, in seconds, for when neither history has one
+--
+-- What it indexes: the messages between the two, newest first, back to the first message of
+-- the history without an id (one written by the Node server, or unreadable): those, and all
+-- that is older, stay where `fetch messages` finds them today, in the history. The index then
+-- expires with the sooner of the two histories, as the store scripts keep it.
+--
+-- Returns how many messages it indexed: 0 when the index existed or nothing had an id.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+local me, peer = ARGV[1], ARGV[2]
+local history = redis.call('LRANGE', KEYS[2], 0, -1)
+local members = {}
+for i = #history, 1, -1 do
+  local ok, message = pcall(cjson.decode, history[i])
+  if not ok or type(message) ~= 'table' or type(message.id) ~= 'string' then
+    break
+  end
+  if (message.from == me and message.to == peer) or (message.from == peer and message.to == me) then
+    members[#members + 1] = message.id .. ' ' .. history[i]
+  end
+end
+if #members == 0 then
+  return 0
+end
+-- ZADD in slices: Lua's `unpack` has a bounded stack, and HISTORY_CAP has no upper bound.
+local slice = 256
+for first = 1, #members, slice do
+  local args = {}
+  for i = first, math.min(first + slice - 1, #members) do
+    args[#args + 1] = 0
+    args[#args + 1] = members[i]
+  end
+  redis.call('ZADD', KEYS[1], unpack(args))
+end
+local expires
+for _, key in ipairs({ KEYS[2], KEYS[3] }) do
+  local left = redis.call('PTTL', key)
+  if left > 0 and (expires == nil or left < expires) then
+    expires = left
+  end
+end
+if expires then
+  redis.call('PEXPIRE', KEYS[1], expires)
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+return #members
