@@ -182,6 +182,26 @@ mod tests {
         assert!(MessageContent::parse(&"é".repeat(6), 10).is_err());
     }
 
+    /// `index_conversation.lua` finds a stored message's parties and id as text, without
+    /// decoding it: this is the form it matches, whatever the content holds.
+    #[test]
+    fn a_stored_message_spells_its_parties_together_and_its_id_as_the_index_script_reads_them() {
+        let from = UserId::generate();
+        let content = r#"x","from":"forged","to":"forged","id":"forged"#;
+        let out = OutgoingMessage::parse(&json!({"content": content, "to": PEER}), 100).unwrap();
+        let message = Message::new(&from, out);
+        let json = serde_json::value::to_raw_value(&message)
+            .unwrap()
+            .get()
+            .to_owned();
+        let parties = format!(r#""from":"{}","to":"{PEER}""#, from.as_str());
+        assert!(json.contains(&parties), "{json}");
+        let id = format!(r#""id":"{}""#, message.id.as_deref().unwrap());
+        // The first `"id":"` of the text is the message's own: the content's quotes are escaped.
+        assert_eq!(json.find(r#""id":""#), json.find(&id), "{json}");
+        assert!(!json.contains(r#""from":"forged""#), "{json}");
+    }
+
     #[test]
     fn a_new_message_carries_a_time_ordered_id_and_millisecond_time() {
         let from = UserId::generate();

@@ -357,7 +357,9 @@ async fn a_conversation_is_indexed_from_its_first_page_or_read_mark_on() {
         };
         assert!(from.send_to(&to.user_id, &content).await["message"].is_object());
         sent.push(content);
-        carol.send_to(&ann.user_id, "not this conversation").await;
+        // Carol's message spells Ann's and Bob's fields in its content: it stays out.
+        let forged = format!(r#""from":"{}","to":"{}""#, bob.user_id, ann.user_id);
+        carol.send_to(&ann.user_id, &forged).await;
     }
     let key = conversation_key(&ann.user_id, &bob.user_id);
     let members = async |key: &str| -> Vec<String> {
