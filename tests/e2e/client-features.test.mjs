@@ -261,8 +261,13 @@ describe("client features: typing, history pages, unread counts, read ticks", ()
     const mine = (await ticks(page)).filter(([text]) => ["node 2", "node 4", "node 6", "node 8", "new 5"].includes(text));
     assert.deepEqual(mine, [["node 2", false], ["node 4", false], ["node 6", false], ["node 8", false], ["new 5", true]]);
     await shot(page, "E-legacy-paged");
-    // Opening marked it read (with a UUID): the count stays at 0 after a reload.
+    // Opening marked it read (with a UUID): the count stays at 0 after a reload. The mark
+    // travels on its own: wait until Redis holds it, or the reload may outrun it.
     await item(page, "eve").click();
+    await eventually(async () => {
+      const mark = String(execFileSync("redis-cli", ["-u", cluster.redisUrl, "HGET", `privmsg:read:${eve.userID}`, frank.userID])).trim();
+      assert.match(mark, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, `eve's mark: ${mark}`);
+    });
     await page.reload();
     await eventually(async () => assert.equal(await me(page), "eve"));
     await expectOnline(page, "frank", false);
