@@ -242,8 +242,8 @@ async fn the_sweep_of_a_killed_node_tells_the_contacts_of_its_users_only() {
 /// A socket that closes while its `users` is still being built (a long history, read before
 /// the arrival is announced in this scope) is never heard online after it left: it is not
 /// announced at all (it never got its `users`), and its departure is (a `user disconnected`
-/// for a user its contacts already hold offline changes nothing for them). Bob's next arrival
-/// is the sync point: published after the departure, on the same channel, by the same node.
+/// for a user its contacts already hold offline changes nothing for them). A message from
+/// Bob's next tab is the sync point: sent after that tab's arrival was announced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_closed_while_its_users_loads_is_never_heard_online_after_it_left() {
     let redis = TestRedis::start().await;
@@ -274,8 +274,12 @@ async fn a_socket_closed_while_its_users_loads_is_never_heard_online_after_it_le
     quick.expect("session").await;
     quick.close().await;
     alice.client.expect("user disconnected").await;
-    let _back = TestClient::join_with(&app, json!({ "sessionID": bob.session_id })).await;
-    alice.client.expect("user connected").await;
+    let back = TestClient::join_with(&app, json!({ "sessionID": bob.session_id })).await;
+    // The sync point is a message from the returning tab, not the next `user connected`: the
+    // quick socket's own (if it got its `users` before closing) may wait in alice's backlog,
+    // and would end the wait before the return is announced.
+    back.send_to(&alice.user_id, "back").await;
+    alice.client.expect("private message").await;
 
     let heard: Vec<&str> = alice.client.seen[heard_before..]
         .iter()
