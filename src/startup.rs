@@ -296,7 +296,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// hundred bytes; at most ~25 KB, 4,096 characters all escaped), and a larger one is read in
 /// several steps into a buffer grown for it. 1 KiB instead of engineioxide's 4 KiB default
 /// saves 2–3 KiB of RSS per connection (BENCHMARKS.md, "Presence to the contacts online").
-const WS_READ_BUFFER: usize = 1024;
+pub const WS_READ_BUFFER: usize = 1024;
 
 /// Engine.IO limits shared by both adapters. socketioxide's own tracing is left off: at debug
 /// level it logs raw packets, sessionIDs included.

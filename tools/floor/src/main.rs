@@ -7,8 +7,9 @@
 //! socketioxide's in-memory adapter: one node, no Redis, nothing stored, nothing checked) and
 //! acknowledged with `{ message }`. It is not a server: no session is kept, any payload that is
 //! not such an object is dropped. `benches/floor.sh` runs it beside the server, same load, same
-//! round. Reads PORT (default 3000) and WORKER_THREADS (as the server: 0 a thread per CPU, 1
-//! one thread).
+//! round. Reads PORT (default 3000), WORKER_THREADS (as the server: 0 a thread per CPU, 1
+//! one thread) and SERVER_MEMORY (1: the server's per-connection memory settings, for the
+//! floor under its RSS per idle connection, `benches/memory-floor.sh`).
 
 use axum::{Router, routing::get, serve::ListenerExt};
 use mimalloc::MiMalloc;
@@ -99,15 +100,29 @@ fn main() -> std::io::Result<()> {
     if threads > 1 {
         runtime.worker_threads(threads);
     }
-    runtime.enable_all().build()?.block_on(serve(port))
+    // SERVER_MEMORY=1: the two per-connection memory settings the server applies to the
+    // stack (1 KiB WebSocket read buffer, the request head detached from hyper's read
+    // buffer), so that an idle connection's RSS here is the floor under the server's.
+    let server_memory = std::env::var("SERVER_MEMORY").is_ok_and(|v| v == "1");
+    runtime
+        .enable_all()
+        .build()?
+        .block_on(serve(port, server_memory))
 }
 
-async fn serve(port: u16) -> std::io::Result<()> {
-    let (layer, io) = SocketIo::builder().build_layer();
+async fn serve(port: u16, server_memory: bool) -> std::io::Result<()> {
+    let mut engine = SocketIo::builder();
+    if server_memory {
+        engine = engine.ws_read_buffer_size(privmsg::startup::WS_READ_BUFFER);
+    }
+    let (layer, io) = engine.build_layer();
     io.ns("/", on_connect);
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .layer(layer);
+    if server_memory {
+        app = app.layer(axum::middleware::from_fn(privmsg::http::detach_head));
+    }
     // TCP_NODELAY as the server sets it: without it a frame written right after another waits
     // for the peer's delayed ACK, and fewer, larger segments would flatter the floor.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
