@@ -41,31 +41,39 @@ local function store(first_key, last_key, json, envelope, held, id, first_channe
     end
     return err
   end
-  -- Every message of the index went into both histories, and the index expires no later than
-  -- they do: unless one of them is over the cap (and trimmed), the index cannot be, so its
-  -- size is counted only then.
-  local over_cap = false
+  local lengths = {}
   for i = first_key + 1, last_key do
     local len = redis.pcall('RPUSH', KEYS[i], json)
     if type(len) == 'table' and len.err then
       return undo(len.err)
     end
     pushed[#pushed + 1] = KEYS[i]
-    if len > cap then
-      redis.call('LTRIM', KEYS[i], -cap, -1)
-      over_cap = true
-    end
-    redis.call('EXPIRE', KEYS[i], ttl)
+    lengths[#lengths + 1] = len
   end
   -- The index exists once a page or a read mark needed it (index_conversation.lua builds it
   -- from a history): until then the histories alone hold the conversation, and a message
   -- costs no third write.
   local index = KEYS[first_key]
-  if redis.call('EXISTS', index) == 1 then
-    local indexed = redis.pcall('ZADD', index, 0, id .. ' ' .. json)
-    if type(indexed) == 'table' and indexed.err then
-      return undo(indexed.err)
+  local indexed = redis.call('EXISTS', index) == 1
+  if indexed then
+    local added = redis.pcall('ZADD', index, 0, id .. ' ' .. json)
+    if type(added) == 'table' and added.err then
+      return undo(added.err)
     end
+  end
+  -- Trimmed only once every write took: an undo after a trim would take this message back
+  -- but not the oldest one the trim dropped. Every message of the index went into both
+  -- histories, and the index expires no later than they do: unless one of them is over the
+  -- cap, the index cannot be, so its size is counted only then.
+  local over_cap = false
+  for n, key in ipairs(pushed) do
+    if lengths[n] > cap then
+      redis.call('LTRIM', key, -cap, -1)
+      over_cap = true
+    end
+    redis.call('EXPIRE', key, ttl)
+  end
+  if indexed then
     -- Trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather than one
     -- per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
     if over_cap and redis.call('ZCARD', index) > cap + 64 then

@@ -58,16 +58,14 @@ local function store(k, a, channels)
     end
     return err
   end
+  local lengths = {}
   for i = k, k + 1 do
     local len = redis.pcall('RPUSH', KEYS[i], json)
     if type(len) == 'table' and len.err then
       return undo(len.err)
     end
     pushed[#pushed + 1] = KEYS[i]
-    if len > cap then
-      redis.call('LTRIM', KEYS[i], -cap, -1)
-    end
-    redis.call('EXPIRE', KEYS[i], history_ttl)
+    lengths[#lengths + 1] = len
   end
   -- Only an index that exists (see store_messages.lua).
   if redis.call('EXISTS', index) == 1 then
@@ -76,12 +74,6 @@ local function store(k, a, channels)
       return undo(added_to_index.err)
     end
     indexed = true
-    -- Trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather than one
-    -- per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
-    if redis.call('ZCARD', index) > cap + 64 then
-      redis.call('ZREMRANGEBYRANK', index, 0, -cap - 1)
-    end
-    redis.call('EXPIRE', index, history_ttl)
   end
   -- Whether the n-th channel of the flags must be published on.
   local function wanted(n, channel)
@@ -100,6 +92,25 @@ local function store(k, a, channels)
       end
     end
     redis.call('EXPIRE', pair[1], contact_ttl)
+  end
+  -- Trimmed only once every write took, by store_messages.lua's rule: an undo after a trim
+  -- would take this message back but not the oldest one the trim dropped; the index is
+  -- counted only when a history is over the cap.
+  local over_cap = false
+  for n, key in ipairs(pushed) do
+    if lengths[n] > cap then
+      redis.call('LTRIM', key, -cap, -1)
+      over_cap = true
+    end
+    redis.call('EXPIRE', key, history_ttl)
+  end
+  if indexed then
+    -- Trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather than one
+    -- per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
+    if over_cap and redis.call('ZCARD', index) > cap + 64 then
+      redis.call('ZREMRANGEBYRANK', index, 0, -cap - 1)
+    end
+    redis.call('EXPIRE', index, history_ttl)
   end
   if introduced == 1 and wanted(1, recipient) then
     redis.call('PUBLISH', recipient, introduction)

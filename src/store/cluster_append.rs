@@ -36,38 +36,64 @@ const UNDO_FOR: Duration = Duration::from_secs(600);
 /// case that write was on its way and landed after the first removal.
 const LATE_UNDO: Duration = Duration::from_secs(30);
 
-/// One history (or index) to append to: the writes (the push first) that append there, and
-/// the command that removes the message from it again.
+/// One history (or index) to append to: the writes (the push first; for a history, its reply
+/// is the list's new length) that append there, the command that removes the message from it
+/// again, and the one that keeps it bounded.
 pub struct HistoryWrites {
     pub cmds: Vec<Cmd>,
     pub undo: Cmd,
+    pub trim: Cmd,
 }
 
-/// Appends `json` to every history in `writes` (each one's commands in order, on its own
-/// master), or to none of them.
+/// What keeps the histories of a stored message bounded: run once every write took, never
+/// before, since an undo after a trim would take the message back but not the oldest one the
+/// trim dropped (the standalone scripts follow the same rule).
+#[must_use]
+pub struct Trims(Vec<Cmd>);
+
+impl Trims {
+    /// Trims every key when a history went over the cap (its index with it). A failure leaves
+    /// a key one entry over its cap until the next append trims it: harmless, so not an error.
+    pub async fn run(self, conn: &Conn) {
+        if self.0.is_empty() {
+            return;
+        }
+        let trims = self
+            .0
+            .into_iter()
+            .map(|cmd| async move { timeout(APPEND_TIMEOUT, conn.on_one_slot(vec![cmd])).await });
+        join_all(trims).await;
+    }
+}
+
+/// Appends the message to every history in `writes` (each one's commands in order, on its
+/// own master), or to none of them; `cap` is the most a history keeps.
 pub async fn append_all(
     pool: &RedisPool,
     conn: &Conn,
     writes: Vec<HistoryWrites>,
-) -> Result<(), StoreError> {
+    cap: usize,
+) -> Result<Trims, StoreError> {
     let undos: Vec<Cmd> = writes.iter().map(|w| w.undo.clone()).collect();
+    let (cmds, trims): (Vec<_>, Vec<_>) = writes.into_iter().map(|w| (w.cmds, w.trim)).unzip();
     let outcomes = join_all(
-        writes
-            .into_iter()
-            .map(|w| async move { timeout(APPEND_TIMEOUT, conn.on_one_slot(w.cmds)).await }),
+        cmds.into_iter()
+            .map(|cmds| async move { timeout(APPEND_TIMEOUT, conn.on_one_slot(cmds)).await }),
     )
     .await;
     let mut failure = None;
     let mut late = false;
+    let mut over_cap = false;
     for outcome in outcomes {
         match outcome {
+            Ok(Ok(Value::Int(len))) => over_cap |= usize::try_from(len).is_ok_and(|n| n > cap),
             Ok(Ok(_)) => {}
             Ok(Err(err)) => failure = failure.or(Some(err)),
             Err(_) => late = true,
         }
     }
     if failure.is_none() && !late {
-        return Ok(());
+        return Ok(Trims(if over_cap { trims } else { Vec::new() }));
     }
     undo(pool.clone(), undos, late);
     Err(failure.unwrap_or_else(timed_out))

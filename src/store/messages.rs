@@ -76,13 +76,12 @@ impl MessageStore {
     /// Standalone Redis: one script call, all or nothing for this message, shared with the
     /// messages that wait with it ([`super::message_batch`], `redis-scripts/store_messages.lua`).
     /// Redis Cluster, where the keys sit on
-    /// different slots: RPUSH, LTRIM, EXPIRE per list (ZADD, ZREMRANGEBYRANK, EXPIRE for the
-    /// index), concurrently (each to its key's master), all or none of them by
-    /// [`cluster_append`], then the publication. No script is needed per key: Redis runs one
-    /// connection's commands in order, so the trim and the expiry follow the push, and what
-    /// another client runs in between (another append) leaves the same result (the newest
-    /// `cap` entries, the same TTL); a connection lost between the push and the trim leaves
-    /// the key one entry over its cap until the next append, which is harmless.
+    /// different slots: RPUSH, EXPIRE per list (ZADD, EXPIRE for the index), concurrently
+    /// (each to its key's master), all or none of them by [`cluster_append`]; then the
+    /// publication and, when a history went over the cap, the trims. Trimmed only after every
+    /// write took, so that an undo never leaves a history short of the oldest message a trim
+    /// dropped; a trim lost on the way leaves the key one entry over its cap until the next
+    /// append, which is harmless.
     ///
     /// The outer error means the message is not stored (and not published); the inner one,
     /// that it is stored but the publication failed.
@@ -113,10 +112,16 @@ impl MessageStore {
         let pool = self.pool.clone();
         let writes = self.cluster_writes(record);
         let announce = announce.clone();
+        let cap = self.cap;
         async move {
             let conn = pool.get().await?;
-            cluster_append::append_all(&pool, &conn, writes).await?;
-            Ok(cluster_append::bounded(conn.publish_each(&announce.publications())).await)
+            let trims = cluster_append::append_all(&pool, &conn, writes, cap).await?;
+            let publications = announce.publications();
+            let (published, ()) = tokio::join!(
+                cluster_append::bounded(conn.publish_each(&publications)),
+                trims.run(&conn),
+            );
+            Ok(published)
         }
     }
 
@@ -137,14 +142,14 @@ impl MessageStore {
         HistoryWrites {
             cmds: vec![
                 redis::cmd("RPUSH").arg(&key).arg(json).to_owned(),
-                redis::cmd("LTRIM")
-                    .arg(&key)
-                    .arg(-self.cap_i64())
-                    .arg(-1)
-                    .to_owned(),
                 self.expire(&key),
             ],
             undo: redis::cmd("LREM").arg(&key).arg(0).arg(json).to_owned(),
+            trim: redis::cmd("LTRIM")
+                .arg(&key)
+                .arg(-self.cap_i64())
+                .arg(-1)
+                .to_owned(),
         }
     }
 
@@ -154,14 +159,14 @@ impl MessageStore {
         HistoryWrites {
             cmds: vec![
                 redis::cmd("ZADD").arg(&key).arg(0).arg(&member).to_owned(),
-                redis::cmd("ZREMRANGEBYRANK")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-self.cap_i64() - 1)
-                    .to_owned(),
                 self.expire(&key),
             ],
             undo: redis::cmd("ZREM").arg(&key).arg(&member).to_owned(),
+            trim: redis::cmd("ZREMRANGEBYRANK")
+                .arg(&key)
+                .arg(0)
+                .arg(-self.cap_i64() - 1)
+                .to_owned(),
         }
     }
 

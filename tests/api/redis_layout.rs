@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 
+use privmsg::settings::UsersScope;
 use redis::AsyncCommands;
 use serde_json::Value;
 
-use crate::helpers::{TestClient, TestRedis, spawn_app, spawn_app_with, test_settings};
+use crate::helpers::{TestClient, TestRedis, eventually, spawn_app, spawn_app_with, test_settings};
 
 const DAY: i64 = 86_400;
 
@@ -82,3 +83,54 @@ async fn histories_are_capped_oldest_first_and_ttls_follow_the_settings() {
 }
 
 crate::on_standalone_and_cluster!(a_message_is_a_json_string_in_both_users_lists_with_a_day_of_ttl,);
+
+/// A message refused because one history cannot take it (here a key of another type) takes
+/// nothing from the other history, even a full one whose push would have trimmed it: its
+/// oldest message stays.
+async fn a_refused_message_takes_nothing_from_a_full_history(redis: TestRedis, scope: UsersScope) {
+    let mut settings = test_settings(&redis);
+    settings.history_cap = 3;
+    settings.users_scope = scope;
+    let app = spawn_app_with(settings).await;
+    let alice = TestClient::join(&app, "alice").await;
+    let bob = TestClient::join(&app, "bob").await;
+    let carol = TestClient::join(&app, "carol").await;
+    for i in 0..3 {
+        alice.send_to(&carol.user_id, &format!("m{i}")).await;
+    }
+    redis.break_history(&bob.user_id).await;
+
+    let refused = alice.send_to(&bob.user_id, "refused").await;
+
+    assert_eq!(
+        refused["error"], "storage unavailable, message not sent",
+        "{refused}"
+    );
+    let contents = async || -> Vec<Value> {
+        let history = redis.history(&alice.user_id).await;
+        history.iter().map(|m| m["content"].clone()).collect()
+    };
+    // On a cluster the refused message is removed from Alice's history by an undo after the
+    // refusal: wait for it, then check nothing else went with it.
+    eventually(
+        async || contents().await.len() <= 3,
+        "the refused message out of Alice's history",
+    )
+    .await;
+    assert_eq!(contents().await, ["m0", "m1", "m2"]);
+}
+
+async fn in_the_all_scope_a_refused_message_takes_nothing_from_a_full_history(redis: TestRedis) {
+    a_refused_message_takes_nothing_from_a_full_history(redis, UsersScope::All).await;
+}
+
+async fn in_the_contacts_scope_a_refused_message_takes_nothing_from_a_full_history(
+    redis: TestRedis,
+) {
+    a_refused_message_takes_nothing_from_a_full_history(redis, UsersScope::Contacts).await;
+}
+
+crate::on_standalone_and_cluster!(
+    in_the_all_scope_a_refused_message_takes_nothing_from_a_full_history,
+    in_the_contacts_scope_a_refused_message_takes_nothing_from_a_full_history,
+);
