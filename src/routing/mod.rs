@@ -84,7 +84,10 @@ impl UserRoutes {
     }
 
     /// Records a socket of `user` on this node; returns once this node receives the user's
-    /// events (at once unless it is the user's first socket here). Idempotent per socket.
+    /// events (at once unless it is the user's first socket here), or once Redis refused the
+    /// subscription, which the pub/sub connection then retries until Redis takes it (as after
+    /// an outage: the socket reads its history, and hears other nodes again once subscribed).
+    /// Idempotent per socket.
     pub async fn arrived(&self, user: &str, socket: &str) -> Result<(), RouteError> {
         let (reply, subscribed) = oneshot::channel();
         {
@@ -103,10 +106,9 @@ impl UserRoutes {
             // Sent under the lock, so that the manager sees this user's changes in order.
             let _ = self.0.changes.send(Change::Hold(user.to_owned(), reply));
         }
-        match subscribed.await {
-            Ok(result) => result.map_err(RouteError),
-            Err(_) => Err(RouteError("the subscription manager stopped".into())),
-        }
+        subscribed
+            .await
+            .map_err(|_| RouteError("the subscription manager stopped".into()))
     }
 
     /// Forgets a socket of `user`; the user's channel is dropped with its last socket here.

@@ -13,8 +13,9 @@ use crate::{
 
 /// A change of the set of users this node holds.
 pub enum Change {
-    /// The user's first socket arrived: subscribe, then answer (Ok once Redis confirmed).
-    Hold(String, oneshot::Sender<Result<(), String>>),
+    /// The user's first socket arrived: subscribe, then answer (once Redis confirmed, or
+    /// refused and the channel is left to the health check).
+    Hold(String, oneshot::Sender<()>),
     /// The user's last socket left.
     Release(String),
 }
@@ -56,20 +57,18 @@ pub async fn manage(
             }
         }
 
-        let subscribed_now = pubsub.subscribe(&subscribe, &to).await;
-        let answer = match &subscribed_now {
-            Ok(()) => {
-                subscribed.extend(subscribe);
-                Ok(())
-            }
-            Err(err) => {
-                metrics.adapter_error("subscribe", err);
-                Err(err.to_string())
-            }
-        };
+        // Subscribed or not, the channels are held from now on: a refused SUBSCRIBE leaves them
+        // wanted, and the pub/sub connection's health check subscribes them again until Redis
+        // takes them. So the sockets that wait are let in either way, and a socket of the same
+        // user that arrived meanwhile (answered at once) is not left deaf for good.
+        if let Err(err) = pubsub.subscribe(&subscribe, &to).await {
+            metrics.adapter_error("subscribe", &err);
+            tracing::warn!(%err, "cannot subscribe to users' channels yet; retrying");
+        }
+        subscribed.extend(subscribe);
         for reply in waiting {
             // The socket may have gone meanwhile: nobody to tell.
-            let _ = reply.send(answer.clone());
+            let _ = reply.send(());
         }
         if let Err(err) = pubsub.unsubscribe(&unsubscribe).await {
             // Still subscribed: this node receives, and drops, that user's events.

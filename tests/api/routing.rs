@@ -4,7 +4,9 @@
 use serde_json::json;
 
 use crate::{
-    helpers::{Connected, TestClient, TestRedis, spawn_app, user_channel_messages},
+    helpers::{
+        Connected, TestApp, TestClient, TestRedis, eventually, spawn_app, user_channel_messages,
+    },
     on_standalone_and_cluster,
 };
 
@@ -207,3 +209,62 @@ on_standalone_and_cluster!(
     a_node_holding_every_tab_of_both_users_receives_no_echo_of_their_messages,
     a_node_holding_both_users_receives_no_echo_of_their_typing_or_read_marks,
 );
+
+/// A SUBSCRIBE that Redis refuses (here an ACL that allows no user's channel) leaves the
+/// user's channel wanted: the socket is let in, the node reports itself not ready, and once
+/// Redis takes the subscription the socket hears other nodes again (before, the channel was
+/// forgotten, and a socket of the user that arrived while it was in flight heard nothing
+/// cross-node until it reconnected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_subscribe_is_retried_until_the_users_sockets_hear_other_nodes() {
+    let redis = TestRedis::start().await;
+    let (node1, node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let alice = TestClient::join(&node1, "alice").await;
+    let mut conn = redis.conn().await;
+    // Every channel subscribed so far stays allowed (Redis would drop a subscriber of one
+    // that is not); a new user's channel is not.
+    let held: Vec<String> = redis::cmd("PUBSUB")
+        .arg("CHANNELS")
+        .query_async(&mut conn)
+        .await
+        .expect("PUBSUB CHANNELS");
+    let mut deny = redis::cmd("ACL");
+    deny.arg("SETUSER").arg("default").arg("resetchannels");
+    for channel in &held {
+        deny.arg(format!("&{channel}"));
+    }
+    deny.query_async::<()>(&mut conn)
+        .await
+        .expect("ACL SETUSER");
+
+    let mut bob = TestClient::join(&node2, "bob").await;
+    eventually(
+        async || !ready(&node2).await,
+        "node 2 not ready while bob's channel is refused",
+    )
+    .await;
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg("allchannels")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("ACL SETUSER");
+    eventually(
+        async || ready(&node2).await,
+        "node 2 ready once bob's channel is taken",
+    )
+    .await;
+    alice.send_to(&bob.user_id, "heard").await;
+
+    assert_eq!(
+        bob.client.expect("private message").await["content"],
+        "heard"
+    );
+}
+
+async fn ready(node: &TestApp) -> bool {
+    reqwest::get(format!("{}/readyz", node.url()))
+        .await
+        .is_ok_and(|answer| answer.status().is_success())
+}

@@ -159,7 +159,14 @@ async fn check(shared: &Shared) -> Check {
         Err(_) => return Check::Slow,
     };
     let needed = before.min(shared.confirmed_count());
-    if held >= needed {
+    if shared.has_refused() {
+        // Wanted channels Redis has not taken: never counted as confirmed, so only this says
+        // they are missing.
+        Check::Missing {
+            held,
+            needed: needed.max(held + 1),
+        }
+    } else if held >= needed {
         Check::Whole
     } else {
         Check::Missing { held, needed }

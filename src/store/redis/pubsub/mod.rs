@@ -14,7 +14,10 @@ mod routes;
 
 use std::{
     collections::HashSet,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use redis::RedisResult;
@@ -46,6 +49,9 @@ struct Shared {
     /// Held while subscriptions change (subscribe, unsubscribe, repair, a new connection), so
     /// that a repair never subscribes again a channel being given up.
     changing: tokio::sync::Mutex<()>,
+    /// Redis refused (or never answered) a SUBSCRIBE of wanted channels: the health check
+    /// subscribes every wanted channel again, whatever the counts say, until Redis takes them.
+    refused: AtomicBool,
     status: PubSubStatus,
     /// Counts the times the connection became whole again after an interruption.
     resumed: watch::Sender<u64>,
@@ -71,6 +77,7 @@ impl PubSub {
             routes,
             confirmed: Mutex::default(),
             changing: tokio::sync::Mutex::new(()),
+            refused: AtomicBool::new(false),
             status: PubSubStatus::new(metrics.pubsub_connected.clone()),
             resumed: watch::Sender::new(0),
             metrics,
@@ -94,9 +101,11 @@ impl PubSub {
         self.shared.resumed.subscribe()
     }
 
-    /// Subscribes to `channels`, whose messages go to `to`. Returns once Redis confirmed; from
-    /// then on they are held (subscribed again after any outage) until unsubscribed. A failed
-    /// call leaves them unwanted.
+    /// Subscribes to `channels`, whose messages go to `to`, until unsubscribed. Returns once
+    /// Redis confirmed. A failed call leaves them wanted, as after an outage: the health check
+    /// subscribes them again until Redis takes them (meanwhile `/readyz` says this node misses
+    /// cross-node traffic), so that no socket of their users stays deaf for good, whichever of
+    /// them asked first.
     pub async fn subscribe(
         &self,
         channels: &[String],
@@ -108,7 +117,8 @@ impl PubSub {
         let _changing = self.shared.changing.lock().await;
         self.shared.routes.want(channels, to);
         if let Err(err) = self.shared.conn().subscribe(channels).await {
-            self.shared.routes.unwant(channels);
+            self.shared.refused.store(true, Ordering::Release);
+            self.shared.routes.alarm.notify_one();
             return Err(err);
         }
         if let Ok(mut confirmed) = self.shared.confirmed.lock() {
@@ -166,11 +176,18 @@ impl Shared {
         self.confirmed.lock().map_or(0, |confirmed| confirmed.len())
     }
 
-    /// After every wanted channel was subscribed again: exactly those are confirmed.
+    /// After every wanted channel was subscribed again: exactly those are confirmed, and none
+    /// is left refused. Callers hold `changing`.
     fn confirm_only(&self, wanted: Vec<String>) {
+        self.refused.store(false, Ordering::Release);
         if let Ok(mut confirmed) = self.confirmed.lock() {
             *confirmed = wanted.into_iter().collect();
         }
+    }
+
+    /// Whether a SUBSCRIBE was refused since every wanted channel was last subscribed.
+    fn has_refused(&self) -> bool {
+        self.refused.load(Ordering::Acquire)
     }
 
     fn can_rebuild(&self) -> bool {
