@@ -233,7 +233,7 @@ async fn mount(
         .build_layer();
     io.ns("/", on_connect.with(authenticate)).await?;
     let heartbeat = settings.node_ttl() / 3;
-    let liveness = liveness::spawn(io.clone(), state.clone(), heartbeat);
+    let [liveness, liveness_upkeep] = liveness::spawn(io.clone(), state.clone(), heartbeat);
     let (node_id, metrics) = (&state.node_id, &state.metrics);
     let delivery = routing::spawn_delivery(
         io.clone(),
@@ -250,7 +250,7 @@ async fn mount(
     let forget =
         (state.admission).spawn_forget(FORGET_EVERY, metrics.new_session_addresses.clone());
     let audit = audit::spawn(io.clone(), state.clone(), settings.presence_audit());
-    let mut background = vec![liveness, delivery, upkeep, forget, audit];
+    let mut background = vec![liveness, liveness_upkeep, delivery, upkeep, forget, audit];
     // The `contacts` scope keeps no directory: a connect reads the user's contacts instead.
     if settings.users_scope == UsersScope::All {
         background.push(directory::spawn_resync(

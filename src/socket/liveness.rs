@@ -1,33 +1,61 @@
-//! Node liveness: a heartbeat that keeps this node listed as alive, and a sweep that cleans up
-//! after nodes that died without draining (SIGKILL, crash, lost host), so that their users do
-//! not stay "online" until their session expires.
+//! Node liveness: a heartbeat that keeps this node listed as alive, and, in a task of its own,
+//! a sweep that cleans up after nodes that died without draining (SIGKILL, crash, lost host),
+//! so that their users do not stay "online" until their session expires.
 
 use std::{sync::Arc, time::Duration};
 
 use socketioxide::{SocketIo, adapter::Adapter};
-use tokio::task::JoinHandle;
+use tokio::{sync::Notify, task::JoinHandle, time::timeout};
 
 use super::{AppState, lifecycle::Lifecycle, presence};
 use crate::domain::Session;
 
-/// Starts the heartbeat-and-sweep loop; it runs every `every` until the handle is aborted.
-pub fn spawn<A: Adapter>(io: SocketIo<A>, state: Arc<AppState>, every: Duration) -> JoinHandle<()> {
-    tokio::spawn(async move {
+/// Starts the heartbeat and, beside it, the node's upkeep (saving departures again, sweeping
+/// dead nodes, repairing after being swept), every `every` until the handles are aborted.
+///
+/// Two tasks, so that the heartbeat never waits behind the upkeep: a sweep of a node that held
+/// thousands of sockets, or departures retried after an outage, can outlast the liveness TTL,
+/// and a heartbeat waiting for them would get this live node taken for dead by its peers, who
+/// would then announce all its users offline. Each heartbeat is bounded by `every` too, so a
+/// slow Redis delays the next one by at most that.
+pub fn spawn<A: Adapter>(
+    io: SocketIo<A>,
+    state: Arc<AppState>,
+    every: Duration,
+) -> [JoinHandle<()>; 2] {
+    let swept = Arc::new(Notify::new());
+    let heartbeat = tokio::spawn(heartbeat(state.clone(), every, swept.clone()));
+    let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut first = true;
         loop {
-            tick.tick().await;
-            match state.nodes.heartbeat(&state.node_id).await {
-                Ok(was_listed) if !was_listed && !first => repair(&io, &state).await,
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = ?err, "cannot refresh this node's liveness"),
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = swept.notified() => repair(&io, &state).await,
             }
-            first = false;
             presence::retry_departures(&io, &state).await;
             sweep(&io, &state).await;
         }
-    })
+    });
+    [heartbeat, upkeep]
+}
+
+/// Refreshes this node's liveness every `every`; rings `swept` when the node finds it had been
+/// taken for dead (not on the first beat, when it was simply not listed yet).
+async fn heartbeat(state: Arc<AppState>, every: Duration, swept: Arc<Notify>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = true;
+    loop {
+        tick.tick().await;
+        match timeout(every, state.nodes.heartbeat(&state.node_id)).await {
+            Ok(Ok(was_listed)) if !was_listed && !first => swept.notify_one(),
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::warn!(error = ?err, "cannot refresh this node's liveness"),
+            Err(_) => tracing::warn!("refreshing this node's liveness timed out"),
+        }
+        first = false;
+    }
 }
 
 /// Cleans up after every node whose liveness key expired, announcing the users who went

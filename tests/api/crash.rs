@@ -246,3 +246,63 @@ async fn a_node_forgets_the_sessions_it_no_longer_holds() {
     )
     .await;
 }
+
+/// A node busy with long upkeep (here its share of sweeping a dead node that held 300,000
+/// sessions, which takes far longer than the liveness TTL) keeps its heartbeat: no peer takes
+/// it for dead, so none of its users is announced offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_sweeping_for_longer_than_its_ttl_is_not_taken_for_dead() {
+    let redis = TestRedis::start().await;
+    let settings = || {
+        let mut settings = test_settings(&redis);
+        settings.node_ttl_secs = 3;
+        settings
+    };
+    let (node1, node2) = (
+        spawn_app_with(settings()).await,
+        spawn_app_with(settings()).await,
+    );
+    let mut alice = TestClient::join(&node1, "alice").await;
+    let mut bob = TestClient::join(&node2, "bob").await;
+    let mut conn = redis.conn().await;
+    for chunk in 0..30 {
+        let mut add = redis::cmd("SADD");
+        add.arg("privmsg:node:ghost:sessions");
+        for i in 0..10_000 {
+            add.arg(format!("ghost-session-{chunk}-{i}"));
+        }
+        add.query_async::<()>(&mut conn).await.expect("SADD");
+    }
+    redis::cmd("SADD")
+        .arg("privmsg:nodes")
+        .arg("ghost")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("SADD");
+
+    eventually_within(
+        Duration::from_secs(180),
+        async || {
+            let listed: bool = redis::cmd("SISMEMBER")
+                .arg("privmsg:nodes")
+                .arg("ghost")
+                .query_async(&mut redis.conn().await)
+                .await
+                .expect("SISMEMBER");
+            !listed
+        },
+        "the ghost node swept and forgotten",
+    )
+    .await;
+
+    alice.send_to(&bob.user_id, "still here").await;
+    bob.send_to(&alice.user_id, "me too").await;
+    let (alice_id, bob_id) = (alice.user_id.clone(), bob.user_id.clone());
+    for (client, other) in [(&mut alice, bob_id), (&mut bob, alice_id)] {
+        let heard = client
+            .client
+            .expect_none_before("user disconnected", "private message")
+            .await;
+        assert_eq!(heard["from"], json!(other));
+    }
+}
