@@ -18,7 +18,7 @@ use crate::{
     http,
     metrics::Metrics,
     routing::{self, UserRoutes},
-    settings::{Settings, UsersScope},
+    settings::{METRICS_PORT_OFFSET, Settings, UsersScope},
     socket::{
         AppState, admission::Admission, audit, departures::Departures, handlers::on_connect,
         handshake::authenticate, liveness, presence, token::TokenVerifier,
@@ -129,10 +129,15 @@ impl Application {
 
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
-        let metrics = match settings.metrics_addr.0 {
+        let metrics_addr = settings.metrics_listen_addr().map_err(anyhow::Error::msg)?;
+        let metrics = match metrics_addr {
             Some(addr) => {
+                let setting = match settings.metrics_addr {
+                    Some(_) => "METRICS_ADDR".to_owned(),
+                    None => format!("METRICS_ADDR's default, PORT + {METRICS_PORT_OFFSET}"),
+                };
                 let bound = TcpListener::bind(addr).await.map_err(|err| {
-                    anyhow::anyhow!("cannot serve metrics on METRICS_ADDR ({addr}): {err}")
+                    anyhow::anyhow!("cannot serve metrics on {setting} ({addr}): {err}")
                 })?;
                 tracing::info!("metrics on http://{}/metrics", bound.local_addr()?);
                 Some((bound, http::metrics_router(state.metrics.clone())))

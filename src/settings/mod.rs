@@ -137,10 +137,12 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
 
     /// Where `/metrics` is served: `host:port` of a listener of its own, never the client
-    /// port (the figures tell an attacker how the node is doing), or `off`. Loopback by
-    /// default; in a container, 0.0.0.0:9091 on a network the scraper alone reaches.
-    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9091", value_parser = values::metrics_addr)]
-    pub metrics_addr: MetricsAddr,
+    /// port (the figures tell an attacker how the node is doing), or `off`. Not set: loopback,
+    /// on PORT + 6091 (9091 for PORT 3000, 9092 for 3001...; port 0 for PORT 0), so that nodes
+    /// on one host given only their own PORTs never share it; a PORT above 59444 then refuses
+    /// to start. In a container, 0.0.0.0:9091 on a network the scraper alone reaches.
+    #[arg(long, env = "METRICS_ADDR", value_parser = values::metrics_addr)]
+    pub metrics_addr: Option<MetricsAddr>,
 
     /// Folder of the built web client, served at `/` when it exists.
     #[arg(long, env = "CLIENT_DIR", default_value = "client/dist")]
@@ -246,6 +248,10 @@ pub enum AuthMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricsAddr(pub Option<SocketAddr>);
 
+/// What METRICS_ADDR's default adds to PORT: the default PORT, 3000, keeps 9091, the fixed
+/// default this replaces (clear of 9100, node_exporter's on most Prometheus hosts).
+pub const METRICS_PORT_OFFSET: u16 = 6091;
+
 /// The scope of the user directory (PROTOCOL.md, "Scope of the user directory").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum UsersScope {
@@ -280,8 +286,31 @@ impl Settings {
         }
     }
 
+    /// Where `/metrics` is served (`None`: `off`): METRICS_ADDR, else loopback on PORT +
+    /// [`METRICS_PORT_OFFSET`] (port 0 with PORT 0); an error naming METRICS_ADDR when that
+    /// is past 65535.
+    pub fn metrics_listen_addr(&self) -> Result<Option<SocketAddr>, String> {
+        if let Some(MetricsAddr(addr)) = self.metrics_addr {
+            return Ok(addr);
+        }
+        let port = match self.port {
+            0 => Some(0),
+            port => port.checked_add(METRICS_PORT_OFFSET),
+        };
+        let port = port.ok_or_else(|| {
+            format!(
+                "--metrics-addr (METRICS_ADDR) is not set, and its default, PORT + \
+                 {METRICS_PORT_OFFSET} ({} + {METRICS_PORT_OFFSET}), is past 65535: set \
+                 METRICS_ADDR (host:port, or off)",
+                self.port
+            )
+        })?;
+        Ok(Some(SocketAddr::from(([127, 0, 0, 1], port))))
+    }
+
     /// Checks what no single flag can: refuses, naming the settings, rather than clamping.
     pub fn validate(&self) -> Result<(), String> {
+        self.metrics_listen_addr()?;
         if self.max_message_bytes as u64 >= self.max_payload_bytes {
             return Err(format!(
                 "--max-message-bytes (MAX_MESSAGE_BYTES, {}) must be below --max-payload-bytes \

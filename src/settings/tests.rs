@@ -94,15 +94,38 @@ fn trusted_proxies_take_addresses_and_blocks_and_metrics_can_be_turned_off() {
         .map(|p| p.to_string())
         .collect();
     assert_eq!(proxies, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
-    assert_eq!(settings.metrics_addr, MetricsAddr(None));
+    assert_eq!(settings.metrics_addr, Some(MetricsAddr(None)));
+    assert_eq!(settings.metrics_listen_addr(), Ok(None));
     let defaults = Settings::defaults();
     assert!(defaults.trusted_proxies.nets().is_empty());
     let blank = Settings::parse_from(["privmsg-server", "--trusted-proxies="]);
     assert!(blank.trusted_proxies.nets().is_empty());
+    assert_eq!(defaults.metrics_addr, None);
     assert_eq!(
-        defaults.metrics_addr,
-        MetricsAddr(Some("127.0.0.1:9091".parse().unwrap()))
+        defaults.metrics_listen_addr(),
+        Ok(Some("127.0.0.1:9091".parse().unwrap()))
     );
+}
+
+#[test]
+fn metrics_default_to_port_plus_6091_on_loopback_and_refuse_a_port_without_room() {
+    let listen = |args: &[&str]| {
+        let settings = Settings::parse_from([&["privmsg-server"], args].concat());
+        settings.validate().map(|()| settings.metrics_listen_addr())
+    };
+    let on = |addr: &str| Ok(Ok(Some(addr.parse().unwrap())));
+    assert_eq!(listen(&["--port", "3001"]), on("127.0.0.1:9092"));
+    assert_eq!(listen(&["--port", "3002"]), on("127.0.0.1:9093"));
+    assert_eq!(listen(&["--port", "0"]), on("127.0.0.1:0"));
+    assert_eq!(listen(&["--port", "59444"]), on("127.0.0.1:65535"));
+    // Set, METRICS_ADDR is taken as it is, whatever PORT.
+    let set = ["--port", "60000", "--metrics-addr", "0.0.0.0:9091"];
+    assert_eq!(listen(&set), on("0.0.0.0:9091"));
+    let off = ["--port", "60000", "--metrics-addr", "off"];
+    assert_eq!(listen(&off), Ok(Ok(None)));
+
+    let refused = listen(&["--port", "59445"]).expect_err("no room above PORT");
+    assert!(refused.contains("METRICS_ADDR"), "{refused}");
 }
 
 #[test]
@@ -115,6 +138,7 @@ fn help_shows_the_range_of_every_abuse_limit() {
         "MAX_CONNECTIONS",
         "TRUSTED_PROXIES",
         "METRICS_ADDR",
+        "PORT + 6091",
     ] {
         assert!(help.contains(shown), "{shown} missing from --help:\n{help}");
     }

@@ -11,6 +11,7 @@ use socketioxide::{
 
 use super::{
     AppState, contacts, fetch_messages,
+    handshake::Renamed,
     lifecycle::{Lifecycle, Phase},
     messages_read,
     payloads::SessionEvent,
@@ -43,7 +44,9 @@ pub async fn on_connect<A: Adapter>(
     socket.on_disconnect(presence::on_disconnect::<A>);
     socket.join(session.user_id.as_str().to_owned());
 
-    if let Err(err) = presence::arrive(&socket, &session, &state).await {
+    // Taken, not read: only the first arrival drops the old name (a repair records again).
+    let renamed = socket.extensions.remove::<Renamed>();
+    if let Err(err) = presence::arrive(&socket, &session, renamed.as_ref(), &state).await {
         tracing::error!(error = ?err, "cannot save a session; dropping the socket");
         socket.disconnect().ok();
         return;

@@ -57,6 +57,12 @@ impl HandshakeError {
     }
 }
 
+/// The name a user's stored session had before its token renamed it (`AUTH=jwt`), kept in
+/// the socket's extensions from the handshake to the socket's arrival, where the username
+/// index drops it: else `search users` would find the user under a name it no longer has.
+#[derive(Debug, Clone)]
+pub struct Renamed(pub Username);
+
 pub async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
     TryData(auth): TryData<Value>,
@@ -88,11 +94,14 @@ async fn admit<A: Adapter>(
     // A malformed auth payload is treated like a missing one: it can still fall through to
     // `invalid username`, the one refusal the client knows how to handle.
     let auth = auth.unwrap_or(Value::Null);
-    let session = match &state.tokens {
+    let (session, renamed) = match &state.tokens {
         Some(tokens) => session_of_token(&auth, tokens, state).await?,
-        None => session_of_username(socket, &auth, state).await?,
+        None => (session_of_username(socket, &auth, state).await?, None),
     };
     tracing::debug!(sid = %socket.id, user = %session.user_id, "handshake accepted");
+    if let Some(renamed) = renamed {
+        socket.extensions.insert(renamed);
+    }
     socket.extensions.insert(Arc::new(session));
     socket.extensions.insert(slot);
     Ok(())
@@ -124,12 +133,13 @@ async fn session_of_username<A: Adapter>(
 
 /// `AUTH=jwt`: the user a valid `auth.token` names, in the session `auth.sessionID` names if
 /// it is that user's (another tab's), else in the session the user already has (made on any
-/// node), else in a new one. The username is the token's, whatever the session held.
+/// node), else in a new one. The username is the token's, whatever the session held: the name
+/// the session held, when another, comes back as [`Renamed`].
 async fn session_of_token(
     auth: &Value,
     tokens: &TokenVerifier,
     state: &AppState,
-) -> Result<Session, HandshakeError> {
+) -> Result<(Session, Option<Renamed>), HandshakeError> {
     let identity = auth
         .get("token")
         .and_then(Value::as_str)
@@ -141,15 +151,15 @@ async fn session_of_token(
         .and_then(Value::as_str)
         .and_then(SessionId::parse);
     if let Some(id) = named
-        && let Some(session) = own_session(id, &identity, state).await?
+        && let Some(own) = own_session(id, &identity, state).await?
     {
-        return Ok(session);
+        return Ok(own);
     }
     let known = state.users.session_of(&identity.user_id).await;
     if let Some(id) = known.map_err(unavailable)?
-        && let Some(session) = own_session(id, &identity, state).await?
+        && let Some(own) = own_session(id, &identity, state).await?
     {
-        return Ok(session);
+        return Ok(own);
     }
     let session = Session {
         id: SessionId::generate(),
@@ -157,7 +167,7 @@ async fn session_of_token(
         username: identity.username.clone(),
     };
     if state.users.claim(&session).await.map_err(unavailable)? {
-        return Ok(session);
+        return Ok((session, None));
     }
     // Another node claimed the user at the same moment (or a key outlived its session): the
     // session the key names is this user's, saved by this connect if it is not yet.
@@ -165,26 +175,30 @@ async fn session_of_token(
     let id = claimed
         .map_err(unavailable)?
         .ok_or(HandshakeError::Unavailable)?;
-    Ok(Session { id, ..session })
+    Ok((Session { id, ..session }, None))
 }
 
 /// The stored session `id` names, if it belongs to the token's user, renamed as the token
-/// says; `TooManySockets` if that user has all its sockets open already.
+/// says (with the name it had, if another); `TooManySockets` if that user has all its sockets
+/// open already.
 async fn own_session(
     id: SessionId,
     identity: &Identity,
     state: &AppState,
-) -> Result<Option<Session>, HandshakeError> {
+) -> Result<Option<(Session, Option<Renamed>)>, HandshakeError> {
     let found = state.sessions.find(&id).await.map_err(unavailable)?;
     match found {
         Some((session, sockets)) if session.user_id == identity.user_id => {
             if sockets >= state.max_sockets_per_user {
                 return Err(HandshakeError::TooManySockets);
             }
-            Ok(Some(Session {
+            let renamed =
+                (session.username != identity.username).then(|| Renamed(session.username.clone()));
+            let session = Session {
                 username: identity.username.clone(),
                 ..session
-            }))
+            };
+            Ok(Some((session, renamed)))
         }
         _ => Ok(None),
     }

@@ -130,7 +130,7 @@ async fn repair<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
         let Some(_live) = lifecycle.if_live().await else {
             continue;
         };
-        if let Err(err) = presence::arrive(&socket, &session, state).await {
+        if let Err(err) = presence::arrive(&socket, &session, None, state).await {
             tracing::warn!(error = ?err, "cannot record a socket again");
             continue;
         }

@@ -12,8 +12,8 @@ use socketioxide::{
 };
 
 use super::{
-    AppState, admission::ConnectionSlot, contacts, departures::Pending, lifecycle::Lifecycle,
-    payloads::UserEvent,
+    AppState, admission::ConnectionSlot, contacts, departures::Pending, handshake::Renamed,
+    lifecycle::Lifecycle, payloads::UserEvent,
 };
 use crate::{
     domain::{Session, UserId},
@@ -32,10 +32,11 @@ pub enum ArrivalError {
 }
 
 /// Records a new socket of `session`, marks the session connected, and makes sure this node
-/// receives the user's events.
+/// receives the user's events; `renamed`: the name its token replaced, out of the index.
 pub async fn arrive<A: Adapter>(
     socket: &SocketRef<A>,
     session: &Session,
+    renamed: Option<&Renamed>,
     state: &AppState,
 ) -> Result<(), ArrivalError> {
     let tag = SocketTag::new(&state.node_id, socket.id.as_str());
@@ -43,7 +44,10 @@ pub async fn arrive<A: Adapter>(
     tokio::try_join!(
         async { Ok::<_, ArrivalError>(state.sessions.connect(session, &tag).await?) },
         async { Ok(state.routes.arrived(user, socket.id.as_str()).await?) },
-        async { Ok(state.users.record(session).await?) },
+        async {
+            let previous = renamed.map(|Renamed(name)| name);
+            Ok(state.users.record(session, previous).await?)
+        },
     )?;
     Ok(())
 }

@@ -1,8 +1,8 @@
-//! Plain HTTP: probes and CORS.
+//! Plain HTTP: probes, CORS and where `/metrics` is served.
 
 use serde_json::json;
 
-use crate::helpers::{Scraped, TestClient, TestRedis, spawn_app};
+use crate::helpers::{NodeProcess, Scraped, TestClient, TestRedis, eventually, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_readyz_answer_ok_while_redis_is_up() {
@@ -75,6 +75,27 @@ async fn metrics_count_sockets_users_and_messages_by_outcome() {
         text.contains("privmsg_redis_command_seconds_count{command=\"EVALSHA\"}"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_host_given_only_their_ports_serve_metrics_6091_ports_above() {
+    let redis = TestRedis::start().await;
+
+    let one = NodeProcess::start_with_default_metrics(&redis, &[]).await;
+    let two = NodeProcess::start_with_default_metrics(&redis, &[]).await;
+
+    for node in [&one, &two] {
+        assert_eq!(u32::from(node.metrics_port), u32::from(node.port) + 6091);
+        eventually(
+            async || {
+                let response = reqwest::get(node.metrics_url()).await.ok()?;
+                let text = response.text().await.ok()?;
+                text.contains("privmsg_sockets_connected").then_some(())
+            },
+            &format!("/metrics on port {}", node.metrics_port),
+        )
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -174,6 +174,60 @@ async fn the_token_s_name_renames_the_user() {
     assert_eq!(renamed.listed(&user)["username"], "Ann B.");
 }
 
+/// The userIDs in a `search users` answer, in order.
+fn found(answer: &Value) -> Vec<&str> {
+    answer["users"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list of users: {answer}"))
+        .iter()
+        .map(|user| user["userID"].as_str().expect("a userID"))
+        .collect()
+}
+
+async fn a_renamed_user_is_found_by_its_new_name_and_no_longer_by_its_old_one(redis: TestRedis) {
+    let app = jwt_node(&redis).await;
+    let user = new_user();
+    let caller = TestClient::join_with(&app, json!({ "token": token(&new_user(), "zed") })).await;
+    let first = TestClient::join_with(&app, json!({ "token": token(&user, "Alice") })).await;
+    first.client.disconnect().await;
+
+    let renamed = TestClient::join_with(&app, json!({ "token": token(&user, "Bob") })).await;
+
+    assert_eq!(renamed.session_id, first.session_id);
+    let by_old_name = caller
+        .client
+        .ask("search users", json!({ "query": "ali" }))
+        .await;
+    let by_new_name = caller
+        .client
+        .ask("search users", json!({ "query": "bob" }))
+        .await;
+    assert_eq!(found(&by_old_name), Vec::<&str>::new(), "{by_old_name}");
+    assert_eq!(found(&by_new_name), [user.as_str()], "{by_new_name}");
+    assert_eq!(by_new_name["users"][0]["username"], "Bob");
+}
+
+on_standalone_and_cluster!(a_renamed_user_is_found_by_its_new_name_and_no_longer_by_its_old_one);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_that_changes_only_the_case_keeps_the_user_found() {
+    let redis = TestRedis::start().await;
+    let app = jwt_node(&redis).await;
+    let user = new_user();
+    let caller = TestClient::join_with(&app, json!({ "token": token(&new_user(), "zed") })).await;
+    let first = TestClient::join_with(&app, json!({ "token": token(&user, "alice") })).await;
+    first.client.disconnect().await;
+
+    TestClient::join_with(&app, json!({ "token": token(&user, "Alice") })).await;
+
+    let answer = caller
+        .client
+        .ask("search users", json!({ "query": "ali" }))
+        .await;
+    assert_eq!(found(&answer), [user.as_str()], "{answer}");
+    assert_eq!(answer["users"][0]["username"], "Alice");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_token_on_two_nodes_at_once_makes_one_session() {
     let redis = TestRedis::start().await;

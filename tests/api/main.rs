@@ -20,6 +20,7 @@ mod http;
 mod jwt;
 mod legacy_data;
 mod limits;
+mod lua_scripts;
 mod memory;
 mod messaging;
 mod nginx;

@@ -59,7 +59,8 @@ pub async fn ping(pool: &RedisPool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Loads every Lua script at start-up, so the first calls are plain EVALSHA. Best effort:
+/// Loads every Lua script (`scripts::ALL`) at start-up, so the first calls are plain
+/// EVALSHA; on a cluster redis-rs sends SCRIPT LOAD to every node. Best effort:
 /// `redis::Script` loads a script again whenever Redis answers NOSCRIPT.
 pub async fn load_scripts(pool: &RedisPool) {
     let load = async {

@@ -1,60 +1,37 @@
 //! The Lua scripts of `redis-scripts/`, embedded in the binary. `redis::Script` runs them by
 //! EVALSHA and loads them again when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+//!
+//! Every script is declared once, in the one list below, which also makes [`ALL`]: a script
+//! cannot be declared without being loaded at start-up.
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
-pub static STORE_MESSAGES: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/store_messages.lua")));
+/// Declares each `NAME = "file.lua"` of `redis-scripts/` as a `Script`, and [`ALL`] of them.
+macro_rules! scripts {
+    ($($name:ident = $file:literal;)+) => {
+        $(
+            pub static $name: LazyLock<Script> = LazyLock::new(|| {
+                Script::new(include_str!(concat!("../../../redis-scripts/", $file)))
+            });
+        )+
 
-pub static SESSION_CONNECT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/session_connect.lua")));
+        /// Every script, for loading at start-up.
+        pub static ALL: &[&LazyLock<Script>] = &[$(&$name),+];
+    };
+}
 
-pub static SESSION_DISCONNECT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(include_str!(
-        "../../../redis-scripts/session_disconnect.lua"
-    ))
-});
-
-pub static SESSION_SWEEP: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/session_sweep.lua")));
-
-/// Every script, for loading at start-up.
-pub static ALL: [&LazyLock<Script>; 3] = [&SESSION_CONNECT, &SESSION_DISCONNECT, &SESSION_SWEEP];
-
-pub static STORE_MESSAGES_CONTACTS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(include_str!(
-        "../../../redis-scripts/store_messages_contacts.lua"
-    ))
-});
-
-pub static MARK_CONVERSATION_START: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(include_str!(
-        "../../../redis-scripts/mark_conversation_start.lua"
-    ))
-});
-
-pub static INDEX_CONVERSATION: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(include_str!(
-        "../../../redis-scripts/index_conversation.lua"
-    ))
-});
-
-pub static MARK_READ: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/mark_read.lua")));
-
-pub static CONTACT_ENTRIES: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../redis-scripts/contact_entries.lua")));
-
-pub static PUBLISH_ANNOUNCEMENT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(include_str!(
-        "../../../redis-scripts/publish_announcement.lua"
-    ))
-});
-
-pub static SPUBLISH_UNLESS_ECHO: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(include_str!(
-        "../../../redis-scripts/spublish_unless_echo.lua"
-    ))
-});
+scripts! {
+    CONTACT_ENTRIES = "contact_entries.lua";
+    INDEX_CONVERSATION = "index_conversation.lua";
+    MARK_CONVERSATION_START = "mark_conversation_start.lua";
+    MARK_READ = "mark_read.lua";
+    PUBLISH_ANNOUNCEMENT = "publish_announcement.lua";
+    SESSION_CONNECT = "session_connect.lua";
+    SESSION_DISCONNECT = "session_disconnect.lua";
+    SESSION_SWEEP = "session_sweep.lua";
+    SPUBLISH_UNLESS_ECHO = "spublish_unless_echo.lua";
+    STORE_MESSAGES = "store_messages.lua";
+    STORE_MESSAGES_CONTACTS = "store_messages_contacts.lua";
+}

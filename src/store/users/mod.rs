@@ -17,7 +17,7 @@ use super::{
     StoreError, UserEntry,
     redis::{Conn, RedisPool, keys},
 };
-use crate::domain::{Session, SessionId, UserId};
+use crate::domain::{Session, SessionId, UserId, Username};
 
 /// How many pages of the username index one search reads at most: a page that is all
 /// expired members costs one more, and a bound keeps a search cheap whatever the index holds.
@@ -42,21 +42,40 @@ impl UserIndex {
 
     /// Indexes `session` (at each connect, so that the key lives as long as the session): the
     /// user's key first, then its username. In that order, because a search that sees the
-    /// username but not yet the key would take the user for expired and drop it.
-    pub async fn record(&self, session: &Session) -> Result<(), StoreError> {
+    /// username but not yet the key would take the user for expired and drop it. `previous`,
+    /// the name the session had before a token renamed it, leaves the index right after the
+    /// new name enters it, in the same pipeline (one key: one slot on a cluster too), so that
+    /// no search finds the user under a name it no longer has, nor misses it meanwhile.
+    pub async fn record(
+        &self,
+        session: &Session,
+        previous: Option<&Username>,
+    ) -> Result<(), StoreError> {
         let conn = self.pool.get().await?;
         let user = session.user_id.as_str();
         let set = self.set_key(user, session.id.expose());
-        let mut add = redis::cmd("ZADD");
-        add.arg(keys::USERNAMES)
-            .arg(0)
-            .arg(keys::username_member(session.username.as_str(), user));
+        let member = keys::username_member(session.username.as_str(), user);
+        // A rename that changes only the case keeps the member: removing it would unindex.
+        let old = previous
+            .map(|name| keys::username_member(name.as_str(), user))
+            .filter(|old| *old != member);
+        let mut index = vec![
+            redis::cmd("ZADD")
+                .arg(keys::USERNAMES)
+                .arg(0)
+                .arg(&member)
+                .to_owned(),
+        ];
+        if let Some(old) = old {
+            index.push(redis::cmd("ZREM").arg(keys::USERNAMES).arg(old).to_owned());
+        }
         if conn.is_cluster() {
             // Two keys, two slots: no pipeline keeps their order there, so one after the other.
             conn.each::<redis::Value>(vec![set]).await?;
-            conn.each::<redis::Value>(vec![add]).await?;
+            conn.on_one_slot(index).await?;
         } else {
-            conn.each::<redis::Value>(vec![set, add]).await?;
+            conn.each::<redis::Value>([vec![set], index].concat())
+                .await?;
         }
         Ok(())
     }

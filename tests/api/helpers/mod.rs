@@ -97,7 +97,7 @@ pub fn test_settings(redis: &TestRedis) -> Settings {
     }
     settings.client_dir = "/nonexistent".into();
     // Each node its own metrics port, so that tests running side by side never collide.
-    settings.metrics_addr = MetricsAddr(Some(([127, 0, 0, 1], 0).into()));
+    settings.metrics_addr = Some(MetricsAddr(Some(([127, 0, 0, 1], 0).into())));
     // Every test client comes from 127.0.0.1: only the tests of the limit itself keep it.
     settings.new_sessions_per_minute = 1_000_000;
     settings.new_sessions_burst = 1_000_000;

@@ -1,7 +1,7 @@
 //! A server node as a real process of the built binary, for what an in-process node cannot
 //! show: being killed with SIGKILL, or its own memory.
 
-use std::process::Stdio;
+use std::{net::TcpListener, process::Stdio};
 
 use privmsg::store::RedisTarget;
 use tokio::{
@@ -9,7 +9,10 @@ use tokio::{
     process::{Child, Command},
 };
 
-use super::{Scraped, Server, TestRedis, wait::eventually};
+use super::{Scraped, Server, TestRedis, redis_server::free_port, wait::eventually};
+
+/// What a node adds to its PORT for its metrics port when METRICS_ADDR is not set.
+const METRICS_PORT_OFFSET: u16 = 6091;
 
 pub struct NodeProcess {
     pub port: u16,
@@ -22,6 +25,18 @@ impl NodeProcess {
     /// environment (a developer's `REDIS_URL` must not reach it), on port 0: it logs the port
     /// it bound, so no other process can be the one answering there.
     pub async fn start(redis: &TestRedis, env: &[(&str, &str)]) -> Self {
+        Self::try_start(redis, env, &[])
+            .await
+            .expect("privmsg-server started (its log is above)")
+    }
+
+    /// As [`NodeProcess::start`], without the variables `unset` (so that their defaults
+    /// apply); `None` when the process exits before it serves (a port it was given is taken).
+    pub async fn try_start(
+        redis: &TestRedis,
+        env: &[(&str, &str)],
+        unset: &[&str],
+    ) -> Option<Self> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_privmsg-server"));
         command
             .env_clear()
@@ -43,6 +58,9 @@ impl NodeProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        for name in unset {
+            command.env_remove(name);
+        }
         match &redis.target {
             RedisTarget::Standalone(url) => command.env("REDIS_URL", url),
             RedisTarget::Cluster(nodes) => command.env("REDIS_CLUSTER_NODES", nodes.join(",")),
@@ -60,8 +78,7 @@ impl NodeProcess {
             tokio::time::timeout(super::WAIT, async { (port.await, metrics_port.await) })
                 .await
                 .expect("privmsg-server logs its ports in time");
-        let port = port.expect("privmsg-server started (its log is above)");
-        let metrics_port = metrics_port.expect("privmsg-server serves metrics");
+        let (port, metrics_port) = (port.ok()?, metrics_port.ok()?);
         let node = Self {
             port,
             metrics_port,
@@ -77,7 +94,21 @@ impl NodeProcess {
             &format!("privmsg-server to answer on port {port}"),
         )
         .await;
-        node
+        Some(node)
+    }
+
+    /// A node on a free PORT without METRICS_ADDR, so that it serves its metrics on its
+    /// default port, PORT + 6091: both free when picked, and other ones tried if either is
+    /// taken before the node binds it.
+    pub async fn start_with_default_metrics(redis: &TestRedis, env: &[(&str, &str)]) -> Self {
+        for _ in 0..5 {
+            let port = free_port_with_free_metrics_port().to_string();
+            let env = [&[("PORT", port.as_str())], env].concat();
+            if let Some(node) = Self::try_start(redis, &env, &["METRICS_ADDR"]).await {
+                return node;
+            }
+        }
+        panic!("privmsg-server did not start with its default metrics port (its log is above)");
     }
 
     pub fn url(&self) -> String {
@@ -157,4 +188,16 @@ fn logged_port(line: &str, prefix: &str) -> Option<u16> {
     let (_, port) = address.split('/').next()?.rsplit_once(':')?;
     let digits: String = port.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
+}
+
+/// A free port whose default metrics port, 6091 above it, is free too (and within range).
+fn free_port_with_free_metrics_port() -> u16 {
+    for _ in 0..100 {
+        let port = free_port();
+        let metrics = port.checked_add(METRICS_PORT_OFFSET);
+        if metrics.is_some_and(|metrics| TcpListener::bind(("127.0.0.1", metrics)).is_ok()) {
+            return port;
+        }
+    }
+    panic!("no free port whose port + {METRICS_PORT_OFFSET} is free");
 }

@@ -1,0 +1,79 @@
+//! Start-up loads every Lua script of `redis-scripts/`, on every master of a cluster, so that
+//! no script's first call pays a NOSCRIPT round trip and a load.
+
+use redis::Script;
+
+use crate::{
+    helpers::{TestRedis, spawn_app},
+    on_standalone_and_cluster,
+};
+use privmsg::store::RedisTarget;
+
+/// Each file of `redis-scripts/` with the SHA1 that EVALSHA names it by.
+fn every_script() -> Vec<(String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/redis-scripts");
+    let mut scripts: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("redis-scripts/ is there")
+        .map(|entry| {
+            let path = entry.expect("a directory entry").path();
+            let source = std::fs::read_to_string(&path).expect("a script");
+            let name = path.file_name().expect("a file name").to_string_lossy();
+            (
+                name.into_owned(),
+                Script::new(&source).get_hash().to_owned(),
+            )
+        })
+        .collect();
+    scripts.sort();
+    assert!(!scripts.is_empty(), "no script in {dir}");
+    scripts
+}
+
+/// A plain connection to each node the test's Redis is made of (every one a master).
+async fn each_node(redis: &TestRedis) -> Vec<redis::aio::MultiplexedConnection> {
+    let urls = match &redis.target {
+        RedisTarget::Standalone(url) => vec![url.clone()],
+        RedisTarget::Cluster(nodes) => nodes.clone(),
+    };
+    let mut conns = Vec::new();
+    for url in urls {
+        let client = redis::Client::open(url).expect("a Redis URL");
+        let conn = client.get_multiplexed_async_connection().await;
+        conns.push(conn.expect("the node answers"));
+    }
+    conns
+}
+
+async fn a_node_loads_every_script_of_redis_scripts_on_every_master_at_start(redis: TestRedis) {
+    let scripts = every_script();
+    let mut nodes = each_node(&redis).await;
+    for node in &mut nodes {
+        // Fresh, even on a Redis the test was handed (TEST_REDIS_URL).
+        let () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(node)
+            .await
+            .expect("SCRIPT FLUSH");
+    }
+
+    let _app = spawn_app(&redis).await;
+
+    for node in &mut nodes {
+        let hashes: Vec<&str> = scripts.iter().map(|(_, hash)| hash.as_str()).collect();
+        let loaded: Vec<bool> = redis::cmd("SCRIPT")
+            .arg("EXISTS")
+            .arg(&hashes)
+            .query_async(node)
+            .await
+            .expect("SCRIPT EXISTS");
+        let missing: Vec<&str> = scripts
+            .iter()
+            .zip(loaded)
+            .filter(|(_, loaded)| !loaded)
+            .map(|((name, _), _)| name.as_str())
+            .collect();
+        assert!(missing.is_empty(), "not loaded at start: {missing:?}");
+    }
+}
+
+on_standalone_and_cluster!(a_node_loads_every_script_of_redis_scripts_on_every_master_at_start);
