@@ -12,13 +12,16 @@ use std::{
     sync::Arc,
 };
 
-use serde_json::value::{RawValue, to_raw_value};
-use socketioxide::{adapter::Adapter, extract::SocketRef, operators::BroadcastOperators};
+use serde_json::value::RawValue;
+use socketioxide::{adapter::Adapter, operators::BroadcastOperators};
 
-use super::{AppState, payloads::UserEvent, private_message};
+use super::{
+    AppState,
+    payloads::{UserEvent, encode},
+};
 use crate::{
-    domain::{Message, ReadView, Refusal, Session},
-    store::{Record, StoreError, UserEntry},
+    domain::{Message, ReadView, Session},
+    store::{StoreError, UserEntry},
 };
 
 /// The connecting user itself (first) and its contacts, and the user's history.
@@ -184,54 +187,4 @@ async fn announce<A: Adapter>(
     if let Err(err) = state.announcer.publish(&announcement).await {
         state.metrics.adapter_error(event, &err);
     }
-}
-
-/// Stores a message between two different users, makes them contacts, and forwards it: a
-/// first message is preceded by the introduction of the sender to the recipient's sockets,
-/// here and on the other nodes (published first on the same channel).
-pub async fn store_and_forward<A: Adapter>(
-    socket: &SocketRef<A>,
-    session: &Session,
-    state: &AppState,
-    json: &RawValue,
-    record: &Record<'_>,
-) -> Result<(), Refusal> {
-    let (from, to) = (record.from, record.to);
-    let sender = UserEvent::announced(&session.user_id, session.username.as_str(), true);
-    let sender = encode(&sender).ok_or(Refusal::StorageUnavailable)?;
-    let introduction = state
-        .routes
-        .announcement("user connected", &[to], sender.get());
-    let message = state
-        .routes
-        .announcement("private message", &[to, from], record.json);
-    let stored = state
-        .contacts
-        .store_and_publish(&state.messages, record, &message, &introduction)
-        .await
-        .map_err(|err| {
-            tracing::error!(error = ?err, "cannot store a message");
-            Refusal::StorageUnavailable
-        })?;
-    match stored.published {
-        Ok(()) => state.metrics.messages_delivered.inc(),
-        Err(err) => state.metrics.adapter_error("private message", &err),
-    }
-    if stored.introduced {
-        let sent = socket
-            .local()
-            .to(to.to_owned())
-            .emit("user connected", &*sender)
-            .await;
-        state.metrics.emitted("user connected", sent);
-    }
-    private_message::emit_here(socket, state, from, to, json).await;
-    Ok(())
-}
-
-/// Encodes an event's payload once, for every socket and every node it goes to.
-fn encode(payload: &impl serde::Serialize) -> Option<Box<RawValue>> {
-    to_raw_value(payload)
-        .inspect_err(|err| tracing::error!(%err, "cannot encode an event"))
-        .ok()
 }

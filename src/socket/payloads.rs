@@ -53,3 +53,10 @@ pub enum MessageAck<'a> {
     Message(&'a RawValue),
     Error(String),
 }
+
+/// Encodes an event's payload once, for every socket and every node it goes to.
+pub(super) fn encode(payload: &impl serde::Serialize) -> Option<Box<RawValue>> {
+    serde_json::value::to_raw_value(payload)
+        .inspect_err(|err| tracing::error!(%err, "cannot encode an event"))
+        .ok()
+}

@@ -11,7 +11,11 @@ use socketioxide::{
     extract::{AckSender, Extension, SocketRef, State},
 };
 
-use super::{AppState, contacts, payloads::MessageAck, rate_limit::Metered};
+use super::{
+    AppState,
+    payloads::{MessageAck, UserEvent, encode},
+    rate_limit::Metered,
+};
 use crate::{
     domain::{Message, OutgoingMessage, Refusal, Session},
     settings::UsersScope,
@@ -78,7 +82,7 @@ async fn send<A: Adapter>(
         json: json.get(),
     };
     if state.scope == UsersScope::Contacts && from != to {
-        contacts::store_and_forward(socket, session, state, &json, &record).await?;
+        store_and_forward_to_a_contact(socket, session, state, &json, &record).await?;
         return Ok(json);
     }
 
@@ -121,4 +125,47 @@ pub(super) async fn emit_here<A: Adapter>(
     let local = socket.local().to([to.to_owned(), from.to_owned()]);
     let sent = local.emit("private message", json).await;
     state.metrics.emitted("private message", sent);
+}
+
+/// Stores a message between two different users, makes them contacts, and forwards it: a
+/// first message is preceded by the introduction of the sender to the recipient's sockets,
+/// here and on the other nodes (published first on the same channel).
+async fn store_and_forward_to_a_contact<A: Adapter>(
+    socket: &SocketRef<A>,
+    session: &Session,
+    state: &AppState,
+    json: &RawValue,
+    record: &Record<'_>,
+) -> Result<(), Refusal> {
+    let (from, to) = (record.from, record.to);
+    let sender = UserEvent::announced(&session.user_id, session.username.as_str(), true);
+    let sender = encode(&sender).ok_or(Refusal::StorageUnavailable)?;
+    let introduction = state
+        .routes
+        .announcement("user connected", &[to], sender.get());
+    let message = state
+        .routes
+        .announcement("private message", &[to, from], record.json);
+    let stored = state
+        .contacts
+        .store_and_publish(&state.messages, record, &message, &introduction)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = ?err, "cannot store a message");
+            Refusal::StorageUnavailable
+        })?;
+    match stored.published {
+        Ok(()) => state.metrics.messages_delivered.inc(),
+        Err(err) => state.metrics.adapter_error("private message", &err),
+    }
+    if stored.introduced {
+        let sent = socket
+            .local()
+            .to(to.to_owned())
+            .emit("user connected", &*sender)
+            .await;
+        state.metrics.emitted("user connected", sent);
+    }
+    emit_here(socket, state, from, to, json).await;
+    Ok(())
 }
