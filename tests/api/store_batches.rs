@@ -123,26 +123,6 @@ async fn pause_writes(conn: &mut impl redis::aio::ConnectionLike) {
         .expect("CLIENT PAUSE");
 }
 
-/// Makes the Redis behind `conn` take no write until [`unpause`] (reads go on): a pause that
-/// cannot run out while a loaded machine is slow to reach the step that lifts it.
-async fn pause_writes_until_lifted(conn: &mut impl redis::aio::ConnectionLike) {
-    redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(600_000)
-        .arg("WRITE")
-        .query_async::<()>(conn)
-        .await
-        .expect("CLIENT PAUSE");
-}
-
-async fn unpause(conn: &mut impl redis::aio::ConnectionLike) {
-    redis::cmd("CLIENT")
-        .arg("UNPAUSE")
-        .query_async::<()>(conn)
-        .await
-        .expect("CLIENT UNPAUSE");
-}
-
 /// The number of store calls and of messages they carried, from `/metrics`.
 async fn batches(node: &TestApp) -> (u64, u64) {
     (
@@ -192,14 +172,9 @@ async fn on_a_cluster_a_message_waiting_on_a_slow_master_holds_back_only_itself(
     }
     let (carol, mut dave) = pair.expect("two users with no key on Bob's master");
     let (calls, messages) = batches(&node).await;
-    let mut paused = redis::Client::open(format!("redis://127.0.0.1:{slow}"))
-        .expect("a client of the slow master")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("a connection to the slow master");
     // Until the other message is acknowledged: the held one cannot be answered before then,
     // however slow the machine (within its own 3 s bound, `cluster_append::APPEND_TIMEOUT`).
-    pause_writes_until_lifted(&mut paused).await;
+    let paused = cluster.pause_writes(slow).await;
 
     let held = alice.send_to(&bob.user_id, "held");
     tokio::pin!(held);
@@ -216,7 +191,7 @@ async fn on_a_cluster_a_message_waiting_on_a_slow_master_holds_back_only_itself(
         other = other => ("the other", other),
         held = &mut held => ("the held one", held),
     };
-    unpause(&mut paused).await;
+    paused.lift().await;
 
     assert_eq!(first, "the other", "acknowledged first: {other}");
     assert!(other.get("message").is_some(), "{other}");
