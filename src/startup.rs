@@ -30,7 +30,8 @@ use crate::{
     },
 };
 
-/// How long a shutdown waits for the departures of its sockets to be saved and announced.
+/// How long a shutdown waits for the departures of its sockets to be saved and announced;
+/// then as long again, at most, for refused messages to be removed (Redis Cluster).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the new-session limiter forgets the addresses whose quota has refilled.
@@ -165,7 +166,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains: stop accepting, save and announce the
-    /// departure of every socket, close the transports, and return.
+    /// departure of every socket, close the transports, let the messages still being stored
+    /// or removed finish, and return.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -208,6 +210,10 @@ impl Application {
         if drained.is_err() {
             tracing::warn!("some departures were not saved before the drain timeout");
         }
+        // No socket is left to send a message: the ones still on their way to a Redis Cluster
+        // are stored or refused, and the refused ones removed again, before the process (and
+        // its retries) is gone.
+        self.state.messages.finish_writes(DRAIN_TIMEOUT).await;
         if let Err(err) = self.state.nodes.retire(&self.state.node_id).await {
             tracing::warn!(error = ?err, "cannot drop this node's liveness; it expires by itself");
         }

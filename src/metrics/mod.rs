@@ -68,8 +68,13 @@ pub struct Metrics {
     pub typing: IntCounterVec,
     /// Refused messages removed again from the histories they had reached (Redis Cluster,
     /// where a message's two histories sit on different masters), by when: `at_once`,
-    /// `later` (after the cluster served again), `given_up` (left in one history).
+    /// `later` (after the cluster served again); or left there: `given_up` (refused for 10
+    /// minutes), `no_room` (the node already held its most pending removals), `stopped` (the
+    /// node stopped before the cluster took them).
     pub messages_undone: IntCounterVec,
+    /// Refused messages whose removal is still pending (Redis Cluster): tried again while the
+    /// cluster refuses it; at most 4,096 per node (past it, `no_room`).
+    pub message_undos_pending: IntGauge,
     /// Presence fields of nodes gone for good, removed by the audit (each one a cleanup that
     /// failed everywhere else).
     pub orphans_swept: IntCounter,
@@ -79,6 +84,7 @@ pub struct Metrics {
     pub store_batch_messages: Histogram,
     adapter_log: Arc<Throttle>,
     sweep_log: Arc<Throttle>,
+    undo_log: Arc<Throttle>,
 }
 
 mod throttle;
@@ -230,6 +236,11 @@ impl Metrics {
                 &["when"],
             )
             .expect("valid metric"),
+            message_undos_pending: IntGauge::new(
+                "message_undos_pending",
+                "Refused messages whose removal from the histories they reached is pending",
+            )
+            .expect("valid metric"),
             orphans_swept: IntCounter::new(
                 "orphan_presence_swept_total",
                 "Presence fields of nodes gone for good, removed by the presence audit",
@@ -250,6 +261,7 @@ impl Metrics {
             .expect("valid metric"),
             adapter_log: Arc::default(),
             sweep_log: Arc::default(),
+            undo_log: Arc::default(),
             registry,
         };
         metrics.register_all();
@@ -257,7 +269,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 27] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 28] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -282,6 +294,7 @@ impl Metrics {
             Box::new(self.sweep_failures.clone()),
             Box::new(self.typing.clone()),
             Box::new(self.messages_undone.clone()),
+            Box::new(self.message_undos_pending.clone()),
             Box::new(self.orphans_swept.clone()),
             Box::new(self.departures_pending.clone()),
             Box::new(self.store_batch_messages.clone()),
@@ -330,6 +343,20 @@ impl Metrics {
         if let Some(suppressed) = self.sweep_log.ready() {
             tracing::warn!(node, failed, error = ?err, suppressed,
                 "cannot clean every session of a dead node; the next sweep tries again");
+        }
+    }
+
+    /// Records a refused message left in the `histories` it reached because the node already
+    /// holds its most pending removals: counted (`no_room`), and logged at most once per
+    /// [`LOG_EVERY`] (it happens to every refusal of a long outage once the bound is reached).
+    pub fn undo_without_room(&self, histories: usize) {
+        self.messages_undone.with_label_values(&["no_room"]).inc();
+        if let Some(suppressed) = self.undo_log.ready() {
+            tracing::error!(
+                histories,
+                suppressed,
+                "no room to remove a refused message again: it stays in what it reached"
+            );
         }
     }
 

@@ -194,11 +194,13 @@ impl ContactStore {
         let histories = messages.cluster_writes(record);
         let (cap, _) = messages.limits();
         let pool = self.pool.clone();
+        // From now: a node that stops waits for this message's writes (and their removal).
+        let (undos, busy) = (messages.undos().clone(), messages.undos().begin());
         let (message, introduction) = (message.clone(), introduction.clone());
         async move {
             let conn = pool.get().await?;
             let (stored, contacts) = tokio::join!(
-                cluster_append::append_all(&pool, &conn, histories, cap),
+                cluster_append::append_all(&undos, busy, &conn, histories, cap),
                 cluster_append::bounded(conn.each::<redis::Value>(contact_writes)),
             );
             let added = |reply: Option<&redis::Value>| matches!(reply, Some(redis::Value::Int(1)));

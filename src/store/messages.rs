@@ -8,6 +8,7 @@ use super::{
     cluster_batch::ClusterBatches,
     message_batch::MessageBatches,
     redis::{RedisPool, keys, scripts},
+    undo::Undos,
 };
 use crate::domain::{Message, UserId};
 
@@ -47,6 +48,8 @@ pub struct MessageStore {
     batches: MessageBatches,
     /// The cluster path's ([`super::cluster_batch`]).
     cluster_batches: ClusterBatches,
+    /// The cluster path's removals of refused messages ([`super::undo`]).
+    undos: Undos,
 }
 
 impl MessageStore {
@@ -60,12 +63,21 @@ impl MessageStore {
             MessageBatches::spawn(pool.clone(), &scripts::STORE_MESSAGES, head, batch_delay);
         let sizes = pool.metrics().store_batch_messages.clone();
         Self {
-            pool,
             ttl,
             cap,
             batches,
             cluster_batches: ClusterBatches::spawn(batch_delay, sizes),
+            undos: Undos::spawn(pool.clone()),
+            pool,
         }
+    }
+
+    /// For a node that stops once its sockets are closed: waits, up to `within`, for the
+    /// messages still on their way to a Redis Cluster and the removals of refused ones
+    /// ([`Undos::finish`]). Nothing to wait for on a standalone Redis, where each message is
+    /// one script call.
+    pub async fn finish_writes(&self, within: Duration) {
+        self.undos.finish(within).await;
     }
 
     /// Stores a message in the sender's and the recipient's histories (once when they are the
@@ -113,9 +125,11 @@ impl MessageStore {
         let writes = self.cluster_writes(record);
         let announce = announce.clone();
         let cap = self.cap;
+        // From now: a node that stops waits for this message's writes (and their removal).
+        let (undos, busy) = (self.undos.clone(), self.undos.begin());
         async move {
             let conn = pool.get().await?;
-            let trims = cluster_append::append_all(&pool, &conn, writes, cap).await?;
+            let trims = cluster_append::append_all(&undos, busy, &conn, writes, cap).await?;
             let publications = announce.publications();
             let (published, ()) = tokio::join!(
                 cluster_append::bounded(conn.publish_each(&publications)),
@@ -128,6 +142,11 @@ impl MessageStore {
     /// Where this node's messages meet on a cluster (the `contacts` scope's too).
     pub(super) fn cluster_batches(&self) -> &ClusterBatches {
         &self.cluster_batches
+    }
+
+    /// Who removes this node's refused messages on a cluster (the `contacts` scope's too).
+    pub(super) fn undos(&self) -> &Undos {
+        &self.undos
     }
 
     /// The most messages a history keeps, and a history's time to live.

@@ -20,6 +20,7 @@ mod pages;
 mod read_marks;
 pub mod redis;
 mod sessions;
+mod undo;
 pub mod users;
 
 pub use announcements::{Announcement, Announcer, Target};

@@ -9,6 +9,7 @@ mod bad_input;
 mod chaos;
 mod cluster_outage;
 mod cluster_split;
+mod cluster_undo;
 mod contacts;
 mod contacts_presence;
 mod crash;

@@ -420,6 +420,42 @@ impl TestCluster {
     }
 }
 
+/// A master that takes no write (reads go on) until the test lifts the pause: long enough
+/// never to run out on its own while a busy machine is slow to reach the step that lifts it.
+pub struct PausedWrites {
+    conn: redis::aio::MultiplexedConnection,
+}
+
+impl PausedWrites {
+    /// Lets the master take writes again (the writes it held run then).
+    pub async fn lift(mut self) {
+        redis::cmd("CLIENT")
+            .arg("UNPAUSE")
+            .query_async::<()>(&mut self.conn)
+            .await
+            .expect("CLIENT UNPAUSE");
+    }
+}
+
+impl TestCluster {
+    /// `CLIENT PAUSE 600000 WRITE` on the master on `port`, until [`PausedWrites::lift`].
+    pub async fn pause_writes(&self, port: u16) -> PausedWrites {
+        let mut conn = redis::Client::open(url(port))
+            .expect("a client of one master")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a connection to one master");
+        redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(600_000)
+            .arg("WRITE")
+            .query_async::<()>(&mut conn)
+            .await
+            .expect("CLIENT PAUSE");
+        PausedWrites { conn }
+    }
+}
+
 /// A slot on its way from one master to another.
 pub struct Migration {
     slot: u16,

@@ -1,7 +1,11 @@
 //! A server node as a real process of the built binary, for what an in-process node cannot
 //! show: being killed with SIGKILL, or its own memory.
 
-use std::{net::TcpListener, process::Stdio};
+use std::{
+    net::TcpListener,
+    process::Stdio,
+    sync::{Arc, Mutex},
+};
 
 use privmsg::store::RedisTarget;
 use tokio::{
@@ -18,7 +22,11 @@ pub struct NodeProcess {
     pub port: u16,
     pub metrics_port: u16,
     child: Child,
+    /// Every line it logged so far.
+    log: Log,
 }
+
+type Log = Arc<Mutex<Vec<String>>>;
 
 impl NodeProcess {
     /// Starts `privmsg-server` against `redis` with `env` and nothing else from this
@@ -69,11 +77,18 @@ impl NodeProcess {
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         // Its log goes to the test's output, shown when the test fails.
-        tokio::spawn(forward(BufReader::new(stderr).lines(), None, None));
+        let log = Log::default();
+        let lines = BufReader::new(stderr).lines();
+        tokio::spawn(forward(lines, log.clone(), None, None));
         let (bound, port) = tokio::sync::oneshot::channel();
         let (metrics_bound, metrics_port) = tokio::sync::oneshot::channel();
         let lines = BufReader::new(stdout).lines();
-        tokio::spawn(forward(lines, Some(bound), Some(metrics_bound)));
+        tokio::spawn(forward(
+            lines,
+            log.clone(),
+            Some(bound),
+            Some(metrics_bound),
+        ));
         let (port, metrics_port) =
             tokio::time::timeout(super::WAIT, async { (port.await, metrics_port.await) })
                 .await
@@ -83,6 +98,7 @@ impl NodeProcess {
             port,
             metrics_port,
             child,
+            log,
         };
         let health = format!("{}/healthz", node.url());
         eventually(
@@ -136,6 +152,14 @@ impl NodeProcess {
     /// SIGTERM, as an orchestrator stopping the node: it drains, then exits. Returns once the
     /// process is gone.
     pub async fn terminate(&mut self) {
+        self.sigterm().await;
+        let exited = tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait());
+        assert!(exited.await.is_ok(), "the node exits after its drain");
+    }
+
+    /// Sends SIGTERM and returns at once, for a test that watches the node stop
+    /// ([`NodeProcess::exited`], [`NodeProcess::logged`]).
+    pub async fn sigterm(&mut self) {
         let pid = self.child.id().expect("the server process is alive");
         let status = Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -143,8 +167,20 @@ impl NodeProcess {
             .await
             .expect("kill runs");
         assert!(status.success(), "SIGTERM sent to {pid}");
-        let exited = tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait());
-        assert!(exited.await.is_ok(), "the node exits after its drain");
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("the process's status")
+            .is_some()
+    }
+
+    /// Whether the node logged a line containing `text` so far.
+    pub fn logged(&self, text: &str) -> bool {
+        let log = self.log.lock().expect("the log");
+        log.iter().any(|line| line.contains(text))
     }
 }
 
@@ -162,15 +198,19 @@ impl Scraped for NodeProcess {
 
 type PortSender = Option<tokio::sync::oneshot::Sender<u16>>;
 
-/// Copies a node's log lines to the test's output; the first `listening on` line's port goes
-/// to `bound`, the first `metrics on` line's to `metrics`.
+/// Copies a node's log lines to the test's output and to `log`; the first `listening on`
+/// line's port goes to `bound`, the first `metrics on` line's to `metrics`.
 async fn forward<R: tokio::io::AsyncBufRead + Unpin>(
     mut lines: tokio::io::Lines<R>,
+    log: Log,
     mut bound: PortSender,
     mut metrics: PortSender,
 ) {
     while let Ok(Some(line)) = lines.next_line().await {
         eprintln!("[node] {line}");
+        if let Ok(mut log) = log.lock() {
+            log.push(line.clone());
+        }
         for (prefix, sender) in [("listening on", &mut bound), ("metrics on", &mut metrics)] {
             if let Some(port) = logged_port(&line, prefix)
                 && let Some(sender) = sender.take()
