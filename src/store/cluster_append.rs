@@ -29,49 +29,78 @@ use super::{
 /// before it is tried again).
 pub(super) const APPEND_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// One history (or index) to append to: the writes (the push first; for a history, its reply
-/// is the list's new length) that append there, the command that removes the message from it
-/// again, and the one that keeps it bounded.
+/// One history (or index) to append to: its commands, in order (the append, then the read of
+/// what the trim that follows it will drop, the trim, the expiry), the command that removes the
+/// message again, and how to put back what the trim dropped.
 pub struct HistoryWrites {
     pub cmds: Vec<Cmd>,
     pub undo: Cmd,
-    pub trim: Cmd,
+    pub put_back: PutBack,
 }
 
-/// What keeps the histories of a stored message bounded: run once every write took, never
-/// before, since an undo after a trim would take the message back but not the oldest one the
-/// trim dropped (the standalone scripts follow the same rule).
-#[must_use]
-pub struct Trims(Vec<Cmd>);
+/// Where the entries a trim dropped go back when the message is removed again: the trim runs
+/// with the append (one request per history), so a refused message, taken back, would
+/// otherwise take the oldest entry of a full history with it. The standalone scripts trim only
+/// once every write took; here the dropped entries are read in the same pipeline and restored.
+pub enum PutBack {
+    /// A history (a list): back at its head, oldest first.
+    List(String),
+    /// A conversation's index (a sorted set, scores 0).
+    Index(String),
+}
 
-impl Trims {
-    /// Trims every key when a history went over the cap (its index with it). A failure leaves
-    /// a key one entry over its cap until the next append trims it: harmless, so not an error.
-    pub async fn run(self, conn: &Conn) {
-        if self.0.is_empty() {
-            return;
+impl PutBack {
+    /// The command that restores `dropped` (the trim's entries, oldest first), if any.
+    fn cmd(&self, dropped: &Value) -> Option<Cmd> {
+        let Value::Array(entries) = dropped else {
+            return None;
+        };
+        let entries: Vec<&[u8]> = entries
+            .iter()
+            .filter_map(|entry| match entry {
+                Value::BulkString(bytes) => Some(bytes.as_slice()),
+                _ => None,
+            })
+            .collect();
+        if entries.is_empty() {
+            return None;
         }
-        let trims = self
-            .0
-            .into_iter()
-            .map(|cmd| async move { timeout(APPEND_TIMEOUT, conn.on_one_slot(vec![cmd])).await });
-        join_all(trims).await;
+        Some(match self {
+            Self::List(key) => {
+                // LPUSH puts each argument at the head in turn: the newest first.
+                let mut cmd = redis::cmd("LPUSH");
+                cmd.arg(key);
+                for entry in entries.iter().rev() {
+                    cmd.arg(entry);
+                }
+                cmd
+            }
+            Self::Index(key) => {
+                let mut cmd = redis::cmd("ZADD");
+                cmd.arg(key);
+                for entry in entries {
+                    cmd.arg(0).arg(entry);
+                }
+                cmd
+            }
+        })
     }
 }
 
 /// Appends the message to every history in `writes` (each one's commands in order, on its
 /// own master), or to none of them: when one fails, `undos` removes it from all of them again
-/// (nothing was published, so no client has seen it), holding `busy` until it is done. `cap`
-/// is the most a history keeps.
+/// and puts back what their trims dropped (nothing was published, so no client has seen it),
+/// holding `busy` until it is done. A write that timed out answered nothing: what its trim may
+/// have dropped is not known, so not put back.
 pub async fn append_all(
     undos: &Undos,
     busy: Busy,
     conn: &Conn,
     writes: Vec<HistoryWrites>,
-    cap: usize,
-) -> Result<Trims, StoreError> {
-    let removals: Vec<Cmd> = writes.iter().map(|w| w.undo.clone()).collect();
-    let (cmds, trims): (Vec<_>, Vec<_>) = writes.into_iter().map(|w| (w.cmds, w.trim)).unzip();
+) -> Result<(), StoreError> {
+    let mut removals: Vec<Cmd> = writes.iter().map(|w| w.undo.clone()).collect();
+    let (cmds, put_backs): (Vec<_>, Vec<_>) =
+        writes.into_iter().map(|w| (w.cmds, w.put_back)).unzip();
     let outcomes = join_all(
         cmds.into_iter()
             .map(|cmds| async move { timeout(APPEND_TIMEOUT, conn.on_one_slot(cmds)).await }),
@@ -79,17 +108,15 @@ pub async fn append_all(
     .await;
     let mut failure = None;
     let mut late = false;
-    let mut over_cap = false;
-    for outcome in outcomes {
+    for (outcome, put_back) in outcomes.into_iter().zip(put_backs) {
         match outcome {
-            Ok(Ok(Value::Int(len))) => over_cap |= usize::try_from(len).is_ok_and(|n| n > cap),
-            Ok(Ok(_)) => {}
+            Ok(Ok(replies)) => removals.extend(replies.get(1).and_then(|d| put_back.cmd(d))),
             Ok(Err(err)) => failure = failure.or(Some(err)),
             Err(_) => late = true,
         }
     }
     if failure.is_none() && !late {
-        return Ok(Trims(if over_cap { trims } else { Vec::new() }));
+        return Ok(());
     }
     undos.undo(busy, removals, late);
     Err(failure.unwrap_or_else(timed_out))

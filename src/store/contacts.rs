@@ -192,7 +192,6 @@ impl ContactStore {
             );
         }
         let histories = messages.cluster_writes(record);
-        let (cap, _) = messages.limits();
         let pool = self.pool.clone();
         // From now: a node that stops waits for this message's writes (and their removal).
         let (undos, busy) = (messages.undos().clone(), messages.undos().begin());
@@ -200,31 +199,28 @@ impl ContactStore {
         async move {
             let conn = pool.get().await?;
             let (stored, contacts) = tokio::join!(
-                cluster_append::append_all(&undos, busy, &conn, histories, cap),
+                cluster_append::append_all(&undos, busy, &conn, histories),
                 cluster_append::bounded(conn.each::<redis::Value>(contact_writes)),
             );
             let added = |reply: Option<&redis::Value>| matches!(reply, Some(redis::Value::Int(1)));
-            let trims = match stored {
-                Ok(trims) => trims,
-                Err(err) => {
-                    // Refused: the contacts this message made are unmade (once; a contact left
-                    // over shows a user without a conversation, nothing more).
-                    if let Ok(replies) = &contacts {
-                        let undo = [(&from, &to, 0), (&to, &from, 2)]
-                            .into_iter()
-                            .filter(|(_, _, i)| added(replies.get(*i)))
-                            .map(|(owner, peer, _)| {
-                                redis::cmd("SREM")
-                                    .arg(keys::contacts(owner))
-                                    .arg(peer)
-                                    .to_owned()
-                            })
-                            .collect();
-                        let _ = cluster_append::bounded(conn.each::<redis::Value>(undo)).await;
-                    }
-                    return Err(err);
+            if let Err(err) = stored {
+                // Refused: the contacts this message made are unmade (once; a contact left
+                // over shows a user without a conversation, nothing more).
+                if let Ok(replies) = &contacts {
+                    let undo = [(&from, &to, 0), (&to, &from, 2)]
+                        .into_iter()
+                        .filter(|(_, _, i)| added(replies.get(*i)))
+                        .map(|(owner, peer, _)| {
+                            redis::cmd("SREM")
+                                .arg(keys::contacts(owner))
+                                .arg(peer)
+                                .to_owned()
+                        })
+                        .collect();
+                    let _ = cluster_append::bounded(conn.each::<redis::Value>(undo)).await;
                 }
-            };
+                return Err(err);
+            }
             // The recipient's SADD (the third command); when it failed, introduce anyway: a
             // `user connected` for a known contact only refreshes its entry.
             let introduced = contacts
@@ -237,10 +233,9 @@ impl ContactStore {
                 }
                 cluster_append::bounded(conn.publish_each(&message.publications())).await
             };
-            let (published, ()) = tokio::join!(published, trims.run(&conn));
             Ok(Stored {
                 introduced,
-                published,
+                published: published.await,
             })
         }
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{
     Announcement, StoreError,
-    cluster_append::{self, HistoryWrites},
+    cluster_append::{self, HistoryWrites, PutBack},
     cluster_batch::ClusterBatches,
     message_batch::MessageBatches,
     redis::{RedisPool, keys, scripts},
@@ -88,12 +88,13 @@ impl MessageStore {
     /// Standalone Redis: one script call, all or nothing for this message, shared with the
     /// messages that wait with it ([`super::message_batch`], `redis-scripts/store_messages.lua`).
     /// Redis Cluster, where the keys sit on
-    /// different slots: RPUSH, EXPIRE per list (ZADD, EXPIRE for the index), concurrently
-    /// (each to its key's master), all or none of them by [`cluster_append`]; then the
-    /// publication and, when a history went over the cap, the trims. Trimmed only after every
-    /// write took, so that an undo never leaves a history short of the oldest message a trim
-    /// dropped; a trim lost on the way leaves the key one entry over its cap until the next
-    /// append, which is harmless.
+    /// different slots: RPUSH, LTRIM, EXPIRE per list (ZADD, ZREMRANGEBYRANK, EXPIRE for the
+    /// index), each list's as one pipeline that also reads what its trim drops, concurrently
+    /// (each to its key's master), all or none of them by [`cluster_append`] (which puts back
+    /// what the trims dropped when it takes a refused message back), then the publication. No
+    /// script is needed per key: Redis runs one connection's commands in order, so the trim
+    /// and the expiry follow the push, and what another client runs in between (another
+    /// append) leaves the same result (the newest `cap` entries, the same TTL).
     ///
     /// The outer error means the message is not stored (and not published); the inner one,
     /// that it is stored but the publication failed.
@@ -124,18 +125,12 @@ impl MessageStore {
         let pool = self.pool.clone();
         let writes = self.cluster_writes(record);
         let announce = announce.clone();
-        let cap = self.cap;
         // From now: a node that stops waits for this message's writes (and their removal).
         let (undos, busy) = (self.undos.clone(), self.undos.begin());
         async move {
             let conn = pool.get().await?;
-            let trims = cluster_append::append_all(&undos, busy, &conn, writes, cap).await?;
-            let publications = announce.publications();
-            let (published, ()) = tokio::join!(
-                cluster_append::bounded(conn.publish_each(&publications)),
-                trims.run(&conn),
-            );
-            Ok(published)
+            cluster_append::append_all(&undos, busy, &conn, writes).await?;
+            Ok(cluster_append::bounded(conn.publish_each(&announce.publications())).await)
         }
     }
 
@@ -161,14 +156,21 @@ impl MessageStore {
         HistoryWrites {
             cmds: vec![
                 redis::cmd("RPUSH").arg(&key).arg(json).to_owned(),
+                // What the trim drops: every entry before the newest `cap`.
+                redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-self.cap_i64() - 1)
+                    .to_owned(),
+                redis::cmd("LTRIM")
+                    .arg(&key)
+                    .arg(-self.cap_i64())
+                    .arg(-1)
+                    .to_owned(),
                 self.expire(&key),
             ],
             undo: redis::cmd("LREM").arg(&key).arg(0).arg(json).to_owned(),
-            trim: redis::cmd("LTRIM")
-                .arg(&key)
-                .arg(-self.cap_i64())
-                .arg(-1)
-                .to_owned(),
+            put_back: PutBack::List(key),
         }
     }
 
@@ -178,14 +180,20 @@ impl MessageStore {
         HistoryWrites {
             cmds: vec![
                 redis::cmd("ZADD").arg(&key).arg(0).arg(&member).to_owned(),
+                redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-self.cap_i64() - 1)
+                    .to_owned(),
+                redis::cmd("ZREMRANGEBYRANK")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-self.cap_i64() - 1)
+                    .to_owned(),
                 self.expire(&key),
             ],
             undo: redis::cmd("ZREM").arg(&key).arg(&member).to_owned(),
-            trim: redis::cmd("ZREMRANGEBYRANK")
-                .arg(&key)
-                .arg(0)
-                .arg(-self.cap_i64() - 1)
-                .to_owned(),
+            put_back: PutBack::Index(key),
         }
     }
 

@@ -208,20 +208,16 @@ impl Conn {
 }
 
 impl Conn {
-    /// Runs `cmds`, which all touch keys of one slot (one history: its push and expiry), as
-    /// one pipeline: one request, to the master that owns the slot on a cluster.
+    /// Runs `cmds`, which all touch keys of one slot (one history: its push, trim and
+    /// expiry), as one pipeline: one request, to the master that owns the slot on a cluster.
     /// [`Conn::each`] would send a cluster one request per command. The first command Redis
-    /// refuses fails the whole call, as with [`Conn::each`]. Answers the first command's reply.
-    pub async fn on_one_slot(&self, cmds: Vec<Cmd>) -> Result<Value, StoreError> {
+    /// refuses fails the whole call, as with [`Conn::each`]. Answers every command's reply.
+    pub async fn on_one_slot(&self, cmds: Vec<Cmd>) -> Result<Vec<Value>, StoreError> {
         let mut pipe = redis::pipe();
-        for (n, cmd) in cmds.into_iter().enumerate() {
+        for cmd in cmds {
             pipe.add_command(cmd);
-            if n > 0 {
-                pipe.ignore();
-            }
         }
-        let mut replies: Vec<Value> = pipe.query_async(&mut self.clone()).await?;
-        Ok(replies.pop().unwrap_or(Value::Nil))
+        Ok(pipe.query_async(&mut self.clone()).await?)
     }
 
     /// Whether this is a Redis Cluster connection (a pipeline or script there stays on one slot).
