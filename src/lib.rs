@@ -6,7 +6,9 @@
 //! - [`socket::handshake`] authenticates a connecting socket (restore or create a session);
 //! - [`socket::handlers`] answers the events of a connected socket;
 //! - [`socket::presence`] decides when a user is really offline, across nodes, and announces it;
-//! - [`directory`] is every node's in-memory list of users, which `users` is built from;
+//! - [`scope`] is who a user sees and hears of (`USERS_SCOPE`), chosen once at start;
+//! - [`directory`] is every node's in-memory list of users, which `users` is built from in
+//!   the `all` scope;
 //! - [`routing`] carries a user's events to the nodes holding its sockets, and only those;
 //! - [`store`] holds the typed Redis verbs (sessions, messages) and [`domain`] the checked types.
 
@@ -18,6 +20,7 @@ pub mod http;
 pub mod memory;
 pub mod metrics;
 pub mod routing;
+pub mod scope;
 pub mod settings;
 pub mod shutdown;
 pub mod socket;

@@ -13,19 +13,18 @@ use tower::ServiceBuilder;
 
 use crate::{
     adapter::{self, RedisAdapter},
-    client_addr,
-    directory::{self, Directory, PresenceChannel},
-    http,
+    client_addr, http,
     metrics::Metrics,
     routing::{self, UserRoutes},
-    settings::{METRICS_PORT_OFFSET, Settings, UsersScope},
+    scope::{Inbox, Scope},
+    settings::{METRICS_PORT_OFFSET, Settings},
     socket::{
         AppState, admission::Admission, audit, departures::Departures, handlers::on_connect,
         handshake::authenticate, liveness, presence, token::TokenVerifier,
     },
     store::{
-        self, Announcer, ContactStore, MessageStore, NodeStore, ReadMarkStore, RedisPool,
-        SessionStore, UserIndex,
+        self, Announcer, MessageStore, NodeStore, ReadMarkStore, RedisPool, SessionStore,
+        UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -49,15 +48,15 @@ pub struct Application {
 /// The Socket.IO server once mounted, with its background work.
 struct Mounted {
     io: SocketIo<RedisAdapter<Emitter>>,
-    /// The liveness loop, the delivery of routed and of presence events, the directory's
-    /// resync (`all` scope), the user index's upkeep.
+    /// The liveness loop, the delivery of routed events, the user index's upkeep, and the
+    /// scope's own (`all`: the directory's resync and the delivery of presence events).
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// What arrives from the other nodes: per-user events and presence events.
+/// What arrives from the other nodes: per-user events, and the scope's own.
 struct Deliveries {
     routed: mpsc::Receiver<ChannelMessage>,
-    presence: mpsc::Receiver<ChannelMessage>,
+    scope: Inbox,
 }
 
 impl Application {
@@ -74,28 +73,19 @@ impl Application {
         let pubsub = PubSub::connect(&target, metrics.clone()).await?;
         let (routes, deliveries) =
             UserRoutes::start(node_id.clone(), pubsub.clone(), metrics.clone());
-        // Subscribed before the directory's first listing starts, so that no announcement
-        // falls between the two.
-        let (presence, presence_events) =
-            PresenceChannel::subscribe(pubsub.clone(), node_id.clone()).await?;
         let messages = MessageStore::new(
             pool.clone(),
             settings.message_ttl(),
             settings.history_cap,
             settings.store_batch_delay(),
         );
-        let contacts = ContactStore::new(
-            pool.clone(),
-            settings.contacts_ttl(),
-            &messages,
-            settings.store_batch_delay(),
-        );
+        // Decided here, once: the handlers ask the scope, never the setting.
+        let (scope, scope_events) =
+            Scope::new(&settings, &pool, &messages, &pubsub, &node_id, &metrics).await?;
         // One Arc: socketioxide's `State` extractor clones the state for every event.
         let state = Arc::new(AppState {
             announcer: Announcer::new(pool.clone()),
             sessions,
-            directory: Directory::new(metrics.clone()),
-            presence,
             nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             departures: Departures::new(metrics.departures_pending.clone()),
             messages,
@@ -113,9 +103,8 @@ impl Application {
                 settings.session_ttl(),
                 metrics.users_pruned.clone(),
             ),
-            contacts,
             read_marks: ReadMarkStore::new(pool.clone(), settings.contacts_ttl()),
-            scope: settings.users_scope,
+            scope,
             history_on_connect: settings.history_on_connect,
             tokens,
             metrics,
@@ -124,7 +113,7 @@ impl Application {
 
         let deliveries = Deliveries {
             routed: deliveries,
-            presence: presence_events,
+            scope: scope_events,
         };
         let (router, socketio) = mount(&settings, &state, &pool, pubsub, deliveries).await?;
 
@@ -262,23 +251,13 @@ async fn mount(
         (state.admission).spawn_forget(FORGET_EVERY, metrics.new_session_addresses.clone());
     let audit = audit::spawn(io.clone(), state.clone(), settings.presence_audit());
     let mut background = vec![liveness, liveness_upkeep, delivery, upkeep, forget, audit];
-    // The `contacts` scope keeps no directory: a connect reads the user's contacts instead.
-    if settings.users_scope == UsersScope::All {
-        background.push(directory::spawn_resync(
-            state.directory.clone(),
-            state.sessions.clone(),
-            settings.directory_resync(),
-            resumed,
-            metrics.clone(),
-        ));
-        background.push(directory::spawn_delivery(
-            io.clone(),
-            deliveries.presence,
-            state.directory.clone(),
-            node_id.clone(),
-            metrics.clone(),
-        ));
-    }
+    background.extend(state.scope.spawn(
+        io.clone(),
+        deliveries.scope,
+        state,
+        settings.directory_resync(),
+        resumed,
+    ));
     Ok((router, Mounted { io, background }))
 }
 

@@ -18,7 +18,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
-use super::{AppState, presence};
+use super::AppState;
 use crate::{
     domain::UserId,
     store::{PresenceField, SocketTag, StoreError},
@@ -115,7 +115,7 @@ async fn removed<A: Adapter>(
     match outcome {
         Ok(Some(user)) => {
             state.metrics.orphans_swept.inc();
-            presence::announce_offline(io.local(), &user, state).await;
+            state.scope.announce_offline(io.local(), &user, state).await;
         }
         Ok(None) => state.metrics.orphans_swept.inc(),
         Err(err) => tracing::warn!(error = ?err, "cannot remove an orphan presence field"),

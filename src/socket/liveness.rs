@@ -74,7 +74,7 @@ async fn sweep<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
                     tracing::info!(%node, users = swept.offline.len(), "swept a dead node");
                 }
                 for user in swept.offline {
-                    presence::announce_offline(io.local(), &user, state).await;
+                    state.scope.announce_offline(io.local(), &user, state).await;
                 }
             }
             Err(err) => tracing::warn!(%node, error = ?err, "cannot sweep a dead node"),
@@ -103,7 +103,7 @@ pub async fn sweep_self<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
                 );
             }
             for user in swept.offline {
-                presence::announce_offline(io.local(), &user, state).await;
+                state.scope.announce_offline(io.local(), &user, state).await;
             }
         }
         Err(err) => tracing::warn!(error = ?err, "cannot sweep this node; survivors will"),
@@ -134,6 +134,9 @@ async fn repair<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
             tracing::warn!(error = ?err, "cannot record a socket again");
             continue;
         }
-        presence::announce_online(socket.broadcast().local(), &session, state).await;
+        state
+            .scope
+            .announce_online(socket.broadcast().local(), &session, state)
+            .await;
     }
 }

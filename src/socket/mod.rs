@@ -3,7 +3,6 @@
 
 pub mod admission;
 pub mod audit;
-pub mod contacts;
 pub mod departures;
 pub mod fetch_messages;
 pub mod handlers;
@@ -20,23 +19,16 @@ pub mod token;
 pub mod typing;
 
 use crate::{
-    directory::{Directory, PresenceChannel},
     metrics::Metrics,
     routing::UserRoutes,
-    settings::UsersScope,
-    store::{
-        Announcer, ContactStore, MessageStore, NodeStore, ReadMarkStore, SessionStore, UserIndex,
-    },
+    scope::Scope,
+    store::{Announcer, MessageStore, NodeStore, ReadMarkStore, SessionStore, UserIndex},
 };
 
 /// What every handler shares, registered once (behind one `Arc`) with
 /// `SocketIo::builder().with_state(..)`.
 pub struct AppState {
     pub sessions: SessionStore,
-    /// Every user, in memory: what `users` is built from.
-    pub directory: Directory,
-    /// Where this node announces its users' arrivals and departures to every node.
-    pub presence: PresenceChannel,
     pub messages: MessageStore,
     pub nodes: NodeStore,
     /// Departures Redis could not take yet, saved again at every heartbeat.
@@ -58,14 +50,12 @@ pub struct AppState {
     pub announcer: Announcer,
     /// How much of each conversation `users` carries.
     pub history_on_connect: crate::settings::HistoryOnConnect,
-    /// Who a user sees and hears about (`USERS_SCOPE`).
-    pub scope: UsersScope,
+    /// Who a user sees and hears about (`USERS_SCOPE`), with that scope's own state.
+    pub scope: Scope,
     /// userID -> session, and the username index behind `search users`.
     pub users: UserIndex,
     /// How far each user has read each conversation.
     pub read_marks: ReadMarkStore,
-    /// Who exchanged messages with whom (read and written in the `contacts` scope only).
-    pub contacts: ContactStore,
     /// `AUTH=jwt`: the key and rules a handshake's token is checked with; `None`: `AUTH=session`.
     pub tokens: Option<token::TokenVerifier>,
 }

@@ -55,7 +55,7 @@ pub enum MessageAck<'a> {
 }
 
 /// Encodes an event's payload once, for every socket and every node it goes to.
-pub(super) fn encode(payload: &impl serde::Serialize) -> Option<Box<RawValue>> {
+pub(crate) fn encode(payload: &impl serde::Serialize) -> Option<Box<RawValue>> {
     serde_json::value::to_raw_value(payload)
         .inspect_err(|err| tracing::error!(%err, "cannot encode an event"))
         .ok()

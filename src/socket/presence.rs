@@ -12,13 +12,12 @@ use socketioxide::{
 };
 
 use super::{
-    AppState, admission::ConnectionSlot, contacts, departures::Pending, handshake::Renamed,
-    lifecycle::Lifecycle, payloads::UserEvent,
+    AppState, admission::ConnectionSlot, departures::Pending, handshake::Renamed,
+    lifecycle::Lifecycle,
 };
 use crate::{
-    domain::{Session, UserId},
+    domain::Session,
     routing::RouteError,
-    settings::UsersScope,
     store::{Departure, SocketTag, StoreError},
 };
 
@@ -91,61 +90,6 @@ pub async fn leave_all<A: Adapter>(io: &SocketIo<A>, state: &AppState) {
     futures_util::future::join_all(departures).await;
 }
 
-/// Tells every other socket, on every node, that this user is online: this node's directory
-/// and its sockets in `local` (the caller leaves out the arriving socket) at once, the other
-/// nodes through the presence channel. Every arrival is announced here and nowhere else. In
-/// the `contacts` scope, only the user's contacts hear of it ([`contacts`]).
-pub async fn announce_online<A: Adapter>(
-    local: BroadcastOperators<A>,
-    session: &Session,
-    state: &AppState,
-) {
-    if state.scope == UsersScope::Contacts {
-        return contacts::announce_online(local, session, state).await;
-    }
-    state
-        .directory
-        .connected(&session.user_id, session.username.as_str());
-    let online = UserEvent::announced(&session.user_id, session.username.as_str(), true);
-    announce(local, "user connected", &online, state).await;
-}
-
-/// Tells every socket in `local` and every other node that `user` is offline (its last socket
-/// anywhere is gone). Every departure is announced here and nowhere else.
-pub async fn announce_offline<A: Adapter>(
-    local: BroadcastOperators<A>,
-    user: &UserId,
-    state: &AppState,
-) {
-    if state.scope == UsersScope::Contacts {
-        return contacts::announce_offline(local, state, user.as_str()).await;
-    }
-    state.directory.disconnected(user.as_str());
-    announce(local, "user disconnected", user, state).await;
-}
-
-/// Emits `event` to `local`, then publishes it on the presence channel for the other nodes.
-/// The JSON is encoded once, here; each node emits it as it came (a `RawValue`), and
-/// socketioxide's local broadcast encodes the packet once for every socket it reaches
-/// (socketioxide-core 0.20, `CoreLocalAdapter::broadcast`): a join costs each node one
-/// encoding, not one per socket.
-async fn announce<A: Adapter>(
-    local: BroadcastOperators<A>,
-    event: &str,
-    data: &impl serde::Serialize,
-    state: &AppState,
-) {
-    let json = match serde_json::value::to_raw_value(data) {
-        Ok(json) => json,
-        Err(err) => return tracing::error!(event, %err, "cannot encode an announcement"),
-    };
-    let sent = local.emit(event, &*json).await;
-    state.metrics.emitted(event, sent);
-    if let Err(err) = state.presence.publish(event, json.get()).await {
-        state.metrics.adapter_error(event, &err);
-    }
-}
-
 /// Forgets this socket; when it was the user's last, announces `user disconnected` everywhere.
 /// A departure Redis cannot take now is kept and saved again later ([`retry_departures`]).
 pub async fn leave<A: Adapter>(socket: &SocketRef<A>, session: &Arc<Session>, state: &AppState) {
@@ -193,6 +137,9 @@ async fn save_departure<A: Adapter>(
         if let Err(err) = state.users.refresh(session).await {
             tracing::warn!(error = ?err, "cannot refresh a user's index key");
         }
-        announce_offline(local, &session.user_id, state).await;
+        state
+            .scope
+            .announce_offline(local, &session.user_id, state)
+            .await;
     }
 }

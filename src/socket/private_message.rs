@@ -11,14 +11,9 @@ use socketioxide::{
     extract::{AckSender, Extension, SocketRef, State},
 };
 
-use super::{
-    AppState,
-    payloads::{MessageAck, UserEvent, encode},
-    rate_limit::Metered,
-};
+use super::{AppState, payloads::MessageAck, rate_limit::Metered};
 use crate::{
     domain::{Message, OutgoingMessage, Refusal, Session},
-    settings::UsersScope,
     store::Record,
 };
 
@@ -81,30 +76,12 @@ async fn send<A: Adapter>(
         id: message.id.as_deref().unwrap_or_default(),
         json: json.get(),
     };
-    if state.scope == UsersScope::Contacts && from != to {
-        store_and_forward_to_a_contact(socket, session, state, &json, &record).await?;
-        return Ok(json);
-    }
-
-    // Stored before it is forwarded, so whatever a client is shown is also in the history; the
-    // other nodes that hold a socket of either user are told in the same round trip. A failed
-    // forward is not a lost message: the recipient finds it in its history.
-    let users: &[&str] = if from == to { &[to] } else { &[to, from] };
-    let announcement = state
-        .routes
-        .announcement("private message", users, json.get());
-    let stored = state
-        .messages
-        .store_and_publish(&record, &announcement)
-        .await
-        .map_err(|err| {
-            tracing::error!(error = ?err, "cannot store a message");
-            Refusal::StorageUnavailable
-        })?;
-    match stored {
-        Ok(()) => state.metrics.messages_delivered.inc(),
-        Err(err) => state.metrics.adapter_error("private message", &err),
-    }
+    // Stored, and published to the other nodes, before it is emitted here: whatever a client
+    // is shown is also in the history.
+    state
+        .scope
+        .store_message(socket, session, state, &record)
+        .await?;
     emit_here(socket, state, from, to, &json).await;
     Ok(json)
 }
@@ -112,7 +89,7 @@ async fn send<A: Adapter>(
 /// Emits a stored message to this node's sockets of either user, but not the sending one. Most
 /// messages have none here (the recipient on another node, no other tab): those skip the
 /// emit, which would encode the packet before finding no socket to send it to.
-pub(super) async fn emit_here<A: Adapter>(
+async fn emit_here<A: Adapter>(
     socket: &SocketRef<A>,
     state: &AppState,
     from: &str,
@@ -125,47 +102,4 @@ pub(super) async fn emit_here<A: Adapter>(
     let local = socket.local().to([to.to_owned(), from.to_owned()]);
     let sent = local.emit("private message", json).await;
     state.metrics.emitted("private message", sent);
-}
-
-/// Stores a message between two different users, makes them contacts, and forwards it: a
-/// first message is preceded by the introduction of the sender to the recipient's sockets,
-/// here and on the other nodes (published first on the same channel).
-async fn store_and_forward_to_a_contact<A: Adapter>(
-    socket: &SocketRef<A>,
-    session: &Session,
-    state: &AppState,
-    json: &RawValue,
-    record: &Record<'_>,
-) -> Result<(), Refusal> {
-    let (from, to) = (record.from, record.to);
-    let sender = UserEvent::announced(&session.user_id, session.username.as_str(), true);
-    let sender = encode(&sender).ok_or(Refusal::StorageUnavailable)?;
-    let introduction = state
-        .routes
-        .announcement("user connected", &[to], sender.get());
-    let message = state
-        .routes
-        .announcement("private message", &[to, from], record.json);
-    let stored = state
-        .contacts
-        .store_and_publish(&state.messages, record, &message, &introduction)
-        .await
-        .map_err(|err| {
-            tracing::error!(error = ?err, "cannot store a message");
-            Refusal::StorageUnavailable
-        })?;
-    match stored.published {
-        Ok(()) => state.metrics.messages_delivered.inc(),
-        Err(err) => state.metrics.adapter_error("private message", &err),
-    }
-    if stored.introduced {
-        let sent = socket
-            .local()
-            .to(to.to_owned())
-            .emit("user connected", &*sender)
-            .await;
-        state.metrics.emitted("user connected", sent);
-    }
-    emit_here(socket, state, from, to, json).await;
-    Ok(())
 }
