@@ -24,8 +24,8 @@ use crate::{
         handshake::authenticate, liveness, presence, token::TokenVerifier,
     },
     store::{
-        self, Announcer, ContactStore, MessageStore, NodeStore, ReadMarkStore, RedisPool,
-        SessionStore, UserIndex,
+        self, Announcer, ContactStore, MessageLimits, MessageLog, MessageStore, NodeStore,
+        ReadMarkStore, RedisPool, SessionStore, UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -78,18 +78,20 @@ impl Application {
         // falls between the two.
         let (presence, presence_events) =
             PresenceChannel::subscribe(pubsub.clone(), node_id.clone()).await?;
-        let messages = MessageStore::new(
-            pool.clone(),
-            settings.message_ttl(),
-            settings.history_cap,
-            settings.store_batch_delay(),
-        );
-        let contacts = ContactStore::new(
-            pool.clone(),
-            settings.contacts_ttl(),
-            &messages,
-            settings.store_batch_delay(),
-        );
+        let limits = MessageLimits {
+            cap: settings.history_cap,
+            history_ttl: settings.message_ttl(),
+            contact_ttl: settings.contacts_ttl(),
+        };
+        // The one place the message write path is chosen: a script per batch on a standalone
+        // Redis, single-key writes per master on a cluster.
+        let log = if pool.is_cluster() {
+            MessageLog::cluster(pool.clone(), limits, settings.store_batch_delay())
+        } else {
+            MessageLog::standalone(pool.clone(), limits, settings.store_batch_delay())
+        };
+        let messages = MessageStore::new(pool.clone(), log);
+        let contacts = ContactStore::new(pool.clone(), settings.contacts_ttl());
         // One Arc: socketioxide's `State` extractor clones the state for every event.
         let state = Arc::new(AppState {
             announcer: Announcer::new(pool.clone()),
