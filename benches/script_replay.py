@@ -17,7 +17,7 @@ out as redis-scripts/store_messages.lua says (named pairs).
 
 import sys
 
-KEYED = {b"history", b"index", b"sender_contacts", b"recipient_contacts"}
+KEYED = {b"index", b"sender_contacts", b"recipient_contacts"}
 ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b", '"': b'"', "\\": b"\\"}
 
 
@@ -66,6 +66,11 @@ def messages(keys, argv):
         count, message = int(argv[arg]), {}
         for p in range(arg + 1, arg + 1 + 2 * count, 2):
             name, value = argv[p], argv[p + 1]
+            if name == b"histories":
+                for _ in range(int(value)):
+                    message.setdefault(name, []).append((value, keys[key]))
+                    key += 1
+                continue
             named_key = None
             if name in KEYED:
                 named_key, key = keys[key], key + 1
@@ -105,7 +110,7 @@ def plain(capture, out):
             command(out, "PUBSUB", "NUMSUB", *held)
         for m in batch:
             json = one(m, b"json")
-            for _, history in m[b"history"]:
+            for _, history in m[b"histories"]:
                 command(out, "RPUSH", history, json)
                 command(out, "LTRIM", history, b"-" + cap, b"-1")
                 command(out, "EXPIRE", history, ttl)

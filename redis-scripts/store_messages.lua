@@ -8,23 +8,24 @@
 -- publishes). A node sends the messages that arrive while its previous batch is on its way in
 -- one call, so that Redis reads, runs and answers them at once.
 --
--- KEYS     for each message in turn, one key per pair below that names a key, in the order of
---          its pairs: messages:{userID} for `history`, privmsg:conversation:{a}:{b} for `index`,
---          privmsg:contacts:{userID} for `sender_contacts` and `recipient_contacts`
+-- KEYS     for each message in turn, the keys its pairs below name, in the order of its pairs:
+--          messages:{userID} for `histories` (its value says how many), then
+--          privmsg:conversation:{a}:{b} for `index`, privmsg:contacts:{userID} for
+--          `sender_contacts` and `recipient_contacts`
 -- ARGV[1]  the most messages a history keeps (oldest trimmed first; an index, up to 64 more)
 -- ARGV[2]  a history's (and an index's) time to live, in seconds
 -- ARGV[3]  a contact set's time to live, in seconds
 -- ARGV[4..] for each message in turn: n, then n name/value pairs, in any order but for the keys
---          (each pair that names a key takes the next one):
+--          (each pair that names keys takes the next ones):
 --          json                the message, as a JSON string (once)
 --          envelope            the head of what to publish: the routing envelope without its
 --                              data (the script appends the JSON, so that it crosses the wire once)
---          history             key: a participant's history (a list); value: its userID.
---                              Once per participant: twice, or once when a user writes to itself
+--          histories           keys: the participants' histories (lists); value: how many,
+--                              2, or 1 when a user writes to itself
 --          index               key: the conversation's index (a sorted set, scores 0, written
 --                              only if it exists); value: the message's id (its member is
 --                              "<id> <JSON>", built here, so the JSON crosses the wire once)
---          channel             a channel to publish the message on
+--          channel             a channel to publish the message on (one pair each, in order)
 --          channel_held        one too, which the publishing node itself subscribes to (it
 --                              delivered to its own sockets already)
 --          only for a message that makes contacts:
@@ -49,143 +50,143 @@ local cap = tonumber(ARGV[1])
 local history_ttl = ARGV[2]
 local contact_ttl = ARGV[3]
 
--- What each name does to the message being read (`m`), given its value and, for the names
--- that carry one, its key.
-local read = {
-  json = function(m, value) m.json = value end,
-  envelope = function(m, value) m.envelope = value end,
-  history = function(m, _, key) m.histories[#m.histories + 1] = key end,
-  index = function(m, value, key) m.index, m.id = key, value end,
-  channel = function(m, value) m.channels[#m.channels + 1] = value end,
-  channel_held = function(m, value)
-    m.channels[#m.channels + 1] = value
-    m.held[#m.channels] = true
-  end,
-  sender_contacts = function(m, value, key)
-    m.contacts[#m.contacts + 1] = { key, value, false }
-  end,
-  recipient_contacts = function(m, value, key)
-    m.contacts[#m.contacts + 1] = { key, value, true }
-  end,
-  introduction = function(m, value) m.introduction = value end,
-  introduce = function(m, value) m.introduce[#m.introduce + 1] = value end,
-  introduce_held = function(m, value)
-    m.introduce[#m.introduce + 1] = value
-    m.introduce_held[#m.introduce] = true
-  end,
-}
-local carries_key = { history = true, index = true, sender_contacts = true, recipient_contacts = true }
-
--- Publishes `payload` on each of `channels`, skipping a held one nobody else subscribes to.
-local function publish(channels, held, payload)
-  for n, channel in ipairs(channels) do
-    if not held[n] or redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1 then
-      redis.call('PUBLISH', channel, payload)
-    end
-  end
-end
-
 -- Whether a write's reply is Redis's refusal.
 local function refused(reply)
   return type(reply) == 'table' and reply.err
 end
 
-local function store(m)
-  local pushed, lengths, added = {}, {}, {}
-  local member
+-- Publishes `payload` on the channels of the pairs `first`..`last` named `plain` or `held`, in
+-- their order; a `held` one only when another client subscribes to it too.
+local function publish(first, last, plain, held, payload)
+  for p = first, last, 2 do
+    local name, channel = ARGV[p], ARGV[p + 1]
+    if name == plain or (name == held and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1) then
+      redis.call('PUBLISH', channel, payload)
+    end
+  end
+end
+
+-- Stores the message of the pairs `first`..`last` (name at `p`, value at `p + 1`), whose keys
+-- start at KEYS[k]. Read into locals, not tables: a message costs no allocation but its undo.
+-- Returns its result and where the next message's keys start.
+local function store(first, last, k)
+  local json, envelope, history1, history2, index, id, introduction
+  local sender_set, sender_peer, recipient_set, recipient_peer
+  for p = first, last, 2 do
+    local name, value = ARGV[p], ARGV[p + 1]
+    if name == 'json' then
+      json = value
+    elseif name == 'envelope' then
+      envelope = value
+    elseif name == 'histories' then
+      history1 = KEYS[k]
+      if value == '2' then
+        history2 = KEYS[k + 1]
+      end
+      k = k + tonumber(value)
+    elseif name == 'index' then
+      index, id, k = KEYS[k], value, k + 1
+    elseif name == 'sender_contacts' then
+      sender_set, sender_peer, k = KEYS[k], value, k + 1
+    elseif name == 'recipient_contacts' then
+      recipient_set, recipient_peer, k = KEYS[k], value, k + 1
+    elseif name == 'introduction' then
+      introduction = value
+    elseif name ~= 'channel' and name ~= 'channel_held' and name ~= 'introduce'
+        and name ~= 'introduce_held' then
+      error('store_messages.lua: unknown name ' .. tostring(name))
+    end
+  end
+
+  local pushed, member, sender_added, recipient_added = 0, nil, false, false
   local function undo(err)
-    for _, key in ipairs(pushed) do
-      redis.call('RPOP', key)
-    end
-    if member then
-      redis.call('ZREM', m.index, member)
-    end
-    for _, contact in ipairs(added) do
-      redis.call('SREM', contact[1], contact[2])
-    end
+    if pushed >= 1 then redis.call('RPOP', history1) end
+    if pushed == 2 then redis.call('RPOP', history2) end
+    if member then redis.call('ZREM', index, member) end
+    if sender_added then redis.call('SREM', sender_set, sender_peer) end
+    if recipient_added then redis.call('SREM', recipient_set, recipient_peer) end
     return err
   end
-  for _, key in ipairs(m.histories) do
-    local len = redis.pcall('RPUSH', key, m.json)
-    if refused(len) then
-      return undo(len.err)
+  local length1 = redis.pcall('RPUSH', history1, json)
+  if refused(length1) then
+    return undo(length1.err), k
+  end
+  pushed = 1
+  local length2 = 0
+  if history2 then
+    length2 = redis.pcall('RPUSH', history2, json)
+    if refused(length2) then
+      return undo(length2.err), k
     end
-    pushed[#pushed + 1] = key
-    lengths[#lengths + 1] = len
+    pushed = 2
   end
   -- The index exists once a page or a read mark needed it (index_conversation.lua builds it
   -- from a history): until then the histories alone hold the conversation, and a message
   -- costs no third write.
-  if m.index and redis.call('EXISTS', m.index) == 1 then
-    local entry = m.id .. ' ' .. m.json
-    local indexed = redis.pcall('ZADD', m.index, 0, entry)
+  if index and redis.call('EXISTS', index) == 1 then
+    local entry = id .. ' ' .. json
+    local indexed = redis.pcall('ZADD', index, 0, entry)
     if refused(indexed) then
-      return undo(indexed.err)
+      return undo(indexed.err), k
     end
     member = entry
   end
-  local introduced = 0
-  for _, contact in ipairs(m.contacts) do
-    local new = redis.pcall('SADD', contact[1], contact[2])
+  if sender_set then
+    local new = redis.pcall('SADD', sender_set, sender_peer)
     if refused(new) then
-      return undo(new.err)
+      return undo(new.err), k
     end
-    if new == 1 then
-      added[#added + 1] = contact
-      if contact[3] then
-        introduced = 1
-      end
+    sender_added = new == 1
+  end
+  if recipient_set then
+    local new = redis.pcall('SADD', recipient_set, recipient_peer)
+    if refused(new) then
+      return undo(new.err), k
     end
+    recipient_added = new == 1
   end
   -- Trimmed (and kept alive) only once every write took: an undo after a trim would take this
   -- message back but not the oldest one the trim dropped. Every message of the index went into
   -- both histories, and the index expires no later than they do: unless one of them is over
   -- the cap, the index cannot be, so its size is counted only then.
-  local over_cap = false
-  for n, key in ipairs(pushed) do
-    if lengths[n] > cap then
-      redis.call('LTRIM', key, -cap, -1)
-      over_cap = true
+  local over_cap = length1 > cap or length2 > cap
+  if length1 > cap then
+    redis.call('LTRIM', history1, -cap, -1)
+  end
+  redis.call('EXPIRE', history1, history_ttl)
+  if history2 then
+    if length2 > cap then
+      redis.call('LTRIM', history2, -cap, -1)
     end
-    redis.call('EXPIRE', key, history_ttl)
+    redis.call('EXPIRE', history2, history_ttl)
   end
   if member then
     -- Trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather than one
     -- per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
-    if over_cap and redis.call('ZCARD', m.index) > cap + 64 then
-      redis.call('ZREMRANGEBYRANK', m.index, 0, -cap - 1)
+    if over_cap and redis.call('ZCARD', index) > cap + 64 then
+      redis.call('ZREMRANGEBYRANK', index, 0, -cap - 1)
     end
-    redis.call('EXPIRE', m.index, history_ttl)
+    redis.call('EXPIRE', index, history_ttl)
   end
-  for _, contact in ipairs(m.contacts) do
-    redis.call('EXPIRE', contact[1], contact_ttl)
+  if sender_set then
+    redis.call('EXPIRE', sender_set, contact_ttl)
   end
-  if introduced == 1 then
-    publish(m.introduce, m.introduce_held, m.introduction)
+  if recipient_set then
+    redis.call('EXPIRE', recipient_set, contact_ttl)
   end
-  publish(m.channels, m.held, m.envelope .. m.json)
-  return introduced
+  -- The recipient did not have the sender: introduced, first, on the same channels.
+  if recipient_added then
+    publish(first, last, 'introduce', 'introduce_held', introduction)
+  end
+  publish(first, last, 'channel', 'channel_held', envelope .. json)
+  return recipient_added and 1 or 0, k
 end
 
 local results = {}
 local key, arg = 1, 4
 while arg <= #ARGV do
-  local count = tonumber(ARGV[arg])
-  local m = { histories = {}, channels = {}, held = {}, contacts = {}, introduce = {}, introduce_held = {} }
-  for p = arg + 1, arg + 2 * count, 2 do
-    local name, value = ARGV[p], ARGV[p + 1]
-    local named_key
-    if carries_key[name] then
-      named_key = KEYS[key]
-      key = key + 1
-    end
-    local reader = read[name]
-    if not reader then
-      return redis.error_reply('store_messages.lua: unknown name ' .. tostring(name))
-    end
-    reader(m, value, named_key)
-  end
-  results[#results + 1] = store(m)
-  arg = arg + 1 + 2 * count
+  local last = arg + 2 * tonumber(ARGV[arg])
+  results[#results + 1], key = store(arg + 1, last - 1, key)
+  arg = last + 1
 end
 return results

@@ -2,8 +2,8 @@
 //! call that it shares with the messages waiting with it ([`crate::store::message_batch`]).
 //! The script does every write, the trims, the undo of a refused message and the
 //! publications in one atomic step per message. A part names what it carries: a count of
-//! name/value pairs, then the pairs (`json`, `history`, `index`, `channel_held`, ...), each
-//! pair that names a key taking the part's next key.
+//! name/value pairs, then the pairs (`json`, `histories`, `index`, `channel_held`, ...), each
+//! pair that names keys taking the part's next ones.
 
 use std::time::Duration;
 
@@ -56,7 +56,7 @@ impl StandaloneLog {
 }
 
 /// One message's keys and arguments for `store_messages.lua`: the count of pairs, then the
-/// pairs; a pair that names a key adds it to the keys, in the same order.
+/// pairs; a pair that names keys adds them to the keys, in the same order.
 #[derive(Debug, PartialEq)]
 struct Part {
     keys: Vec<String>,
@@ -76,9 +76,9 @@ impl Part {
         };
         part.pair("json", record.json);
         part.pair("envelope", message.head_before(record.json)?);
-        for user in record.parties() {
-            part.keyed("history", keys::messages(user), user);
-        }
+        let parties = record.parties();
+        part.pair("histories", parties.len().to_string());
+        part.keys.extend(parties.into_iter().map(keys::messages));
         part.keyed("index", record.index_key(), record.id);
         part.channels("channel", message);
         if let Some(introduction) = introduction {
@@ -153,15 +153,13 @@ mod tests {
         assert_eq!(
             text(&part),
             [
-                "7",
+                "6",
                 "json",
                 "{}",
                 "envelope",
                 "head|",
-                "history",
-                "a",
-                "history",
-                "b",
+                "histories",
+                "2",
                 "index",
                 "7",
                 "channel",
@@ -181,9 +179,9 @@ mod tests {
 
         let introduction = announcement("hello", &[("ch:b", false)]);
         let part = Part::of(&record, &message, Some(&introduction)).expect("a part");
-        assert_eq!(text(&part)[0], "11");
+        assert_eq!(text(&part)[0], "10");
         assert_eq!(
-            text(&part)[15..],
+            text(&part)[13..],
             [
                 "sender_contacts",
                 "b",
