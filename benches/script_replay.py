@@ -5,18 +5,19 @@ message batches exactly as the nodes sent them (benches/script-replay.sh runs it
   script_replay.py lua MONITOR SHA OUT    each store_messages.lua call, sent to the script SHA
   script_replay.py plain MONITOR OUT      the same writes without Lua: per batch MULTI, one
                                           PUBSUB NUMSUB, RPUSH+LTRIM+EXPIRE per history, ZADD+
-                                          EXPIRE for the index, EXEC, then the PUBLISHes
-                                          (no trim of the index: a capture of a short run
-                                          never reaches the cap)
+                                          EXPIRE for the index, SADD+EXPIRE per contact set,
+                                          EXEC, then the PUBLISHes (no trim of the index: a
+                                          capture of a short run never reaches the cap; the
+                                          introductions are not published)
 
-Both print the number of messages. Only the `all` scope's script is replayed: its calls are
-recognised by their first key, a conversation index. The capture must come from a build whose
-script arguments are laid out as redis-scripts/store_messages.lua says.
+Both print the number of messages. A store_messages.lua call is recognised by its first
+message's first pair, `json`. The capture must come from a build whose script arguments are laid
+out as redis-scripts/store_messages.lua says (named pairs).
 """
 
 import sys
 
-INDEX_PREFIX = b"privmsg:conversation:"
+KEYED = {b"index", b"sender_contacts", b"recipient_contacts"}
 ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b", '"': b'"', "\\": b"\\"}
 
 
@@ -54,18 +55,32 @@ def batches(path):
             args = arguments(line.rstrip("\n"))
             count = int(args[2])
             keys, argv = args[3 : 3 + count], args[3 + count :]
-            if keys and keys[0].startswith(INDEX_PREFIX):
+            if len(argv) > 4 and argv[4] == b"json":
                 yield keys, argv
 
 
 def messages(keys, argv):
-    """The messages of one call: (keys, json, envelope head, held flags, id, channels)."""
-    key, arg = 0, 2
+    """The messages of one call, each a dict: name -> list of (value, key or None)."""
+    key, arg = 0, 3
     while arg < len(argv):
-        count, channels = int(argv[arg]), int(argv[arg + 5])
-        json, head, held, mid = argv[arg + 1 : arg + 5]
-        yield keys[key : key + count], json, head, held, mid, argv[arg + 6 : arg + 6 + channels]
-        key, arg = key + count, arg + 6 + channels
+        count, message = int(argv[arg]), {}
+        for p in range(arg + 1, arg + 1 + 2 * count, 2):
+            name, value = argv[p], argv[p + 1]
+            if name == b"histories":
+                for _ in range(int(value)):
+                    message.setdefault(name, []).append((value, keys[key]))
+                    key += 1
+                continue
+            named_key = None
+            if name in KEYED:
+                named_key, key = keys[key], key + 1
+            message.setdefault(name, []).append((value, named_key))
+        yield message
+        arg += 1 + 2 * count
+
+
+def one(message, name):
+    return message[name][0][0]
 
 
 def command(out, *args):
@@ -86,25 +101,31 @@ def lua(capture, sha, out):
 def plain(capture, out):
     total = 0
     for keys, argv in batches(capture):
-        cap, ttl = argv[0], argv[1]
+        cap, ttl, contact_ttl = argv[0], argv[1], argv[2]
         batch = list(messages(keys, argv))
         total += len(batch)
         command(out, "MULTI")
-        held = sorted({ch for m in batch for i, ch in enumerate(m[5]) if m[3][i : i + 1] == b"1"})
+        held = sorted({ch for m in batch for ch, _ in m.get(b"channel_held", [])})
         if held:
             command(out, "PUBSUB", "NUMSUB", *held)
-        for ks, json, _, _, mid, _ in batch:
-            for history in ks[1:]:
+        for m in batch:
+            json = one(m, b"json")
+            for _, history in m[b"histories"]:
                 command(out, "RPUSH", history, json)
                 command(out, "LTRIM", history, b"-" + cap, b"-1")
                 command(out, "EXPIRE", history, ttl)
-            command(out, "ZADD", ks[0], b"0", mid + b" " + json)
-            command(out, "EXPIRE", ks[0], ttl)
+            for mid, index in m.get(b"index", []):
+                command(out, "ZADD", index, b"0", mid + b" " + json)
+                command(out, "EXPIRE", index, ttl)
+            for name in (b"sender_contacts", b"recipient_contacts"):
+                for peer, contacts in m.get(name, []):
+                    command(out, "SADD", contacts, peer)
+                    command(out, "EXPIRE", contacts, contact_ttl)
         command(out, "EXEC")
-        for _, json, head, flags, _, channels in batch:
-            for i, channel in enumerate(channels):
-                if flags[i : i + 1] != b"1":
-                    command(out, "PUBLISH", channel, head + json)
+        for m in batch:
+            payload = one(m, b"envelope") + one(m, b"json")
+            for channel, _ in m.get(b"channel", []):
+                command(out, "PUBLISH", channel, payload)
     return total
 
 

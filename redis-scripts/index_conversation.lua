@@ -16,7 +16,7 @@
 -- older, stay where `fetch messages` finds them today, in the history. Entries are matched as
 -- the server writes them (`"from":"<a>","to":"<b>"` in that order, `"id":"<id>"`: a unit
 -- test of `domain/message.rs` holds that form). The index then
--- expires with the sooner of the two histories, as the store scripts keep it.
+-- expires with the sooner of the two histories, as store_messages.lua keeps it.
 --
 -- Returns how many messages it indexed: 0 when the index existed or nothing had an id.
 if redis.call('EXISTS', KEYS[1]) == 1 then

@@ -1,105 +1,192 @@
--- Stores a batch of private messages, each in both participants' histories and, when it
--- exists, in their conversation's index, and publishes each on the channels of the users it is for. Each
--- message is all or nothing, whatever happens to the others of the batch. Standalone Redis
--- only (a Redis Cluster keeps these keys on different slots: there the server writes per key,
--- then publishes). A node sends the messages that arrive while its previous batch is on its
--- way in one call, so that Redis reads, runs and answers them at once.
+-- Stores a batch of private messages, each in its participants' histories and, when it exists,
+-- in their conversation's index; for a message that makes two users contacts (the `contacts`
+-- scope), in both contact sets too; then publishes each: first, when it made the recipient a
+-- contact of the sender, the introduction (`user connected` with the sender's entry), then the
+-- message, on the same channel, so that a node receives the introduction first. Each message is
+-- all or nothing, whatever happens to the others of the batch. Standalone Redis only (a Redis
+-- Cluster keeps these keys on different slots: there the server writes per key, then
+-- publishes). A node sends the messages that arrive while its previous batch is on its way in
+-- one call, so that Redis reads, runs and answers them at once.
 --
--- KEYS     for each message in turn: privmsg:conversation:{a}:{b} (its conversation's index,
---          a sorted set, scores 0, written only if it exists), messages:{from} (the sender's history), messages:{to}
---          (the recipient's; absent when a user writes to itself)
+-- KEYS     for each message in turn, the keys its pairs below name, in the order of its pairs:
+--          messages:{userID} for `histories` (its value says how many), then
+--          privmsg:conversation:{a}:{b} for `index`, privmsg:contacts:{userID} for
+--          `sender_contacts` and `recipient_contacts`
 -- ARGV[1]  the most messages a history keeps (oldest trimmed first; an index, up to 64 more)
--- ARGV[2]  a history's time to live, in seconds
--- ARGV[3..] for each message in turn, 6 + c values:
---          its number of keys above (2 or 3),
---          the message, as a JSON string,
---          the head of what to publish (the routing envelope without its data: the script
---          appends the JSON, so that it crosses the wire once),
---          one character per channel: '1' where the publishing node itself subscribes (it
---          delivered to its own sockets already), '0' elsewhere,
---          the message's id: its member of the index is "<id> <JSON>" (built here, so the
---          JSON crosses the wire once),
---          c, the number of channels, then the c channels to publish it on
+-- ARGV[2]  a history's (and an index's) time to live, in seconds
+-- ARGV[3]  a contact set's time to live, in seconds
+-- ARGV[4..] for each message in turn: n, then n name/value pairs, in any order but for the keys
+--          (each pair that names keys takes the next ones):
+--          json                the message, as a JSON string (once)
+--          envelope            the head of what to publish: the routing envelope without its
+--                              data (the script appends the JSON, so that it crosses the wire once)
+--          histories           keys: the participants' histories (lists); value: how many,
+--                              2, or 1 when a user writes to itself
+--          index               key: the conversation's index (a sorted set, scores 0, written
+--                              only if it exists); value: the message's id (its member is
+--                              "<id> <JSON>", built here, so the JSON crosses the wire once)
+--          channel             a channel to publish the message on (one pair each, in order)
+--          channel_held        one too, which the publishing node itself subscribes to (it
+--                              delivered to its own sockets already)
+--          only for a message that makes contacts:
+--          sender_contacts     key: the sender's contact set; value: the recipient's userID
+--          recipient_contacts  key: the recipient's contact set; value: the sender's userID
+--          introduction        the whole introduction to publish when the recipient's set did
+--                              not hold the sender
+--          introduce           a channel to publish it on (the recipient's);
+--          introduce_held      one, which the publishing node itself subscribes to
 --
--- A channel marked '1' is published on only when another client subscribes to it too (a
--- node's tab of the same user, an operator's SUBSCRIBE): with one subscriber, that subscriber
--- is the publisher, which would only drop its echo. Counted here, in the same atomic step as
--- the append, so a node that subscribes after the count reads this message in the history.
+-- A `_held` channel is published on only when another client subscribes to it too (a node's
+-- tab of the same user, an operator's SUBSCRIBE): with one subscriber, that subscriber is the
+-- publisher, which would only drop its echo. Counted here, in the same atomic step as the
+-- writes, so a node that subscribes after the count reads this message in the history.
 --
--- Returns one entry per message: the number of channels it was published on, or the error's
--- text (a string, not an error reply, which would fail the whole batch for the client). A
--- write that fails (a key of another type) undoes that message's writes before it, and nothing
--- of it is published, so a refused message is neither stored nor delivered.
+-- Returns one entry per message: 1 when it made the recipient a contact of the sender (the
+-- introduction was published), 0 otherwise, or the error's text (a string, not an error reply,
+-- which would fail the whole batch for the client). A write that fails (a key of another type)
+-- undoes that message's writes before it, and nothing of it is published, so a refused message
+-- is neither stored nor delivered. An unknown name fails the whole call (a server bug).
 local cap = tonumber(ARGV[1])
-local ttl = ARGV[2]
+local history_ttl = ARGV[2]
+local contact_ttl = ARGV[3]
 
-local function store(first_key, last_key, json, envelope, held, id, first_channel, channels)
-  local pushed = {}
-  local function undo(err)
-    for _, done in ipairs(pushed) do
-      redis.call('RPOP', done)
+-- Whether a write's reply is Redis's refusal.
+local function refused(reply)
+  return type(reply) == 'table' and reply.err
+end
+
+-- Publishes `payload` on the channels of the pairs `first`..`last` named `plain` or `held`, in
+-- their order; a `held` one only when another client subscribes to it too.
+local function publish(first, last, plain, held, payload)
+  for p = first, last, 2 do
+    local name, channel = ARGV[p], ARGV[p + 1]
+    if name == plain or (name == held and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1) then
+      redis.call('PUBLISH', channel, payload)
     end
+  end
+end
+
+-- Stores the message of the pairs `first`..`last` (name at `p`, value at `p + 1`), whose keys
+-- start at KEYS[k]. Read into locals, not tables: a message costs no allocation but its undo.
+-- Returns its result and where the next message's keys start.
+local function store(first, last, k)
+  local json, envelope, history1, history2, index, id, introduction
+  local sender_set, sender_peer, recipient_set, recipient_peer
+  for p = first, last, 2 do
+    local name, value = ARGV[p], ARGV[p + 1]
+    if name == 'json' then
+      json = value
+    elseif name == 'envelope' then
+      envelope = value
+    elseif name == 'histories' then
+      history1 = KEYS[k]
+      if value == '2' then
+        history2 = KEYS[k + 1]
+      end
+      k = k + tonumber(value)
+    elseif name == 'index' then
+      index, id, k = KEYS[k], value, k + 1
+    elseif name == 'sender_contacts' then
+      sender_set, sender_peer, k = KEYS[k], value, k + 1
+    elseif name == 'recipient_contacts' then
+      recipient_set, recipient_peer, k = KEYS[k], value, k + 1
+    elseif name == 'introduction' then
+      introduction = value
+    elseif name ~= 'channel' and name ~= 'channel_held' and name ~= 'introduce'
+        and name ~= 'introduce_held' then
+      error('store_messages.lua: unknown name ' .. tostring(name))
+    end
+  end
+
+  local pushed, member, sender_added, recipient_added = 0, nil, false, false
+  local function undo(err)
+    if pushed >= 1 then redis.call('RPOP', history1) end
+    if pushed == 2 then redis.call('RPOP', history2) end
+    if member then redis.call('ZREM', index, member) end
+    if sender_added then redis.call('SREM', sender_set, sender_peer) end
+    if recipient_added then redis.call('SREM', recipient_set, recipient_peer) end
     return err
   end
-  local lengths = {}
-  for i = first_key + 1, last_key do
-    local len = redis.pcall('RPUSH', KEYS[i], json)
-    if type(len) == 'table' and len.err then
-      return undo(len.err)
+  local length1 = redis.pcall('RPUSH', history1, json)
+  if refused(length1) then
+    return undo(length1.err), k
+  end
+  pushed = 1
+  local length2 = 0
+  if history2 then
+    length2 = redis.pcall('RPUSH', history2, json)
+    if refused(length2) then
+      return undo(length2.err), k
     end
-    pushed[#pushed + 1] = KEYS[i]
-    lengths[#lengths + 1] = len
+    pushed = 2
   end
   -- The index exists once a page or a read mark needed it (index_conversation.lua builds it
   -- from a history): until then the histories alone hold the conversation, and a message
   -- costs no third write.
-  local index = KEYS[first_key]
-  local indexed = redis.call('EXISTS', index) == 1
-  if indexed then
-    local added = redis.pcall('ZADD', index, 0, id .. ' ' .. json)
-    if type(added) == 'table' and added.err then
-      return undo(added.err)
+  if index and redis.call('EXISTS', index) == 1 then
+    local entry = id .. ' ' .. json
+    local indexed = redis.pcall('ZADD', index, 0, entry)
+    if refused(indexed) then
+      return undo(indexed.err), k
     end
+    member = entry
   end
-  -- Trimmed only once every write took: an undo after a trim would take this message back
-  -- but not the oldest one the trim dropped. Every message of the index went into both
-  -- histories, and the index expires no later than they do: unless one of them is over the
-  -- cap, the index cannot be, so its size is counted only then.
-  local over_cap = false
-  for n, key in ipairs(pushed) do
-    if lengths[n] > cap then
-      redis.call('LTRIM', key, -cap, -1)
-      over_cap = true
+  if sender_set then
+    local new = redis.pcall('SADD', sender_set, sender_peer)
+    if refused(new) then
+      return undo(new.err), k
     end
-    redis.call('EXPIRE', key, ttl)
+    sender_added = new == 1
   end
-  if indexed then
+  if recipient_set then
+    local new = redis.pcall('SADD', recipient_set, recipient_peer)
+    if refused(new) then
+      return undo(new.err), k
+    end
+    recipient_added = new == 1
+  end
+  -- Trimmed (and kept alive) only once every write took: an undo after a trim would take this
+  -- message back but not the oldest one the trim dropped. Every message of the index went into
+  -- both histories, and the index expires no later than they do: unless one of them is over
+  -- the cap, the index cannot be, so its size is counted only then.
+  local over_cap = length1 > cap or length2 > cap
+  if length1 > cap then
+    redis.call('LTRIM', history1, -cap, -1)
+  end
+  redis.call('EXPIRE', history1, history_ttl)
+  if history2 then
+    if length2 > cap then
+      redis.call('LTRIM', history2, -cap, -1)
+    end
+    redis.call('EXPIRE', history2, history_ttl)
+  end
+  if member then
     -- Trimmed back to `cap` once it holds 64 more: a removal per 64 messages rather than one
     -- per message (a third of the script's cost at the cap, measured in BENCHMARKS.md).
     if over_cap and redis.call('ZCARD', index) > cap + 64 then
       redis.call('ZREMRANGEBYRANK', index, 0, -cap - 1)
     end
-    redis.call('EXPIRE', index, ttl)
+    redis.call('EXPIRE', index, history_ttl)
   end
-  local published = 0
-  for c = 1, channels do
-    local channel = ARGV[first_channel + c - 1]
-    if string.sub(held, c, c) ~= '1' or redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1 then
-      redis.call('PUBLISH', channel, envelope .. json)
-      published = published + 1
-    end
+  if sender_set then
+    redis.call('EXPIRE', sender_set, contact_ttl)
   end
-  return published
+  if recipient_set then
+    redis.call('EXPIRE', recipient_set, contact_ttl)
+  end
+  -- The recipient did not have the sender: introduced, first, on the same channels.
+  if recipient_added then
+    publish(first, last, 'introduce', 'introduce_held', introduction)
+  end
+  publish(first, last, 'channel', 'channel_held', envelope .. json)
+  return recipient_added and 1 or 0, k
 end
 
 local results = {}
-local key, arg = 1, 3
+local key, arg = 1, 4
 while arg <= #ARGV do
-  local keys = tonumber(ARGV[arg])
-  local channels = tonumber(ARGV[arg + 5])
-  results[#results + 1] = store(key, key + keys - 1, ARGV[arg + 1], ARGV[arg + 2],
-    ARGV[arg + 3], ARGV[arg + 4], arg + 6, channels)
-  key = key + keys
-  arg = arg + 6 + channels
+  local last = arg + 2 * tonumber(ARGV[arg])
+  results[#results + 1], key = store(arg + 1, last - 1, key)
+  arg = last + 1
 end
 return results

@@ -23,8 +23,8 @@ use crate::{
         handshake::authenticate, liveness, presence, token::TokenVerifier,
     },
     store::{
-        self, Announcer, MessageStore, NodeStore, ReadMarkStore, RedisPool, SessionStore,
-        UserIndex,
+        self, Announcer, MessageLimits, MessageLog, MessageStore, NodeStore, ReadMarkStore,
+        RedisPool, SessionStore, UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -73,15 +73,22 @@ impl Application {
         let pubsub = PubSub::connect(&target, metrics.clone()).await?;
         let (routes, deliveries) =
             UserRoutes::start(node_id.clone(), pubsub.clone(), metrics.clone());
-        let messages = MessageStore::new(
-            pool.clone(),
-            settings.message_ttl(),
-            settings.history_cap,
-            settings.store_batch_delay(),
-        );
+        let limits = MessageLimits {
+            cap: settings.history_cap,
+            history_ttl: settings.message_ttl(),
+            contact_ttl: settings.contacts_ttl(),
+        };
+        // The one place the message write path is chosen: a script per batch on a standalone
+        // Redis, single-key writes per master on a cluster.
+        let log = if pool.is_cluster() {
+            MessageLog::cluster(pool.clone(), limits, settings.store_batch_delay())
+        } else {
+            MessageLog::standalone(pool.clone(), limits, settings.store_batch_delay())
+        };
+        let messages = MessageStore::new(pool.clone(), log);
         // Decided here, once: the handlers ask the scope, never the setting.
         let (scope, scope_events) =
-            Scope::new(&settings, &pool, &messages, &pubsub, &node_id, &metrics).await?;
+            Scope::new(&settings, &pool, &pubsub, &node_id, &metrics).await?;
         // One Arc: socketioxide's `State` extractor clones the state for every event.
         let state = Arc::new(AppState {
             announcer: Announcer::new(pool.clone()),

@@ -29,7 +29,7 @@ use crate::{
     settings::{Settings, UsersScope},
     socket::AppState,
     store::{
-        ContactStore, MessageStore, Record, RedisPool,
+        ContactStore, Record, RedisPool,
         redis::{ChannelMessage, PubSub},
     },
 };
@@ -50,7 +50,6 @@ impl Scope {
     pub async fn new(
         settings: &Settings,
         pool: &RedisPool,
-        messages: &MessageStore,
         pubsub: &PubSub,
         node_id: &str,
         metrics: &Metrics,
@@ -61,12 +60,7 @@ impl Scope {
                 (Self::All(all), Inbox(Some(events)))
             }
             UsersScope::Contacts => {
-                let store = ContactStore::new(
-                    pool.clone(),
-                    settings.contacts_ttl(),
-                    messages,
-                    settings.store_batch_delay(),
-                );
+                let store = ContactStore::new(pool.clone(), settings.contacts_ttl());
                 let contacts = Box::new(contacts::Contacts::new(store));
                 (Self::Contacts(contacts), Inbox(None))
             }

@@ -1,7 +1,7 @@
 //! Publications on users' channels: one payload for several users (a message for both its
 //! users, a contact's presence for each contact), and the one verb that publishes them, so that
 //! every event skips the channels only its own node would hear (see [`Target::held_here`]).
-//! The message scripts apply the same rule in the call that stores the message.
+//! The message script applies the same rule in the call that stores the message.
 
 use super::{
     StoreError,
@@ -26,7 +26,8 @@ pub struct Target {
 }
 
 impl Announcement {
-    /// One character per channel, `1` where this node holds it: how the scripts read it.
+    /// One character per channel, `1` where this node holds it: how `publish_announcement.lua`
+    /// reads it.
     pub fn held_flags(&self) -> String {
         self.channels
             .iter()
@@ -42,7 +43,7 @@ impl Announcement {
     }
 
     /// The payload up to `data`, which it ends with (an envelope of the message's JSON): the
-    /// message scripts get only this and append the JSON they store, so that it crosses the
+    /// message script gets only this and append the JSON they store, so that it crosses the
     /// wire once (the whole payload was a third of each message's bytes in the call).
     pub fn head_before(&self, data: &str) -> Result<Vec<u8>, StoreError> {
         self.payload

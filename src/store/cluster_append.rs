@@ -40,7 +40,7 @@ pub struct HistoryWrites {
 
 /// Where the entries a trim dropped go back when the message is removed again: the trim runs
 /// with the append (one request per history), so a refused message, taken back, would
-/// otherwise take the oldest entry of a full history with it. The standalone scripts trim only
+/// otherwise take the oldest entry of a full history with it. The standalone script trims only
 /// once every write took; here the dropped entries are read in the same pipeline and restored.
 pub enum PutBack {
     /// A history (a list): back at its head, oldest first.

@@ -45,7 +45,7 @@ impl Queued for Job {
     }
 }
 
-/// The sending side, kept by the message store on a cluster.
+/// The sending side, kept by the cluster message log.
 #[derive(Clone)]
 pub struct ClusterBatches {
     jobs: mpsc::Sender<Job>,

@@ -1,13 +1,13 @@
 //! Contacts (`USERS_SCOPE=contacts`): `privmsg:contacts:{userID}`, the set of users a user has
 //! exchanged at least one message with, kept in Redis so that every node agrees and a restart
-//! loses nothing. Written with the first message between two users; a user's history written
-//! before the set existed (by the Node.js server) is folded in at its connect.
+//! loses nothing. Written with the first message between two users, by the message log's append
+//! ([`super::MessageLog`]); a user's history written before the set existed (by the Node.js
+//! server) is folded in at its connect.
 
 use std::time::Duration;
 
 use super::{
-    Announcement, MessageStore, Record, StoreError, UserEntry, UserIndex, cluster_append,
-    message_batch::MessageBatches,
+    Announcement, MessageStore, Record, StoreError, Stored, UserEntry, UserIndex,
     redis::{RedisPool, keys, scripts},
 };
 use crate::domain::UserId;
@@ -25,43 +25,13 @@ pub struct ContactStore {
     /// A contact set's time to live, restarted on every add and on each connect of its owner:
     /// as long as the longer of a session and a history, so that contacts outlive neither.
     ttl: Duration,
-    /// The standalone path's writes of messages ([`super::message_batch`]).
-    batches: MessageBatches,
-}
-
-/// What storing a message between two users did.
-pub struct Stored {
-    /// The message made the sender a contact of the recipient: the introduction was published
-    /// (or its publication failed with the message's, below).
-    pub introduced: bool,
-    /// Whether the publications reached Redis; the message is stored either way.
-    pub published: Result<(), StoreError>,
 }
 
 impl ContactStore {
-    /// A store whose messages' writes share script calls as `MessageStore`'s do: `messages`
-    /// gives the histories' limits, `batch_delay` the wait.
-    pub fn new(
-        pool: RedisPool,
-        ttl: Duration,
-        messages: &MessageStore,
-        batch_delay: Duration,
-    ) -> Self {
-        let (cap, history_ttl) = messages.limits();
-        let head = [
-            cap.to_string(),
-            history_ttl.as_secs().to_string(),
-            ttl.as_secs().to_string(),
-        ]
-        .map(String::into_bytes)
-        .to_vec();
-        let batches = MessageBatches::spawn(
-            pool.clone(),
-            &scripts::STORE_MESSAGES_CONTACTS,
-            head,
-            batch_delay,
-        );
-        Self { pool, ttl, batches }
+    /// A store whose sets live `ttl` (the message log, which writes them with a message,
+    /// gets the same TTL: `MessageLimits::contact_ttl`).
+    pub fn new(pool: RedisPool, ttl: Duration) -> Self {
+        Self { pool, ttl }
     }
 
     /// `user`'s contacts.
@@ -118,19 +88,11 @@ impl ContactStore {
         Ok(())
     }
 
-    /// Stores a message between two different users in both histories and their conversation's
-    /// index, and makes them contacts
-    /// of each other; then publishes `introduction` (when the recipient did not have the
-    /// sender) and `message`, in that order, so that every node gets the introduction first.
-    ///
-    /// Standalone Redis: one script call, all or nothing for this message, shared with the
-    /// messages that wait with it (`redis-scripts/store_messages_contacts.lua`). Redis Cluster: the three history
-    /// commands per history and per conversation index, and SADD + EXPIRE per contact set, concurrently (single-key, each
-    /// to its master), then the publications (the introduction first, awaited, only for a
-    /// first message).
-    ///
-    /// An error means the message is not stored (on a cluster: perhaps in part, as for
-    /// `MessageStore::store_and_publish`) and nothing was published.
+    /// Stores a message between two different users and makes them contacts of each other;
+    /// then publishes `introduction` (when the recipient did not have the sender) and
+    /// `message`, in that order, so that every node gets the introduction first. The message
+    /// log's one append, with the contact part ([`super::MessageLog::append`]): all or nothing,
+    /// an error means the message is stored nowhere and nothing was published.
     pub async fn store_and_publish(
         &self,
         messages: &MessageStore,
@@ -138,106 +100,9 @@ impl ContactStore {
         message: &Announcement,
         introduction: &Announcement,
     ) -> Result<Stored, StoreError> {
-        let (from, to) = (record.from, record.to);
-        if !self.pool.is_cluster() {
-            let keys = vec![
-                keys::messages(from),
-                keys::messages(to),
-                keys::contacts(from),
-                keys::contacts(to),
-                record.index_key(),
-            ];
-            let mut args: Vec<Vec<u8>> = vec![
-                record.json.as_bytes().to_vec(),
-                from.as_bytes().to_vec(),
-                to.as_bytes().to_vec(),
-                message.head_before(record.json)?,
-                introduction.payload.clone(),
-                keys::user_channel(to).into_bytes(),
-                (introduction.held_flags() + &message.held_flags()).into_bytes(),
-                record.id.as_bytes().to_vec(),
-                message.channels.len().to_string().into_bytes(),
-            ];
-            args.extend(message.channel_names());
-            let introduced = self.batches.store(keys, args).await?;
-            return Ok(Stored {
-                introduced: introduced == 1,
-                published: Ok(()),
-            });
-        }
-        // Boxed by `run`, as `MessageStore::store_and_publish`'s cluster path: it is large.
-        let work = self.cluster_store_and_publish(messages, record, message, introduction);
-        messages.cluster_batches().run(work).await
-    }
-
-    /// `store_and_publish` on a Redis Cluster, owning what it needs: it runs with the other
-    /// messages of its batch ([`super::cluster_batch`]).
-    fn cluster_store_and_publish(
-        &self,
-        messages: &MessageStore,
-        record: &Record<'_>,
-        message: &Announcement,
-        introduction: &Announcement,
-    ) -> impl Future<Output = Result<Stored, StoreError>> + Send + 'static {
-        let (from, to) = (record.from.to_owned(), record.to.to_owned());
-        let mut contact_writes = Vec::new();
-        for (owner, peer) in [(&from, &to), (&to, &from)] {
-            let key = keys::contacts(owner);
-            contact_writes.push(redis::cmd("SADD").arg(&key).arg(peer).to_owned());
-            contact_writes.push(
-                redis::cmd("EXPIRE")
-                    .arg(&key)
-                    .arg(self.ttl.as_secs())
-                    .to_owned(),
-            );
-        }
-        let histories = messages.cluster_writes(record);
-        let pool = self.pool.clone();
-        // From now: a node that stops waits for this message's writes (and their removal).
-        let (undos, busy) = (messages.undos().clone(), messages.undos().begin());
-        let (message, introduction) = (message.clone(), introduction.clone());
-        async move {
-            let conn = pool.get().await?;
-            let (stored, contacts) = tokio::join!(
-                cluster_append::append_all(&undos, busy, &conn, histories),
-                cluster_append::bounded(conn.each::<redis::Value>(contact_writes)),
-            );
-            let added = |reply: Option<&redis::Value>| matches!(reply, Some(redis::Value::Int(1)));
-            if let Err(err) = stored {
-                // Refused: the contacts this message made are unmade (once; a contact left
-                // over shows a user without a conversation, nothing more).
-                if let Ok(replies) = &contacts {
-                    let undo = [(&from, &to, 0), (&to, &from, 2)]
-                        .into_iter()
-                        .filter(|(_, _, i)| added(replies.get(*i)))
-                        .map(|(owner, peer, _)| {
-                            redis::cmd("SREM")
-                                .arg(keys::contacts(owner))
-                                .arg(peer)
-                                .to_owned()
-                        })
-                        .collect();
-                    let _ = cluster_append::bounded(conn.each::<redis::Value>(undo)).await;
-                }
-                return Err(err);
-            }
-            // The recipient's SADD (the third command); when it failed, introduce anyway: a
-            // `user connected` for a known contact only refreshes its entry.
-            let introduced = contacts
-                .as_ref()
-                .map_or(true, |replies| added(replies.get(2)));
-            let published = async {
-                if introduced {
-                    let introductions = introduction.publications();
-                    cluster_append::bounded(conn.publish_each(&introductions)).await?;
-                }
-                cluster_append::bounded(conn.publish_each(&message.publications())).await
-            };
-            Ok(Stored {
-                introduced,
-                published: published.await,
-            })
-        }
+        messages
+            .store_making_contacts(record, message, introduction)
+            .await
     }
 }
 

@@ -1,7 +1,7 @@
-//! Private messages written to a standalone Redis in batches: one task per node (and per store
-//! script: `store_messages.lua`, and `store_messages_contacts.lua` in the `contacts` scope)
-//! takes every message waiting when it is free, sends them in one script call, and hands each
-//! sender its own outcome. Messages that arrive while a batch is on its way go in the
+//! Private messages written to a standalone Redis in batches (the message log's
+//! [`super::messages`] standalone implementation): one task per node takes every message
+//! waiting when it is free, sends them in one `store_messages.lua` call, and hands each sender
+//! its own outcome. Messages that arrive while a batch is on its way go in the
 //! next one, so under load Redis reads, runs and answers many messages per system call and per
 //! script call instead of one each. While messages keep coming, a batch also waits up to
 //! `STORE_BATCH_DELAY_US` for more (as Kafka's `linger.ms`): fewer, larger calls, and bursts
@@ -42,7 +42,7 @@ struct Job {
     reply: oneshot::Sender<Result<i64, StoreError>>,
 }
 
-/// The sending side, kept by the message store.
+/// The sending side, kept by the standalone message log.
 #[derive(Clone)]
 pub struct MessageBatches {
     jobs: mpsc::Sender<Job>,

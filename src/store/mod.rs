@@ -24,8 +24,8 @@ mod undo;
 pub mod users;
 
 pub use announcements::{Announcement, Announcer, Target};
-pub use contacts::{ContactStore, Stored};
-pub use messages::{MessageStore, Record};
+pub use contacts::ContactStore;
+pub use messages::{MessageLimits, MessageLog, MessageStore, Record, Stored};
 pub use nodes::NodeStore;
 pub use pages::Page;
 pub use read_marks::ReadMarkStore;

@@ -48,7 +48,7 @@ enum Phase {
     Abandoned,
 }
 
-/// The removals of one node's refused messages, kept by its message store; clones share the
+/// The removals of one node's refused messages, kept by its cluster message log; clones share the
 /// worker.
 #[derive(Clone)]
 pub struct Undos {

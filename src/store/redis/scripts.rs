@@ -33,5 +33,4 @@ scripts! {
     SESSION_SWEEP = "session_sweep.lua";
     SPUBLISH_UNLESS_ECHO = "spublish_unless_echo.lua";
     STORE_MESSAGES = "store_messages.lua";
-    STORE_MESSAGES_CONTACTS = "store_messages_contacts.lua";
 }

@@ -1,0 +1,237 @@
+//! The message log on a Redis Cluster, where a message's keys sit on different masters and no
+//! script or transaction may span them: RPUSH, LTRIM, EXPIRE per history (ZADD,
+//! ZREMRANGEBYRANK, EXPIRE for the index), each key's as one pipeline that also reads what its
+//! trim drops, concurrently (each to its key's master), all or none of them by
+//! [`cluster_append`] (which puts back what the trims dropped when it takes a refused message
+//! back); for a message that makes contacts, SADD + EXPIRE per contact set alongside, unmade
+//! when the message is refused; then the publications (the introduction first, awaited, only
+//! when it is new to the recipient). No script is needed per key: Redis runs one connection's
+//! commands in order, so the trim and the expiry follow the push, and what another client runs
+//! in between (another append) leaves the same result (the newest `cap` entries, the same TTL).
+//! The messages arriving together start together ([`crate::store::cluster_batch`]).
+
+use std::time::Duration;
+
+use redis::{Cmd, Value};
+
+use super::{MessageLimits, Record, Stored};
+use crate::store::{
+    Announcement, StoreError,
+    cluster_append::{self, HistoryWrites, PutBack},
+    cluster_batch::ClusterBatches,
+    redis::{RedisPool, keys},
+    undo::Undos,
+};
+
+#[derive(Clone)]
+pub struct ClusterLog {
+    pool: RedisPool,
+    limits: MessageLimits,
+    batches: ClusterBatches,
+    /// The removals of refused messages ([`crate::store::undo`]).
+    undos: Undos,
+}
+
+/// A message's writes to the two contact sets, beside its histories'.
+struct ContactWrites {
+    /// SADD then EXPIRE per set: the sender's, then the recipient's.
+    cmds: Vec<Cmd>,
+    /// The SREM that unmakes each set's add, for a refused message.
+    undos: [Cmd; 2],
+}
+
+/// The reply of the recipient's SADD, in [`ContactWrites::cmds`].
+const RECIPIENT_ADD: usize = 2;
+
+impl ClusterLog {
+    /// Starts the batch task and the undo worker.
+    pub fn spawn(pool: RedisPool, limits: MessageLimits, batch_delay: Duration) -> Self {
+        let sizes = pool.metrics().store_batch_messages.clone();
+        Self {
+            batches: ClusterBatches::spawn(batch_delay, sizes),
+            undos: Undos::spawn(pool.clone()),
+            pool,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> MessageLimits {
+        self.limits
+    }
+
+    /// Waits, up to `within`, for the messages on their way and the removals of refused ones
+    /// ([`Undos::finish`]).
+    pub async fn finish(&self, within: Duration) {
+        self.undos.finish(within).await;
+    }
+
+    /// See [`super::MessageLog::append`]. The work's future (~14 KB) is boxed by `run`: unboxed
+    /// it would make every message's handler future that large, copied at each spawn (4.5 % of
+    /// a node's CPU in memmove, measured in BENCHMARKS.md).
+    pub fn append(
+        &self,
+        record: &Record<'_>,
+        message: &Announcement,
+        introduction: Option<&Announcement>,
+    ) -> impl Future<Output = Result<Stored, StoreError>> + Send + '_ {
+        let work = self.work(record, message, introduction);
+        self.batches.run(work)
+    }
+
+    /// A message's writes and publications, owning what they need: they run with the other
+    /// messages of their batch.
+    fn work(
+        &self,
+        record: &Record<'_>,
+        message: &Announcement,
+        introduction: Option<&Announcement>,
+    ) -> impl Future<Output = Result<Stored, StoreError>> + Send + 'static {
+        let pool = self.pool.clone();
+        let writes = self.writes(record);
+        let contacts =
+            introduction.map(|introduction| (self.contact_writes(record), introduction.clone()));
+        let message = message.clone();
+        // From now: a node that stops waits for this message's writes (and their removal).
+        let (undos, busy) = (self.undos.clone(), self.undos.begin());
+        async move {
+            let conn = pool.get().await?;
+            let contact_writes = async {
+                match &contacts {
+                    Some((writes, _)) => {
+                        Some(cluster_append::bounded(conn.each::<Value>(writes.cmds.clone())).await)
+                    }
+                    None => None,
+                }
+            };
+            let (stored, added) = tokio::join!(
+                cluster_append::append_all(&undos, busy, &conn, writes),
+                contact_writes,
+            );
+            let new = |replies: &[Value], i: usize| matches!(replies.get(i), Some(Value::Int(1)));
+            if let Err(err) = stored {
+                // Refused: the contacts this message made are unmade (once; a contact left
+                // over shows a user without a conversation, nothing more).
+                if let (Some((writes, _)), Some(Ok(replies))) = (&contacts, &added) {
+                    let unmade = writes
+                        .undos
+                        .iter()
+                        .zip([0, RECIPIENT_ADD])
+                        .filter(|(_, i)| new(replies, *i))
+                        .map(|(undo, _)| undo.clone())
+                        .collect();
+                    let _ = cluster_append::bounded(conn.each::<Value>(unmade)).await;
+                }
+                return Err(err);
+            }
+            // When the recipient's SADD failed, introduce anyway: a `user connected` for a
+            // known contact only refreshes its entry.
+            let introduction = match (&contacts, &added) {
+                (Some((_, introduction)), Some(Ok(replies))) if !new(replies, RECIPIENT_ADD) => {
+                    None
+                }
+                (Some((_, introduction)), _) => Some(introduction),
+                (None, _) => None,
+            };
+            let published = async {
+                if let Some(introduction) = introduction {
+                    let introductions = introduction.publications();
+                    cluster_append::bounded(conn.publish_each(&introductions)).await?;
+                }
+                cluster_append::bounded(conn.publish_each(&message.publications())).await
+            };
+            Ok(Stored {
+                introduced: introduction.is_some(),
+                published: published.await,
+            })
+        }
+    }
+
+    /// Every write of a message but the contacts', for [`cluster_append::append_all`]: each
+    /// party's history, and the conversation's index (always written here, unlike on a
+    /// standalone Redis, where only an index that exists is).
+    fn writes(&self, record: &Record<'_>) -> Vec<HistoryWrites> {
+        let mut writes: Vec<HistoryWrites> = record
+            .parties()
+            .into_iter()
+            .map(|user| self.history_writes(user, record.json))
+            .collect();
+        writes.push(self.index_writes(record));
+        writes
+    }
+
+    /// Appends `json` to `user`'s history, keeping it bounded and alive.
+    fn history_writes(&self, user: &str, json: &str) -> HistoryWrites {
+        let key = keys::messages(user);
+        HistoryWrites {
+            cmds: vec![
+                redis::cmd("RPUSH").arg(&key).arg(json).to_owned(),
+                // What the trim drops: every entry before the newest `cap`.
+                redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-self.cap_i64() - 1)
+                    .to_owned(),
+                redis::cmd("LTRIM")
+                    .arg(&key)
+                    .arg(-self.cap_i64())
+                    .arg(-1)
+                    .to_owned(),
+                expire(&key, self.limits.history_ttl),
+            ],
+            undo: redis::cmd("LREM").arg(&key).arg(0).arg(json).to_owned(),
+            put_back: PutBack::List(key),
+        }
+    }
+
+    /// Adds the message to its conversation's index, keeping it bounded and alive.
+    fn index_writes(&self, record: &Record<'_>) -> HistoryWrites {
+        let (key, member) = (record.index_key(), record.index_member());
+        HistoryWrites {
+            cmds: vec![
+                redis::cmd("ZADD").arg(&key).arg(0).arg(&member).to_owned(),
+                redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-self.cap_i64() - 1)
+                    .to_owned(),
+                redis::cmd("ZREMRANGEBYRANK")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-self.cap_i64() - 1)
+                    .to_owned(),
+                expire(&key, self.limits.history_ttl),
+            ],
+            undo: redis::cmd("ZREM").arg(&key).arg(&member).to_owned(),
+            put_back: PutBack::Index(key),
+        }
+    }
+
+    /// Makes the two parties contacts of each other, each set kept alive.
+    fn contact_writes(&self, record: &Record<'_>) -> ContactWrites {
+        let (from, to) = (record.from, record.to);
+        let mut cmds = Vec::with_capacity(4);
+        for (owner, peer) in [(from, to), (to, from)] {
+            let key = keys::contacts(owner);
+            cmds.push(redis::cmd("SADD").arg(&key).arg(peer).to_owned());
+            cmds.push(expire(&key, self.limits.contact_ttl));
+        }
+        let unmake = |owner: &str, peer: &str| {
+            redis::cmd("SREM")
+                .arg(keys::contacts(owner))
+                .arg(peer)
+                .to_owned()
+        };
+        ContactWrites {
+            cmds,
+            undos: [unmake(from, to), unmake(to, from)],
+        }
+    }
+
+    fn cap_i64(&self) -> i64 {
+        i64::try_from(self.limits.cap).unwrap_or(i64::MAX)
+    }
+}
+
+fn expire(key: &str, ttl: Duration) -> Cmd {
+    redis::cmd("EXPIRE").arg(key).arg(ttl.as_secs()).to_owned()
+}

@@ -1,0 +1,198 @@
+//! The message log on a standalone Redis: each message is one part of a `store_messages.lua`
+//! call that it shares with the messages waiting with it ([`crate::store::message_batch`]).
+//! The script does every write, the trims, the undo of a refused message and the
+//! publications in one atomic step per message. A part names what it carries: a count of
+//! name/value pairs, then the pairs (`json`, `histories`, `index`, `channel_held`, ...), each
+//! pair that names keys taking the part's next ones.
+
+use std::time::Duration;
+
+use super::{MessageLimits, Record, Stored};
+use crate::store::{
+    Announcement, StoreError,
+    message_batch::MessageBatches,
+    redis::{RedisPool, keys, scripts},
+};
+
+#[derive(Clone)]
+pub struct StandaloneLog {
+    batches: MessageBatches,
+    limits: MessageLimits,
+}
+
+impl StandaloneLog {
+    /// Starts the batch task; `batch_delay`: how long a batch may wait for more messages.
+    pub fn spawn(pool: RedisPool, limits: MessageLimits, batch_delay: Duration) -> Self {
+        let head = [
+            limits.cap.to_string(),
+            limits.history_ttl.as_secs().to_string(),
+            limits.contact_ttl.as_secs().to_string(),
+        ]
+        .map(String::into_bytes)
+        .to_vec();
+        let batches = MessageBatches::spawn(pool, &scripts::STORE_MESSAGES, head, batch_delay);
+        Self { batches, limits }
+    }
+
+    pub fn limits(&self) -> MessageLimits {
+        self.limits
+    }
+
+    /// See [`super::MessageLog::append`]: one script call, shared with the messages that wait
+    /// with this one.
+    pub async fn append(
+        &self,
+        record: &Record<'_>,
+        message: &Announcement,
+        introduction: Option<&Announcement>,
+    ) -> Result<Stored, StoreError> {
+        let part = Part::of(record, message, introduction)?;
+        let introduced = self.batches.store(part.keys, part.args).await?;
+        Ok(Stored {
+            introduced: introduced == 1,
+            published: Ok(()),
+        })
+    }
+}
+
+/// One message's keys and arguments for `store_messages.lua`: the count of pairs, then the
+/// pairs; a pair that names keys adds them to the keys, in the same order.
+#[derive(Debug, PartialEq)]
+struct Part {
+    keys: Vec<String>,
+    args: Vec<Vec<u8>>,
+}
+
+impl Part {
+    fn of(
+        record: &Record<'_>,
+        message: &Announcement,
+        introduction: Option<&Announcement>,
+    ) -> Result<Self, StoreError> {
+        let mut part = Self {
+            keys: Vec::new(),
+            // The count of pairs, written last.
+            args: vec![Vec::new()],
+        };
+        part.pair("json", record.json);
+        part.pair("envelope", message.head_before(record.json)?);
+        let parties = record.parties();
+        part.pair("histories", parties.len().to_string());
+        part.keys.extend(parties.into_iter().map(keys::messages));
+        part.keyed("index", record.index_key(), record.id);
+        part.channels("channel", message);
+        if let Some(introduction) = introduction {
+            let (from, to) = (record.from, record.to);
+            part.keyed("sender_contacts", keys::contacts(from), to);
+            part.keyed("recipient_contacts", keys::contacts(to), from);
+            part.pair("introduction", introduction.payload.as_slice());
+            part.channels("introduce", introduction);
+        }
+        part.args[0] = ((part.args.len() - 1) / 2).to_string().into_bytes();
+        Ok(part)
+    }
+
+    fn pair(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+        self.args.push(name.as_bytes().to_vec());
+        self.args.push(value.into());
+    }
+
+    fn keyed(&mut self, name: &str, key: String, value: &str) {
+        self.keys.push(key);
+        self.pair(name, value);
+    }
+
+    /// `name` for each channel of `announce`, `name_held` for those this node holds.
+    fn channels(&mut self, name: &str, announce: &Announcement) {
+        for target in &announce.channels {
+            let channel = target.channel.as_str();
+            if target.held_here {
+                self.pair(&format!("{name}_held"), channel);
+            } else {
+                self.pair(name, channel);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Target;
+
+    fn announcement(payload: &str, channels: &[(&str, bool)]) -> Announcement {
+        Announcement {
+            payload: payload.as_bytes().to_vec(),
+            channels: channels
+                .iter()
+                .map(|&(channel, held_here)| Target {
+                    channel: channel.into(),
+                    held_here,
+                })
+                .collect(),
+        }
+    }
+
+    fn text(part: &Part) -> Vec<String> {
+        part.args
+            .iter()
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_part_names_what_each_value_is_and_the_contacts_come_only_with_an_introduction() {
+        let record = Record {
+            from: "a",
+            to: "b",
+            id: "7",
+            json: "{}",
+        };
+        let message = announcement("head|{}", &[("ch:b", false), ("ch:a", true)]);
+        let part = Part::of(&record, &message, None).expect("a part");
+        assert_eq!(
+            text(&part),
+            [
+                "6",
+                "json",
+                "{}",
+                "envelope",
+                "head|",
+                "histories",
+                "2",
+                "index",
+                "7",
+                "channel",
+                "ch:b",
+                "channel_held",
+                "ch:a",
+            ]
+        );
+        assert_eq!(
+            part.keys,
+            [
+                keys::messages("a"),
+                keys::messages("b"),
+                keys::conversation("a", "b")
+            ]
+        );
+
+        let introduction = announcement("hello", &[("ch:b", false)]);
+        let part = Part::of(&record, &message, Some(&introduction)).expect("a part");
+        assert_eq!(text(&part)[0], "10");
+        assert_eq!(
+            text(&part)[13..],
+            [
+                "sender_contacts",
+                "b",
+                "recipient_contacts",
+                "a",
+                "introduction",
+                "hello",
+                "introduce",
+                "ch:b"
+            ]
+        );
+        assert_eq!(part.keys[3..], [keys::contacts("a"), keys::contacts("b")]);
+    }
+}
