@@ -8,7 +8,7 @@
 -- KEYS[1]  privmsg:conversation:{a}:{b}  the conversation's index
 -- KEYS[2]  messages:{me}    the history it is built from (the caller's)
 -- KEYS[3]  messages:{peer}  the other history (only its time to live is read)
--- ARGV[1]  me, ARGV[2] peer (userIDs)
+-- ARGV[1]  me, ARGV[2] peer (userIDs as the messages' JSON spells them: `"` and `\` escaped)
 -- ARGV[3]  a history's time to live, in seconds, for when neither history has one
 --
 -- What it indexes: the messages between the two, newest first, back to the first entry of

@@ -1,7 +1,8 @@
 //! Identifiers. A sessionID is a bearer secret; a userID is public.
 //!
-//! Both accept the Node server's 16-hex-char IDs so that its stored sessions keep working;
-//! new IDs are UUIDv4 (122 random bits).
+//! A sessionID accepts the Node server's 16-hex-char IDs so that its stored sessions keep
+//! working; a userID is opaque, as identity providers issue them. New IDs are UUIDv4 (122
+//! random bits).
 
 use std::{borrow::Borrow, fmt};
 
@@ -37,6 +38,9 @@ impl fmt::Debug for SessionId {
     }
 }
 
+/// The longest userID accepted, in characters.
+pub const MAX_USER_ID_CHARS: usize = 128;
+
 /// The public identity of a user, and the name of the room holding all its sockets.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(String);
@@ -46,11 +50,21 @@ impl UserId {
         Self(uuid::Uuid::new_v4().to_string())
     }
 
-    /// A userID as this server or the Node server mints them: a hyphenated UUID or 16 hex chars.
+    /// A userID as this server, the Node server or an identity provider issues them (PROTOCOL.md,
+    /// "Identity: userIDs as identity providers issue them"): an opaque string of 1 to
+    /// [`MAX_USER_ID_CHARS`] characters, none of them a control character or whitespace. So
+    /// `auth0|5f7c…`, `user_2NNE…`, `ann@example.com`, a UUID and 16 hex chars all pass; what
+    /// such an ID may hold that is special in a Redis key or member is dealt with where the key
+    /// is built (`store::redis::keys`).
     pub fn parse(raw: &str) -> Option<Self> {
-        let legacy = raw.len() == 16 && raw.bytes().all(|b| b.is_ascii_hexdigit());
-        let uuid = raw.len() == 36 && uuid::Uuid::try_parse(raw).is_ok();
-        (legacy || uuid).then(|| Self(raw.to_owned()))
+        let mut chars = 0;
+        for c in raw.chars() {
+            chars += 1;
+            if chars > MAX_USER_ID_CHARS || c.is_control() || c.is_whitespace() {
+                return None;
+            }
+        }
+        (chars > 0).then(|| Self(raw.to_owned()))
     }
 
     /// Wraps an ID read back from our own Redis data, which was checked when it was written
@@ -105,15 +119,52 @@ mod tests {
     }
 
     #[test]
-    fn user_id_parse_accepts_uuid_and_legacy_hex() {
-        assert!(UserId::parse("0123456789abcdef").is_some());
-        assert!(UserId::parse(&uuid::Uuid::new_v4().to_string()).is_some());
+    fn user_id_parse_accepts_what_identity_providers_issue() {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        for good in [
+            "auth0|5f7c8ec7c33c6c004bbafe82",
+            "google-oauth2|1093",
+            "user_2NNEqL2nrIRdJ194ndJqAHwEfxC",
+            "8Xh3QoGm1bTqYk2VwZ9s0PcLd4E2",
+            "ann@example.com",
+            &uuid,
+            "0123456789abcdef",
+            "x",
+            "a:b{c}#d!e\"\\f*?[g]%",
+            "ünïcødé-名前",
+        ] {
+            let parsed = UserId::parse(good).unwrap_or_else(|| panic!("{good:?}"));
+            assert_eq!(parsed.as_str(), good, "kept as is");
+        }
+    }
+
+    #[test]
+    fn user_id_parse_counts_characters_up_to_128() {
+        assert!(UserId::parse(&"a".repeat(128)).is_some());
+        assert!(UserId::parse(&"a".repeat(129)).is_none());
+        // Characters, not bytes: 128 two-byte characters pass.
+        assert!(UserId::parse(&"é".repeat(128)).is_some());
+        assert!(UserId::parse(&"é".repeat(129)).is_none());
+    }
+
+    #[test]
+    fn user_id_parse_refuses_empty_whitespace_and_control_characters() {
         for bad in [
             "",
-            "0123456789abcdeg",
-            "0123456789abcdef0",
-            "not-a-user",
-            "../x",
+            " ",
+            "a b",
+            " a",
+            "a ",
+            "a\tb",
+            "a\nb",
+            "a\rb",
+            "a\0b",
+            "a\u{7f}b",
+            "a\u{85}b",
+            "a\u{a0}b",
+            "a\u{2003}b",
+            "a\u{3000}b",
+            "\u{1b}[31m",
         ] {
             assert!(UserId::parse(bad).is_none(), "{bad:?}");
         }

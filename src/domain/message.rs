@@ -163,7 +163,7 @@ mod tests {
             (json!({"content": "hi"}), Refusal::InvalidRecipient),
             (json!({"content": "hi", "to": 7}), Refusal::InvalidRecipient),
             (
-                json!({"content": "hi", "to": "room-of-everyone"}),
+                json!({"content": "hi", "to": "room of everyone"}),
                 Refusal::InvalidRecipient,
             ),
         ];

@@ -207,7 +207,7 @@ mod tests {
             (json!("x"), InvalidPayload),
             (json!(null), InvalidPayload),
             (json!({}), InvalidPeer),
-            (json!({ "with": "nobody" }), InvalidPeer),
+            (json!({ "with": "no body" }), InvalidPeer),
             (json!({ "with": PEER, "before": 5 }), InvalidBefore),
             (json!({ "with": PEER, "before": "legacy:0" }), InvalidBefore),
             (

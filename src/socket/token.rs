@@ -181,7 +181,7 @@ mod tests {
             ),
             sign(json!({"sub": user, "name": "ann"}), SECRET),
             sign(
-                json!({"sub": "not-a-user", "name": "ann", "exp": later()}),
+                json!({"sub": "not a user", "name": "ann", "exp": later()}),
                 SECRET,
             ),
             sign(json!({"sub": user, "name": "", "exp": later()}), SECRET),

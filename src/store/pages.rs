@@ -232,8 +232,8 @@ impl MessageStore {
                 .key(key)
                 .key(keys::messages_of(me))
                 .key(keys::messages_of(with))
-                .arg(me.as_str())
-                .arg(with.as_str())
+                .arg(as_in_json(me.as_str()))
+                .arg(as_in_json(with.as_str()))
                 .arg(self.limits().1.as_secs())
                 .invoke_async::<i64>(&mut conn)
                 .await?;
@@ -290,4 +290,28 @@ fn parse_member(member: &str) -> Option<Message> {
     serde_json::from_str(json)
         .inspect_err(|err| tracing::warn!(%err, "skipping an index member that is not a message"))
         .ok()
+}
+
+/// A userID as a stored message's JSON spells it between its quotes, which is how
+/// `index_conversation.lua` matches it: a `"` or `\\` in an ID is escaped there.
+fn as_in_json(user: &str) -> String {
+    let quoted = serde_json::to_string(user).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod json_spelling_tests {
+    use super::as_in_json;
+
+    #[test]
+    fn an_id_is_spelled_as_a_message_json_spells_it() {
+        for user in ["auth0|x", r#"a"b"#, r"a\b", "ann@example.com", "é{x}"] {
+            let json = serde_json::json!({ "from": user }).to_string();
+            assert_eq!(json, format!(r#"{{"from":"{}"}}"#, as_in_json(user)));
+        }
+    }
 }

@@ -36,7 +36,7 @@ impl ReadMarkStore {
         let mut conn = self.pool.get().await?;
         let mark: String = scripts::MARK_READ
             .key(keys::read_marks(me.as_str()))
-            .arg(with.as_str())
+            .arg(keys::read_field(with.as_str()).as_ref())
             .arg(up_to)
             .arg(self.ttl.as_secs())
             .invoke_async(&mut conn)
@@ -68,9 +68,10 @@ impl ReadMarkStore {
         let (fields,): (Vec<(String, String)>,) = pipe.query_async(&mut conn.clone()).await?;
         let mut marks = ReadMarks::default();
         for (field, mark) in fields {
-            match field.strip_prefix(keys::READ_BY_PREFIX) {
-                Some(peer) => marks.theirs.insert(peer.to_owned(), mark),
-                None => marks.mine.insert(field, mark),
+            match keys::parse_read_field(&field) {
+                Some((peer, true)) => marks.theirs.insert(peer, mark),
+                Some((peer, false)) => marks.mine.insert(peer, mark),
+                None => None,
             };
         }
         Ok(marks)

@@ -1,6 +1,61 @@
 //! Every Redis key name is built here, and only here.
+//!
+//! A userID is opaque (`auth0|…`, `ann@example.com`, anything but whitespace and control
+//! characters), so where one is a part of a name built of several parts with `:` between
+//! them (a conversation's key, a read-mark field) it goes in through [`part`], which
+//! percent-encodes `%` and `:`: two different pairs of IDs never give one name, and the IDs
+//! this server and the Node server mint (UUIDs, hex) are written as they always were. Where an
+//! ID is the whole rest of a name after a fixed prefix (`messages:`, `privmsg:user:`, a
+//! channel) it is written as is: a prefix followed by the whole ID cannot be ambiguous.
+//!
+//! Hash tags: a userID holding `{…}` makes the keys it is in hash by what the braces hold, on a
+//! Redis Cluster. That is harmless here: on a cluster no script, MULTI or pipeline spans two
+//! keys (every write there is per key, each routed by the client library, which reads hash
+//! tags as Redis does), so no two keys need to share a slot, and a key's slot only says where
+//! it lives, never what it holds. (Anyone who can name a recipient could already pick IDs that
+//! land on one slot, by trying UUIDs.)
+
+use std::borrow::Cow;
 
 use crate::domain::{SessionId, UserId};
+
+/// A userID as one part of a name whose parts are joined with `:`: `%` and `:` percent-encoded,
+/// so the result holds no `:` and decodes back to one ID only ([`unpart`]).
+pub fn part(user: &str) -> Cow<'_, str> {
+    if !user.contains(['%', ':']) {
+        return Cow::Borrowed(user);
+    }
+    let mut out = String::with_capacity(user.len() + 4);
+    for c in user.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            ':' => out.push_str("%3A"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The userID a [`part`] encodes (`None` for a `%` that [`part`] does not write).
+pub fn unpart(part: &str) -> Option<Cow<'_, str>> {
+    if !part.contains('%') {
+        return Some(Cow::Borrowed(part));
+    }
+    let mut out = String::with_capacity(part.len());
+    let mut rest = part;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let code = rest.get(at + 1..at + 3)?;
+        out.push(match code {
+            "25" => '%',
+            "3A" => ':',
+            _ => return None,
+        });
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    Some(Cow::Owned(out))
+}
 
 /// SCAN pattern matching every session hash.
 pub const SESSION_PATTERN: &str = "session:*";
@@ -115,7 +170,7 @@ pub const PRESENCE_CHANNEL: &str = "socket.io-presence#";
 /// (UUIDv7 ids sort by time). One key per pair of users, the same from both sides.
 pub fn conversation(a: &str, b: &str) -> String {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
-    ["privmsg:conversation:", low, ":", high].concat()
+    ["privmsg:conversation:", &part(low), ":", &part(high)].concat()
 }
 
 /// A member of a [`conversation`] index: the message's id, a space, its JSON.
@@ -134,15 +189,101 @@ pub fn conversation_start(user: &str) -> String {
 
 /// A user's read marks (an extension of the layout): a hash, `{peer}` -> the id of the newest
 /// message of that conversation the user has read, and `by:{peer}` -> how far the peer has
-/// read it (a copy of the peer's own mark, so that one read at connect gives both).
+/// read it (a copy of the peer's own mark, so that one read at connect gives both). The peer
+/// goes in as a [`part`]: else a peer named `by:x` would share the field of `x`'s copy.
 pub fn read_marks(user: &str) -> String {
     format!("privmsg:read:{user}")
+}
+
+/// The field of [`read_marks`] holding how far the hash's owner has read its conversation
+/// with `peer`.
+pub fn read_field(peer: &str) -> Cow<'_, str> {
+    part(peer)
 }
 
 /// The field of [`read_marks`] holding how far `peer` has read its conversation with the
 /// hash's owner.
 pub fn read_by_field(peer: &str) -> String {
-    format!("{READ_BY_PREFIX}{peer}")
+    [READ_BY_PREFIX, &part(peer)].concat()
 }
 
 pub const READ_BY_PREFIX: &str = "by:";
+
+/// What a field of [`read_marks`] holds the mark of: `(peer, true)` for a [`read_by_field`],
+/// `(peer, false)` for a [`read_field`]; `None` for anything else.
+pub fn parse_read_field(field: &str) -> Option<(String, bool)> {
+    let (peer, theirs) = match field.strip_prefix(READ_BY_PREFIX) {
+        Some(peer) => (peer, true),
+        None => (field, false),
+    };
+    if peer.contains(':') {
+        return None;
+    }
+    Some((unpart(peer)?.into_owned(), theirs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPECIAL: [&str; 8] = [
+        "auth0|5f7c8ec7c33c6c004bbafe82",
+        "a:b",
+        "a%3Ab",
+        "by:a",
+        "{a}",
+        "a:",
+        ":",
+        "%",
+    ];
+
+    #[test]
+    fn ids_minted_here_or_by_the_node_server_name_keys_as_they_always_did() {
+        let (uuid, hex) = ("1b4e28ba-2fa1-11d2-883f-00a0c91e6bf6", "0123456789abcdef");
+        assert_eq!(
+            conversation(uuid, hex),
+            format!("privmsg:conversation:{hex}:{uuid}")
+        );
+        assert_eq!(read_field(uuid), uuid);
+        assert_eq!(read_by_field(hex), format!("by:{hex}"));
+        assert_eq!(messages("auth0|x"), "messages:auth0|x");
+        assert_eq!(user_channel("a@b"), "socket.io-user#a@b");
+    }
+
+    #[test]
+    fn no_two_pairs_of_ids_name_one_conversation() {
+        let mut seen = std::collections::HashMap::new();
+        for a in SPECIAL {
+            for b in SPECIAL {
+                let key = conversation(a, b);
+                let pair = if a <= b { (a, b) } else { (b, a) };
+                let earlier = seen.insert(key.clone(), pair);
+                assert!(
+                    earlier.is_none_or(|p| p == pair),
+                    "{key}: {earlier:?} {pair:?}"
+                );
+            }
+        }
+        // The case `:` alone made ambiguous: ("x:y", "z") and ("x", "y:z").
+        assert_ne!(conversation("x:y", "z"), conversation("x", "y:z"));
+    }
+
+    #[test]
+    fn read_fields_decode_to_their_peer_and_never_collide() {
+        let mut fields = std::collections::HashSet::new();
+        for peer in SPECIAL {
+            let mine = read_field(peer).into_owned();
+            let theirs = read_by_field(peer);
+            assert_eq!(parse_read_field(&mine), Some((peer.to_owned(), false)));
+            assert_eq!(parse_read_field(&theirs), Some((peer.to_owned(), true)));
+            assert!(fields.insert(mine) && fields.insert(theirs), "{peer}");
+        }
+    }
+
+    #[test]
+    fn a_member_of_the_username_index_gives_back_its_whole_user() {
+        for user in SPECIAL {
+            assert_eq!(user_of_member(&username_member("Ann", user)), Some(user));
+        }
+    }
+}
