@@ -9,8 +9,8 @@ use socketioxide::{
 };
 
 use super::{
-    AppState, fetch_messages,
-    handshake::Renamed,
+    AppState, expiry, fetch_messages,
+    handshake::{Renamed, TokenExpires},
     lifecycle::{Lifecycle, Phase},
     messages_read,
     payloads::SessionEvent,
@@ -36,6 +36,12 @@ pub async fn on_connect<A: Adapter>(
     socket.on("typing", typing::on_typing::<A>);
     socket.on("fetch messages", fetch_messages::on_fetch_messages::<A>);
     socket.on("messages read", messages_read::on_messages_read::<A>);
+    socket.on("refresh token", expiry::on_refresh_token::<A>);
+    // Armed before the disconnect handler is in place, so that the handler always finds it to
+    // stop (a socket closed before then is stopped below).
+    if let Some(TokenExpires(at)) = socket.extensions.remove::<TokenExpires>() {
+        expiry::watch(&socket, at);
+    }
     socket.on_disconnect(presence::on_disconnect::<A>);
     socket.join(session.user_id.as_str().to_owned());
 
@@ -49,6 +55,7 @@ pub async fn on_connect<A: Adapter>(
     // A socket that closed before its disconnect handler was in place would leave its presence
     // field behind; undo it here, once (the handler, if it also runs, finds it left).
     if !socket.connected() {
+        expiry::stop(&socket);
         *phase = Phase::Left;
         presence::leave(&socket, &session, &state).await;
         return;

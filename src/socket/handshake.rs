@@ -57,6 +57,11 @@ impl HandshakeError {
     }
 }
 
+/// `AUTH=jwt`: when the handshake's token stops being accepted, kept in the socket's
+/// extensions until the connect handler arms the socket's [`super::expiry`].
+#[derive(Debug, Clone, Copy)]
+pub struct TokenExpires(pub std::time::SystemTime);
+
 /// The name a user's stored session had before its token renamed it (`AUTH=jwt`), kept in
 /// the socket's extensions from the handshake to the socket's arrival, where the username
 /// index drops it: else `search users` would find the user under a name it no longer has.
@@ -94,11 +99,19 @@ async fn admit<A: Adapter>(
     // A malformed auth payload is treated like a missing one: it can still fall through to
     // `invalid username`, the one refusal the client knows how to handle.
     let auth = auth.unwrap_or(Value::Null);
-    let (session, renamed) = match &state.tokens {
-        Some(tokens) => session_of_token(&auth, tokens, state).await?,
-        None => (session_of_username(socket, &auth, state).await?, None),
+    let (session, renamed, expires) = match &state.tokens {
+        Some(tokens) => {
+            let identity = identity_of(&auth, tokens)?;
+            let expires = TokenExpires(identity.expires_at);
+            let (session, renamed) = session_of_token(&auth, identity, state).await?;
+            (session, renamed, Some(expires))
+        }
+        None => (session_of_username(socket, &auth, state).await?, None, None),
     };
     tracing::debug!(sid = %socket.id, user = %session.user_id, "handshake accepted");
+    if let Some(expires) = expires {
+        socket.extensions.insert(expires);
+    }
     if let Some(renamed) = renamed {
         socket.extensions.insert(renamed);
     }
@@ -137,15 +150,9 @@ async fn session_of_username<A: Adapter>(
 /// the session held, when another, comes back as [`Renamed`].
 async fn session_of_token(
     auth: &Value,
-    tokens: &TokenVerifier,
+    identity: Identity,
     state: &AppState,
 ) -> Result<(Session, Option<Renamed>), HandshakeError> {
-    let identity = auth
-        .get("token")
-        .and_then(Value::as_str)
-        .ok_or(InvalidToken)
-        .and_then(|token| tokens.verify(token))
-        .map_err(|InvalidToken| HandshakeError::InvalidToken)?;
     let named = auth
         .get("sessionID")
         .and_then(Value::as_str)
@@ -176,6 +183,15 @@ async fn session_of_token(
         .map_err(unavailable)?
         .ok_or(HandshakeError::Unavailable)?;
     Ok((Session { id, ..session }, None))
+}
+
+/// The user a valid `auth.token` names.
+fn identity_of(auth: &Value, tokens: &TokenVerifier) -> Result<Identity, HandshakeError> {
+    auth.get("token")
+        .and_then(Value::as_str)
+        .ok_or(InvalidToken)
+        .and_then(|token| tokens.verify(token))
+        .map_err(|InvalidToken| HandshakeError::InvalidToken)
 }
 
 /// The stored session `id` names, if it belongs to the token's user, renamed as the token

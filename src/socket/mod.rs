@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod audit;
 pub mod departures;
+pub mod expiry;
 pub mod fetch_messages;
 pub mod handlers;
 pub mod handshake;

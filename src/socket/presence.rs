@@ -59,6 +59,7 @@ pub async fn on_disconnect<A: Adapter>(
     // The connection is gone: its place on the node is free before the departure's Redis
     // work, not when the last handle on the socket happens to drop.
     socket.extensions.remove::<ConnectionSlot>();
+    super::expiry::stop(&socket);
     leave_once(&socket, &session, &state).await;
 }
 

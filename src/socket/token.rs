@@ -1,6 +1,8 @@
 //! `AUTH=jwt`: who a client is, from a token the deployment signed (PROTOCOL.md, "Identity
 //! from a token"). Verification is `jsonwebtoken`'s; this module only chooses what it accepts.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -12,11 +14,13 @@ use crate::{
 /// RFC 7518 §3.2: an HS256 key at least as long as the hash's output.
 const MIN_SECRET_BYTES: usize = 32;
 
-/// Who a valid token names.
+/// Who a valid token names, and until when.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub user_id: UserId,
     pub username: Username,
+    /// The moment the token stops being accepted: its `exp` plus `JWT_LEEWAY_SECS`.
+    pub expires_at: SystemTime,
 }
 
 /// Any token that does not name a user: missing, malformed, expired, badly signed, of another
@@ -30,6 +34,7 @@ pub struct InvalidToken;
 struct Claims {
     sub: String,
     name: String,
+    exp: u64,
 }
 
 /// The key and the rules a token is checked against, built once at start.
@@ -92,9 +97,13 @@ impl TokenVerifier {
                 InvalidToken
             })?
             .claims;
+        let valid_for = claims.exp.saturating_add(self.validation.leeway);
         Ok(Identity {
             user_id: UserId::parse(&claims.sub).ok_or(InvalidToken)?,
             username: Username::parse(&claims.name).ok_or(InvalidToken)?,
+            expires_at: UNIX_EPOCH
+                .checked_add(Duration::from_secs(valid_for))
+                .ok_or(InvalidToken)?,
         })
     }
 }
@@ -160,6 +169,26 @@ mod tests {
         let identity = verifier().verify(&token).expect("valid");
         assert_eq!(identity.user_id.as_str(), user);
         assert_eq!(identity.username.as_str(), "ann");
+    }
+
+    #[test]
+    fn a_token_names_its_provider_s_user_as_is_until_its_expiry_plus_the_leeway() {
+        let exp = later();
+        for sub in [
+            "auth0|5f7c8ec7c33c6c004bbafe82",
+            "user_2NNEqL2nrIRdJ194ndJqAHwEfxC",
+            "8Xh3QoGm1bTqYk2VwZ9s0PcLd4E2",
+        ] {
+            let token = sign(json!({"sub": sub, "name": "ann", "exp": exp}), SECRET);
+            let identity = verifier().verify(&token).expect("valid");
+            assert_eq!(identity.user_id.as_str(), sub);
+            let leeway = Settings::defaults().jwt_leeway_secs;
+            let expires = identity
+                .expires_at
+                .duration_since(UNIX_EPOCH)
+                .expect("after");
+            assert_eq!(expires.as_secs(), exp + leeway);
+        }
     }
 
     #[test]
