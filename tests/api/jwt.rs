@@ -117,8 +117,16 @@ async fn every_token_that_does_not_name_a_user_is_refused() {
             json!({ "token": format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{claims_part}.") }),
         ),
         (
-            "a sub that is not a userID",
-            json!({ "token": token("user-42", "ann") }),
+            "a sub with whitespace",
+            json!({ "token": token("user 42", "ann") }),
+        ),
+        (
+            "a sub with a control character",
+            json!({ "token": token("user\u{1b}42", "ann") }),
+        ),
+        (
+            "a sub of 129 characters",
+            json!({ "token": token(&"u".repeat(129), "ann") }),
         ),
         (
             "a name that is not a username",
@@ -377,4 +385,204 @@ async fn a_token_for_a_node_written_user_serves_its_stored_history() {
 
     assert_eq!(joined.user_id, USER);
     assert_eq!(joined.listed(PEER)["messages"], json!([old]));
+}
+
+/// A token for `user` as `name` that expires `secs` from now.
+fn token_expiring_in(user: &str, name: &str, secs: u64) -> String {
+    let key = EncodingKey::from_secret(SECRET.as_bytes()).expect("key");
+    let claims = json!({ "sub": user, "name": name, "exp": get_current_timestamp() + secs });
+    sign_with(Algorithm::HS256, &key, &claims)
+}
+
+/// userIDs shaped as Auth0, Clerk and Firebase issue them, unique per test run.
+fn provider_users() -> [String; 3] {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    [
+        format!("auth0|{}", &random[..24]),
+        format!("user_2NNEqL2nrIRdJ{}", &random[..13]),
+        format!("8Xh3QoGm{}", &random[..20]),
+    ]
+}
+
+async fn provider_issued_user_ids_connect_and_talk_across_nodes(redis: TestRedis) {
+    let (one, two) = (jwt_node(&redis).await, jwt_node(&redis).await);
+    let [auth0, clerk, firebase] = provider_users();
+    let mut sockets = Vec::new();
+    for (user, node) in [(&auth0, &one), (&clerk, &two), (&firebase, &one)] {
+        let joined = TestClient::join_with(node, json!({ "token": token(user, "ann") })).await;
+        assert_eq!(
+            &joined.user_id, user,
+            "the session's userID is the token's sub as is"
+        );
+        sockets.push(joined);
+    }
+
+    // Each one to the next, across the two nodes: Auth0 → Clerk → Firebase → Auth0.
+    for (from, to) in [(0, 1), (1, 2), (2, 0)] {
+        let (sender, recipient) = (sockets[from].user_id.clone(), sockets[to].user_id.clone());
+        let ack = sockets[from].send_to(&recipient, "hello").await;
+        assert_eq!(ack["message"]["from"], sender, "{ack}");
+        assert_eq!(ack["message"]["to"], recipient, "{ack}");
+        let received = sockets[to].client.expect("private message").await;
+        assert_eq!(received["from"], sender);
+        assert_eq!(received["to"], recipient);
+    }
+    // The conversation is paged back under those IDs too (its index keyed by both).
+    let page = sockets[0]
+        .client
+        .ask("fetch messages", json!({ "with": clerk }))
+        .await;
+    let messages = page["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 1, "{page}");
+    assert_eq!(messages[0]["from"], auth0);
+}
+
+/// IDs holding what is special in a Redis key, a member or a JSON string: two pairs that
+/// would share a conversation key if `:` were not encoded, and quotes and backslashes that
+/// the index script must match as the JSON spells them.
+async fn user_ids_with_key_and_json_specials_keep_their_conversations_apart(redis: TestRedis) {
+    let one = jwt_node(&redis).await;
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let (x_y, z, x, y_z) = (
+        format!("{tag}:y"),
+        "z".to_owned(),
+        tag.to_owned(),
+        "y:z".to_owned(),
+    );
+    let odd = format!(r#"{tag}{{x}}"q\b|@#"#);
+    let mut joined = Vec::new();
+    for user in [&x_y, &z, &x, &y_z, &odd] {
+        joined.push(TestClient::join_with(&one, json!({ "token": token(user, "ann") })).await);
+    }
+    let (x_y_socket, x_socket, odd_socket) = (&joined[0], &joined[2], &joined[4]);
+    x_y_socket.send_to(&z, "from x:y to z").await;
+    x_socket.send_to(&y_z, "from x to y:z").await;
+    odd_socket.send_to(&x, "from odd to x").await;
+
+    for (socket, with, content) in [
+        (x_y_socket, &z, "from x:y to z"),
+        (x_socket, &y_z, "from x to y:z"),
+        (x_socket, &odd, "from odd to x"),
+        (odd_socket, &x, "from odd to x"),
+    ] {
+        let page = socket
+            .client
+            .ask("fetch messages", json!({ "with": with }))
+            .await;
+        let contents: Vec<&Value> = page["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| &m["content"])
+            .collect();
+        assert_eq!(contents, [content], "with {with}: {page}");
+    }
+}
+
+on_standalone_and_cluster!(
+    provider_issued_user_ids_connect_and_talk_across_nodes,
+    user_ids_with_key_and_json_specials_keep_their_conversations_apart,
+);
+
+/// A node in the token mode without leeway, so that a token expires at its `exp`.
+async fn strict_jwt_node(redis: &TestRedis) -> TestApp {
+    let mut settings = test_settings(redis);
+    settings.auth = AuthMode::Jwt;
+    settings.jwt_secret = Some(SECRET.into());
+    settings.jwt_leeway_secs = 0;
+    spawn_app_with(settings).await
+}
+
+/// Long enough for any expiry these tests set.
+const EXPIRY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+async fn closes(client: &mut TestClient) -> bool {
+    client.wait_for_within("close", EXPIRY_WAIT).await.is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_is_closed_when_its_token_expires() {
+    let redis = TestRedis::start().await;
+    let app = strict_jwt_node(&redis).await;
+    let user = new_user();
+    let exp = get_current_timestamp() + 2;
+    let token = token_expiring_in(&user, "ann", 2);
+    let mut joined = TestClient::join_with(&app, json!({ "token": token })).await;
+
+    assert!(closes(&mut joined.client).await, "closed at the expiry");
+    assert!(get_current_timestamp() >= exp, "not before the token's exp");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_token_keeps_the_socket_open_past_the_first_expiry() {
+    let redis = TestRedis::start().await;
+    let app = strict_jwt_node(&redis).await;
+    let user = new_user();
+    let short = token_expiring_in(&user, "ann", 2);
+    let mut refreshed = TestClient::join_with(&app, json!({ "token": short })).await;
+    // The same token, never refreshed: its close marks the first expiry.
+    let mut witness = TestClient::join_with(&app, json!({ "token": short })).await;
+
+    let ack = refreshed
+        .client
+        .ask(
+            "refresh token",
+            json!({ "token": token_expiring_in(&user, "ann", 600) }),
+        )
+        .await;
+    assert_eq!(ack, json!({}));
+
+    assert!(closes(&mut witness.client).await, "the witness expires");
+    let sent = refreshed.send_to(&user, "still here").await;
+    assert_eq!(sent["message"]["content"], "still here", "{sent}");
+    assert!(
+        !refreshed.client.was_dropped(),
+        "open past the first expiry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_refresh_is_refused_and_the_old_expiry_holds() {
+    let redis = TestRedis::start().await;
+    let app = strict_jwt_node(&redis).await;
+    let user = new_user();
+    let mut joined =
+        TestClient::join_with(&app, json!({ "token": token_expiring_in(&user, "ann", 3) })).await;
+    let key = EncodingKey::from_secret(SECRET.as_bytes()).expect("key");
+    let expired = json!({ "sub": user, "name": "ann", "exp": get_current_timestamp() - 60 });
+    let bad = [
+        json!({ "token": "not.a.token" }),
+        json!({ "token": 42 }),
+        json!({}),
+        json!({ "token": sign_with(Algorithm::HS256, &key, &expired) }),
+        json!({ "token": token_expiring_in(&new_user(), "ann", 600) }),
+    ];
+
+    for payload in bad {
+        let ack = joined.client.ask("refresh token", payload.clone()).await;
+        assert_eq!(ack, json!({ "error": "invalid token" }), "{payload}");
+    }
+
+    assert!(closes(&mut joined.client).await, "closed at the old expiry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_session_mode_a_token_refresh_is_refused_and_the_socket_stays() {
+    let redis = TestRedis::start().await;
+    let app = crate::helpers::spawn_app(&redis).await;
+    let mut joined = TestClient::join(&app, "ann").await;
+
+    let ack = joined
+        .client
+        .ask(
+            "refresh token",
+            json!({ "token": token(&new_user(), "ann") }),
+        )
+        .await;
+
+    assert_eq!(ack, json!({ "error": "invalid token" }));
+    let user = joined.user_id.clone();
+    let sent = joined.send_to(&user, "still here").await;
+    assert_eq!(sent["message"]["content"], "still here", "{sent}");
+    assert!(!joined.client.was_dropped());
 }
