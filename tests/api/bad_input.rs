@@ -20,7 +20,7 @@ async fn bad_payloads_get_an_error_ack_and_nothing_is_stored_or_forwarded() {
         (json!(["hello", to]), "invalid payload"),
         (json!({ "content": "hello" }), "to must be a userID"),
         (
-            json!({ "content": "hello", "to": "everyone" }),
+            json!({ "content": "hello", "to": "every one" }),
             "to must be a userID",
         ),
         (

@@ -257,7 +257,7 @@ async fn every_bad_request_is_refused_with_its_reason_and_the_socket_stays() {
             "invalid payload: expected an object { with, before?, limit? }",
         ),
         (json!({}), "with must be a userID"),
-        (json!({ "with": "bob" }), "with must be a userID"),
+        (json!({ "with": "bob smith" }), "with must be a userID"),
         (
             json!({ "with": with, "before": 1 }),
             "before must be a messageID",

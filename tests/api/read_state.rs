@@ -132,7 +132,7 @@ async fn every_bad_read_is_refused_with_its_reason_and_nothing_moves() {
         ),
         (json!({ "upTo": ids[0] }), "with must be a userID"),
         (
-            json!({ "with": "ann", "upTo": ids[0] }),
+            json!({ "with": "ann\nsmith", "upTo": ids[0] }),
             "with must be a userID",
         ),
         (json!({ "with": with }), "upTo must be a messageID"),

@@ -53,7 +53,8 @@ async fn a_bad_typing_event_is_refused_with_a_reason_and_the_socket_stays() {
     let refusals = [
         (json!("bob"), "invalid payload: expected an object { to }"),
         (json!({}), "to must be a userID"),
-        (json!({ "to": "nobody" }), "to must be a userID"),
+        (json!({ "to": "no body" }), "to must be a userID"),
+        (json!({ "to": "x".repeat(129) }), "to must be a userID"),
     ];
     for (payload, reason) in refusals {
         let ack = alice.client.ask("typing", payload.clone()).await;
