@@ -127,3 +127,25 @@ fn instant_of(moment: SystemTime) -> Instant {
         .unwrap_or(Duration::ZERO);
     Instant::now() + left.min(MAX_WAIT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README documents the event and its one refusal with the text a client receives.
+    #[test]
+    fn the_readme_names_the_event_and_its_refusal_as_sent() {
+        let readme = include_str!("../../README.md");
+        assert!(readme.contains("`refresh token` `{ token }`"));
+        let refusal = format!("{{ error: \"{InvalidToken}\" }}");
+        assert!(readme.contains(&refusal), "{refusal}");
+    }
+
+    #[test]
+    fn a_deadline_far_away_or_past_is_a_valid_instant() {
+        let now = Instant::now();
+        assert!(instant_of(SystemTime::UNIX_EPOCH) <= Instant::now());
+        let far = SystemTime::now() + Duration::from_secs(u64::from(u32::MAX) * 100);
+        assert!(instant_of(far) <= now + MAX_WAIT + Duration::from_secs(1));
+    }
+}
