@@ -220,11 +220,6 @@ impl Conn {
         Ok(pipe.query_async(&mut self.clone()).await?)
     }
 
-    /// Whether this is a Redis Cluster connection (a pipeline or script there stays on one slot).
-    pub fn is_cluster(&self) -> bool {
-        matches!(self.inner, Inner::Cluster(_))
-    }
-
     /// Runs `steps` in their order, each step's commands touching keys of one slot, for writes
     /// whose order readers rely on; answers every command's reply, in order. One pipeline on a
     /// standalone Redis, which runs it in order. On a cluster the steps may sit on different

@@ -81,12 +81,6 @@ impl RedisPool {
         })
     }
 
-    /// Whether it reaches a Redis Cluster (keys on different slots may sit on different
-    /// masters), rather than one Redis.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self.pool, Pool::Cluster(_))
-    }
-
     /// Whether it reaches one Redis or a Redis Cluster (keys on different slots may sit on
     /// different masters): for the stores to choose, once when built, between their two
     /// implementations of a verb.
