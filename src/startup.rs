@@ -24,7 +24,7 @@ use crate::{
     },
     store::{
         self, Announcer, MessageLimits, MessageLog, MessageStore, NodeStore, ReadMarkStore,
-        RedisPool, SessionStore, UserIndex,
+        RedisKind, RedisPool, SessionStore, UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -80,10 +80,13 @@ impl Application {
         };
         // The one place the message write path is chosen: a script per batch on a standalone
         // Redis, single-key writes per master on a cluster.
-        let log = if pool.is_cluster() {
-            MessageLog::cluster(pool.clone(), limits, settings.store_batch_delay())
-        } else {
-            MessageLog::standalone(pool.clone(), limits, settings.store_batch_delay())
+        let log = match pool.kind() {
+            RedisKind::Cluster => {
+                MessageLog::cluster(pool.clone(), limits, settings.store_batch_delay())
+            }
+            RedisKind::Standalone => {
+                MessageLog::standalone(pool.clone(), limits, settings.store_batch_delay())
+            }
         };
         let messages = MessageStore::new(pool.clone(), log);
         // Decided here, once: the handlers ask the scope, never the setting.

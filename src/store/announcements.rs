@@ -5,7 +5,7 @@
 
 use super::{
     StoreError,
-    redis::{Publication, RedisPool, scripts},
+    redis::{Publication, RedisKind, RedisPool, scripts},
 };
 
 /// What to publish: one payload, on each of these channels.
@@ -69,21 +69,38 @@ impl Announcement {
 #[derive(Clone)]
 pub struct Announcer {
     pool: RedisPool,
+    /// How an announcement that this node hears itself skips its echoes, chosen from the
+    /// pool's kind when built.
+    echoes: EchoSkip,
+}
+
+/// The two ways to skip the channels whose only subscriber is this node. Both ask Redis how
+/// many subscribe, in the call that publishes, so that a subscriber elsewhere is never missed.
+#[derive(Clone, Copy)]
+enum EchoSkip {
+    /// A standalone Redis: one script call for every channel
+    /// (`redis-scripts/publish_announcement.lua`), one round trip whatever their number.
+    OneScript,
+    /// A Redis Cluster: a sharded channel lives on the master of its slot, so each channel is
+    /// published in a call of its own ([`crate::store::Conn::publish_each`]).
+    EachChannel,
 }
 
 impl Announcer {
     pub fn new(pool: RedisPool) -> Self {
-        Self { pool }
+        let echoes = match pool.kind() {
+            RedisKind::Standalone => EchoSkip::OneScript,
+            RedisKind::Cluster => EchoSkip::EachChannel,
+        };
+        Self { pool, echoes }
     }
 
     /// Publishes `announce` on each of its channels that some other node may hear.
     pub async fn publish(&self, announce: &Announcement) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await?;
-        // Where this node holds some of the users, a script skips the channels that would only
-        // come back to it (`redis-scripts/publish_announcement.lua`): with everyone on one
-        // node, every channel. A cluster publishes on each channel in a call of its own, with
-        // the same rule ([`crate::store::Conn::publish_each`]).
-        if conn.is_cluster() || !announce.channels.iter().any(|target| target.held_here) {
+        // With none of the users on this node there is no echo to skip: plain publications.
+        let held_here = announce.channels.iter().any(|target| target.held_here);
+        if matches!(self.echoes, EchoSkip::EachChannel) || !held_here {
             return conn.publish_each(&announce.publications()).await;
         }
         let mut call = scripts::PUBLISH_ANNOUNCEMENT.prepare_invoke();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{
     Announcement, MessageStore, Record, StoreError, Stored, UserEntry, UserIndex,
-    redis::{RedisPool, keys, scripts},
+    redis::{RedisKind, RedisPool, keys, scripts},
 };
 use crate::domain::UserId;
 
@@ -25,13 +25,32 @@ pub struct ContactStore {
     /// A contact set's time to live, restarted on every add and on each connect of its owner:
     /// as long as the longer of a session and a history, so that contacts outlive neither.
     ttl: Duration,
+    /// How [`ContactStore::listed`] looks its contacts up, chosen from the pool's kind when
+    /// built.
+    lookup: Lookup,
+}
+
+/// The two ways to read a contact set with its members' entries.
+#[derive(Clone, Copy)]
+enum Lookup {
+    /// A standalone Redis: one script call reads the set and every member's keys
+    /// (`redis-scripts/contact_entries.lua`), up to [`MAX_LOOKED_UP_IN_SCRIPT`] members; the
+    /// steps below past that.
+    Script,
+    /// A Redis Cluster: the members' keys sit on other slots than the set, where a script
+    /// cannot reach them: single-key steps, three round trips.
+    Steps,
 }
 
 impl ContactStore {
     /// A store whose sets live `ttl` (the message log, which writes them with a message,
     /// gets the same TTL: `MessageLimits::contact_ttl`).
     pub fn new(pool: RedisPool, ttl: Duration) -> Self {
-        Self { pool, ttl }
+        let lookup = match pool.kind() {
+            RedisKind::Standalone => Lookup::Script,
+            RedisKind::Cluster => Lookup::Steps,
+        };
+        Self { pool, ttl, lookup }
     }
 
     /// `user`'s contacts.
@@ -48,8 +67,8 @@ impl ContactStore {
     /// for a set of up to [`MAX_LOOKED_UP_IN_SCRIPT`]; else, and on a cluster, three round
     /// trips: the members, then their user keys, then their sessions (`index`).
     pub async fn listed(&self, user: &str, index: &UserIndex) -> Result<Vec<Listed>, StoreError> {
-        let mut conn = self.pool.get().await?;
-        if !conn.is_cluster() {
+        if let Lookup::Script = self.lookup {
+            let mut conn = self.pool.get().await?;
             type Row = (String, Option<String>, Option<String>);
             let rows: Option<Vec<Row>> = scripts::CONTACT_ENTRIES
                 .key(keys::contacts(user))

@@ -29,7 +29,7 @@ pub use messages::{MessageLimits, MessageLog, MessageStore, Record, Stored};
 pub use nodes::NodeStore;
 pub use pages::Page;
 pub use read_marks::ReadMarkStore;
-pub use redis::{Conn, RedisPool, RedisTarget, load_scripts, ping};
+pub use redis::{Conn, RedisKind, RedisPool, RedisTarget, load_scripts, ping};
 pub use sessions::{Departure, PresenceField, SessionStore, SocketTag, UserEntry};
 pub use users::UserIndex;
 

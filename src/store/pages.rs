@@ -220,10 +220,10 @@ impl MessageStore {
     /// On a standalone Redis, a conversation's index is built from `me`'s history the first
     /// time a page or a read mark finds none (`index_conversation.lua`); from then on every
     /// message is added to it, so later pages and marks cost `O(log n)`. Best effort: without
-    /// it, the next one reads the history again, which costs time, not correctness. (On a
-    /// cluster every message is indexed as it is stored: nothing to build.)
+    /// it, the next one reads the history again, which costs time, not correctness. (A log
+    /// that indexes every message as it stores it, the cluster's, leaves nothing to build.)
     async fn build_index(&self, key: &str, me: &UserId, with: &UserId) {
-        if self.pool.is_cluster() {
+        if self.indexes_every_message() {
             return;
         }
         let built = async {

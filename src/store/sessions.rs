@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{
     StoreError,
-    redis::{RedisPool, keys, scripts},
+    redis::{RedisKind, RedisPool, keys, scripts},
 };
 use crate::domain::{Session, SessionId, UserId, Username};
 
@@ -75,11 +75,33 @@ pub struct UserEntry {
 pub struct SessionStore {
     pool: RedisPool,
     ttl: Duration,
+    /// Where a connect lists the session under its node, chosen from the pool's kind when
+    /// built.
+    node_listing: NodeListing,
+}
+
+/// The two ways a connect lists its session under the socket's node before it records the
+/// socket (see [`SessionStore::connect`]).
+#[derive(Clone, Copy)]
+enum NodeListing {
+    /// A standalone Redis: in the connect script itself, one call for both keys.
+    InScript,
+    /// A Redis Cluster: the node's list sits on another slot than the session, where a script
+    /// cannot reach it: SADD and EXPIRE first, one round trip more.
+    Before,
 }
 
 impl SessionStore {
     pub fn new(pool: RedisPool, ttl: Duration) -> Self {
-        Self { pool, ttl }
+        let node_listing = match pool.kind() {
+            RedisKind::Standalone => NodeListing::InScript,
+            RedisKind::Cluster => NodeListing::Before,
+        };
+        Self {
+            pool,
+            ttl,
+            node_listing,
+        }
     }
 
     /// The session a client's sessionID names, if it is stored and has a userID, with the
@@ -117,18 +139,21 @@ impl SessionStore {
             .arg(session.username.as_str())
             .arg(ttl)
             .arg(&socket.field);
-        if conn.is_cluster() {
-            let add = redis::cmd("SADD")
-                .arg(&socket.node_sessions)
-                .arg(session.id.expose())
-                .to_owned();
-            let expire = redis::cmd("EXPIRE")
-                .arg(&socket.node_sessions)
-                .arg(ttl)
-                .to_owned();
-            conn.each::<redis::Value>(vec![add, expire]).await?;
-        } else {
-            call.key(&socket.node_sessions).arg(session.id.expose());
+        match self.node_listing {
+            NodeListing::InScript => {
+                call.key(&socket.node_sessions).arg(session.id.expose());
+            }
+            NodeListing::Before => {
+                let add = redis::cmd("SADD")
+                    .arg(&socket.node_sessions)
+                    .arg(session.id.expose())
+                    .to_owned();
+                let expire = redis::cmd("EXPIRE")
+                    .arg(&socket.node_sessions)
+                    .arg(ttl)
+                    .to_owned();
+                conn.each::<redis::Value>(vec![add, expire]).await?;
+            }
         }
         call.invoke_async::<i64>(&mut conn).await?;
         Ok(())

@@ -114,6 +114,17 @@ impl MessageLog {
         }
     }
 
+    /// Whether it adds every message to its conversation's index as it stores it. The cluster
+    /// log does: it writes the index like any other key. The standalone script adds a message
+    /// only to an index that exists, built on first use from a history
+    /// (`index_conversation.lua`), which reads the histories of two users on other slots.
+    fn indexes_every_message(&self) -> bool {
+        match self {
+            Self::Standalone(_) => false,
+            Self::Cluster(_) => true,
+        }
+    }
+
     /// For a node that stops: waits, up to `within`, for the writes still on their way.
     async fn finish(&self, within: Duration) {
         match self {
@@ -182,6 +193,12 @@ impl MessageStore {
     /// The most messages a history keeps, and a history's time to live.
     pub(super) fn limits(&self) -> (usize, Duration) {
         (self.cap, self.ttl)
+    }
+
+    /// Whether its log adds every message to its conversation's index as it stores it: then
+    /// an index is never built from a history ([`MessageLog::indexes_every_message`]).
+    pub(super) fn indexes_every_message(&self) -> bool {
+        self.log.indexes_every_message()
     }
 
     /// A user's whole history, oldest first. Entries that are not messages (foreign or corrupt

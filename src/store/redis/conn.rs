@@ -220,9 +220,23 @@ impl Conn {
         Ok(pipe.query_async(&mut self.clone()).await?)
     }
 
-    /// Whether this is a Redis Cluster connection (a pipeline or script there stays on one slot).
-    pub fn is_cluster(&self) -> bool {
-        matches!(self.inner, Inner::Cluster(_))
+    /// Runs `steps` in their order, each step's commands touching keys of one slot, for writes
+    /// whose order readers rely on; answers every command's reply, in order. One pipeline on a
+    /// standalone Redis, which runs it in order. On a cluster the steps may sit on different
+    /// masters, where no pipeline keeps their order: one request per step (a pipeline, or the
+    /// command itself when it is alone), each sent once the one before answered.
+    pub async fn in_order(&self, steps: Vec<Vec<Cmd>>) -> Result<Vec<Value>, StoreError> {
+        if let Inner::Standalone(_) = self.inner {
+            return self.on_one_slot(steps.concat()).await;
+        }
+        let mut replies = Vec::new();
+        for step in steps {
+            match <[Cmd; 1]>::try_from(step) {
+                Ok([cmd]) => replies.push(cmd.query_async(&mut self.clone()).await?),
+                Err(step) => replies.extend(self.on_one_slot(step).await?),
+            }
+        }
+        Ok(replies)
     }
 
     /// Publishes each of `publications` in one round trip: PUBLISH on a standalone Redis (the

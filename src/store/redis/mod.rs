@@ -27,6 +27,13 @@ pub enum RedisTarget {
     Cluster(Vec<String>),
 }
 
+/// The kind of Redis a pool reaches ([`RedisPool::kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedisKind {
+    Standalone,
+    Cluster,
+}
+
 /// URLs may carry a password (`redis://:secret@host`): it never reaches a log.
 impl std::fmt::Debug for RedisTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

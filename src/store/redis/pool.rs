@@ -19,7 +19,7 @@ use deadpool_redis::{PoolConfig, Runtime, Timeouts, cluster};
 use redis::AsyncConnectionConfig;
 
 use super::{
-    RESPONSE_TIMEOUT, RedisTarget,
+    RESPONSE_TIMEOUT, RedisKind, RedisTarget,
     conn::{Conn, Lease, Slot},
 };
 use crate::{metrics::Metrics, store::StoreError};
@@ -81,10 +81,14 @@ impl RedisPool {
         })
     }
 
-    /// Whether it reaches a Redis Cluster (keys on different slots may sit on different
-    /// masters), rather than one Redis.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self.pool, Pool::Cluster(_))
+    /// Whether it reaches one Redis or a Redis Cluster (keys on different slots may sit on
+    /// different masters): for the stores to choose, once when built, between their two
+    /// implementations of a verb.
+    pub fn kind(&self) -> RedisKind {
+        match self.pool {
+            Pool::Standalone(_) => RedisKind::Standalone,
+            Pool::Cluster(_) => RedisKind::Cluster,
+        }
     }
 
     /// The metrics its connections time their commands in.

@@ -41,10 +41,10 @@ impl UserIndex {
     }
 
     /// Indexes `session` (at each connect, so that the key lives as long as the session): the
-    /// user's key first, then its username. In that order, because a search that sees the
+    /// user's key first, then its username ([`Conn::in_order`]). In that order, because a search that sees the
     /// username but not yet the key would take the user for expired and drop it. `previous`,
     /// the name the session had before a token renamed it, leaves the index right after the
-    /// new name enters it, in the same pipeline (one key: one slot on a cluster too), so that
+    /// new name enters it, in the same step (one key: one slot on a cluster too), so that
     /// no search finds the user under a name it no longer has, nor misses it meanwhile.
     pub async fn record(
         &self,
@@ -69,14 +69,7 @@ impl UserIndex {
         if let Some(old) = old {
             index.push(redis::cmd("ZREM").arg(keys::USERNAMES).arg(old).to_owned());
         }
-        if conn.is_cluster() {
-            // Two keys, two slots: no pipeline keeps their order there, so one after the other.
-            conn.each::<redis::Value>(vec![set]).await?;
-            conn.on_one_slot(index).await?;
-        } else {
-            conn.each::<redis::Value>([vec![set], index].concat())
-                .await?;
-        }
+        conn.in_order(vec![vec![set], index]).await?;
         Ok(())
     }
 
