@@ -50,7 +50,7 @@ async fn metrics_count_sockets_users_and_messages_by_outcome() {
 
     alice.send_to(&bob.user_id, "hi").await;
     alice.send_to(&bob.user_id, &"x".repeat(5000)).await;
-    alice.send_to("nobody", "hi").await;
+    alice.send_to("no body", "hi").await;
 
     let text = reqwest::get(app.metrics_url())
         .await

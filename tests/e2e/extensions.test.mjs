@@ -104,7 +104,7 @@ describe("history pages and read state over the wire", () => {
     assert.deepEqual(contents(last.messages), sent.slice(0, 2));
     for (const [payload, error] of [
       ["x", "invalid payload: expected an object { with, before?, limit? }"],
-      [{ with: "someone" }, "with must be a userID"],
+      [{ with: "some one" }, "with must be a userID"],
       [{ with: a.session.userID, before: "nope" }, "before must be a messageID"],
       [{ with: a.session.userID, limit: 500 }, "limit must be an integer from 1 to 100"],
     ]) {

@@ -137,7 +137,7 @@ for (const [transport, opts] of Object.entries(TRANSPORTS)) {
       assert.deepEqual(await a.emitWithAck("typing", { to: b.session.userID }), {});
       assert.deepEqual(await b.next("typing"), { from: a.session.userID });
       assert.deepEqual(await b2.next("typing"), { from: a.session.userID });
-      assert.deepEqual(await a.emitWithAck("typing", { to: "nobody" }), { error: "to must be a userID" });
+      assert.deepEqual(await a.emitWithAck("typing", { to: "no body" }), { error: "to must be a userID" });
       assert.deepEqual(await a.emitWithAck("typing", "B"), { error: "invalid payload: expected an object { to }" });
       const again = await connect(1, { sessionID: b.session.sessionID });
       assert.deepEqual(again.users.find((u) => u.userID === a.session.userID).messages, []);

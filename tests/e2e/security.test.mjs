@@ -100,7 +100,7 @@ describe("sessionIDs stay with their owner", () => {
 
     // Bad payloads: each gets an { error } ack (the text that might echo something it should not).
     for (const payload of [null, { content: "x" }, { to: users.bob.userID }, { content: 7, to: users.bob.userID },
-      { content: "x", to: 7 }, { content: "x", to: "not-a-user-id" }, { content: "y".repeat(100 * 1024), to: users.bob.userID }]) {
+      { content: "x", to: 7 }, { content: "x", to: "not a user id" }, { content: "y".repeat(100 * 1024), to: users.bob.userID }]) {
       const ack = await a1.emitWithAck("private message", payload);
       assert.equal(typeof ack.error, "string", `${JSON.stringify(payload)?.slice(0, 80)} -> ${JSON.stringify(ack)}`);
     }
