@@ -3,10 +3,10 @@
 //! means neither stored nor delivered).
 //!
 //! The rule: every history's writes run at once, each bounded by [`APPEND_TIMEOUT`]. If any
-//! fails or times out, the message is removed again from every history (`LREM` of its exact
-//! JSON, unique by its id, so the removal touches nothing else and can be repeated) and from
-//! its conversation's index (`ZREM` of its member), and the
-//! caller refuses it. The removals run on the node's undo worker ([`super::undo`]), which
+//! fails or times out, the message is taken back out of every history and its conversation's
+//! index (`take_back.lua`: `LREM` of its exact JSON, unique by its id, or `ZREM` of its member,
+//! and what the append's trim dropped put back, only if the message was still there, so the
+//! removal touches nothing else and can be repeated), and the caller refuses it. The removals run on the node's undo worker ([`super::undo`]), which
 //! tries again while the cluster refuses them (a master is down), and which a stopping node
 //! waits for. Why a timeout and not redis-rs's own retries: those back off for minutes; a
 //! request whose caller gave up is dropped before its next retry (redis-rs 1.8), so a write
@@ -21,7 +21,7 @@ use tokio::time::timeout;
 
 use super::{
     StoreError,
-    redis::Conn,
+    redis::{Conn, scripts},
     undo::{Busy, Undos},
 };
 
@@ -30,60 +30,59 @@ use super::{
 pub(super) const APPEND_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One history (or index) to append to: its commands, in order (the append, then the read of
-/// what the trim that follows it will drop, the trim, the expiry), the command that removes the
-/// message again, and how to put back what the trim dropped.
+/// what the trim that follows it will drop, the trim, the expiry), and how to take the message
+/// back out of it.
 pub struct HistoryWrites {
     pub cmds: Vec<Cmd>,
-    pub undo: Cmd,
-    pub put_back: PutBack,
+    pub take_back: TakeBack,
 }
 
-/// Where the entries a trim dropped go back when the message is removed again: the trim runs
-/// with the append (one request per history), so a refused message, taken back, would
-/// otherwise take the oldest entry of a full history with it. The standalone script trims only
-/// once every write took; here the dropped entries are read in the same pipeline and restored.
-pub enum PutBack {
-    /// A history (a list): back at its head, oldest first.
-    List(String),
-    /// A conversation's index (a sorted set, scores 0).
-    Index(String),
+/// How a refused message leaves one key again (`redis-scripts/take_back.lua`): removed, and
+/// what the append's trim dropped put back, so that a refused message takes nothing else
+/// with it (the trim runs with the append, one request per history; the standalone scripts
+/// trim only once every write took). Idempotent: the undo worker may run it again.
+pub struct TakeBack {
+    kind: &'static str,
+    key: String,
+    entry: String,
 }
 
-impl PutBack {
-    /// The command that restores `dropped` (the trim's entries, oldest first), if any.
-    fn cmd(&self, dropped: &Value) -> Option<Cmd> {
-        let Value::Array(entries) = dropped else {
-            return None;
-        };
-        let entries: Vec<&[u8]> = entries
-            .iter()
-            .filter_map(|entry| match entry {
-                Value::BulkString(bytes) => Some(bytes.as_slice()),
-                _ => None,
-            })
-            .collect();
-        if entries.is_empty() {
-            return None;
+impl TakeBack {
+    /// From a history (a list): `json` is the message's entry.
+    pub fn list(key: String, json: &str) -> Self {
+        Self {
+            kind: "list",
+            key,
+            entry: json.to_owned(),
         }
-        Some(match self {
-            Self::List(key) => {
-                // LPUSH puts each argument at the head in turn: the newest first.
-                let mut cmd = redis::cmd("LPUSH");
-                cmd.arg(key);
-                for entry in entries.iter().rev() {
-                    cmd.arg(entry);
+    }
+
+    /// From a conversation's index (a sorted set): `member` is the message's entry.
+    pub fn index(key: String, member: String) -> Self {
+        Self {
+            kind: "index",
+            key,
+            entry: member,
+        }
+    }
+
+    /// The removal, putting back `dropped` (the trim's read: an array of entries, oldest
+    /// first), if known.
+    fn cmd(&self, dropped: Option<&Value>) -> Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(scripts::TAKE_BACK_SOURCE)
+            .arg(1)
+            .arg(&self.key)
+            .arg(self.kind)
+            .arg(&self.entry);
+        if let Some(Value::Array(entries)) = dropped {
+            for entry in entries {
+                if let Value::BulkString(bytes) = entry {
+                    cmd.arg(bytes.as_slice());
                 }
-                cmd
             }
-            Self::Index(key) => {
-                let mut cmd = redis::cmd("ZADD");
-                cmd.arg(key);
-                for entry in entries {
-                    cmd.arg(0).arg(entry);
-                }
-                cmd
-            }
-        })
+        }
+        cmd
     }
 }
 
@@ -98,9 +97,8 @@ pub async fn append_all(
     conn: &Conn,
     writes: Vec<HistoryWrites>,
 ) -> Result<(), StoreError> {
-    let mut removals: Vec<Cmd> = writes.iter().map(|w| w.undo.clone()).collect();
-    let (cmds, put_backs): (Vec<_>, Vec<_>) =
-        writes.into_iter().map(|w| (w.cmds, w.put_back)).unzip();
+    let (cmds, take_backs): (Vec<_>, Vec<_>) =
+        writes.into_iter().map(|w| (w.cmds, w.take_back)).unzip();
     let outcomes = join_all(
         cmds.into_iter()
             .map(|cmds| async move { timeout(APPEND_TIMEOUT, conn.on_one_slot(cmds)).await }),
@@ -108,11 +106,18 @@ pub async fn append_all(
     .await;
     let mut failure = None;
     let mut late = false;
-    for (outcome, put_back) in outcomes.into_iter().zip(put_backs) {
+    let mut removals = Vec::with_capacity(take_backs.len());
+    for (outcome, take_back) in outcomes.into_iter().zip(take_backs) {
         match outcome {
-            Ok(Ok(replies)) => removals.extend(replies.get(1).and_then(|d| put_back.cmd(d))),
-            Ok(Err(err)) => failure = failure.or(Some(err)),
-            Err(_) => late = true,
+            Ok(Ok(replies)) => removals.push(take_back.cmd(replies.get(1))),
+            Ok(Err(err)) => {
+                failure = failure.or(Some(err));
+                removals.push(take_back.cmd(None));
+            }
+            Err(_) => {
+                late = true;
+                removals.push(take_back.cmd(None));
+            }
         }
     }
     if failure.is_none() && !late {

@@ -17,7 +17,7 @@ use redis::{Cmd, Value};
 use super::{MessageLimits, Record, Stored};
 use crate::store::{
     Announcement, StoreError,
-    cluster_append::{self, HistoryWrites, PutBack},
+    cluster_append::{self, HistoryWrites, TakeBack},
     cluster_batch::ClusterBatches,
     redis::{RedisPool, keys},
     undo::Undos,
@@ -178,8 +178,7 @@ impl ClusterLog {
                     .to_owned(),
                 expire(&key, self.limits.history_ttl),
             ],
-            undo: redis::cmd("LREM").arg(&key).arg(0).arg(json).to_owned(),
-            put_back: PutBack::List(key),
+            take_back: TakeBack::list(key, json),
         }
     }
 
@@ -201,8 +200,7 @@ impl ClusterLog {
                     .to_owned(),
                 expire(&key, self.limits.history_ttl),
             ],
-            undo: redis::cmd("ZREM").arg(&key).arg(&member).to_owned(),
-            put_back: PutBack::Index(key),
+            take_back: TakeBack::index(key, member),
         }
     }
 

@@ -33,4 +33,9 @@ scripts! {
     SESSION_SWEEP = "session_sweep.lua";
     SPUBLISH_UNLESS_ECHO = "spublish_unless_echo.lua";
     STORE_MESSAGES = "store_messages.lua";
+    TAKE_BACK = "take_back.lua";
 }
+
+/// `take_back.lua`'s source, for a removal that must outlive a Redis restart or a failover
+/// (a cache its EVALSHA would miss): it is sent with each removal, rare enough not to matter.
+pub const TAKE_BACK_SOURCE: &str = include_str!("../../../redis-scripts/take_back.lua");
