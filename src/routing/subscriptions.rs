@@ -70,13 +70,15 @@ pub async fn manage(
             // The socket may have gone meanwhile: nobody to tell.
             let _ = reply.send(());
         }
+        // Given up whatever Redis answers: the channels are unwanted already, so a refused
+        // UNSUBSCRIBE only leaves this node receiving, and dropping, those users' events; and
+        // the user's next first socket here subscribes (and wants) its channel again, where
+        // keeping it would skip that and leave the socket deaf.
         if let Err(err) = pubsub.unsubscribe(&unsubscribe).await {
-            // Still subscribed: this node receives, and drops, that user's events.
             metrics.adapter_error("unsubscribe", &err);
-        } else {
-            for channel in &unsubscribe {
-                subscribed.remove(channel);
-            }
+        }
+        for channel in &unsubscribe {
+            subscribed.remove(channel);
         }
     }
 }

@@ -178,6 +178,12 @@ async fn check(shared: &Shared) -> Check {
 async fn repair(shared: &Shared) {
     let _changing = shared.changing.lock().await;
     let wanted = shared.routes.wanted();
+    if wanted.is_empty() {
+        // Every channel given up since (Redis refuses a SUBSCRIBE of nothing): nothing is
+        // missing, and nothing is left refused.
+        shared.confirm_only(wanted);
+        return;
+    }
     let conn = shared.conn();
     match timeout(REPAIR_TIMEOUT, conn.subscribe(&wanted)).await {
         Ok(Ok(())) => {
