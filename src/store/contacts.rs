@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::{
-    Announcement, MessageStore, Record, StoreError, Stored, UserEntry, UserIndex,
+    StoreError, UserEntry, UserIndex,
     redis::{RedisKind, RedisPool, keys, scripts},
 };
 use crate::domain::UserId;
@@ -105,23 +105,6 @@ impl ContactStore {
         );
         conn.each::<redis::Value>(cmds).await?;
         Ok(())
-    }
-
-    /// Stores a message between two different users and makes them contacts of each other;
-    /// then publishes `introduction` (when the recipient did not have the sender) and
-    /// `message`, in that order, so that every node gets the introduction first. The message
-    /// log's one append, with the contact part ([`super::MessageLog::append`]): all or nothing,
-    /// an error means the message is stored nowhere and nothing was published.
-    pub async fn store_and_publish(
-        &self,
-        messages: &MessageStore,
-        record: &Record<'_>,
-        message: &Announcement,
-        introduction: &Announcement,
-    ) -> Result<Stored, StoreError> {
-        messages
-            .store_making_contacts(record, message, introduction)
-            .await
     }
 }
 

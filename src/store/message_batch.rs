@@ -232,7 +232,11 @@ impl Batcher {
     }
 }
 
-/// Every job of `batch` is told the call failed (none of them was stored).
+/// Every job of `batch` is told the call failed. Redis down, a refused connection: none of
+/// them was stored. A reply lost after Redis ran the script (a timeout, a broken connection)
+/// leaves them stored and published although refused, and so does a script error part-way
+/// (an ACL that refuses a PUBLISH; a message's own failed write is its reply, not an error):
+/// a known gap, the price of one call per batch.
 fn fail(batch: Vec<Job>, err: StoreError) {
     let err = Arc::new(err);
     for job in batch {

@@ -133,9 +133,9 @@ impl Contacts {
         let message = state
             .routes
             .announcement("private message", &[to, from], record.json);
-        let stored = self
-            .store
-            .store_and_publish(&state.messages, record, &message, &introduction)
+        let stored = state
+            .messages
+            .store_making_contacts(record, &message, &introduction)
             .await
             .map_err(|err| {
                 tracing::error!(error = ?err, "cannot store a message");

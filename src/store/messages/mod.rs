@@ -180,8 +180,9 @@ impl MessageStore {
 
     /// The same append, for a message between two different users that also makes them
     /// contacts, `introduction` published first when it is new to the recipient (the
-    /// `contacts` scope, [`super::ContactStore::store_and_publish`]).
-    pub(super) async fn store_making_contacts(
+    /// `contacts` scope): all or nothing, an error means the message is stored nowhere and
+    /// nothing was published.
+    pub async fn store_making_contacts(
         &self,
         record: &Record<'_>,
         message: &Announcement,
