@@ -59,7 +59,7 @@ describe("AUTH=jwt over the wire", () => {
       ["another key", { token: mintToken({ sub, name: "ann", exp: inAnHour() }, "another secret, also 32 bytes long") }],
       ["another algorithm (HS512, same key)", { token: mintToken({ sub, name: "ann", exp: inAnHour() }, SECRET, "HS512") }],
       ["alg none", { token: `${b64url('{"alg":"none","typ":"JWT"}')}.${valid.split(".")[1]}.` }],
-      ["a sub that is not a userID", { token: mintToken({ sub: "user-1", name: "ann", exp: inAnHour() }) }],
+      ["a sub that is not a userID", { token: mintToken({ sub: "user 1", name: "ann", exp: inAnHour() }) }],
     ];
     for (const [label, auth] of cases) {
       const c = cluster.client(0, { auth });
