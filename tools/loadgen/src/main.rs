@@ -2,6 +2,7 @@
 //! (PROTOCOL.md), over WebSocket. Flags and orchestration only; the socket is in `client.rs`,
 //! the phases in `phases/`, the bookkeeping in `tracker.rs` and the output in `report.rs`.
 
+mod api;
 mod client;
 mod phases;
 mod protocol;
@@ -77,6 +78,10 @@ pub struct Args {
     /// reference); lost then means sent but not delivered within --grace.
     #[arg(long)]
     pub no_acks: bool,
+    /// message: send each message through the server API (`POST /api/messages` on the
+    /// sender's node, with this key) instead of the sender's socket; the HTTP answer is the ack.
+    #[arg(long, env = "LOADGEN_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// message: extra bytes of `content` per message (beyond the ~30-byte id and timestamp).
     #[arg(long, default_value_t = 0)]
     pub size: usize,
@@ -253,7 +258,11 @@ async fn phases_in_order(args: Args, fd_limit: u64) -> Result<Report> {
         .seed
         .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
     let mut ctx = Ctx {
-        hub: Arc::new(Hub::new(Tracker::new(capacity, run_id))),
+        hub: Arc::new(Hub::new(if args.api_key.is_some() {
+            Tracker::new(capacity, run_id).senders_hear()
+        } else {
+            Tracker::new(capacity, run_id)
+        })),
         args: args.clone(),
         users: Vec::new(),
         report: Report::default(),

@@ -46,6 +46,10 @@ pub struct Tracker {
     pub duplicates: AtomicU64,
     /// Delivered to a user that was neither the recipient (a routing bug).
     pub misrouted: AtomicU64,
+    /// Copies delivered to the sender's own socket: expected when messages are sent through
+    /// the server API (`--api-key`), which tells every socket of the sender; counted apart.
+    pub sender_copies: AtomicU64,
+    senders_hear: bool,
     /// Acks or deliveries that could not be parsed or named no message of ours.
     pub malformed: AtomicU64,
     pub last_delivery_us: AtomicU64,
@@ -71,9 +75,17 @@ impl Tracker {
             delivered_unique: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             misrouted: AtomicU64::new(0),
+            sender_copies: AtomicU64::new(0),
+            senders_hear: false,
             malformed: AtomicU64::new(0),
             last_delivery_us: AtomicU64::new(0),
         }
+    }
+
+    /// Messages are sent through the server API: their senders' sockets receive them too.
+    pub fn senders_hear(mut self) -> Self {
+        self.senders_hear = true;
+        self
     }
 
     pub fn now_us(&self) -> u64 {
@@ -155,6 +167,10 @@ impl Tracker {
             return true;
         };
         if slot.to.load(Relaxed) != me {
+            if self.senders_hear && slot.from.load(Relaxed) == me {
+                self.sender_copies.fetch_add(1, Relaxed);
+                return true;
+            }
             self.misrouted.fetch_add(1, Relaxed);
             return true;
         }
@@ -353,6 +369,20 @@ mod tests {
     fn a_delivery_to_another_user_is_misrouted() {
         let (tracker, content) = one_sent();
         assert!(tracker.on_delivery(3, &delivery(&content)));
+        assert_eq!(tracker.misrouted.load(Relaxed), 1);
+        assert_eq!(tracker.delivered_unique.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn the_senders_copy_is_misrouted_unless_sent_through_the_api() {
+        let (tracker, content) = one_sent();
+        tracker.on_delivery(1, &delivery(&content));
+        assert_eq!(tracker.misrouted.load(Relaxed), 1);
+        let tracker = Tracker::new(4, RUN).senders_hear();
+        let (_, content) = tracker.claim(1, 2, "").unwrap();
+        tracker.on_delivery(1, &delivery(&content));
+        tracker.on_delivery(3, &delivery(&content));
+        assert_eq!(tracker.sender_copies.load(Relaxed), 1);
         assert_eq!(tracker.misrouted.load(Relaxed), 1);
         assert_eq!(tracker.delivered_unique.load(Relaxed), 0);
     }

@@ -18,6 +18,7 @@ use tokio::time::{MissedTickBehavior, interval, sleep};
 
 use super::{Ctx, progress};
 use crate::{
+    api::{self, ApiSender},
     protocol,
     report::{counts_line, json::MessageReport, latency_line},
     tracker::{ACK_ERROR, ACK_OK, ACK_PENDING},
@@ -39,6 +40,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let mut tick = interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let (mut sent, mut send_failed) = (0u64, 0u64);
+    let api = args.api_key.as_deref().map(ApiSender::new).transpose()?;
     let n = senders.len();
     'pacing: while sent < total {
         tick.tick().await;
@@ -53,6 +55,12 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
             let Some((seq, content)) = tracker.claim(from.idx, to.idx, &pad) else {
                 break 'pacing;
             };
+            if let Some(api) = &api {
+                let body = api::body(&from.user_id, &to.user_id, &content);
+                api.send(&ctx.hub, &from.url, seq, body).await;
+                sent += 1;
+                continue;
+            }
             // The seq is also the ack id: the ack finds its slot directly.
             let ack = (!args.no_acks).then_some(seq);
             let frame = protocol::private_message_frame(ack, &content, &to.user_id);
@@ -148,6 +156,12 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         latency_line("end-to-end", &latency),
         latency_line("ack", &ack_latency),
     ];
+    if api.is_some() {
+        let copies = tracker.sender_copies.load(Relaxed);
+        lines.push(format!(
+            "sent through POST /api/messages; copies to the senders' own sockets {copies}"
+        ));
+    }
     if let Some(ms) = servers_ms {
         let redis = redis_ms.map_or(String::new(), |r| format!(", redis {r:.1}"));
         lines.push(format!(
