@@ -7,7 +7,7 @@
 #   benches/run.sh --publish        # the same, written to benches/results/ (the published figures)
 #   benches/run.sh --smoke          # CI: 2 nodes, 20 users, 3 s of messages, --assert-no-loss
 #   benches/run.sh --quick          # shorter sweep, no hold, nodes or knee (a sanity run)
-#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee
+#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee api
 #                                              directory contacts soak
 #                                             # directory contacts (issues 11 and 15; not in the default set)
 #   PERF=1 benches/run.sh           # also a perf profile of one node at saturation
@@ -27,6 +27,7 @@
 #   RATES, DURATION            messages sweep: msg/s offered, seconds per rate
 #   NODE_COUNTS, NODES_RATE, NODES_DURATION   nodes: node counts ("2 4"), msg/s (3000), s (15)
 #   KNEE_RATES, KNEE_DURATION, KNEE_P99_MS    knee: msg/s swept, s per rate (10), p99 bound (50)
+#   API_RATES, API_DURATION    api: msg/s swept through POST /api/messages on one node, s per rate
 #   HOLD_USERS, HOLD_BUDGET    hold: idle connections (19000), seconds to connect them (180)
 #   DIR_RSS_USERS, DIR_SESSIONS   directory (issue 11): users per RSS run ("1000 2000 5000"),
 #                  stored sessions per connect run ("0 1000 10000 100000")
@@ -63,7 +64,7 @@ while [ $# -gt 0 ]; do
     --publish) publish=1 ;;
     --scenarios) scenarios=${2:?--scenarios needs a list}; shift ;;
     --scenarios=*) scenarios=${1#*=} ;;
-    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee directory contacts soak\"]" >&2
+    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee api directory contacts soak\"]" >&2
        exit 2 ;;
   esac
   shift
@@ -92,6 +93,8 @@ server_bin=${SERVER_BIN:-$target_dir/$profile_dir/privmsg-server}
 read -r -a extra <<<"${LOADGEN_ARGS:-}"
 
 work=$(mktemp -d -t privmsg-bench.XXXXXX)
+# The server API's key for the api scenario (any 32+ characters; these nodes live for one run).
+bench_api_key=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 node_pids=()
 redis_pid=
 urls=()
@@ -164,7 +167,7 @@ launch_node() {
   # MIMALLOC_ALLOW_THP as deployed (0, README "Memory") unless the environment says.
   PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn WORKER_THREADS=${NODE_WORKER_THREADS:-0} \
     MIMALLOC_ALLOW_THP=${MIMALLOC_ALLOW_THP:-0} \
-    NEW_SESSIONS_PER_MINUTE=1000000 NEW_SESSIONS_BURST=1000000 MAX_CONNECTIONS=10000000 \
+    API_KEY=$bench_api_key NEW_SESSIONS_PER_MINUTE=1000000 NEW_SESSIONS_BURST=1000000 MAX_CONNECTIONS=10000000 \
     METRICS_ADDR=off USERS_SCOPE=$scope "$server_bin" >>"$work/node$i.log" 2>&1 &
   launched=$!
   # A node may load a large directory before it listens: wait up to 2 minutes, then say so.
@@ -369,6 +372,24 @@ if want knee; then
   echo "==> knee: figures"
   python3 benches/summary.py knee "$results" "$knee_p99"
   rerun knee USERS KNEE_RATES KNEE_DURATION KNEE_P99_MS
+fi
+
+# The server API: messages per second one node takes through POST /api/messages (200 users
+# connected to it by socket, each message from a random user to another, the HTTP answer as
+# the ack), swept until p99 passes the bound or a message is lost.
+if want api; then
+  api_p99=${KNEE_P99_MS:-50}
+  echo "==> api: POST /api/messages on one node, $users users, p99 <= $api_p99 ms"
+  for rate in ${API_RATES:-1000 2000 4000 8000 12000}; do
+    start_stack 1
+    lg "api-$rate" --users "$users" --batch 50 --phase message --rate "$rate" \
+      --duration "${API_DURATION:-10}" --grace 10 --api-key "$bench_api_key"
+    stop_stack
+    python3 benches/summary.py knee-ok "$results/api-$rate.json" "$api_p99" || break
+  done
+  echo "==> api: figures"
+  python3 benches/summary.py api "$results" "$api_p99"
+  rerun api USERS API_RATES API_DURATION KNEE_P99_MS
 fi
 
 # Issue 11: memory per idle connection and connect latency in the default scope.

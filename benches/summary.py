@@ -3,6 +3,7 @@ the command lines that produced them and the Node.js reference (benches/node-ref
 
     python3 benches/summary.py nodes DIR          # CPU per 1,000 delivered vs node count
     python3 benches/summary.py knee DIR [P99_MS]  # the rate sweep and its knee
+    python3 benches/summary.py api DIR [P99_MS]   # the same for POST /api/messages (one node)
     python3 benches/summary.py knee-ok FILE [P99_MS]  # exit 0 if that run is within the knee
     python3 benches/summary.py directory DIR      # issue 11: RSS per idle connection, connect latency
     python3 benches/summary.py contacts DIR       # issue 15: a million users in USERS_SCOPE=contacts
@@ -114,8 +115,8 @@ def knee_ok(m, p99_max):
     )
 
 
-def knee(results, p99_max):
-    found = runs(results, "knee")
+def knee(results, p99_max, prefix="knee"):
+    found = runs(results, prefix)
     print("offered/s  delivered/s  p99 ms  lost  refused  unacked  within")
     best, missed = None, False
     for rate, report in found.items():
@@ -137,8 +138,9 @@ def knee(results, p99_max):
     else:
         print(f"knee: {best:.0f} msg/s (highest rate with p99 <= {p99_max:g} ms, every message delivered)"
               + ("" if missed else "; every rate swept was within: the knee is at or above it"))
-    ref = reference()
-    print(f"Node.js reference ({ref['date']}): knee {ref['knee']['rate']} msg/s")
+    if prefix == "knee":
+        ref = reference()
+        print(f"Node.js reference ({ref['date']}): knee {ref['knee']['rate']} msg/s")
     warnings(found)
     commands(found)
 
@@ -287,7 +289,7 @@ def soak(results):
 
 
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "knee-ok", "directory", "contacts", "soak"):
+    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "api", "knee-ok", "directory", "contacts", "soak"):
         print(__doc__, file=sys.stderr)
         return 2
     what, target = argv[1], argv[2]
@@ -296,6 +298,8 @@ def main(argv):
         nodes(target)
     elif what == "knee":
         knee(target, p99_max)
+    elif what == "api":
+        knee(target, p99_max, "api")
     elif what == "directory":
         directory(target)
     elif what == "contacts":

@@ -40,6 +40,8 @@ pub struct Hub {
     pub frames_in: AtomicU64,
     pub user_connected: AtomicU64,
     pub user_disconnected: AtomicU64,
+    /// Events of no phase of ours (e.g. what a backend's emitter sends beside the run).
+    pub other_events: AtomicU64,
     /// Connections the server (or the network) closed while we still wanted them.
     pub dropped: AtomicU64,
     /// Request acks nobody waited for any more (after their timeout) or answered twice.
@@ -54,6 +56,7 @@ impl Hub {
             frames_in: AtomicU64::new(0),
             user_connected: AtomicU64::new(0),
             user_disconnected: AtomicU64::new(0),
+            other_events: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             late_answers: AtomicU64::new(0),
         }
@@ -169,7 +172,8 @@ fn count_broadcast(hub: &Hub, event: Option<&str>) {
     match event {
         Some("user connected") => hub.user_connected.fetch_add(1, Relaxed),
         Some("user disconnected") => hub.user_disconnected.fetch_add(1, Relaxed),
-        _ => 0,
+        Some("session" | "users") | None => 0,
+        Some(_) => hub.other_events.fetch_add(1, Relaxed),
     };
 }
 

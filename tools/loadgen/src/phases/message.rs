@@ -156,6 +156,10 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         latency_line("end-to-end", &latency),
         latency_line("ack", &ack_latency),
     ];
+    let other = ctx.hub.other_events.load(Relaxed);
+    if other > 0 {
+        lines.push(format!("other events received (e.g. a backend's emits): {other}"));
+    }
     if api.is_some() {
         let copies = tracker.sender_copies.load(Relaxed);
         lines.push(format!(
