@@ -7,7 +7,7 @@
 #   benches/run.sh --publish        # the same, written to benches/results/ (the published figures)
 #   benches/run.sh --smoke          # CI: 2 nodes, 20 users, 3 s of messages, --assert-no-loss
 #   benches/run.sh --quick          # shorter sweep, no hold, nodes or knee (a sanity run)
-#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee api
+#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee api emitter
 #                                              directory contacts soak
 #                                             # directory contacts (issues 11 and 15; not in the default set)
 #   PERF=1 benches/run.sh           # also a perf profile of one node at saturation
@@ -28,6 +28,8 @@
 #   NODE_COUNTS, NODES_RATE, NODES_DURATION   nodes: node counts ("2 4"), msg/s (3000), s (15)
 #   KNEE_RATES, KNEE_DURATION, KNEE_P99_MS    knee: msg/s swept, s per rate (10), p99 bound (50)
 #   API_RATES, API_DURATION    api: msg/s swept through POST /api/messages on one node, s per rate
+#   EMITTER_RATE   emitter: emits/s a backend's @socket.io/redis-emitter sends beside the nodes
+#                  scenario (1000), to random users
 #   HOLD_USERS, HOLD_BUDGET    hold: idle connections (19000), seconds to connect them (180)
 #   DIR_RSS_USERS, DIR_SESSIONS   directory (issue 11): users per RSS run ("1000 2000 5000"),
 #                  stored sessions per connect run ("0 1000 10000 100000")
@@ -64,7 +66,7 @@ while [ $# -gt 0 ]; do
     --publish) publish=1 ;;
     --scenarios) scenarios=${2:?--scenarios needs a list}; shift ;;
     --scenarios=*) scenarios=${1#*=} ;;
-    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee api directory contacts soak\"]" >&2
+    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee api emitter directory contacts soak\"]" >&2
        exit 2 ;;
   esac
   shift
@@ -390,6 +392,32 @@ if want api; then
   echo "==> api: figures"
   python3 benches/summary.py api "$results" "$api_p99"
   rerun api USERS API_RATES API_DURATION KNEE_P99_MS
+fi
+
+# A backend's emitter beside the nodes scenario (2 nodes): the run without it, then with
+# `benches/emitter-load.mjs` emitting to random users, interleaved (without, with, with,
+# without), so that the machine's drift does not read as the emitter's cost.
+if want emitter; then
+  nodes_rate=${NODES_RATE:-3000} nodes_duration=${NODES_DURATION:-15}
+  emitter_rate=${EMITTER_RATE:-1000}
+  [ -d tests/e2e/node_modules/@socket.io/redis-emitter ] || (cd tests/e2e && npm ci --silent)
+  echo "==> emitter: 2 nodes, $users users, $nodes_rate msg/s, with and without $emitter_rate emits/s beside"
+  for run in without-1 with-1 with-2 without-2; do
+    start_stack 2
+    emitter_pid=
+    if [[ $run == with-* ]]; then
+      REDIS_URL=$REDIS_URL USERS=$users RATE=$emitter_rate SECS=$((nodes_duration + 20)) \
+        node benches/emitter-load.mjs >"$results/load-emitter-$run.json" &
+      emitter_pid=$!
+    fi
+    lg "emitter-$run" --users "$users" --batch 50 --phase message --rate "$nodes_rate" \
+      --duration "$nodes_duration" --grace 10
+    [ -z "$emitter_pid" ] || { kill "$emitter_pid" 2>/dev/null || true; wait "$emitter_pid" 2>/dev/null || true; }
+    stop_stack
+  done
+  echo "==> emitter: figures"
+  python3 benches/summary.py emitter "$results" "$emitter_rate"
+  rerun emitter USERS NODES_RATE NODES_DURATION EMITTER_RATE
 fi
 
 # Issue 11: memory per idle connection and connect latency in the default scope.

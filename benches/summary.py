@@ -4,6 +4,7 @@ the command lines that produced them and the Node.js reference (benches/node-ref
     python3 benches/summary.py nodes DIR          # CPU per 1,000 delivered vs node count
     python3 benches/summary.py knee DIR [P99_MS]  # the rate sweep and its knee
     python3 benches/summary.py api DIR [P99_MS]   # the same for POST /api/messages (one node)
+    python3 benches/summary.py emitter DIR [EMITS_PER_SEC]  # nodes with and without an emitter
     python3 benches/summary.py knee-ok FILE [P99_MS]  # exit 0 if that run is within the knee
     python3 benches/summary.py directory DIR      # issue 11: RSS per idle connection, connect latency
     python3 benches/summary.py contacts DIR       # issue 15: a million users in USERS_SCOPE=contacts
@@ -100,6 +101,33 @@ def nodes(results):
         + ", ".join(f"{span(v)} with {k}" for k, v in cpu["server_core_ms"].items())
         + f" workers; Redis {span(cpu['redis_core_ms']['2'])} (core-ms per 1,000 delivered)"
     )
+    warnings(found)
+    commands(found)
+
+
+def emitter(results, emit_rate):
+    """The nodes scenario with and without a backend's emitter beside it."""
+    found = runs(results, "emitter")
+    print("run        server core-ms/1k msgs  redis core-ms/1k  p99 ms  lost")
+    cost = {"with": [], "without": []}
+    for name, report in found.items():
+        m = (report or {}).get("phases", {}).get("message")
+        if m is None:
+            print(f"{name:<10} (no report)")
+            continue
+        server = m.get("server_cpu_ms_per_1000_delivered")
+        print(f"{name:<10} {fmt(server):>23}  {fmt(m.get('redis_cpu_ms_per_1000_delivered')):>16}  "
+              f"{m['latency']['p99_ms']:>6.1f}  {m['lost']:>4}")
+        if server is not None:
+            # Server core-ms over the message phase, to set the emits against.
+            cost[name.split("-")[0]].append((server * m["delivered"] / 1000, m["duration_secs"]))
+    if cost["with"] and cost["without"]:
+        mean = lambda pairs: sum(ms for ms, _ in pairs) / len(pairs)
+        window = cost["with"][0][1]
+        extra = mean(cost["with"]) - mean(cost["without"])
+        print(f"with / without: server CPU {mean(cost['with']) / mean(cost['without']):.2f}x; "
+              f"the emits cost ~{extra / (emit_rate * window) * 1000:.1f} core-ms per 1,000 "
+              f"({emit_rate:g}/s over {window:g} s)")
     warnings(found)
     commands(found)
 
@@ -289,7 +317,7 @@ def soak(results):
 
 
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "api", "knee-ok", "directory", "contacts", "soak"):
+    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "api", "emitter", "knee-ok", "directory", "contacts", "soak"):
         print(__doc__, file=sys.stderr)
         return 2
     what, target = argv[1], argv[2]
@@ -298,6 +326,8 @@ def main(argv):
         nodes(target)
     elif what == "knee":
         knee(target, p99_max)
+    elif what == "emitter":
+        emitter(target, float(argv[3]) if len(argv) > 3 else 1000.0)
     elif what == "api":
         knee(target, p99_max, "api")
     elif what == "directory":
