@@ -16,6 +16,7 @@ pub mod presence;
 pub mod private_message;
 pub mod rate_limit;
 pub mod search;
+pub mod send;
 pub mod token;
 pub mod typing;
 
