@@ -13,6 +13,7 @@
 //! - [`store`] holds the typed Redis verbs (sessions, messages) and [`domain`] the checked types.
 
 pub mod adapter;
+pub mod api;
 pub mod client_addr;
 pub mod directory;
 pub mod domain;
