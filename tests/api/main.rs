@@ -4,6 +4,7 @@
 mod helpers;
 
 mod abuse;
+mod api_access;
 mod audit;
 mod bad_input;
 mod chaos;

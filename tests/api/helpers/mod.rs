@@ -1,5 +1,6 @@
 //! Test helpers: a real Redis per test, real server instances on port 0, real Socket.IO clients.
 
+mod api;
 mod client;
 mod cluster;
 mod identity;
@@ -9,6 +10,7 @@ mod redis_server;
 mod stored;
 mod wait;
 
+pub use api::{API_KEY, ApiClient, in_path, spawn_api_app};
 pub use client::{Connected, TestClient};
 pub use cluster::TestCluster;
 pub use identity::{TEST_JWT_SECRET, auth_for_mode, jwt_mode};
