@@ -5,6 +5,8 @@ mod helpers;
 
 mod abuse;
 mod api_access;
+mod api_messages;
+mod api_users;
 mod audit;
 mod bad_input;
 mod chaos;

@@ -1,6 +1,7 @@
 //! The server API as a backend calls it: real HTTP (reqwest) with a bearer key, and a node
 //! started with API_KEY.
 
+use privmsg::settings::Settings;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -11,9 +12,14 @@ pub const API_KEY: &str = "test-api-key-0123456789abcdef-0123456789";
 
 /// A node with the server API on, accepting [`API_KEY`].
 pub async fn spawn_api_app(redis: &TestRedis) -> TestApp {
+    spawn_app_with(api_settings(redis)).await
+}
+
+/// The test settings with the server API on, for a test to change further.
+pub fn api_settings(redis: &TestRedis) -> Settings {
     let mut settings = test_settings(redis);
     settings.api_key = Some(API_KEY.into());
-    spawn_app_with(settings).await
+    settings
 }
 
 /// A caller of one node's API, with a key (or none).

@@ -10,7 +10,7 @@ mod redis_server;
 mod stored;
 mod wait;
 
-pub use api::{API_KEY, ApiClient, in_path, spawn_api_app};
+pub use api::{API_KEY, ApiClient, api_settings, in_path, spawn_api_app};
 pub use client::{Connected, TestClient};
 pub use cluster::TestCluster;
 pub use identity::{TEST_JWT_SECRET, auth_for_mode, jwt_mode};
