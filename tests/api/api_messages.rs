@@ -21,14 +21,20 @@ async fn a_message_sent_by_the_api_reaches_every_socket_of_both_users_on_both_no
     let (a, b) = (alice.user_id.clone(), bob.user_id.clone());
 
     let answer = ApiClient::new(&one)
-        .post("/messages", &json!({ "from": a, "to": b, "content": "from the backend" }))
+        .post(
+            "/messages",
+            &json!({ "from": a, "to": b, "content": "from the backend" }),
+        )
         .await;
 
     assert_eq!(answer.status, 201, "{answer:?}");
     let message = &answer.body["message"];
     assert_eq!(message["content"], "from the backend");
     assert_eq!((&message["from"], &message["to"]), (&json!(a), &json!(b)));
-    assert!(message["id"].is_string() && message["timestamp"].is_u64(), "{message}");
+    assert!(
+        message["id"].is_string() && message["timestamp"].is_u64(),
+        "{message}"
+    );
     for socket in [
         &mut alice.client,
         &mut alice_tab.client,
@@ -59,7 +65,9 @@ async fn in_the_contacts_scope_an_offline_sender_is_introduced_with_its_real_sta
     let api = ApiClient::new(&one);
     crate::helpers::eventually(
         async || {
-            let answer = api.get(&format!("/users/{}", crate::helpers::in_path(&a))).await;
+            let answer = api
+                .get(&format!("/users/{}", crate::helpers::in_path(&a)))
+                .await;
             answer.body["connected"] == false
         },
         "alice offline",
@@ -67,7 +75,10 @@ async fn in_the_contacts_scope_an_offline_sender_is_introduced_with_its_real_sta
     .await;
 
     let answer = api
-        .post("/messages", &json!({ "from": a, "to": b, "content": "hello" }))
+        .post(
+            "/messages",
+            &json!({ "from": a, "to": b, "content": "hello" }),
+        )
         .await;
 
     assert_eq!(answer.status, 201, "{answer:?}");
@@ -75,7 +86,10 @@ async fn in_the_contacts_scope_an_offline_sender_is_introduced_with_its_real_sta
     assert_eq!(introduced["userID"], a.as_str());
     assert_eq!(introduced["username"], "alice");
     assert_eq!(introduced["connected"], false);
-    assert_eq!(bob.client.expect("private message").await, answer.body["message"]);
+    assert_eq!(
+        bob.client.expect("private message").await,
+        answer.body["message"]
+    );
     let listed = TestClient::join_with(&two, json!({ "sessionID": bob.session_id })).await;
     assert_eq!(listed.listed(&a)["unread"], 1, "{}", listed.users);
 }

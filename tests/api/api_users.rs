@@ -20,7 +20,11 @@ async fn a_user_is_shown_connected_while_a_socket_is_open_and_not_after() {
     let entry = json!({ "userID": alice.user_id, "username": "alice", "connected": true });
     assert_eq!(online.body, entry);
     let offline = json!({ "userID": alice.user_id, "username": "alice", "connected": false });
-    eventually(async || api.get(&path).await.body == offline, "alice offline").await;
+    eventually(
+        async || api.get(&path).await.body == offline,
+        "alice offline",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

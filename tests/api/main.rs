@@ -5,6 +5,7 @@ mod helpers;
 
 mod abuse;
 mod api_access;
+mod api_erasure;
 mod api_messages;
 mod api_users;
 mod audit;

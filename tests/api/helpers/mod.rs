@@ -8,6 +8,7 @@ mod nginx;
 mod process;
 mod redis_server;
 mod stored;
+mod traces;
 mod wait;
 
 pub use api::{API_KEY, ApiClient, api_settings, in_path, spawn_api_app};
@@ -18,6 +19,7 @@ pub use nginx::TestNginx;
 pub use process::NodeProcess;
 pub use redis_server::TestRedis;
 pub use stored::conversation_key;
+pub use traces::Trace;
 pub use wait::{eventually, eventually_within};
 
 use std::time::Duration;
