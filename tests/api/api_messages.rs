@@ -43,8 +43,8 @@ async fn a_message_sent_by_the_api_reaches_every_socket_of_both_users_on_both_no
     ] {
         assert_eq!(&socket.expect("private message").await, message);
     }
-    assert_eq!(redis.history(&a).await, [message.clone()]);
-    assert_eq!(redis.history(&b).await, [message.clone()]);
+    assert_eq!(redis.history(&a).await, std::slice::from_ref(message));
+    assert_eq!(redis.history(&b).await, std::slice::from_ref(message));
     // The sender's socket answers as for any message of its own: its page holds it too.
     let page = bob.client.ask("fetch messages", json!({ "with": a })).await;
     assert_eq!(page["messages"], json!([message]));
