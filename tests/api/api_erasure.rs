@@ -127,3 +127,76 @@ async fn in_the_all_scope_an_erased_user_leaves_the_erasing_nodes_users_at_once(
         again.users
     );
 }
+
+/// `erase_sent.lua` on a history and on an index: every message the user sent goes (with id
+/// or without, as the Node server wrote them), whatever its userID holds (`"`, `\`, `|`),
+/// the peer's messages and what is not a message stay, and a second run removes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_sent_messages_twice_removes_each_once_and_nothing_else() {
+    let redis = TestRedis::start().await;
+    let mut conn = redis.conn().await;
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/redis-scripts/erase_sent.lua"
+    ))
+    .expect("the script");
+    let user = r#"auth0|a"b\c"#;
+    let mark = format!("!{user}");
+    let sent = json!({ "content": "mine", "from": user, "to": "p", "id": "2" }).to_string();
+    let legacy = json!({ "content": "node", "from": user, "to": "p" }).to_string();
+    let theirs = json!({ "content": user, "from": "p", "to": user, "id": "1" }).to_string();
+    let broken = format!("{{not json {user}");
+    redis::cmd("RPUSH")
+        .arg("messages:p")
+        .arg(&[&legacy, &theirs, &sent, &broken, &sent])
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("RPUSH");
+    let members = [format!("1 {theirs}"), format!("2 {sent}"), mark.clone()];
+    for member in &members {
+        redis::cmd("ZADD")
+            .arg("index")
+            .arg(0)
+            .arg(member)
+            .query_async::<()>(&mut conn)
+            .await
+            .expect("ZADD");
+    }
+    let erase = async |conn: &mut privmsg::store::Conn, key: &str, kind: &str| {
+        redis::cmd("EVAL")
+            .arg(&source)
+            .arg(1)
+            .arg(key)
+            .arg(kind)
+            .arg(user)
+            .arg(&mark)
+            .query_async::<i64>(conn)
+            .await
+            .expect("EVAL")
+    };
+
+    let removed = [
+        erase(&mut conn, "messages:p", "list").await,
+        erase(&mut conn, "messages:p", "list").await,
+        erase(&mut conn, "index", "index").await,
+        erase(&mut conn, "index", "index").await,
+    ];
+
+    assert_eq!(removed, [3, 0, 2, 0]);
+    let history: Vec<String> = redis::cmd("LRANGE")
+        .arg("messages:p")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .expect("LRANGE");
+    assert_eq!(history, [theirs.clone(), broken]);
+    let index: Vec<String> = redis::cmd("ZRANGE")
+        .arg("index")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .expect("ZRANGE");
+    assert_eq!(index, [format!("1 {theirs}")]);
+}

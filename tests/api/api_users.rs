@@ -59,3 +59,24 @@ async fn an_export_holds_the_whole_history_the_contacts_and_the_read_marks_and_n
     );
     assert!(!answer.body.to_string().contains(&alice.session_id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_shaped_userid_is_found_through_its_percent_encoded_path() {
+    let redis = TestRedis::start().await;
+    let user = "auth0|5f7c8ec7c33c6c004bbafe82:{x}%";
+    redis
+        .store_offline_session("0123456789abcdef", user, "Ann")
+        .await;
+    // The index's upkeep (at once in tests) indexes the sessions another server wrote.
+    let app = spawn_api_app(&redis).await;
+    let path = format!("/users/{}", in_path(user));
+    assert!(path.contains("auth0%7C"), "{path}");
+
+    let entry = json!({ "userID": user, "username": "Ann", "connected": false });
+    let api = ApiClient::new(&app);
+    eventually(
+        async || api.get(&path).await.body == entry,
+        "the user found",
+    )
+    .await;
+}
