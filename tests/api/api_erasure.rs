@@ -107,7 +107,57 @@ async fn erasure_leaves_nothing_of_the_user_but_what_it_received(redis: TestRedi
     }
 }
 
-on_standalone_and_cluster!(erasure_leaves_nothing_of_the_user_but_what_it_received);
+/// A failure part-way (here a peer's history Redis refuses to read: WRONGTYPE) answers 503;
+/// the user is still known to the erasure, and running it again once Redis is repaired
+/// finishes the job.
+async fn an_erasure_that_failed_part_way_finishes_when_run_again(redis: TestRedis) {
+    let app = spawn_app_with(api_settings(&redis)).await;
+    let alice = TestClient::join(&app, "alice").await;
+    let bob = TestClient::join(&app, "bob").await;
+    let carol = TestClient::join(&app, "carol").await;
+    let (a, b, c) = (
+        alice.user_id.clone(),
+        bob.user_id.clone(),
+        carol.user_id.clone(),
+    );
+    alice.send_to(&b, "to bob").await;
+    alice.send_to(&c, "to carol").await;
+    let from_bob = bob.send_to(&a, "from bob").await["message"].clone();
+    redis.break_history(&c).await;
+    let api = ApiClient::new(&app);
+    let path = format!("/users/{}", in_path(&a));
+
+    let failed = api.delete(&path).await;
+    // Repaired: the broken key goes (it held nothing of the user's).
+    let () = redis::AsyncCommands::del(&mut redis.conn().await, format!("messages:{c}"))
+        .await
+        .expect("DEL");
+    let again = api.delete(&path).await;
+
+    assert_eq!(failed.status, 503, "{failed:?}");
+    assert_eq!(failed.body, json!({ "error": "storage unavailable" }));
+    assert_eq!(again.status, 200, "{again:?}");
+    let left: Vec<Trace> = redis
+        .traces_of(&a)
+        .await
+        .into_iter()
+        .filter(|trace| {
+            let index = trace.key.starts_with("privmsg:conversation:");
+            let index_name = index && trace.element.is_none();
+            let received = (trace.key == format!("messages:{b}") || index)
+                && trace.element.as_deref().is_some_and(|e| sent_by(e, &b));
+            !received && !index_name
+        })
+        .collect();
+    assert!(left.is_empty(), "left of the user: {left:#?}");
+    assert_eq!(redis.history(&b).await, std::slice::from_ref(&from_bob));
+    assert_eq!(api.delete(&path).await.status, 404);
+}
+
+on_standalone_and_cluster!(
+    erasure_leaves_nothing_of_the_user_but_what_it_received,
+    an_erasure_that_failed_part_way_finishes_when_run_again,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_the_all_scope_an_erased_user_leaves_the_erasing_nodes_users_at_once() {
