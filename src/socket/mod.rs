@@ -1,5 +1,6 @@
 //! The Socket.IO side: who may connect ([`handshake`]), what a connected socket may do
-//! ([`handlers`], [`private_message`]) and when a user goes offline ([`presence`]).
+//! ([`handlers`], [`private_message`], which stores and delivers through [`send`], the one write
+//! path the server API shares) and when a user goes offline ([`presence`]).
 
 pub mod admission;
 pub mod audit;
