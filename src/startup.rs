@@ -251,7 +251,8 @@ async fn mount(
         node_id.clone(),
         metrics.clone(),
     );
-    let router = with_socketio(settings, pool, status, layer);
+    let api = crate::api::from_settings(settings, state, pool, &io).map_err(anyhow::Error::msg)?;
+    let router = with_socketio(settings, pool, status, layer, api);
     let upkeep = store::users::maintenance::spawn(
         state.users.clone(),
         node_id.clone(),
@@ -310,17 +311,22 @@ fn engine(settings: &Settings) -> socketioxide::SocketIoBuilder {
         .connect_timeout(CONNECT_TIMEOUT)
 }
 
-/// The HTTP router with, in front of it: the client's address, CORS, the origin check, then
-/// Socket.IO.
+/// The HTTP router (with the server API at `/api/` when there is one) with, in front of it:
+/// the client's address, CORS, the origin check, then Socket.IO.
 fn with_socketio<A: socketioxide::adapter::Adapter>(
     settings: &Settings,
     pool: &RedisPool,
     pubsub: PubSubStatus,
     layer: SocketIoLayer<A>,
+    api: Option<Router>,
 ) -> Router {
     let origins = http::AllowedOrigins::new(&settings.cors_origins);
     let proxies = settings.trusted_proxies.clone();
-    http::router(pool.clone(), pubsub, &settings.client_dir).layer(
+    let mut router = http::router(pool.clone(), pubsub, &settings.client_dir);
+    if let Some(api) = api {
+        router = router.nest("/api", api);
+    }
+    router.layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn_with_state(
                 proxies,

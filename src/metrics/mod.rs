@@ -306,6 +306,14 @@ impl Metrics {
         }
     }
 
+    /// Registers a metric a module keeps for itself (the server API's), so that `/metrics`
+    /// shows it without this struct holding every module's counters.
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        if let Err(err) = self.registry.register(collector) {
+            tracing::error!(%err, "cannot register a metric");
+        }
+    }
+
     /// Accounts for what an emit of `event` could not do, in one place whoever emits: sockets
     /// it could not reach (closing at that instant, or not reading) are expected under churn
     /// and only counted in `live_deliveries_dropped_total`; a failure to reach the other nodes

@@ -14,6 +14,7 @@ use clap::{Parser, ValueEnum};
 use values::{at_least, burst, rate};
 
 use crate::{
+    api::ApiKeys,
     client_addr::TrustedProxies,
     socket::rate_limit::RateLimit,
     store::{RedisTarget, redis::redact},
@@ -229,6 +230,12 @@ pub struct Settings {
     /// refused when this is not set.
     #[arg(long, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+
+    /// The server API's bearer key, or several comma-separated (a rotation), each at least 32
+    /// characters; unset, there is no `/api/`. Read through [`Settings::api_keys`]: kept raw
+    /// here because clap prints a refused value in its error, and a key must never be printed.
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 /// `HISTORY_ON_CONNECT`: every message (`None`), or the newest this many per conversation.
@@ -308,9 +315,16 @@ impl Settings {
         Ok(Some(SocketAddr::from(([127, 0, 0, 1], port))))
     }
 
+    /// The server API's keys; `None` when API_KEY is unset (no API). Refuses a short key,
+    /// naming API_KEY and never the key.
+    pub fn api_keys(&self) -> Result<Option<ApiKeys>, String> {
+        self.api_key.as_deref().map(ApiKeys::parse).transpose()
+    }
+
     /// Checks what no single flag can: refuses, naming the settings, rather than clamping.
     pub fn validate(&self) -> Result<(), String> {
         self.metrics_listen_addr()?;
+        self.api_keys()?;
         if self.max_message_bytes as u64 >= self.max_payload_bytes {
             return Err(format!(
                 "--max-message-bytes (MAX_MESSAGE_BYTES, {}) must be below --max-payload-bytes \
@@ -429,6 +443,7 @@ impl std::fmt::Debug for Settings {
             .field("jwt_leeway_secs", &self.jwt_leeway_secs)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

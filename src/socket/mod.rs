@@ -1,5 +1,6 @@
 //! The Socket.IO side: who may connect ([`handshake`]), what a connected socket may do
-//! ([`handlers`], [`private_message`]) and when a user goes offline ([`presence`]).
+//! ([`handlers`], [`private_message`], which stores and delivers through [`send`], the one write
+//! path the server API shares) and when a user goes offline ([`presence`]).
 
 pub mod admission;
 pub mod audit;
@@ -16,6 +17,7 @@ pub mod presence;
 pub mod private_message;
 pub mod rate_limit;
 pub mod search;
+pub mod send;
 pub mod token;
 pub mod typing;
 

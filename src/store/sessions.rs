@@ -14,6 +14,8 @@ use super::{
 };
 use crate::domain::{Session, SessionId, UserId, Username};
 
+mod erasure;
+
 /// How many keys one SCAN step asks for: large enough that listing 10,000 sessions takes two
 /// round trips, small enough not to stall Redis for long (a step costs ~1 ms at this size).
 const SCAN_COUNT: usize = 5000;

@@ -4,6 +4,10 @@
 mod helpers;
 
 mod abuse;
+mod api_access;
+mod api_erasure;
+mod api_messages;
+mod api_users;
 mod audit;
 mod bad_input;
 mod chaos;

@@ -15,6 +15,7 @@ use crate::{
     socket::{
         AppState,
         payloads::{UserEvent, encode},
+        send::Sender,
     },
     store::{ContactStore, Record},
 };
@@ -116,8 +117,8 @@ impl Contacts {
     /// makes no contact and is stored as in the `all` scope.
     pub(super) async fn store_message<A: Adapter>(
         &self,
-        socket: &SocketRef<A>,
-        session: &Session,
+        local: &BroadcastOperators<A>,
+        sender: &Sender<'_>,
         state: &AppState,
         record: &Record<'_>,
     ) -> Result<(), Refusal> {
@@ -125,7 +126,7 @@ impl Contacts {
         if from == to {
             return super::store_and_publish(state, record).await;
         }
-        let sender = UserEvent::announced(&session.user_id, session.username.as_str(), true);
+        let sender = UserEvent::announced(sender.user_id, sender.username, sender.connected);
         let sender = encode(&sender).ok_or(Refusal::StorageUnavailable)?;
         let introduction = state
             .routes
@@ -146,8 +147,8 @@ impl Contacts {
             Err(err) => state.metrics.adapter_error("private message", &err),
         }
         if stored.introduced {
-            let sent = socket
-                .local()
+            let sent = local
+                .clone()
                 .to(to.to_owned())
                 .emit("user connected", &*sender)
                 .await;

@@ -24,6 +24,7 @@ macro_rules! scripts {
 
 scripts! {
     CONTACT_ENTRIES = "contact_entries.lua";
+    ERASE_SENT = "erase_sent.lua";
     INDEX_CONVERSATION = "index_conversation.lua";
     MARK_CONVERSATION_START = "mark_conversation_start.lua";
     MARK_READ = "mark_read.lua";
