@@ -128,11 +128,11 @@ impl Contacts {
         let sender = UserEvent::announced(&session.user_id, session.username.as_str(), true);
         let sender = encode(&sender).ok_or(Refusal::StorageUnavailable)?;
         let introduction = state
-            .routes
-            .announcement("user connected", &[to], sender.get());
+            .publisher
+            .publication("user connected", &[to], sender.get());
         let message = state
-            .routes
-            .announcement("private message", &[to, from], record.json);
+            .publisher
+            .publication("private message", &[to, from], record.json);
         let stored = state
             .messages
             .store_making_contacts(record, &message, &introduction)
@@ -172,8 +172,7 @@ async fn announce<A: Adapter>(
     let sent = local.to(contacts.clone()).emit(event, data).await;
     state.metrics.emitted(event, sent);
     let channels: Vec<&str> = contacts.iter().map(String::as_str).collect();
-    let announcement = state.routes.announcement(event, &channels, data.get());
-    if let Err(err) = state.announcer.publish(&announcement).await {
+    if let Err(err) = state.publisher.announce(event, &channels, data.get()).await {
         state.metrics.adapter_error(event, &err);
     }
 }

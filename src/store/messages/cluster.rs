@@ -15,12 +15,15 @@ use std::time::Duration;
 use redis::{Cmd, Value};
 
 use super::{MessageLimits, Record, Stored};
-use crate::store::{
-    Announcement, StoreError,
-    cluster_append::{self, HistoryWrites, TakeBack},
-    cluster_batch::ClusterBatches,
-    redis::{RedisPool, keys},
-    undo::Undos,
+use crate::{
+    routing::{Publication, publisher},
+    store::{
+        StoreError,
+        cluster_append::{self, HistoryWrites, TakeBack},
+        cluster_batch::ClusterBatches,
+        redis::{RedisPool, keys},
+        undo::Undos,
+    },
 };
 
 #[derive(Clone)]
@@ -71,8 +74,8 @@ impl ClusterLog {
     pub fn append(
         &self,
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: Option<&Announcement>,
+        message: &Publication,
+        introduction: Option<&Publication>,
     ) -> impl Future<Output = Result<Stored, StoreError>> + Send + '_ {
         let work = self.work(record, message, introduction);
         self.batches.run(work)
@@ -83,8 +86,8 @@ impl ClusterLog {
     fn work(
         &self,
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: Option<&Announcement>,
+        message: &Publication,
+        introduction: Option<&Publication>,
     ) -> impl Future<Output = Result<Stored, StoreError>> + Send + 'static {
         let pool = self.pool.clone();
         let writes = self.writes(record);
@@ -134,10 +137,10 @@ impl ClusterLog {
             };
             let published = async {
                 if let Some(introduction) = introduction {
-                    let introductions = introduction.publications();
-                    cluster_append::bounded(conn.publish_each(&introductions)).await?;
+                    let introduced = publisher::cluster::publish(&conn, introduction);
+                    cluster_append::bounded(introduced).await?;
                 }
-                cluster_append::bounded(conn.publish_each(&message.publications())).await
+                cluster_append::bounded(publisher::cluster::publish(&conn, &message)).await
             };
             Ok(Stored {
                 introduced: introduction.is_some(),

@@ -11,8 +11,11 @@ mod standalone;
 
 use std::time::Duration;
 
-use super::{Announcement, StoreError, redis::RedisPool, redis::keys};
-use crate::domain::{Message, UserId};
+use super::{StoreError, redis::RedisPool, redis::keys};
+use crate::{
+    domain::{Message, UserId},
+    routing::Publication,
+};
 
 /// A message as the stores write it: its parties, its id and its JSON, encoded once.
 pub struct Record<'a> {
@@ -105,8 +108,8 @@ impl MessageLog {
     pub async fn append(
         &self,
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: Option<&Announcement>,
+        message: &Publication,
+        introduction: Option<&Publication>,
     ) -> Result<Stored, StoreError> {
         match self {
             Self::Standalone(log) => log.append(record, message, introduction).await,
@@ -173,7 +176,7 @@ impl MessageStore {
     pub async fn store_and_publish(
         &self,
         record: &Record<'_>,
-        announce: &Announcement,
+        announce: &Publication,
     ) -> Result<Result<(), StoreError>, StoreError> {
         Ok(self.log.append(record, announce, None).await?.published)
     }
@@ -185,8 +188,8 @@ impl MessageStore {
     pub async fn store_making_contacts(
         &self,
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: &Announcement,
+        message: &Publication,
+        introduction: &Publication,
     ) -> Result<Stored, StoreError> {
         self.log.append(record, message, Some(introduction)).await
     }
@@ -247,10 +250,7 @@ mod tests {
             id: "1",
             json: "{}",
         };
-        let announce = Announcement {
-            payload: Vec::new(),
-            channels: Vec::new(),
-        };
+        let announce = Publication::default();
         for log in [
             MessageLog::standalone(pool.clone(), limits, Duration::ZERO),
             MessageLog::cluster(pool.clone(), limits, Duration::ZERO),

@@ -8,10 +8,13 @@
 use std::time::Duration;
 
 use super::{MessageLimits, Record, Stored};
-use crate::store::{
-    Announcement, StoreError,
-    message_batch::MessageBatches,
-    redis::{RedisPool, keys, scripts},
+use crate::{
+    routing::Publication,
+    store::{
+        StoreError,
+        message_batch::MessageBatches,
+        redis::{RedisPool, keys, scripts},
+    },
 };
 
 #[derive(Clone)]
@@ -43,8 +46,8 @@ impl StandaloneLog {
     pub async fn append(
         &self,
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: Option<&Announcement>,
+        message: &Publication,
+        introduction: Option<&Publication>,
     ) -> Result<Stored, StoreError> {
         let part = Part::of(record, message, introduction)?;
         let introduced = self.batches.store(part.keys, part.args).await?;
@@ -66,8 +69,8 @@ struct Part {
 impl Part {
     fn of(
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: Option<&Announcement>,
+        message: &Publication,
+        introduction: Option<&Publication>,
     ) -> Result<Self, StoreError> {
         let mut part = Self {
             keys: Vec::new(),
@@ -102,15 +105,14 @@ impl Part {
         self.pair(name, value);
     }
 
-    /// `name` for each channel of `announce`, `name_held` for those this node holds.
-    fn channels(&mut self, name: &str, announce: &Announcement) {
-        for target in &announce.channels {
-            let channel = target.channel.as_str();
-            if target.held_here {
-                self.pair(&format!("{name}_held"), channel);
-            } else {
-                self.pair(name, channel);
-            }
+    /// `name` for each channel of `publication` published in any case, then
+    /// `name_unless_alone` for each of those the publisher decided may be echoes only.
+    fn channels(&mut self, name: &str, publication: &Publication) {
+        for channel in &publication.channels {
+            self.pair(name, channel.as_str());
+        }
+        for channel in &publication.unless_alone {
+            self.pair(&format!("{name}_unless_alone"), channel.as_str());
         }
     }
 }
@@ -118,18 +120,19 @@ impl Part {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Target;
 
-    fn announcement(payload: &str, channels: &[(&str, bool)]) -> Announcement {
-        Announcement {
-            payload: payload.as_bytes().to_vec(),
-            channels: channels
+    fn announcement(payload: &str, channels: &[(&str, bool)]) -> Publication {
+        let names = |alone: bool| {
+            channels
                 .iter()
-                .map(|&(channel, held_here)| Target {
-                    channel: channel.into(),
-                    held_here,
-                })
-                .collect(),
+                .filter(|(_, unless_alone)| *unless_alone == alone)
+                .map(|(channel, _)| channel.to_string())
+                .collect()
+        };
+        Publication {
+            payload: payload.as_bytes().to_vec(),
+            channels: names(false),
+            unless_alone: names(true),
         }
     }
 
@@ -164,7 +167,7 @@ mod tests {
                 "7",
                 "channel",
                 "ch:b",
-                "channel_held",
+                "channel_unless_alone",
                 "ch:a",
             ]
         );
