@@ -1,8 +1,8 @@
 // Redis commands per message, and what a conversation costs in memory and per page: two nodes,
 // user A on node 1 writing to B (on node 2) and to C (on node 1), acknowledged, each delivery
-// awaited; `INFO commandstats` summed over every master, reset just before the messages; then
-// `MEMORY USAGE` of the histories and the conversation indexes; then the commands of a first
-// and a second `fetch messages` page. Command counts, not time: meant for a shared machine.
+// awaited; `INFO commandstats` summed over every master, reset just before the messages; the
+// same for `typing`; then `MEMORY USAGE` of the histories and the conversation indexes; then
+// the commands of a first and a second `fetch messages` page; then A to B again, indexed. Command counts, not time: meant for a shared machine.
 //
 //   SERVER_BIN=target/debug/privmsg-server node benches/commands.mjs            # standalone
 //   REDIS_CLUSTER_NODES=redis://127.0.0.1:7000,... TEST_REDIS_URL=redis://127.0.0.1:7000 \
@@ -99,6 +99,16 @@ try {
     if (!page.messages || page.messages.length !== 50) throw new Error(`page ${n}: ${JSON.stringify(page).slice(0, 200)}`);
     report(`fetch messages, ${label}`, commandstats(urls), 1);
   }
+
+  // A→B again, now that their conversation has an index (C's has none): what a message costs
+  // in a conversation that pages or read marks use.
+  reset(urls);
+  for (let i = 0; i < MESSAGES; i++) {
+    const reply = await a.c.emitWithAck("private message", { content: `n${i}`, to: b.id });
+    if (!reply.message) throw new Error(`refused: ${JSON.stringify(reply)}`);
+    await b.c.next("private message", { filter: (m) => m.id === reply.message.id });
+  }
+  report("commands, A to B with its index", commandstats(urls), MESSAGES);
 } finally {
   await cluster.stop();
 }

@@ -1,10 +1,11 @@
 //! The message log on a Redis Cluster, where a message's keys sit on different masters and no
-//! script or transaction may span them: RPUSH, LTRIM, EXPIRE per history (ZADD,
-//! ZREMRANGEBYRANK, EXPIRE for the index), each key's as one pipeline that also reads what its
-//! trim drops, concurrently (each to its key's master), all or none of them by
-//! [`cluster_append`] (which puts back what the trims dropped when it takes a refused message
-//! back); for a message that makes contacts, SADD + EXPIRE per contact set alongside, unmade
-//! when the message is refused; then the publications (the introduction first, awaited, only
+//! script or transaction may span them: RPUSH, LTRIM, EXPIRE per history, each key's as one
+//! pipeline that also reads what its trim drops, concurrently (each to its key's master), all
+//! or none of them by [`cluster_append`] (which puts back what the trims dropped when it takes a
+//! refused message back); for a message that makes contacts, SADD + EXPIRE per contact set
+//! alongside, unmade when the message is refused; then, once stored, the message is added to
+//! its conversation's index if the index exists (`index_message.lua`, the rule of both modes:
+//! see [`crate::store::pages`]) while it is published (the introduction first, awaited, only
 //! when it is new to the recipient). No script is needed per key: Redis runs one connection's
 //! commands in order, so the trim and the expiry follow the push, and what another client runs
 //! in between (another append) leaves the same result (the newest `cap` entries, the same TTL).
@@ -16,12 +17,13 @@ use redis::{Cmd, Value};
 
 use super::{MessageLimits, Record, Stored};
 use crate::{
+    domain::Message,
     routing::{Publication, publisher},
     store::{
         StoreError,
         cluster_append::{self, HistoryWrites, TakeBack},
         cluster_batch::ClusterBatches,
-        redis::{RedisPool, keys},
+        redis::{Conn, RedisPool, keys, scripts},
         undo::Undos,
     },
 };
@@ -94,6 +96,7 @@ impl ClusterLog {
         let contacts =
             introduction.map(|introduction| (self.contact_writes(record), introduction.clone()));
         let message = message.clone();
+        let index = IndexAdd::of(record, self.limits);
         // From now: a node that stops waits for this message's writes (and their removal).
         let (undos, busy) = (self.undos.clone(), self.undos.begin());
         async move {
@@ -142,24 +145,22 @@ impl ClusterLog {
                 }
                 cluster_append::bounded(publisher::cluster::publish(&conn, &message)).await
             };
+            let (published, ()) = tokio::join!(published, index.add(&conn));
             Ok(Stored {
                 introduced: introduction.is_some(),
-                published: published.await,
+                published,
             })
         }
     }
 
-    /// Every write of a message but the contacts', for [`cluster_append::append_all`]: each
-    /// party's history, and the conversation's index (always written here, unlike on a
-    /// standalone Redis, where only an index that exists is).
+    /// Every write of a message but the contacts' and its index's, for
+    /// [`cluster_append::append_all`]: each party's history.
     fn writes(&self, record: &Record<'_>) -> Vec<HistoryWrites> {
-        let mut writes: Vec<HistoryWrites> = record
+        record
             .parties()
             .into_iter()
             .map(|user| self.history_writes(user, record.json))
-            .collect();
-        writes.push(self.index_writes(record));
-        writes
+            .collect()
     }
 
     /// Appends `json` to `user`'s history, keeping it bounded and alive.
@@ -185,28 +186,6 @@ impl ClusterLog {
         }
     }
 
-    /// Adds the message to its conversation's index, keeping it bounded and alive.
-    fn index_writes(&self, record: &Record<'_>) -> HistoryWrites {
-        let (key, member) = (record.index_key(), record.index_member());
-        HistoryWrites {
-            cmds: vec![
-                redis::cmd("ZADD").arg(&key).arg(0).arg(&member).to_owned(),
-                redis::cmd("ZRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-self.cap_i64() - 1)
-                    .to_owned(),
-                redis::cmd("ZREMRANGEBYRANK")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-self.cap_i64() - 1)
-                    .to_owned(),
-                expire(&key, self.limits.history_ttl),
-            ],
-            take_back: TakeBack::index(key, member),
-        }
-    }
-
     /// Makes the two parties contacts of each other, each set kept alive.
     fn contact_writes(&self, record: &Record<'_>) -> ContactWrites {
         let (from, to) = (record.from, record.to);
@@ -228,9 +207,113 @@ impl ClusterLog {
         }
     }
 
+    /// See [`super::MessageLog::build_index`]. No script can read a history and write the
+    /// index here (other slots), so the order does it: the index is made to exist first (a
+    /// mark, [`keys::CONVERSATION_BUILT`]), so that every message whose addition
+    /// ([`IndexAdd`]) comes later is added by it; one whose addition came earlier was in its
+    /// histories already, so the history read next holds it.
+    pub async fn build_index(&self, key: &str, me: &str, with: &str) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let ttl = self.limits.history_ttl;
+        let exists = vec![
+            redis::cmd("ZADD")
+                .arg(key)
+                .arg("NX")
+                .arg(0)
+                .arg(keys::CONVERSATION_BUILT)
+                .to_owned(),
+            expire(key, ttl),
+        ];
+        conn.on_one_slot(exists).await?;
+        let history: Vec<String> = redis::cmd("LRANGE")
+            .arg(keys::messages(me))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn.clone())
+            .await?;
+        let members = conversation_members(&history, me, with);
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut add = redis::cmd("ZADD");
+        add.arg(key);
+        for member in &members {
+            add.arg(0).arg(member);
+        }
+        conn.on_one_slot(vec![add, expire(key, ttl)]).await?;
+        Ok(())
+    }
+
     fn cap_i64(&self) -> i64 {
         i64::try_from(self.limits.cap).unwrap_or(i64::MAX)
     }
+}
+
+/// A stored message's addition to its conversation's index, when the index exists: sent only
+/// once its histories took it, so that a first page building the index (which makes the index
+/// exist, then reads a history: `ClusterLog::build_index`) either finds it in the history or
+/// is followed by this addition; and never for a refused message.
+struct IndexAdd {
+    key: String,
+    id: String,
+    json: String,
+    limits: MessageLimits,
+}
+
+impl IndexAdd {
+    fn of(record: &Record<'_>, limits: MessageLimits) -> Self {
+        Self {
+            key: record.index_key(),
+            id: record.id.to_owned(),
+            json: record.json.to_owned(),
+            limits,
+        }
+    }
+
+    /// Best effort, as the message is stored: an index that exists but cannot take it is
+    /// deleted, so that the next page builds it again from the history rather than miss this
+    /// message (only if Redis takes the deletion: otherwise a gap until the index expires).
+    async fn add(&self, conn: &Conn) {
+        let mut call = scripts::INDEX_MESSAGE.key(&self.key);
+        call.arg(&self.id)
+            .arg(&self.json)
+            .arg(self.limits.cap)
+            .arg(self.limits.history_ttl.as_secs());
+        let added = cluster_append::bounded(async {
+            Ok::<i64, StoreError>(call.invoke_async(&mut conn.clone()).await?)
+        });
+        if let Err(err) = added.await {
+            tracing::warn!(error = ?err, "cannot add a message to its conversation's index");
+            let deleted = redis::cmd("DEL").arg(&self.key).to_owned();
+            let deleted = cluster_append::bounded(async {
+                Ok::<i64, StoreError>(deleted.query_async(&mut conn.clone()).await?)
+            });
+            if let Err(err) = deleted.await {
+                tracing::warn!(error = ?err, "cannot drop a conversation's index it lacks");
+            }
+        }
+    }
+}
+
+/// The index members of `me`'s conversation with `with` in `history` (`me`'s, oldest first):
+/// its messages from the newest back to the first entry without an id (written by the Node
+/// server), which stays, with all that is older, where pages find it: in the history (as
+/// `index_conversation.lua` selects them on a standalone Redis).
+fn conversation_members(history: &[String], me: &str, with: &str) -> Vec<String> {
+    let mut members = Vec::new();
+    for entry in history.iter().rev() {
+        // An entry that is not a message ends it too, as it does the script's.
+        let Some((message, id)) = serde_json::from_str::<Message>(entry)
+            .ok()
+            .and_then(|message| Some((message.clone(), message.id?)))
+        else {
+            break;
+        };
+        if message.between(me, with) {
+            members.push(keys::conversation_member(&id, entry));
+        }
+    }
+    members
 }
 
 fn expire(key: &str, ttl: Duration) -> Cmd {

@@ -41,6 +41,28 @@ impl StandaloneLog {
         self.limits
     }
 
+    /// See [`super::MessageLog::build_index`]: `index_conversation.lua`, which reads the
+    /// histories of both users, atomic with the message scripts.
+    pub async fn build_index(
+        &self,
+        pool: &RedisPool,
+        key: &str,
+        me: &str,
+        with: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = pool.get().await?;
+        scripts::INDEX_CONVERSATION
+            .key(key)
+            .key(keys::messages(me))
+            .key(keys::messages(with))
+            .arg(as_in_json(me))
+            .arg(as_in_json(with))
+            .arg(self.limits.history_ttl.as_secs())
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// See [`super::MessageLog::append`]: one script call, shared with the messages that wait
     /// with this one.
     pub async fn append(
@@ -117,6 +139,17 @@ impl Part {
     }
 }
 
+/// A userID as a stored message's JSON spells it between its quotes, which is how
+/// `index_conversation.lua` matches it: a `"` or `\\` in an ID is escaped there.
+fn as_in_json(user: &str) -> String {
+    let quoted = serde_json::to_string(user).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +174,14 @@ mod tests {
             .iter()
             .map(|arg| String::from_utf8_lossy(arg).into_owned())
             .collect()
+    }
+
+    #[test]
+    fn an_id_is_spelled_as_a_message_json_spells_it() {
+        for user in ["auth0|x", r#"a"b"#, r"a\b", "ann@example.com", "é{x}"] {
+            let json = serde_json::json!({ "from": user }).to_string();
+            assert_eq!(json, format!(r#"{{"from":"{}"}}"#, as_in_json(user)));
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ macro_rules! scripts {
 scripts! {
     CONTACT_ENTRIES = "contact_entries.lua";
     INDEX_CONVERSATION = "index_conversation.lua";
+    INDEX_MESSAGE = "index_message.lua";
     MARK_CONVERSATION_START = "mark_conversation_start.lua";
     MARK_READ = "mark_read.lua";
     PUBLISH = "publish.lua";
