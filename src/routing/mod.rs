@@ -10,7 +10,6 @@
 //! what is published, on which channels, and which of them may be skipped is [`publisher`]'s.
 
 mod delivery;
-mod envelope;
 pub mod publisher;
 mod subscriptions;
 
@@ -22,8 +21,7 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 
 pub use delivery::spawn as spawn_delivery;
-pub use envelope::{Envelope, PRESENCE_EVENTS, Received};
-pub use publisher::{Publication, Publisher};
+pub use publisher::{Envelope, PRESENCE_EVENTS, Publication, Publisher, Received};
 use subscriptions::Change;
 
 use crate::{

@@ -16,9 +16,12 @@
 //! call that stores the message (`store_messages.lua`), given the same two lists.
 
 pub mod cluster;
+mod envelope;
 mod standalone;
 
-use super::{Envelope, UserRoutes};
+pub use envelope::{Envelope, PRESENCE_EVENTS, ROUTED_EVENTS, Received};
+
+use super::UserRoutes;
 use crate::store::{
     RedisKind, RedisPool, StoreError,
     redis::{PubSub, keys},

@@ -15,15 +15,15 @@ use std::time::Duration;
 
 use redis::{Cmd, Value};
 
+use super::cluster_index::{self, IndexAdd};
 use super::{MessageLimits, Record, Stored};
 use crate::{
-    domain::Message,
     routing::{Publication, publisher},
     store::{
         StoreError,
         cluster_append::{self, HistoryWrites, TakeBack},
         cluster_batch::ClusterBatches,
-        redis::{Conn, RedisPool, keys, scripts},
+        redis::{RedisPool, keys},
         undo::Undos,
     },
 };
@@ -207,41 +207,9 @@ impl ClusterLog {
         }
     }
 
-    /// See [`super::MessageLog::build_index`]. No script can read a history and write the
-    /// index here (other slots), so the order does it: the index is made to exist first (a
-    /// mark, [`keys::CONVERSATION_BUILT`]), so that every message whose addition
-    /// ([`IndexAdd`]) comes later is added by it; one whose addition came earlier was in its
-    /// histories already, so the history read next holds it.
+    /// See [`super::MessageLog::build_index`] and [`cluster_index::build`].
     pub async fn build_index(&self, key: &str, me: &str, with: &str) -> Result<(), StoreError> {
-        let conn = self.pool.get().await?;
-        let ttl = self.limits.history_ttl;
-        let exists = vec![
-            redis::cmd("ZADD")
-                .arg(key)
-                .arg("NX")
-                .arg(0)
-                .arg(keys::CONVERSATION_BUILT)
-                .to_owned(),
-            expire(key, ttl),
-        ];
-        conn.on_one_slot(exists).await?;
-        let history: Vec<String> = redis::cmd("LRANGE")
-            .arg(keys::messages(me))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn.clone())
-            .await?;
-        let members = conversation_members(&history, me, with);
-        if members.is_empty() {
-            return Ok(());
-        }
-        let mut add = redis::cmd("ZADD");
-        add.arg(key);
-        for member in &members {
-            add.arg(0).arg(member);
-        }
-        conn.on_one_slot(vec![add, expire(key, ttl)]).await?;
-        Ok(())
+        cluster_index::build(&self.pool, self.limits, key, me, with).await
     }
 
     fn cap_i64(&self) -> i64 {
@@ -249,73 +217,6 @@ impl ClusterLog {
     }
 }
 
-/// A stored message's addition to its conversation's index, when the index exists: sent only
-/// once its histories took it, so that a first page building the index (which makes the index
-/// exist, then reads a history: `ClusterLog::build_index`) either finds it in the history or
-/// is followed by this addition; and never for a refused message.
-struct IndexAdd {
-    key: String,
-    id: String,
-    json: String,
-    limits: MessageLimits,
-}
-
-impl IndexAdd {
-    fn of(record: &Record<'_>, limits: MessageLimits) -> Self {
-        Self {
-            key: record.index_key(),
-            id: record.id.to_owned(),
-            json: record.json.to_owned(),
-            limits,
-        }
-    }
-
-    /// Best effort, as the message is stored: an index that exists but cannot take it is
-    /// deleted, so that the next page builds it again from the history rather than miss this
-    /// message (only if Redis takes the deletion: otherwise a gap until the index expires).
-    async fn add(&self, conn: &Conn) {
-        let mut call = scripts::INDEX_MESSAGE.key(&self.key);
-        call.arg(&self.id)
-            .arg(&self.json)
-            .arg(self.limits.cap)
-            .arg(self.limits.history_ttl.as_secs());
-        let added = cluster_append::bounded(async {
-            Ok::<i64, StoreError>(call.invoke_async(&mut conn.clone()).await?)
-        });
-        if let Err(err) = added.await {
-            tracing::warn!(error = ?err, "cannot add a message to its conversation's index");
-            let deleted = redis::cmd("DEL").arg(&self.key).to_owned();
-            let deleted = cluster_append::bounded(async {
-                Ok::<i64, StoreError>(deleted.query_async(&mut conn.clone()).await?)
-            });
-            if let Err(err) = deleted.await {
-                tracing::warn!(error = ?err, "cannot drop a conversation's index it lacks");
-            }
-        }
-    }
-}
-
-/// The index members of `me`'s conversation with `with` in `history` (`me`'s, oldest first):
-/// its messages from the newest back to the first entry without an id (written by the Node
-/// server), which stays, with all that is older, where pages find it: in the history (as
-/// `index_conversation.lua` selects them on a standalone Redis).
-fn conversation_members(history: &[String], me: &str, with: &str) -> Vec<String> {
-    let mut members = Vec::new();
-    for entry in history.iter().rev() {
-        // An entry that is not a message ends it too, as it does the script's.
-        let Some((message, id)) = serde_json::from_str::<Message>(entry)
-            .ok()
-            .and_then(|message| Some((message.clone(), message.id?)))
-        else {
-            break;
-        };
-        if message.between(me, with) {
-            members.push(keys::conversation_member(&id, entry));
-        }
-    }
-    members
-}
-
-fn expire(key: &str, ttl: Duration) -> Cmd {
+pub(super) fn expire(key: &str, ttl: Duration) -> Cmd {
     redis::cmd("EXPIRE").arg(key).arg(ttl.as_secs()).to_owned()
 }

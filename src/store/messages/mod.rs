@@ -7,6 +7,7 @@
 //! (`startup.rs`), from the Redis it talks to.
 
 mod cluster;
+mod cluster_index;
 mod standalone;
 
 use std::time::Duration;

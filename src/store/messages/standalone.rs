@@ -2,8 +2,8 @@
 //! call that it shares with the messages waiting with it ([`crate::store::message_batch`]).
 //! The script does every write, the trims, the undo of a refused message and the
 //! publications in one atomic step per message. A part names what it carries: a count of
-//! name/value pairs, then the pairs (`json`, `histories`, `index`, `channel_held`, ...), each
-//! pair that names keys taking the part's next ones.
+//! name/value pairs, then the pairs (`json`, `histories`, `index`, `channel_unless_alone`,
+//! ...), each pair that names keys taking the part's next ones.
 
 use std::time::Duration;
 

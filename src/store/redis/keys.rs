@@ -188,7 +188,7 @@ pub fn conversation_start(user: &str) -> String {
 }
 
 /// The mark a first page or read mark on a Redis Cluster makes an index exist with, before it
-/// reads the history the index is built from (see `ClusterLog::build_index`). No userID is
+/// reads the history the index is built from (`store/messages/cluster_index.rs`). No userID is
 /// empty, so it is no user's [`conversation_start`].
 pub const CONVERSATION_BUILT: &str = CONVERSATION_MARK;
 
