@@ -15,7 +15,7 @@ use crate::{
     adapter::{self, RedisAdapter},
     client_addr, http,
     metrics::Metrics,
-    routing::{self, UserRoutes},
+    routing::{self, Publisher, UserRoutes},
     scope::{Inbox, Scope},
     settings::{METRICS_PORT_OFFSET, Settings},
     socket::{
@@ -23,8 +23,8 @@ use crate::{
         handshake::authenticate, liveness, presence, token::TokenVerifier,
     },
     store::{
-        self, Announcer, MessageLimits, MessageLog, MessageStore, NodeStore, ReadMarkStore,
-        RedisKind, RedisPool, SessionStore, UserIndex,
+        self, MessageLimits, MessageLog, MessageStore, NodeStore, ReadMarkStore, RedisKind,
+        RedisPool, SessionStore, UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -94,7 +94,7 @@ impl Application {
             Scope::new(&settings, &pool, &pubsub, &node_id, &metrics).await?;
         // One Arc: socketioxide's `State` extractor clones the state for every event.
         let state = Arc::new(AppState {
-            announcer: Announcer::new(pool.clone()),
+            publisher: Publisher::new(routes.clone(), pubsub.clone(), pool.clone()),
             sessions,
             nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             departures: Departures::new(metrics.departures_pending.clone()),

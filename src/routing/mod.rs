@@ -6,10 +6,11 @@
 //! envelope (see [`crate::directory`]); in the `contacts` scope, presence goes to each contact
 //! on its own channel instead.
 //!
-//! The node that accepts a message delivers it to its own sockets itself, and skips its echo.
+//! The node that accepts a message delivers it to its own sockets itself, and skips its echo:
+//! what is published, on which channels, and which of them may be skipped is [`publisher`]'s.
 
 mod delivery;
-mod envelope;
+pub mod publisher;
 mod subscriptions;
 
 use std::{
@@ -20,15 +21,12 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 
 pub use delivery::spawn as spawn_delivery;
-pub use envelope::{Envelope, PRESENCE_EVENTS, Received};
+pub use publisher::{Envelope, PRESENCE_EVENTS, Publication, Publisher, Received};
 use subscriptions::Change;
 
 use crate::{
     metrics::Metrics,
-    store::{
-        Announcement, Target,
-        redis::{ChannelMessage, PubSub, keys},
-    },
+    store::redis::{ChannelMessage, PubSub},
 };
 
 /// Pub/sub messages received for this node's users wait here while the node is busy; past it,
@@ -49,8 +47,6 @@ struct Inner {
     /// The sockets of each user on this node; a user is subscribed while it has one.
     local: Mutex<HashMap<String, HashSet<String>>>,
     changes: mpsc::UnboundedSender<Change>,
-    /// Asked whether a user's channel is confirmed, for what to publish.
-    pubsub: PubSub,
 }
 
 impl UserRoutes {
@@ -64,7 +60,7 @@ impl UserRoutes {
         let (to_delivery, deliveries) = mpsc::channel(DELIVERY_BUFFER);
         let (changes, pending) = mpsc::unbounded_channel();
         tokio::spawn(subscriptions::manage(
-            pubsub.clone(),
+            pubsub,
             to_delivery,
             pending,
             metrics.clone(),
@@ -74,7 +70,6 @@ impl UserRoutes {
             metrics,
             local: Mutex::default(),
             changes,
-            pubsub,
         };
         (Self(Arc::new(inner)), deliveries)
     }
@@ -155,31 +150,5 @@ impl UserRoutes {
     fn count(&self, local: &HashMap<String, HashSet<String>>, sockets: i64) {
         self.0.metrics.sockets.add(sockets);
         self.0.metrics.users_online.set(local.len() as i64);
-    }
-
-    /// What to publish so that `event` with `data` (JSON) reaches the nodes holding a socket of
-    /// any of `users` (the store publishes it, in the same round trip as the write it follows).
-    /// A user this node holds is marked so: the caller emits to this node's sockets itself, so
-    /// that channel is only worth publishing on if another node holds the user too.
-    pub fn announcement(&self, event: &str, users: &[&str], data: &str) -> Announcement {
-        let held: Vec<bool> = match self.0.local.lock() {
-            Ok(local) => users.iter().map(|user| local.contains_key(*user)).collect(),
-            Err(_) => vec![false; users.len()],
-        };
-        let channels = users
-            .iter()
-            .zip(held)
-            .map(|(user, held)| {
-                let channel = keys::user_channel(user);
-                // Held by a socket here, and the subscription confirmed and whole: a channel
-                // still being subscribed (or lost in an outage) is published on as before.
-                let held_here = held && self.0.pubsub.holds(&channel);
-                Target { channel, held_here }
-            })
-            .collect();
-        Announcement {
-            payload: Envelope::encode(&self.0.node_id, event, data),
-            channels,
-        }
     }
 }

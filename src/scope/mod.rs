@@ -165,12 +165,12 @@ impl Scope {
 async fn store_and_publish(state: &AppState, record: &Record<'_>) -> Result<(), Refusal> {
     let (from, to) = (record.from, record.to);
     let users: &[&str] = if from == to { &[to] } else { &[to, from] };
-    let announcement = state
-        .routes
-        .announcement("private message", users, record.json);
+    let publication = state
+        .publisher
+        .publication("private message", users, record.json);
     let stored = state
         .messages
-        .store_and_publish(record, &announcement)
+        .store_and_publish(record, &publication)
         .await
         .map_err(|err| {
             tracing::error!(error = ?err, "cannot store a message");

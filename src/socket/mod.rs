@@ -23,9 +23,9 @@ pub mod typing;
 
 use crate::{
     metrics::Metrics,
-    routing::UserRoutes,
+    routing::{Publisher, UserRoutes},
     scope::Scope,
-    store::{Announcer, MessageStore, NodeStore, ReadMarkStore, SessionStore, UserIndex},
+    store::{MessageStore, NodeStore, ReadMarkStore, SessionStore, UserIndex},
 };
 
 /// What every handler shares, registered once (behind one `Arc`) with
@@ -47,10 +47,11 @@ pub struct AppState {
     /// This node's identity in the presence fields, unique per process run.
     pub node_id: String,
     pub metrics: Metrics,
-    /// This node's users: their channels, and what to publish for their events.
+    /// This node's users and their channels.
     pub routes: UserRoutes,
-    /// Publishes events that no write of their own carries (typing, read marks, presence).
-    pub announcer: Announcer,
+    /// What to publish for users' events, on which channels (the no-echo rule), and the
+    /// publication of those that no write of their own carries (typing, read marks, presence).
+    pub publisher: Publisher,
     /// How much of each conversation `users` carries.
     pub history_on_connect: crate::settings::HistoryOnConnect,
     /// Who a user sees and hears about (`USERS_SCOPE`), with that scope's own state.

@@ -9,7 +9,6 @@
 //!   `privmsg:contacts:{userID}` ([`contacts`]), the node keys ([`nodes`]), the conversation
 //!   indexes `privmsg:conversation:{a}:{b}` ([`pages`]) and the read marks `privmsg:read:{userID}`.
 
-mod announcements;
 mod cluster_append;
 mod cluster_batch;
 mod contacts;
@@ -23,7 +22,6 @@ mod sessions;
 mod undo;
 pub mod users;
 
-pub use announcements::{Announcement, Announcer, Target};
 pub use contacts::ContactStore;
 pub use messages::{MessageLimits, MessageLog, MessageStore, Record, Stored};
 pub use nodes::NodeStore;

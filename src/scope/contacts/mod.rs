@@ -129,11 +129,11 @@ impl Contacts {
         let sender = UserEvent::announced(sender.user_id, sender.username, sender.connected);
         let sender = encode(&sender).ok_or(Refusal::StorageUnavailable)?;
         let introduction = state
-            .routes
-            .announcement("user connected", &[to], sender.get());
+            .publisher
+            .publication("user connected", &[to], sender.get());
         let message = state
-            .routes
-            .announcement("private message", &[to, from], record.json);
+            .publisher
+            .publication("private message", &[to, from], record.json);
         let stored = state
             .messages
             .store_making_contacts(record, &message, &introduction)
@@ -173,8 +173,7 @@ async fn announce<A: Adapter>(
     let sent = local.to(contacts.clone()).emit(event, data).await;
     state.metrics.emitted(event, sent);
     let channels: Vec<&str> = contacts.iter().map(String::as_str).collect();
-    let announcement = state.routes.announcement(event, &channels, data.get());
-    if let Err(err) = state.announcer.publish(&announcement).await {
+    if let Err(err) = state.publisher.announce(event, &channels, data.get()).await {
         state.metrics.adapter_error(event, &err);
     }
 }

@@ -187,6 +187,11 @@ pub fn conversation_start(user: &str) -> String {
     format!("{CONVERSATION_MARK}{user}")
 }
 
+/// The mark a first page or read mark on a Redis Cluster makes an index exist with, before it
+/// reads the history the index is built from (`store/messages/cluster_index.rs`). No userID is
+/// empty, so it is no user's [`conversation_start`].
+pub const CONVERSATION_BUILT: &str = CONVERSATION_MARK;
+
 /// A user's read marks (an extension of the layout): a hash, `{peer}` -> the id of the newest
 /// message of that conversation the user has read, and `by:{peer}` -> how far the peer has
 /// read it (a copy of the peer's own mark, so that one read at connect gives both). The peer
