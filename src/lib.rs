@@ -10,12 +10,14 @@
 //! - [`directory`] is every node's in-memory list of users, which `users` is built from in
 //!   the `all` scope;
 //! - [`routing`] carries a user's events to the nodes holding its sockets, and only those;
+//! - [`emitter`] takes what a backend's `@socket.io/redis-emitter` publishes to those sockets;
 //! - [`store`] holds the typed Redis verbs (sessions, messages) and [`domain`] the checked types.
 
 pub mod adapter;
 pub mod client_addr;
 pub mod directory;
 pub mod domain;
+pub mod emitter;
 pub mod http;
 pub mod memory;
 pub mod metrics;

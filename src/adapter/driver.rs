@@ -8,7 +8,7 @@
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::mpsc;
 
-use crate::store::redis::PubSub;
+use crate::store::redis::{PubSub, keys};
 
 #[derive(Clone)]
 pub struct PubSubDriver(PubSub);
@@ -32,7 +32,25 @@ impl Driver for PubSubDriver {
         size: usize,
     ) -> Result<MessageStream<ChanItem>, Self::Error> {
         let (tx, rx) = mpsc::channel(size);
-        self.0.subscribe(&[chan], &tx).await?;
+        if chan == keys::EMITTER_REQUEST_CHANNEL {
+            // The Socket.IO emitter's JSON requests share this channel (on a standalone Redis
+            // they reach this subscription too): they are for `crate::emitter`, and the
+            // adapter, which reads msgpack only, would log each one as an error.
+            let (all, mut received) = mpsc::channel::<ChanItem>(size);
+            self.0.subscribe(&[chan], &all).await?;
+            tokio::spawn(async move {
+                while let Some(item) = received.recv().await {
+                    if item.1.first() == Some(&b'{') {
+                        continue;
+                    }
+                    if tx.send(item).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        } else {
+            self.0.subscribe(&[chan], &tx).await?;
+        }
         Ok(MessageStream::new(rx))
     }
 

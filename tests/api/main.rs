@@ -14,6 +14,7 @@ mod contacts;
 mod contacts_presence;
 mod crash;
 mod directory;
+mod emitter;
 mod forwarded;
 mod fuzz;
 mod handshake;
