@@ -29,8 +29,9 @@ pub struct Metrics {
     /// pub/sub stream, a full socket buffer.
     pub live_dropped: IntCounterVec,
     /// Messages this node received from Redis pub/sub, by kind of channel: `user` (routed to
-    /// a user held here), `presence` (`user connected` / `user disconnected` from any node) or
-    /// `adapter` (room broadcasts, requests between nodes).
+    /// a user held here), `presence` (`user connected` / `user disconnected` from any node),
+    /// `adapter` (room broadcasts, requests between nodes) or `emitter` (a backend's Socket.IO
+    /// emitter).
     pub cross_node_received: IntCounterVec,
     /// 1 while this node's pub/sub connection answers and holds every subscription the node
     /// needs (it receives cross-node traffic), 0 otherwise; `/readyz` says 503 while it is 0.

@@ -15,6 +15,7 @@ mod contacts_presence;
 mod crash;
 mod directory;
 mod emitter;
+mod emitter_outage;
 mod forwarded;
 mod fuzz;
 mod handshake;
