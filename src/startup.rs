@@ -247,7 +247,10 @@ async fn mount(
     let resumed = pubsub.resumed();
     let (layer, io) = engine(settings)
         .with_state(state.clone())
-        .with_adapter::<RedisAdapter<_>>(adapter::constructor(pubsub))
+        .with_adapter::<RedisAdapter<_>>(adapter::constructor(
+            pubsub,
+            deliveries.emitter.adapter_requests.clone(),
+        ))
         .build_layer();
     io.ns("/", on_connect.with(authenticate)).await?;
     let heartbeat = settings.node_ttl() / 3;

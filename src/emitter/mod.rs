@@ -6,7 +6,7 @@
 //!   subscribes;
 //! - `in(userID).disconnectSockets(..)`, a JSON request on `socket.io-request#/#`, where the
 //!   Redis adapter also sends its own msgpack requests (told apart by the first byte, as the
-//!   reference adapter does).
+//!   reference adapter does; on a standalone Redis the adapter's subscription hands them over).
 //!
 //! The emitter sends a plain PUBLISH, which a cluster's sharded subscriptions never receive:
 //! these channels are on a classic connection of their own ([`PubSub::connect_classic`]).
@@ -39,6 +39,11 @@ pub struct EmitterFeed {
     pub messages: mpsc::Receiver<ChannelMessage>,
     /// Whether the connection holds every channel it wants (for `/readyz`).
     pub status: PubSubStatus,
+    /// On a standalone Redis, where the adapter's own subscription of the request channel
+    /// receives the emitter's requests too: where it hands them (see
+    /// [`crate::adapter::PubSubDriver`]). A second subscription there would make every node
+    /// count twice in `PUBSUB NUMSUB`, by which the adapter counts the nodes it waits for.
+    pub adapter_requests: Option<mpsc::Sender<ChannelMessage>>,
 }
 
 impl EmitterFeed {
@@ -52,15 +57,26 @@ impl EmitterFeed {
     ) -> anyhow::Result<Self> {
         let pubsub = PubSub::connect_classic(target, metrics.clone()).await?;
         let (to, messages) = mpsc::channel(BUFFER);
-        let shared = [
-            keys::EMITTER_BROADCAST_CHANNEL.to_owned(),
-            keys::EMITTER_REQUEST_CHANNEL.to_owned(),
-        ];
+        let mut shared = vec![keys::EMITTER_BROADCAST_CHANNEL.to_owned()];
+        // The request channel: on a cluster the adapter's subscription is sharded and never
+        // sees the emitter's plain PUBLISH, so it is subscribed here; on a standalone Redis
+        // the adapter's subscription hands the emitter's requests over.
+        let adapter_requests = match target {
+            RedisTarget::Cluster(_) => {
+                shared.push(keys::EMITTER_REQUEST_CHANNEL.to_owned());
+                None
+            }
+            RedisTarget::Standalone(_) => Some(to.clone()),
+        };
         if let Err(err) = pubsub.subscribe(&shared, &to).await {
             metrics.adapter_error("subscribe", &err);
         }
         let status = pubsub.status();
         routes.follow(pubsub, keys::emitter_room_channel, to);
-        Ok(Self { messages, status })
+        Ok(Self {
+            messages,
+            status,
+            adapter_requests,
+        })
     }
 }

@@ -68,3 +68,19 @@ on_standalone_and_cluster!(
     an_emit_to_a_user_reaches_each_of_its_sockets_on_every_node_and_nobody_else,
     a_disconnect_of_a_user_closes_each_of_its_sockets_on_every_node_and_no_other,
 );
+
+/// The adapter counts the nodes it waits for by the subscribers of its request channel
+/// (`PUBSUB NUMSUB`): the emitter's requests on that channel must not make a node count twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_standalone_redis_each_node_subscribes_the_request_channel_once() {
+    let redis = TestRedis::start().await;
+    let (_node1, _node2) = (spawn_app(&redis).await, spawn_app(&redis).await);
+    let mut conn = redis.conn().await;
+    let (_, subscribers): (String, u16) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("socket.io-request#/#")
+        .query_async(&mut conn)
+        .await
+        .expect("NUMSUB answers");
+    assert_eq!(subscribers, 2);
+}
