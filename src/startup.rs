@@ -13,7 +13,9 @@ use tower::ServiceBuilder;
 
 use crate::{
     adapter::{self, RedisAdapter},
-    client_addr, http,
+    client_addr,
+    emitter::{self, EmitterFeed},
+    http,
     metrics::Metrics,
     routing::{self, Publisher, UserRoutes},
     scope::{Inbox, Scope},
@@ -53,10 +55,12 @@ struct Mounted {
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// What arrives from the other nodes: per-user events, and the scope's own.
+/// What arrives from the other nodes: per-user events, and the scope's own; and what a
+/// backend's Socket.IO emitter sends.
 struct Deliveries {
     routed: mpsc::Receiver<ChannelMessage>,
     scope: Inbox,
+    emitter: EmitterFeed,
 }
 
 impl Application {
@@ -73,6 +77,7 @@ impl Application {
         let pubsub = PubSub::connect(&target, metrics.clone()).await?;
         let (routes, deliveries) =
             UserRoutes::start(node_id.clone(), pubsub.clone(), metrics.clone());
+        let emitter = EmitterFeed::subscribe(&target, &routes, &metrics).await?;
         let limits = MessageLimits {
             cap: settings.history_cap,
             history_ttl: settings.message_ttl(),
@@ -124,6 +129,7 @@ impl Application {
         let deliveries = Deliveries {
             routed: deliveries,
             scope: scope_events,
+            emitter,
         };
         let (router, socketio) = mount(&settings, &state, &pool, pubsub, deliveries).await?;
 
@@ -235,11 +241,16 @@ async fn mount(
     pubsub: PubSub,
     deliveries: Deliveries,
 ) -> anyhow::Result<(Router, Mounted)> {
-    let status = pubsub.status();
+    // Ready only while both connections hold their channels: the emitter's traffic is the
+    // node's too.
+    let status = pubsub.status().and(deliveries.emitter.status.clone());
     let resumed = pubsub.resumed();
     let (layer, io) = engine(settings)
         .with_state(state.clone())
-        .with_adapter::<RedisAdapter<_>>(adapter::constructor(pubsub))
+        .with_adapter::<RedisAdapter<_>>(adapter::constructor(
+            pubsub,
+            deliveries.emitter.adapter_requests.clone(),
+        ))
         .build_layer();
     io.ns("/", on_connect.with(authenticate)).await?;
     let heartbeat = settings.node_ttl() / 3;
@@ -251,6 +262,12 @@ async fn mount(
         node_id.clone(),
         metrics.clone(),
     );
+    let from_emitter = emitter::spawn_receiver(
+        io.clone(),
+        deliveries.emitter.messages,
+        metrics.clone(),
+        usize::try_from(settings.max_payload_bytes).unwrap_or(usize::MAX),
+    );
     let api = crate::api::from_settings(settings, state, pool, &io).map_err(anyhow::Error::msg)?;
     let router = with_socketio(settings, pool, status, layer, api);
     let upkeep = store::users::maintenance::spawn(
@@ -261,7 +278,15 @@ async fn mount(
     let forget =
         (state.admission).spawn_forget(FORGET_EVERY, metrics.new_session_addresses.clone());
     let audit = audit::spawn(io.clone(), state.clone(), settings.presence_audit());
-    let mut background = vec![liveness, liveness_upkeep, delivery, upkeep, forget, audit];
+    let mut background = vec![
+        liveness,
+        liveness_upkeep,
+        delivery,
+        upkeep,
+        forget,
+        audit,
+        from_emitter,
+    ];
     background.extend(state.scope.spawn(
         io.clone(),
         deliveries.scope,

@@ -29,8 +29,9 @@ pub struct Metrics {
     /// pub/sub stream, a full socket buffer.
     pub live_dropped: IntCounterVec,
     /// Messages this node received from Redis pub/sub, by kind of channel: `user` (routed to
-    /// a user held here), `presence` (`user connected` / `user disconnected` from any node) or
-    /// `adapter` (room broadcasts, requests between nodes).
+    /// a user held here), `presence` (`user connected` / `user disconnected` from any node),
+    /// `adapter` (room broadcasts, requests between nodes) or `emitter` (a backend's Socket.IO
+    /// emitter).
     pub cross_node_received: IntCounterVec,
     /// 1 while this node's pub/sub connection answers and holds every subscription the node
     /// needs (it receives cross-node traffic), 0 otherwise; `/readyz` says 503 while it is 0.
@@ -82,6 +83,14 @@ pub struct Metrics {
     pub departures_pending: IntGauge,
     /// Messages per call of the standalone store (`store_messages.lua`).
     pub store_batch_messages: Histogram,
+    /// What the Socket.IO emitter published, by result: `emitted`, `disconnected`, or the
+    /// refusal's reason (`malformed`, `too_large`, `other_namespace`, `reserved_event`,
+    /// `unsupported`).
+    pub emitter_packets: IntCounterVec,
+    /// 1 while the emitter's classic pub/sub connection holds every channel it wants.
+    pub emitter_pubsub_connected: IntGauge,
+    /// Repairs of the emitter's pub/sub connection, by how (`resubscribe`, `reconnect`).
+    pub emitter_pubsub_repairs: IntCounterVec,
     adapter_log: Arc<Throttle>,
     sweep_log: Arc<Throttle>,
     undo_log: Arc<Throttle>,
@@ -259,6 +268,27 @@ impl Metrics {
                 .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
             )
             .expect("valid metric"),
+            emitter_packets: IntCounterVec::new(
+                Opts::new(
+                    "emitter_packets_total",
+                    "Packets of the Socket.IO emitter, by result (emitted, disconnected, or why refused)",
+                ),
+                &["result"],
+            )
+            .expect("valid metric"),
+            emitter_pubsub_connected: IntGauge::new(
+                "emitter_pubsub_connected",
+                "1 while the emitter's pub/sub connection holds every channel it wants",
+            )
+            .expect("valid metric"),
+            emitter_pubsub_repairs: IntCounterVec::new(
+                Opts::new(
+                    "emitter_pubsub_repairs_total",
+                    "Repairs of the emitter's pub/sub connection, by how",
+                ),
+                &["how"],
+            )
+            .expect("valid metric"),
             adapter_log: Arc::default(),
             sweep_log: Arc::default(),
             undo_log: Arc::default(),
@@ -269,7 +299,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 28] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 31] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -298,6 +328,9 @@ impl Metrics {
             Box::new(self.orphans_swept.clone()),
             Box::new(self.departures_pending.clone()),
             Box::new(self.store_batch_messages.clone()),
+            Box::new(self.emitter_packets.clone()),
+            Box::new(self.emitter_pubsub_connected.clone()),
+            Box::new(self.emitter_pubsub_repairs.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {

@@ -15,7 +15,7 @@ mod subscriptions;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, RwLock},
 };
 
 use tokio::sync::{mpsc, oneshot};
@@ -26,7 +26,7 @@ use subscriptions::Change;
 
 use crate::{
     metrics::Metrics,
-    store::redis::{ChannelMessage, PubSub},
+    store::redis::{ChannelMessage, PubSub, keys},
 };
 
 /// Pub/sub messages received for this node's users wait here while the node is busy; past it,
@@ -47,6 +47,9 @@ struct Inner {
     /// The sockets of each user on this node; a user is subscribed while it has one.
     local: Mutex<HashMap<String, HashSet<String>>>,
     changes: mpsc::UnboundedSender<Change>,
+    /// Other subscription managers that follow the same users, each on channels of its own
+    /// (the Socket.IO emitter's rooms, see [`UserRoutes::follow`]).
+    followers: RwLock<Vec<mpsc::UnboundedSender<Change>>>,
 }
 
 impl UserRoutes {
@@ -64,14 +67,48 @@ impl UserRoutes {
             to_delivery,
             pending,
             metrics.clone(),
+            keys::user_channel,
         ));
         let inner = Inner {
             node_id,
             metrics,
             local: Mutex::default(),
             changes,
+            followers: RwLock::default(),
         };
         (Self(Arc::new(inner)), deliveries)
+    }
+
+    /// Subscribes `pubsub` to `channel_of(user)` for every user this node holds, from now on
+    /// and for as long as it holds them (with the same batching and ordering as the users'
+    /// own channels); messages go to `to`. A socket's arrival waits for this channel too, so
+    /// that whatever is sent to its user once it is connected reaches it.
+    pub fn follow(
+        &self,
+        pubsub: PubSub,
+        channel_of: fn(&str) -> String,
+        to: mpsc::Sender<ChannelMessage>,
+    ) {
+        let (changes, pending) = mpsc::unbounded_channel();
+        tokio::spawn(subscriptions::manage(
+            pubsub,
+            to,
+            pending,
+            self.0.metrics.clone(),
+            channel_of,
+        ));
+        // Under the lock, so that no arrival or departure slips between the users held now
+        // and the changes to come.
+        let Ok(local) = self.0.local.lock() else {
+            return;
+        };
+        for user in local.keys() {
+            let (reply, _) = oneshot::channel();
+            let _ = changes.send(Change::Hold(user.clone(), reply));
+        }
+        if let Ok(mut followers) = self.0.followers.write() {
+            followers.push(changes);
+        }
     }
 
     pub fn node_id(&self) -> &str {
@@ -85,6 +122,7 @@ impl UserRoutes {
     /// Idempotent per socket.
     pub async fn arrived(&self, user: &str, socket: &str) -> Result<(), RouteError> {
         let (reply, subscribed) = oneshot::channel();
+        let mut followed = Vec::new();
         {
             let Ok(mut local) = self.0.local.lock() else {
                 return Err(RouteError("poisoned".into()));
@@ -100,10 +138,20 @@ impl UserRoutes {
             }
             // Sent under the lock, so that the manager sees this user's changes in order.
             let _ = self.0.changes.send(Change::Hold(user.to_owned(), reply));
+            if let Ok(followers) = self.0.followers.read() {
+                for follower in followers.iter() {
+                    let (reply, subscribed) = oneshot::channel();
+                    let _ = follower.send(Change::Hold(user.to_owned(), reply));
+                    followed.push(subscribed);
+                }
+            }
         }
-        subscribed
-            .await
-            .map_err(|_| RouteError("the subscription manager stopped".into()))
+        let stopped = |_| RouteError("the subscription manager stopped".into());
+        subscribed.await.map_err(stopped)?;
+        for subscribed in followed {
+            subscribed.await.map_err(stopped)?;
+        }
+        Ok(())
     }
 
     /// Forgets a socket of `user`; the user's channel is dropped with its last socket here.
@@ -121,6 +169,11 @@ impl UserRoutes {
         if sockets.is_empty() {
             local.remove(user);
             let _ = self.0.changes.send(Change::Release(user.to_owned()));
+            if let Ok(followers) = self.0.followers.read() {
+                for follower in followers.iter() {
+                    let _ = follower.send(Change::Release(user.to_owned()));
+                }
+            }
         }
         self.count(&local, -1);
     }

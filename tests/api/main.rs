@@ -18,6 +18,8 @@ mod contacts;
 mod contacts_presence;
 mod crash;
 mod directory;
+mod emitter;
+mod emitter_outage;
 mod forwarded;
 mod fuzz;
 mod handshake;

@@ -122,6 +122,20 @@ pub fn user_channel(user: &str) -> String {
     [USER_CHANNEL_PREFIX, user].concat()
 }
 
+/// The Socket.IO emitter's broadcast channel (`@socket.io/redis-emitter`, key `socket.io`,
+/// namespace `/`): an emit to everyone, or to several rooms at once.
+pub const EMITTER_BROADCAST_CHANNEL: &str = "socket.io#/#";
+
+/// The emitter's request channel (`disconnectSockets`, as JSON). The Redis adapter uses the
+/// same name for its own msgpack requests, sharded on a cluster.
+pub const EMITTER_REQUEST_CHANNEL: &str = "socket.io-request#/#";
+
+/// The emitter's channel of one room, `socket.io#/#{room}#`: each socket is in the room of its
+/// userID, so this is a user's channel for an emitter's `to(userID)`.
+pub fn emitter_room_channel(room: &str) -> String {
+    [EMITTER_BROADCAST_CHANNEL, room, "#"].concat()
+}
+
 /// userID -> its sessionID (a string with the session's TTL): how a user found by search or
 /// listed as a contact leads to its session hash (an extension of the layout).
 pub fn user(user: &str) -> String {
