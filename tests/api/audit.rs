@@ -64,9 +64,7 @@ async fn a_leave_that_failed_while_redis_was_down_heals_within_one_refresh() {
 /// An entry the live node holds no socket for (as a leave whose write was lost leaves it)
 /// is dropped by that node's refresh and the user announced offline; the entry of a socket
 /// the node does hold is left alone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_entry_its_live_node_holds_no_socket_for_is_dropped_by_the_refresh() {
-    let redis = TestRedis::start().await;
+async fn an_entry_its_live_node_holds_no_socket_for_is_dropped_by_the_refresh(redis: TestRedis) {
     let mut settings = test_settings(&redis);
     settings.node_ttl_secs = NODE_TTL;
     let node = spawn_app_with(settings).await;
@@ -113,9 +111,7 @@ async fn an_entry_its_live_node_holds_no_socket_for_is_dropped_by_the_refresh() 
 /// A node frozen (SIGSTOP) for longer than its liveness is swept by its peer, which
 /// announces its users offline; once it runs again, its refresh writes its sockets' entries
 /// back and announces them online, though no client did anything.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_swept_while_alive_announces_its_users_online_again() {
-    let redis = TestRedis::start().await;
+async fn a_node_swept_while_alive_announces_its_users_online_again(redis: TestRedis) {
     let ttl = NODE_TTL.to_string();
     let mut frozen = NodeProcess::start(&redis, &[("NODE_TTL_SECS", ttl.as_str())]).await;
     let mut settings = test_settings(&redis);
@@ -144,3 +140,8 @@ async fn a_node_swept_while_alive_announces_its_users_online_again() {
     assert_eq!(redis.sockets(&alice.session_id).await, 1);
     assert!(metric(&frozen, RESTORED).await >= 1);
 }
+
+crate::on_standalone_and_cluster!(
+    an_entry_its_live_node_holds_no_socket_for_is_dropped_by_the_refresh,
+    a_node_swept_while_alive_announces_its_users_online_again,
+);
