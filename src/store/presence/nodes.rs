@@ -93,12 +93,9 @@ impl NodeStore {
     /// sweep or its live owner's refresh). Returns the users who went offline (to announce),
     /// also when some sessions failed. Safe to run on several nodes at once.
     pub async fn sweep(&self, node: &str) -> Result<Swept, StoreError> {
-        let mut conn = self.pool.get().await?;
+        let conn = self.pool.get().await?;
         let index = keys::node_sockets(node);
-        let entries: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(&index)
-            .query_async(&mut conn)
-            .await?;
+        let entries = super::read_index(&conn, &index).await?;
         let mut by_session: HashMap<String, Vec<String>> = HashMap::new();
         for (socket, session) in entries {
             by_session.entry(session).or_default().push(socket);
