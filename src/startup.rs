@@ -21,11 +21,11 @@ use crate::{
     scope::{Inbox, Scope},
     settings::{METRICS_PORT_OFFSET, Settings},
     socket::{
-        AppState, admission::Admission, audit, departures::Departures, handlers::on_connect,
-        handshake::authenticate, liveness, presence, token::TokenVerifier,
+        AppState, admission::Admission, handlers::on_connect, handshake::authenticate,
+        lifecycle::Lifecycle, liveness, refresh, token::TokenVerifier,
     },
     store::{
-        self, MessageLimits, MessageLog, MessageStore, NodeStore, ReadMarkStore, RedisKind,
+        self, MessageLimits, MessageLog, MessageStore, PresenceStore, ReadMarkStore, RedisKind,
         RedisPool, SessionStore, UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
@@ -72,7 +72,7 @@ impl Application {
         let metrics = Metrics::new();
         let pool = RedisPool::new(&target, settings.redis_pool_size, metrics.clone())?;
         store::load_scripts(&pool).await;
-        let sessions = SessionStore::new(pool.clone(), settings.session_ttl());
+        let sessions = SessionStore::new(pool.clone());
         let node_id = uuid::Uuid::new_v4().simple().to_string();
         let pubsub = PubSub::connect(&target, metrics.clone()).await?;
         let (routes, deliveries) =
@@ -101,8 +101,7 @@ impl Application {
         let state = Arc::new(AppState {
             publisher: Publisher::new(routes.clone(), pubsub.clone(), pool.clone()),
             sessions,
-            nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
-            departures: Departures::new(metrics.departures_pending.clone()),
+            presence: PresenceStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             messages,
             max_message_bytes: settings.max_message_bytes,
             rate_limit: settings.rate_limit(),
@@ -219,7 +218,13 @@ impl Application {
         // are stored or refused, and the refused ones removed again, before the process (and
         // its retries) is gone.
         self.state.messages.finish_writes(DRAIN_TIMEOUT).await;
-        if let Err(err) = self.state.nodes.retire(&self.state.node_id).await {
+        if let Err(err) = self
+            .state
+            .presence
+            .nodes()
+            .retire(&self.state.node_id)
+            .await
+        {
             tracing::warn!(error = ?err, "cannot drop this node's liveness; it expires by itself");
         }
         server.await??;
@@ -254,7 +259,7 @@ async fn mount(
         .build_layer();
     io.ns("/", on_connect.with(authenticate)).await?;
     let heartbeat = settings.node_ttl() / 3;
-    let [liveness, liveness_upkeep] = liveness::spawn(io.clone(), state.clone(), heartbeat);
+    let [liveness, sweep] = liveness::spawn(io.clone(), state.clone(), heartbeat);
     let (node_id, metrics) = (&state.node_id, &state.metrics);
     let delivery = routing::spawn_delivery(
         io.clone(),
@@ -277,14 +282,14 @@ async fn mount(
     );
     let forget =
         (state.admission).spawn_forget(FORGET_EVERY, metrics.new_session_addresses.clone());
-    let audit = audit::spawn(io.clone(), state.clone(), settings.presence_audit());
+    let refresh = refresh::spawn(io.clone(), state.clone(), settings.node_ttl());
     let mut background = vec![
         liveness,
-        liveness_upkeep,
+        sweep,
+        refresh,
         delivery,
         upkeep,
         forget,
-        audit,
         from_emitter,
     ];
     background.extend(state.scope.spawn(
@@ -298,14 +303,28 @@ async fn mount(
 }
 
 impl Mounted {
-    /// Saves and announces every departure, sweeps whatever that missed, then closes the
-    /// transports (not a Socket.IO disconnect, so that clients reconnect, to another node if
-    /// this one is gone).
+    /// Takes every socket's departure in hand, sweeps this node's presence entries (saving
+    /// and announcing every departure at once), then closes the transports (not a Socket.IO
+    /// disconnect, so that clients reconnect, to another node if this one is gone).
+    ///
+    /// The sweep rather than each socket's leave: socketioxide 0.18's `SocketIo::close` drops
+    /// its namespaces before closing the transports, so the disconnect handlers never run.
     async fn drain(&self, state: &AppState) {
-        // Bounded on its own, so that a slow drain still leaves time to sweep what it missed.
-        let left = tokio::time::timeout(DRAIN_TIMEOUT / 2, presence::leave_all(&self.io, state));
-        if left.await.is_err() {
-            tracing::warn!("some departures were not saved in time; sweeping them");
+        let sockets = self.io.of("/").map(|ns| ns.sockets()).unwrap_or_default();
+        tracing::info!(
+            sockets = sockets.len(),
+            "sweeping the departure of every socket"
+        );
+        // Each arrival announced first (a joining socket holds its lifecycle until then), so
+        // that no observer hears of a user online after the sweep announced it offline.
+        // Bounded on its own, so that a slow join still leaves time for the sweep.
+        let left = sockets.iter().filter_map(|socket| {
+            let lifecycle = socket.extensions.get::<Lifecycle>()?;
+            Some(async move { lifecycle.leaving().await.is_some() })
+        });
+        let left = futures_util::future::join_all(left);
+        if tokio::time::timeout(DRAIN_TIMEOUT / 2, left).await.is_err() {
+            tracing::warn!("some sockets were still joining; sweeping anyway");
         }
         liveness::sweep_self(&self.io, state).await;
         self.io.close().await;

@@ -76,11 +76,9 @@ pub struct Metrics {
     /// Refused messages whose removal is still pending (Redis Cluster): tried again while the
     /// cluster refuses it; at most 4,096 per node (past it, `no_room`).
     pub message_undos_pending: IntGauge,
-    /// Presence fields of nodes gone for good, removed by the audit (each one a cleanup that
-    /// failed everywhere else).
-    pub orphans_swept: IntCounter,
-    /// Departures of sockets that Redis could not take yet, saved again at every heartbeat.
-    pub departures_pending: IntGauge,
+    /// Presence entries this node's refresh corrected, by change: `dropped` (no socket of it
+    /// held one: a leave whose write failed) or `restored` (a live socket's was missing).
+    pub presence_repairs: IntCounterVec,
     /// Messages per call of the standalone store (`store_messages.lua`).
     pub store_batch_messages: Histogram,
     /// What the Socket.IO emitter published, by result: `emitted`, `disconnected`, or the
@@ -250,14 +248,12 @@ impl Metrics {
                 "Refused messages whose removal from the histories they reached is pending",
             )
             .expect("valid metric"),
-            orphans_swept: IntCounter::new(
-                "orphan_presence_swept_total",
-                "Presence fields of nodes gone for good, removed by the presence audit",
-            )
-            .expect("valid metric"),
-            departures_pending: IntGauge::new(
-                "departures_pending",
-                "Departures of sockets not saved yet (Redis was unavailable), retried every heartbeat",
+            presence_repairs: IntCounterVec::new(
+                Opts::new(
+                    "presence_repairs_total",
+                    "Presence entries the node's refresh corrected, by change (dropped, restored)",
+                ),
+                &["change"],
             )
             .expect("valid metric"),
             store_batch_messages: Histogram::with_opts(
@@ -299,7 +295,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 31] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 30] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -325,8 +321,7 @@ impl Metrics {
             Box::new(self.typing.clone()),
             Box::new(self.messages_undone.clone()),
             Box::new(self.message_undos_pending.clone()),
-            Box::new(self.orphans_swept.clone()),
-            Box::new(self.departures_pending.clone()),
+            Box::new(self.presence_repairs.clone()),
             Box::new(self.store_batch_messages.clone()),
             Box::new(self.emitter_packets.clone()),
             Box::new(self.emitter_pubsub_connected.clone()),

@@ -16,8 +16,6 @@ fn out_of_range_settings_refuse_to_start_naming_the_setting() {
         ("--directory-resync-secs", "3601"),
         ("--index-upkeep-delay-secs", "3601"),
         ("--index-upkeep-delay-secs", "-1"),
-        ("--presence-audit-secs", "0"),
-        ("--presence-audit-secs", "86401"),
         ("--max-payload-bytes", "10"),
         ("--rate-limit-per-sec", "-1"),
         ("--rate-limit-burst", "0.5"),

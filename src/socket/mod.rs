@@ -3,8 +3,6 @@
 //! path the server API shares) and when a user goes offline ([`presence`]).
 
 pub mod admission;
-pub mod audit;
-pub mod departures;
 pub mod expiry;
 pub mod fetch_messages;
 pub mod handlers;
@@ -16,6 +14,7 @@ pub mod payloads;
 pub mod presence;
 pub mod private_message;
 pub mod rate_limit;
+pub mod refresh;
 pub mod search;
 pub mod send;
 pub mod token;
@@ -25,7 +24,7 @@ use crate::{
     metrics::Metrics,
     routing::{Publisher, UserRoutes},
     scope::Scope,
-    store::{MessageStore, NodeStore, ReadMarkStore, SessionStore, UserIndex},
+    store::{MessageStore, PresenceStore, ReadMarkStore, SessionStore, UserIndex},
 };
 
 /// What every handler shares, registered once (behind one `Arc`) with
@@ -33,9 +32,8 @@ use crate::{
 pub struct AppState {
     pub sessions: SessionStore,
     pub messages: MessageStore,
-    pub nodes: NodeStore,
-    /// Departures Redis could not take yet, saved again at every heartbeat.
-    pub departures: departures::Departures,
+    /// Each socket's presence entries, and this node's liveness.
+    pub presence: PresenceStore,
     /// Largest accepted message content, in bytes.
     pub max_message_bytes: usize,
     pub rate_limit: rate_limit::RateLimit,

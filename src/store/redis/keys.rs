@@ -83,12 +83,13 @@ pub fn node_alive(node_id: &str) -> String {
     format!("privmsg:node:{node_id}")
 }
 
-/// The sessionIDs that had a socket on a node, for sweeping after it dies.
-pub fn node_sessions(node_id: &str) -> String {
-    format!("privmsg:node:{node_id}:sessions")
+/// A node's index of its sockets (socketID -> sessionID), for sweeping after it dies and for
+/// its own refresh (`store/presence`).
+pub fn node_sockets(node_id: &str) -> String {
+    format!("privmsg:node:{node_id}:sockets")
 }
 
-/// A session's key from a raw sessionID found in a node's set.
+/// A session's key from a raw sessionID found in a node's index.
 pub fn session_raw(session_id: &str) -> String {
     format!("{SESSION_PREFIX}{session_id}")
 }
@@ -100,11 +101,6 @@ pub const SOCKET_FIELD_PREFIX: &str = "socket:";
 /// The presence field of one socket in its session hash: `socket:{nodeID}:{socketID}`.
 pub fn socket_field(node_id: &str, socket_id: &str) -> String {
     format!("{SOCKET_FIELD_PREFIX}{node_id}:{socket_id}")
-}
-
-/// The node and the socket a presence field names (`None` for any other field).
-pub fn parse_socket_field(field: &str) -> Option<(&str, &str)> {
-    field.strip_prefix(SOCKET_FIELD_PREFIX)?.split_once(':')
 }
 
 /// The prefix shared by every presence field a node wrote, for sweeping after it dies.

@@ -27,32 +27,20 @@ impl SessionStore {
             .collect())
     }
 
-    /// Deletes the sessions `ids` (raw sessionIDs), and takes them out of every node's list of
-    /// sessions, so that nothing stored names them any more. Idempotent.
+    /// Deletes the sessions `ids` (raw sessionIDs). Idempotent. A node's presence index
+    /// (socketID -> sessionID) names a session only while one of its sockets is open there:
+    /// closing the user's sockets removes those entries (`session_disconnect.lua`), and a
+    /// node's refresh drops any that a failed leave left behind.
     pub async fn delete(&self, ids: &[String]) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut conn = self.pool.get().await?;
+        let conn = self.pool.get().await?;
         let deletes = ids
             .iter()
             .map(|id| redis::cmd("DEL").arg(keys::session_raw(id)).to_owned())
             .collect();
         conn.each::<redis::Value>(deletes).await?;
-        let nodes: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(keys::NODES)
-            .query_async(&mut conn)
-            .await?;
-        let removals = nodes
-            .iter()
-            .map(|node| {
-                redis::cmd("SREM")
-                    .arg(keys::node_sessions(node))
-                    .arg(ids)
-                    .to_owned()
-            })
-            .collect();
-        conn.each::<redis::Value>(removals).await?;
         Ok(())
     }
 }
