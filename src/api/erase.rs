@@ -46,7 +46,11 @@ async fn erase<A: Adapter>(
     sessions.push(indexed.expose().to_owned());
     api.app.sessions.delete(&sessions).await.map_err(storage)?;
     close_sockets_here(&api, &user).await;
-    close_sockets_on_other_nodes(&user);
+    // And on every other node, as `disconnectSockets` does.
+    api.emitter
+        .disconnect_user(user.as_str())
+        .await
+        .map_err(storage)?;
     // Whoever hears of the user (its contacts, still stored, in that scope) sees it offline.
     let state = &api.app;
     state
@@ -116,12 +120,4 @@ async fn close_sockets_here<A: Adapter>(api: &ApiState<A>, user: &UserId) {
     if let Err(err) = closed {
         tracing::warn!(error = ?err, "server API: cannot close an erased user's sockets");
     }
-}
-
-/// THE SEAM for closing the user's sockets on the other nodes. Not built yet: it comes with
-/// the emitter work (`disconnectSockets` on the request channel, which every node hears).
-/// Until then a socket of the erased user on another node stays open until it disconnects;
-/// it restores nothing (its session is gone), but it can still send.
-fn close_sockets_on_other_nodes(user: &UserId) {
-    tracing::debug!(%user, "server API: closing sockets on other nodes is not built yet");
 }

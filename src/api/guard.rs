@@ -58,6 +58,8 @@ fn endpoint(method: &Method, path: &str) -> &'static str {
         ("GET", ["users", _]) => "GET /api/users/{userID}",
         ("DELETE", ["users", _]) => "DELETE /api/users/{userID}",
         ("GET", ["users", _, "export"]) => "GET /api/users/{userID}/export",
+        ("POST", ["users", _, "emit"]) => "POST /api/users/{userID}/emit",
+        ("POST", ["users", _, "disconnect"]) => "POST /api/users/{userID}/disconnect",
         _ => "other",
     }
 }

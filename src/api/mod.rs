@@ -1,15 +1,18 @@
 //! The server API (PROTOCOL.md, "Server API"): what a backend beside the chat calls over HTTP,
 //! at `/api/` on the client port, only when `API_KEY` is set. One router per group of
-//! endpoints ([`messages`], [`users`], [`erase`]); in front of all of them the [`guard`] (the
+//! endpoints ([`messages`], [`users`], [`reach`], [`erase`]); in front of all of them the [`guard`] (the
 //! bearer key, and the count per endpoint and status) and a bound on the body.
 //!
 //! The endpoints call the same verbs as the socket handlers: a message sent here takes the one
-//! write path ([`crate::socket::send`]), and every store verb is in its store.
+//! write path ([`crate::socket::send`]), what reaches a user's sockets on every node goes the
+//! way a backend's `@socket.io/redis-emitter` goes ([`EmitterPublisher`]), and every store verb
+//! is in its store.
 
 mod erase;
 mod guard;
 pub mod keys;
 mod messages;
+mod reach;
 mod reply;
 mod users;
 
@@ -23,6 +26,7 @@ pub use keys::ApiKeys;
 
 use crate::{
     domain::UserId,
+    emitter::EmitterPublisher,
     settings::Settings,
     socket::AppState,
     store::{ContactStore, RedisPool, UserEntry},
@@ -50,6 +54,8 @@ pub struct ApiState<A: Adapter> {
     pub io: SocketIo<A>,
     /// The contact sets (read by export, cleaned by erasure, in either scope).
     pub contacts: ContactStore,
+    /// A user's sockets on every node, this one included: emits and disconnections.
+    pub emitter: EmitterPublisher,
 }
 
 /// The API's router, to nest at `/api`. Its counter `privmsg_api_requests_total` is registered
@@ -73,6 +79,7 @@ pub fn router<A: Adapter>(state: ApiState<A>, keys: ApiKeys) -> Router {
     Router::new()
         .merge(messages::router(state.clone()))
         .merge(users::router(state.clone()))
+        .merge(reach::router(state.clone()))
         .merge(erase::router(state))
         .fallback(|| async { ApiError::NoSuchEndpoint })
         .layer(DefaultBodyLimit::max(body_limit))
@@ -94,6 +101,7 @@ pub fn from_settings<A: Adapter>(
         app: app.clone(),
         io: io.clone(),
         contacts: ContactStore::new(pool.clone(), settings.contacts_ttl()),
+        emitter: EmitterPublisher::new(pool.clone()),
     };
     tracing::info!("server API at /api/");
     Ok(Some(router(state, keys)))

@@ -7,6 +7,7 @@ mod abuse;
 mod api_access;
 mod api_erasure;
 mod api_messages;
+mod api_reach;
 mod api_users;
 mod audit;
 mod bad_input;
