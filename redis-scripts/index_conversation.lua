@@ -1,9 +1,10 @@
 -- Builds a conversation's index from one participant's history, the first time a page or a
--- read mark of that conversation needs it. Standalone Redis only (three keys on different
--- slots; on a Redis Cluster the server writes every message to its index). Until then the
--- two histories alone hold the conversation, and a message costs no third write: the store
--- scripts add a message only to an index that exists. Run atomically with them, so the index
--- it leaves holds every message of the conversation from its oldest on.
+-- read mark of that conversation needs it (the rule of both modes, src/store/pages.rs). Until
+-- then the two histories alone hold the conversation, and a message costs no third write: the
+-- store scripts add a message only to an index that exists. Standalone Redis only (three keys
+-- on different slots; a Redis Cluster node builds it in steps, ClusterLog::build_index). Run
+-- atomically with the store scripts, so the index it leaves holds every message of the
+-- conversation from its oldest on.
 --
 -- KEYS[1]  privmsg:conversation:{a}:{b}  the conversation's index
 -- KEYS[2]  messages:{me}    the history it is built from (the caller's)

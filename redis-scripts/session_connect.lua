@@ -7,23 +7,22 @@
 -- ARGV[3]  the session's time to live, in seconds
 -- ARGV[4]  the socket's presence field, "socket:{nodeID}:{socketID}" (an extension field:
 --          the Node server reads only userID, username and connected)
--- KEYS[2]  privmsg:node:{nodeID}:sessions, on a standalone Redis only: the sessions the node
--- ARGV[5]  holds sockets of, where the sessionID ARGV[5] is added (its TTL restarted, ARGV[3])
---          in the same step, so that a sweep after the node's death finds every field it
---          wrote. On a cluster that set is on another slot: the caller adds to it first.
+-- KEYS[2]  privmsg:node:{nodeID}:sockets, on a standalone Redis only: the node's index of its
+-- ARGV[5]  sockets (socketID -> sessionID), where ARGV[5] (the socketID) is set to ARGV[6]
+-- ARGV[6]  (the sessionID) in the same step, its TTL restarted (ARGV[3]), so that a sweep
+--          after the node's death finds every field it wrote. On a cluster that hash is on
+--          another slot: the caller sets it first.
 --
--- Returns the number of sockets the session has now.
+-- Returns 1 when the session was not connected before (the user came online), 0 otherwise.
 if KEYS[2] then
-  redis.call('SADD', KEYS[2], ARGV[5])
+  redis.call('HSET', KEYS[2], ARGV[5], ARGV[6])
   redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
+local was = redis.call('HGET', KEYS[1], 'connected')
 redis.call('HSET', KEYS[1], 'userID', ARGV[1], 'username', ARGV[2], 'connected', 'true',
   ARGV[4], '1')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-local sockets = 0
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(field, 1, 7) == 'socket:' then
-    sockets = sockets + 1
-  end
+if was == 'true' then
+  return 0
 end
-return sockets
+return 1

@@ -8,11 +8,16 @@
 -- ARGV[3]  the session's time to live, in seconds
 -- ARGV[4]  the socket's presence field, "socket:{nodeID}:{socketID}"
 -- ARGV[5]  the node's field prefix, "socket:{nodeID}:"
+-- KEYS[2]  privmsg:node:{nodeID}:sockets, on a standalone Redis only: the node's index, where
+-- ARGV[6]  the socketID ARGV[6] is removed in the same step. On a cluster the caller removes it
+--          after this call (a field is never left without its index entry).
 --
 -- Returns 1 when the user went offline (the caller announces it), 2 when the user is still
--- online but no longer on this node (the node forgets the session), 0 otherwise. Forgetting a
--- socket that is already forgotten returns 0, so a departure is announced once however many
--- times it is reported (disconnect handler, shutdown drain).
+-- online but no longer on this node, 0 otherwise. Forgetting a socket that is already
+-- forgotten returns 0, so a departure is announced once however many times it is reported.
+if KEYS[2] then
+  redis.call('HDEL', KEYS[2], ARGV[6])
+end
 if redis.call('HDEL', KEYS[1], ARGV[4]) == 0 then
   return 0
 end

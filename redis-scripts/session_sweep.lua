@@ -1,6 +1,7 @@
 -- Removes the sockets a dead node left in one session; when none remain, marks the session
--- offline. Run by a surviving node for each session the dead node had recorded, and by the
--- presence audit for a field no socket owns (its whole field as the prefix).
+-- offline. Run by a surviving node for each session in the dead node's index (by a node
+-- leaving, on itself), and by a node's refresh for one of its own fields that no socket of it
+-- holds (the whole field as the prefix).
 --
 -- KEYS[1]  session:{sessionID}   the session hash
 -- ARGV[1]  the dead node's field prefix, "socket:{nodeID}:", or one socket's field

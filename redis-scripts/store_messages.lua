@@ -26,20 +26,21 @@
 --                              only if it exists); value: the message's id (its member is
 --                              "<id> <JSON>", built here, so the JSON crosses the wire once)
 --          channel             a channel to publish the message on (one pair each, in order)
---          channel_held        one too, which the publishing node itself subscribes to (it
---                              delivered to its own sockets already)
+--          channel_unless_alone  one to publish it on only when another client subscribes to
+--                              it too (the node decided which: src/routing/publisher)
 --          only for a message that makes contacts:
 --          sender_contacts     key: the sender's contact set; value: the recipient's userID
 --          recipient_contacts  key: the recipient's contact set; value: the sender's userID
 --          introduction        the whole introduction to publish when the recipient's set did
 --                              not hold the sender
 --          introduce           a channel to publish it on (the recipient's);
---          introduce_held      one, which the publishing node itself subscribes to
+--          introduce_unless_alone  one, only when another client subscribes to it too
 --
--- A `_held` channel is published on only when another client subscribes to it too (a node's
--- tab of the same user, an operator's SUBSCRIBE): with one subscriber, that subscriber is the
--- publisher, which would only drop its echo. Counted here, in the same atomic step as the
--- writes, so a node that subscribes after the count reads this message in the history.
+-- An `_unless_alone` channel is one the publishing node subscribes to itself (it emitted to its
+-- own sockets already): with one subscriber, that subscriber is the publisher, which would only
+-- drop its echo (publish.lua applies the same count to what is not stored). Counted here, in
+-- the same atomic step as the writes, so a node that subscribes after the count reads this
+-- message in the history.
 --
 -- Returns one entry per message: 1 when it made the recipient a contact of the sender (the
 -- introduction was published), 0 otherwise, or the error's text (a string, not an error reply,
@@ -55,12 +56,14 @@ local function refused(reply)
   return type(reply) == 'table' and reply.err
 end
 
--- Publishes `payload` on the channels of the pairs `first`..`last` named `plain` or `held`, in
--- their order; a `held` one only when another client subscribes to it too.
-local function publish(first, last, plain, held, payload)
+-- Publishes `payload` on the channels of the pairs `first`..`last` named `plain` or
+-- `unless_alone`, in their order; an `unless_alone` one only when another client subscribes
+-- to it too.
+local function publish(first, last, plain, unless_alone, payload)
   for p = first, last, 2 do
     local name, channel = ARGV[p], ARGV[p + 1]
-    if name == plain or (name == held and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1) then
+    if name == plain
+        or (name == unless_alone and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1) then
       redis.call('PUBLISH', channel, payload)
     end
   end
@@ -92,8 +95,8 @@ local function store(first, last, k)
       recipient_set, recipient_peer, k = KEYS[k], value, k + 1
     elseif name == 'introduction' then
       introduction = value
-    elseif name ~= 'channel' and name ~= 'channel_held' and name ~= 'introduce'
-        and name ~= 'introduce_held' then
+    elseif name ~= 'channel' and name ~= 'channel_unless_alone' and name ~= 'introduce'
+        and name ~= 'introduce_unless_alone' then
       error('store_messages.lua: unknown name ' .. tostring(name))
     end
   end
@@ -176,9 +179,9 @@ local function store(first, last, k)
   end
   -- The recipient did not have the sender: introduced, first, on the same channels.
   if recipient_added then
-    publish(first, last, 'introduce', 'introduce_held', introduction)
+    publish(first, last, 'introduce', 'introduce_unless_alone', introduction)
   end
-  publish(first, last, 'channel', 'channel_held', envelope .. json)
+  publish(first, last, 'channel', 'channel_unless_alone', envelope .. json)
   return recipient_added and 1 or 0, k
 end
 

@@ -10,12 +10,17 @@
 //! - [`directory`] is every node's in-memory list of users, which `users` is built from in
 //!   the `all` scope;
 //! - [`routing`] carries a user's events to the nodes holding its sockets, and only those;
-//! - [`store`] holds the typed Redis verbs (sessions, messages) and [`domain`] the checked types.
+//! - [`emitter`] takes what a backend's `@socket.io/redis-emitter` publishes to those sockets;
+//! - [`store`] holds the typed Redis verbs (sessions, messages) and [`domain`] the checked types;
+//! - [`api`] is the server API (`API_KEY`), for a backend beside the chat: it sends through the
+//!   socket's own write path ([`socket::send`]) and calls the same store verbs.
 
 pub mod adapter;
+pub mod api;
 pub mod client_addr;
 pub mod directory;
 pub mod domain;
+pub mod emitter;
 pub mod http;
 pub mod memory;
 pub mod metrics;

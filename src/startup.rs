@@ -13,18 +13,20 @@ use tower::ServiceBuilder;
 
 use crate::{
     adapter::{self, RedisAdapter},
-    client_addr, http,
+    client_addr,
+    emitter::{self, EmitterFeed},
+    http,
     metrics::Metrics,
-    routing::{self, UserRoutes},
+    routing::{self, Publisher, UserRoutes},
     scope::{Inbox, Scope},
     settings::{METRICS_PORT_OFFSET, Settings},
     socket::{
-        AppState, admission::Admission, audit, departures::Departures, handlers::on_connect,
-        handshake::authenticate, liveness, presence, token::TokenVerifier,
+        AppState, admission::Admission, handlers::on_connect, handshake::authenticate,
+        lifecycle::Lifecycle, liveness, refresh, token::TokenVerifier,
     },
     store::{
-        self, Announcer, MessageLimits, MessageLog, MessageStore, NodeStore, ReadMarkStore,
-        RedisKind, RedisPool, SessionStore, UserIndex,
+        self, MessageLimits, MessageLog, MessageStore, PresenceStore, ReadMarkStore, RedisKind,
+        RedisPool, SessionStore, UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
 };
@@ -53,10 +55,12 @@ struct Mounted {
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// What arrives from the other nodes: per-user events, and the scope's own.
+/// What arrives from the other nodes: per-user events, and the scope's own; and what a
+/// backend's Socket.IO emitter sends.
 struct Deliveries {
     routed: mpsc::Receiver<ChannelMessage>,
     scope: Inbox,
+    emitter: EmitterFeed,
 }
 
 impl Application {
@@ -68,11 +72,12 @@ impl Application {
         let metrics = Metrics::new();
         let pool = RedisPool::new(&target, settings.redis_pool_size, metrics.clone())?;
         store::load_scripts(&pool).await;
-        let sessions = SessionStore::new(pool.clone(), settings.session_ttl());
+        let sessions = SessionStore::new(pool.clone());
         let node_id = uuid::Uuid::new_v4().simple().to_string();
         let pubsub = PubSub::connect(&target, metrics.clone()).await?;
         let (routes, deliveries) =
             UserRoutes::start(node_id.clone(), pubsub.clone(), metrics.clone());
+        let emitter = EmitterFeed::subscribe(&target, &routes, &metrics).await?;
         let limits = MessageLimits {
             cap: settings.history_cap,
             history_ttl: settings.message_ttl(),
@@ -94,10 +99,9 @@ impl Application {
             Scope::new(&settings, &pool, &pubsub, &node_id, &metrics).await?;
         // One Arc: socketioxide's `State` extractor clones the state for every event.
         let state = Arc::new(AppState {
-            announcer: Announcer::new(pool.clone()),
+            publisher: Publisher::new(routes.clone(), pubsub.clone(), pool.clone()),
             sessions,
-            nodes: NodeStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
-            departures: Departures::new(metrics.departures_pending.clone()),
+            presence: PresenceStore::new(pool.clone(), settings.node_ttl(), settings.session_ttl()),
             messages,
             max_message_bytes: settings.max_message_bytes,
             rate_limit: settings.rate_limit(),
@@ -124,6 +128,7 @@ impl Application {
         let deliveries = Deliveries {
             routed: deliveries,
             scope: scope_events,
+            emitter,
         };
         let (router, socketio) = mount(&settings, &state, &pool, pubsub, deliveries).await?;
 
@@ -213,7 +218,13 @@ impl Application {
         // are stored or refused, and the refused ones removed again, before the process (and
         // its retries) is gone.
         self.state.messages.finish_writes(DRAIN_TIMEOUT).await;
-        if let Err(err) = self.state.nodes.retire(&self.state.node_id).await {
+        if let Err(err) = self
+            .state
+            .presence
+            .nodes()
+            .retire(&self.state.node_id)
+            .await
+        {
             tracing::warn!(error = ?err, "cannot drop this node's liveness; it expires by itself");
         }
         server.await??;
@@ -235,15 +246,20 @@ async fn mount(
     pubsub: PubSub,
     deliveries: Deliveries,
 ) -> anyhow::Result<(Router, Mounted)> {
-    let status = pubsub.status();
+    // Ready only while both connections hold their channels: the emitter's traffic is the
+    // node's too.
+    let status = pubsub.status().and(deliveries.emitter.status.clone());
     let resumed = pubsub.resumed();
     let (layer, io) = engine(settings)
         .with_state(state.clone())
-        .with_adapter::<RedisAdapter<_>>(adapter::constructor(pubsub))
+        .with_adapter::<RedisAdapter<_>>(adapter::constructor(
+            pubsub,
+            deliveries.emitter.adapter_requests.clone(),
+        ))
         .build_layer();
     io.ns("/", on_connect.with(authenticate)).await?;
     let heartbeat = settings.node_ttl() / 3;
-    let [liveness, liveness_upkeep] = liveness::spawn(io.clone(), state.clone(), heartbeat);
+    let [liveness, sweep] = liveness::spawn(io.clone(), state.clone(), heartbeat);
     let (node_id, metrics) = (&state.node_id, &state.metrics);
     let delivery = routing::spawn_delivery(
         io.clone(),
@@ -251,7 +267,14 @@ async fn mount(
         node_id.clone(),
         metrics.clone(),
     );
-    let router = with_socketio(settings, pool, status, layer);
+    let from_emitter = emitter::spawn_receiver(
+        io.clone(),
+        deliveries.emitter.messages,
+        metrics.clone(),
+        usize::try_from(settings.max_payload_bytes).unwrap_or(usize::MAX),
+    );
+    let api = crate::api::from_settings(settings, state, pool, &io).map_err(anyhow::Error::msg)?;
+    let router = with_socketio(settings, pool, status, layer, api);
     let upkeep = store::users::maintenance::spawn(
         state.users.clone(),
         node_id.clone(),
@@ -259,8 +282,16 @@ async fn mount(
     );
     let forget =
         (state.admission).spawn_forget(FORGET_EVERY, metrics.new_session_addresses.clone());
-    let audit = audit::spawn(io.clone(), state.clone(), settings.presence_audit());
-    let mut background = vec![liveness, liveness_upkeep, delivery, upkeep, forget, audit];
+    let refresh = refresh::spawn(io.clone(), state.clone(), settings.node_ttl());
+    let mut background = vec![
+        liveness,
+        sweep,
+        refresh,
+        delivery,
+        upkeep,
+        forget,
+        from_emitter,
+    ];
     background.extend(state.scope.spawn(
         io.clone(),
         deliveries.scope,
@@ -272,14 +303,28 @@ async fn mount(
 }
 
 impl Mounted {
-    /// Saves and announces every departure, sweeps whatever that missed, then closes the
-    /// transports (not a Socket.IO disconnect, so that clients reconnect, to another node if
-    /// this one is gone).
+    /// Takes every socket's departure in hand, sweeps this node's presence entries (saving
+    /// and announcing every departure at once), then closes the transports (not a Socket.IO
+    /// disconnect, so that clients reconnect, to another node if this one is gone).
+    ///
+    /// The sweep rather than each socket's leave: socketioxide 0.18's `SocketIo::close` drops
+    /// its namespaces before closing the transports, so the disconnect handlers never run.
     async fn drain(&self, state: &AppState) {
-        // Bounded on its own, so that a slow drain still leaves time to sweep what it missed.
-        let left = tokio::time::timeout(DRAIN_TIMEOUT / 2, presence::leave_all(&self.io, state));
-        if left.await.is_err() {
-            tracing::warn!("some departures were not saved in time; sweeping them");
+        let sockets = self.io.of("/").map(|ns| ns.sockets()).unwrap_or_default();
+        tracing::info!(
+            sockets = sockets.len(),
+            "sweeping the departure of every socket"
+        );
+        // Each arrival announced first (a joining socket holds its lifecycle until then), so
+        // that no observer hears of a user online after the sweep announced it offline.
+        // Bounded on its own, so that a slow join still leaves time for the sweep.
+        let left = sockets.iter().filter_map(|socket| {
+            let lifecycle = socket.extensions.get::<Lifecycle>()?;
+            Some(async move { lifecycle.leaving().await.is_some() })
+        });
+        let left = futures_util::future::join_all(left);
+        if tokio::time::timeout(DRAIN_TIMEOUT / 2, left).await.is_err() {
+            tracing::warn!("some sockets were still joining; sweeping anyway");
         }
         liveness::sweep_self(&self.io, state).await;
         self.io.close().await;
@@ -310,17 +355,22 @@ fn engine(settings: &Settings) -> socketioxide::SocketIoBuilder {
         .connect_timeout(CONNECT_TIMEOUT)
 }
 
-/// The HTTP router with, in front of it: the client's address, CORS, the origin check, then
-/// Socket.IO.
+/// The HTTP router (with the server API at `/api/` when there is one) with, in front of it:
+/// the client's address, CORS, the origin check, then Socket.IO.
 fn with_socketio<A: socketioxide::adapter::Adapter>(
     settings: &Settings,
     pool: &RedisPool,
     pubsub: PubSubStatus,
     layer: SocketIoLayer<A>,
+    api: Option<Router>,
 ) -> Router {
     let origins = http::AllowedOrigins::new(&settings.cors_origins);
     let proxies = settings.trusted_proxies.clone();
-    http::router(pool.clone(), pubsub, &settings.client_dir).layer(
+    let mut router = http::router(pool.clone(), pubsub, &settings.client_dir);
+    if let Some(api) = api {
+        router = router.nest("/api", api);
+    }
+    router.layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn_with_state(
                 proxies,

@@ -8,14 +8,22 @@
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::mpsc;
 
-use crate::store::redis::PubSub;
+use crate::store::redis::{PubSub, keys};
 
 #[derive(Clone)]
-pub struct PubSubDriver(PubSub);
+pub struct PubSubDriver {
+    pubsub: PubSub,
+    /// Where the Socket.IO emitter's JSON requests go, when they arrive on the adapter's own
+    /// subscription of the request channel (a standalone Redis; see `crate::emitter`).
+    emitter_requests: Option<mpsc::Sender<ChanItem>>,
+}
 
 impl PubSubDriver {
-    pub fn new(pubsub: PubSub) -> Self {
-        Self(pubsub)
+    pub fn new(pubsub: PubSub, emitter_requests: Option<mpsc::Sender<ChanItem>>) -> Self {
+        Self {
+            pubsub,
+            emitter_requests,
+        }
     }
 }
 
@@ -23,7 +31,7 @@ impl Driver for PubSubDriver {
     type Error = redis::RedisError;
 
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
-        self.0.publish(&chan, &val).await
+        self.pubsub.publish(&chan, &val).await
     }
 
     async fn subscribe(
@@ -32,15 +40,36 @@ impl Driver for PubSubDriver {
         size: usize,
     ) -> Result<MessageStream<ChanItem>, Self::Error> {
         let (tx, rx) = mpsc::channel(size);
-        self.0.subscribe(&[chan], &tx).await?;
+        if chan == keys::EMITTER_REQUEST_CHANNEL {
+            // The Socket.IO emitter's JSON requests share this channel (on a standalone Redis
+            // they reach this subscription too): they go to `crate::emitter`, not to the
+            // adapter, which reads msgpack only and would log each one as an error.
+            let (all, mut received) = mpsc::channel::<ChanItem>(size);
+            self.pubsub.subscribe(&[chan], &all).await?;
+            let emitter = self.emitter_requests.clone();
+            tokio::spawn(async move {
+                while let Some(item) = received.recv().await {
+                    if item.1.first() == Some(&b'{') {
+                        // A full emitter queue drops it, as the pub/sub connection would.
+                        if let Some(emitter) = &emitter {
+                            let _ = emitter.try_send(item);
+                        }
+                    } else if tx.send(item).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        } else {
+            self.pubsub.subscribe(&[chan], &tx).await?;
+        }
         Ok(MessageStream::new(rx))
     }
 
     async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
-        self.0.unsubscribe(&[chan]).await
+        self.pubsub.unsubscribe(&[chan]).await
     }
 
     async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
-        self.0.subscribers(chan).await
+        self.pubsub.subscribers(chan).await
     }
 }

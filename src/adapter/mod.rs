@@ -9,7 +9,9 @@ use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr
 
 pub use driver::PubSubDriver;
 
-use crate::store::redis::PubSub;
+use tokio::sync::mpsc;
+
+use crate::store::redis::{ChannelMessage, PubSub};
 
 /// The adapter, on a standalone Redis or a Redis Cluster.
 pub type RedisAdapter<E> = CustomRedisAdapter<E, PubSubDriver>;
@@ -18,10 +20,14 @@ pub type RedisAdapter<E> = CustomRedisAdapter<E, PubSubDriver>;
 /// drops them under a burst (the messages are stored, but not delivered live).
 const STREAM_BUFFER: usize = 65_536;
 
-/// The adapter's constructor, on the node's pub/sub connection.
-pub fn constructor(pubsub: PubSub) -> RedisAdapterCtr<PubSubDriver> {
+/// The adapter's constructor, on the node's pub/sub connection; the Socket.IO emitter's
+/// requests that its subscription receives go to `emitter_requests`.
+pub fn constructor(
+    pubsub: PubSub,
+    emitter_requests: Option<mpsc::Sender<ChannelMessage>>,
+) -> RedisAdapterCtr<PubSubDriver> {
     let config = RedisAdapterConfig::new()
         .with_prefix("socket.io")
         .with_stream_buffer(STREAM_BUFFER);
-    RedisAdapterCtr::new_with_driver(PubSubDriver::new(pubsub), config)
+    RedisAdapterCtr::new_with_driver(PubSubDriver::new(pubsub, emitter_requests), config)
 }

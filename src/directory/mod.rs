@@ -115,6 +115,19 @@ impl Directory {
         }
     }
 
+    /// Drops an erased user (the server API's `DELETE /api/users/{userID}`), whose sessions
+    /// are already deleted. A resync whose listing read them before that puts it back, until
+    /// the next resync (a known gap: a tombstone would close it).
+    pub fn forget(&self, user_id: &str) {
+        let mut state = self.write();
+        state.events += 1;
+        state.entries.remove(user_id);
+        self.0
+            .metrics
+            .directory_users
+            .set(state.entries.len() as i64);
+    }
+
     /// Whether the first listing is in; waits up to `within` for it.
     pub async fn wait_loaded(&self, within: Duration) -> bool {
         let mut loaded = self.0.loaded.subscribe();

@@ -29,8 +29,9 @@ pub struct Metrics {
     /// pub/sub stream, a full socket buffer.
     pub live_dropped: IntCounterVec,
     /// Messages this node received from Redis pub/sub, by kind of channel: `user` (routed to
-    /// a user held here), `presence` (`user connected` / `user disconnected` from any node) or
-    /// `adapter` (room broadcasts, requests between nodes).
+    /// a user held here), `presence` (`user connected` / `user disconnected` from any node),
+    /// `adapter` (room broadcasts, requests between nodes) or `emitter` (a backend's Socket.IO
+    /// emitter).
     pub cross_node_received: IntCounterVec,
     /// 1 while this node's pub/sub connection answers and holds every subscription the node
     /// needs (it receives cross-node traffic), 0 otherwise; `/readyz` says 503 while it is 0.
@@ -75,13 +76,19 @@ pub struct Metrics {
     /// Refused messages whose removal is still pending (Redis Cluster): tried again while the
     /// cluster refuses it; at most 4,096 per node (past it, `no_room`).
     pub message_undos_pending: IntGauge,
-    /// Presence fields of nodes gone for good, removed by the audit (each one a cleanup that
-    /// failed everywhere else).
-    pub orphans_swept: IntCounter,
-    /// Departures of sockets that Redis could not take yet, saved again at every heartbeat.
-    pub departures_pending: IntGauge,
+    /// Presence entries this node's refresh corrected, by change: `dropped` (no socket of it
+    /// held one: a leave whose write failed) or `restored` (a live socket's was missing).
+    pub presence_repairs: IntCounterVec,
     /// Messages per call of the standalone store (`store_messages.lua`).
     pub store_batch_messages: Histogram,
+    /// What the Socket.IO emitter published, by result: `emitted`, `disconnected`, or the
+    /// refusal's reason (`malformed`, `too_large`, `other_namespace`, `reserved_event`,
+    /// `unsupported`).
+    pub emitter_packets: IntCounterVec,
+    /// 1 while the emitter's classic pub/sub connection holds every channel it wants.
+    pub emitter_pubsub_connected: IntGauge,
+    /// Repairs of the emitter's pub/sub connection, by how (`resubscribe`, `reconnect`).
+    pub emitter_pubsub_repairs: IntCounterVec,
     adapter_log: Arc<Throttle>,
     sweep_log: Arc<Throttle>,
     undo_log: Arc<Throttle>,
@@ -241,14 +248,12 @@ impl Metrics {
                 "Refused messages whose removal from the histories they reached is pending",
             )
             .expect("valid metric"),
-            orphans_swept: IntCounter::new(
-                "orphan_presence_swept_total",
-                "Presence fields of nodes gone for good, removed by the presence audit",
-            )
-            .expect("valid metric"),
-            departures_pending: IntGauge::new(
-                "departures_pending",
-                "Departures of sockets not saved yet (Redis was unavailable), retried every heartbeat",
+            presence_repairs: IntCounterVec::new(
+                Opts::new(
+                    "presence_repairs_total",
+                    "Presence entries the node's refresh corrected, by change (dropped, restored)",
+                ),
+                &["change"],
             )
             .expect("valid metric"),
             store_batch_messages: Histogram::with_opts(
@@ -257,6 +262,27 @@ impl Metrics {
                     "Messages stored by one script call (standalone Redis), or started together (Redis Cluster)",
                 )
                 .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
+            )
+            .expect("valid metric"),
+            emitter_packets: IntCounterVec::new(
+                Opts::new(
+                    "emitter_packets_total",
+                    "Packets of the Socket.IO emitter, by result (emitted, disconnected, or why refused)",
+                ),
+                &["result"],
+            )
+            .expect("valid metric"),
+            emitter_pubsub_connected: IntGauge::new(
+                "emitter_pubsub_connected",
+                "1 while the emitter's pub/sub connection holds every channel it wants",
+            )
+            .expect("valid metric"),
+            emitter_pubsub_repairs: IntCounterVec::new(
+                Opts::new(
+                    "emitter_pubsub_repairs_total",
+                    "Repairs of the emitter's pub/sub connection, by how",
+                ),
+                &["how"],
             )
             .expect("valid metric"),
             adapter_log: Arc::default(),
@@ -269,7 +295,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 28] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 30] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -295,14 +321,24 @@ impl Metrics {
             Box::new(self.typing.clone()),
             Box::new(self.messages_undone.clone()),
             Box::new(self.message_undos_pending.clone()),
-            Box::new(self.orphans_swept.clone()),
-            Box::new(self.departures_pending.clone()),
+            Box::new(self.presence_repairs.clone()),
             Box::new(self.store_batch_messages.clone()),
+            Box::new(self.emitter_packets.clone()),
+            Box::new(self.emitter_pubsub_connected.clone()),
+            Box::new(self.emitter_pubsub_repairs.clone()),
         ];
         for collector in collectors {
             if let Err(err) = self.registry.register(collector) {
                 tracing::error!(%err, "cannot register a metric");
             }
+        }
+    }
+
+    /// Registers a metric a module keeps for itself (the server API's), so that `/metrics`
+    /// shows it without this struct holding every module's counters.
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        if let Err(err) = self.registry.register(collector) {
+            tracing::error!(%err, "cannot register a metric");
         }
     }
 

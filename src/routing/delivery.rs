@@ -4,7 +4,7 @@
 use socketioxide::{SocketIo, adapter::Adapter};
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use super::{Envelope, Received, envelope::ROUTED_EVENTS};
+use super::{Envelope, Received, publisher::ROUTED_EVENTS};
 use crate::{
     metrics::Metrics,
     store::redis::{ChannelMessage, keys},

@@ -6,29 +6,27 @@
 //! envelope (see [`crate::directory`]); in the `contacts` scope, presence goes to each contact
 //! on its own channel instead.
 //!
-//! The node that accepts a message delivers it to its own sockets itself, and skips its echo.
+//! The node that accepts a message delivers it to its own sockets itself, and skips its echo:
+//! what is published, on which channels, and which of them may be skipped is [`publisher`]'s.
 
 mod delivery;
-mod envelope;
+pub mod publisher;
 mod subscriptions;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, RwLock},
 };
 
 use tokio::sync::{mpsc, oneshot};
 
 pub use delivery::spawn as spawn_delivery;
-pub use envelope::{Envelope, PRESENCE_EVENTS, Received};
+pub use publisher::{Envelope, PRESENCE_EVENTS, Publication, Publisher, Received};
 use subscriptions::Change;
 
 use crate::{
     metrics::Metrics,
-    store::{
-        Announcement, Target,
-        redis::{ChannelMessage, PubSub, keys},
-    },
+    store::redis::{ChannelMessage, PubSub, keys},
 };
 
 /// Pub/sub messages received for this node's users wait here while the node is busy; past it,
@@ -49,8 +47,9 @@ struct Inner {
     /// The sockets of each user on this node; a user is subscribed while it has one.
     local: Mutex<HashMap<String, HashSet<String>>>,
     changes: mpsc::UnboundedSender<Change>,
-    /// Asked whether a user's channel is confirmed, for what to publish.
-    pubsub: PubSub,
+    /// Other subscription managers that follow the same users, each on channels of its own
+    /// (the Socket.IO emitter's rooms, see [`UserRoutes::follow`]).
+    followers: RwLock<Vec<mpsc::UnboundedSender<Change>>>,
 }
 
 impl UserRoutes {
@@ -64,19 +63,52 @@ impl UserRoutes {
         let (to_delivery, deliveries) = mpsc::channel(DELIVERY_BUFFER);
         let (changes, pending) = mpsc::unbounded_channel();
         tokio::spawn(subscriptions::manage(
-            pubsub.clone(),
+            pubsub,
             to_delivery,
             pending,
             metrics.clone(),
+            keys::user_channel,
         ));
         let inner = Inner {
             node_id,
             metrics,
             local: Mutex::default(),
             changes,
-            pubsub,
+            followers: RwLock::default(),
         };
         (Self(Arc::new(inner)), deliveries)
+    }
+
+    /// Subscribes `pubsub` to `channel_of(user)` for every user this node holds, from now on
+    /// and for as long as it holds them (with the same batching and ordering as the users'
+    /// own channels); messages go to `to`. A socket's arrival waits for this channel too, so
+    /// that whatever is sent to its user once it is connected reaches it.
+    pub fn follow(
+        &self,
+        pubsub: PubSub,
+        channel_of: fn(&str) -> String,
+        to: mpsc::Sender<ChannelMessage>,
+    ) {
+        let (changes, pending) = mpsc::unbounded_channel();
+        tokio::spawn(subscriptions::manage(
+            pubsub,
+            to,
+            pending,
+            self.0.metrics.clone(),
+            channel_of,
+        ));
+        // Under the lock, so that no arrival or departure slips between the users held now
+        // and the changes to come.
+        let Ok(local) = self.0.local.lock() else {
+            return;
+        };
+        for user in local.keys() {
+            let (reply, _) = oneshot::channel();
+            let _ = changes.send(Change::Hold(user.clone(), reply));
+        }
+        if let Ok(mut followers) = self.0.followers.write() {
+            followers.push(changes);
+        }
     }
 
     pub fn node_id(&self) -> &str {
@@ -90,6 +122,7 @@ impl UserRoutes {
     /// Idempotent per socket.
     pub async fn arrived(&self, user: &str, socket: &str) -> Result<(), RouteError> {
         let (reply, subscribed) = oneshot::channel();
+        let mut followed = Vec::new();
         {
             let Ok(mut local) = self.0.local.lock() else {
                 return Err(RouteError("poisoned".into()));
@@ -105,10 +138,20 @@ impl UserRoutes {
             }
             // Sent under the lock, so that the manager sees this user's changes in order.
             let _ = self.0.changes.send(Change::Hold(user.to_owned(), reply));
+            if let Ok(followers) = self.0.followers.read() {
+                for follower in followers.iter() {
+                    let (reply, subscribed) = oneshot::channel();
+                    let _ = follower.send(Change::Hold(user.to_owned(), reply));
+                    followed.push(subscribed);
+                }
+            }
         }
-        subscribed
-            .await
-            .map_err(|_| RouteError("the subscription manager stopped".into()))
+        let stopped = |_| RouteError("the subscription manager stopped".into());
+        subscribed.await.map_err(stopped)?;
+        for subscribed in followed {
+            subscribed.await.map_err(stopped)?;
+        }
+        Ok(())
     }
 
     /// Forgets a socket of `user`; the user's channel is dropped with its last socket here.
@@ -126,6 +169,11 @@ impl UserRoutes {
         if sockets.is_empty() {
             local.remove(user);
             let _ = self.0.changes.send(Change::Release(user.to_owned()));
+            if let Ok(followers) = self.0.followers.read() {
+                for follower in followers.iter() {
+                    let _ = follower.send(Change::Release(user.to_owned()));
+                }
+            }
         }
         self.count(&local, -1);
     }
@@ -155,31 +203,5 @@ impl UserRoutes {
     fn count(&self, local: &HashMap<String, HashSet<String>>, sockets: i64) {
         self.0.metrics.sockets.add(sockets);
         self.0.metrics.users_online.set(local.len() as i64);
-    }
-
-    /// What to publish so that `event` with `data` (JSON) reaches the nodes holding a socket of
-    /// any of `users` (the store publishes it, in the same round trip as the write it follows).
-    /// A user this node holds is marked so: the caller emits to this node's sockets itself, so
-    /// that channel is only worth publishing on if another node holds the user too.
-    pub fn announcement(&self, event: &str, users: &[&str], data: &str) -> Announcement {
-        let held: Vec<bool> = match self.0.local.lock() {
-            Ok(local) => users.iter().map(|user| local.contains_key(*user)).collect(),
-            Err(_) => vec![false; users.len()],
-        };
-        let channels = users
-            .iter()
-            .zip(held)
-            .map(|(user, held)| {
-                let channel = keys::user_channel(user);
-                // Held by a socket here, and the subscription confirmed and whole: a channel
-                // still being subscribed (or lost in an outage) is published on as before.
-                let held_here = held && self.0.pubsub.holds(&channel);
-                Target { channel, held_here }
-            })
-            .collect();
-        Announcement {
-            payload: Envelope::encode(&self.0.node_id, event, data),
-            channels,
-        }
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     metrics::Metrics,
-    store::redis::{ChannelMessage, PubSub, keys},
+    store::redis::{ChannelMessage, PubSub},
 };
 
 /// A change of the set of users this node holds.
@@ -23,12 +23,14 @@ pub enum Change {
 /// How many changes one batch takes at most.
 const BATCH: usize = 1024;
 
-/// Applies `changes` until every sender is gone; messages of subscribed channels go to `to`.
+/// Applies `changes` until every sender is gone, each user on its channel `channel_of(user)`;
+/// messages of subscribed channels go to `to`.
 pub async fn manage(
     pubsub: PubSub,
     to: mpsc::Sender<ChannelMessage>,
     mut changes: mpsc::UnboundedReceiver<Change>,
     metrics: Metrics,
+    channel_of: fn(&str) -> String,
 ) {
     let mut subscribed: HashSet<String> = HashSet::new();
     let mut batch = Vec::with_capacity(BATCH);
@@ -49,7 +51,7 @@ pub async fn manage(
         }
         let (mut subscribe, mut unsubscribe) = (Vec::new(), Vec::new());
         for (user, held) in wanted {
-            let channel = keys::user_channel(&user);
+            let channel = channel_of(&user);
             match (held, subscribed.contains(&channel)) {
                 (true, false) => subscribe.push(channel),
                 (false, true) => unsubscribe.push(channel),

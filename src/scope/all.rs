@@ -138,6 +138,11 @@ impl All {
         Ok(OwnHistory { history, marks })
     }
 
+    /// Drops an erased user from this node's directory.
+    pub(super) fn forget(&self, user: &str) {
+        self.directory.forget(user);
+    }
+
     /// This node's directory and its sockets in `local` at once, the other nodes through the
     /// presence channel.
     pub(super) async fn announce_online<A: Adapter>(

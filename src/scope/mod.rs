@@ -27,7 +27,7 @@ use crate::{
     domain::{Refusal, Session, UserId},
     metrics::Metrics,
     settings::{Settings, UsersScope},
-    socket::AppState,
+    socket::{AppState, send::Sender},
     store::{
         ContactStore, Record, RedisPool,
         redis::{ChannelMessage, PubSub},
@@ -133,20 +133,27 @@ impl Scope {
 
     /// Stores a message in both histories and publishes it to the other nodes holding a socket
     /// of either user (in the `contacts` scope, making the two users contacts, and introducing
-    /// the sender first to this node's sockets of the recipient); the caller then emits it to
-    /// this node's sockets.
+    /// `sender` first to this node's sockets of the recipient, through `local`); the caller
+    /// then emits it to this node's sockets. Needs no socket: the API sends through it too.
     pub async fn store_message<A: Adapter>(
         &self,
-        socket: &SocketRef<A>,
-        session: &Session,
+        local: &BroadcastOperators<A>,
+        sender: &Sender<'_>,
         state: &AppState,
         record: &Record<'_>,
     ) -> Result<(), Refusal> {
         match self {
             Self::All(_) => store_and_publish(state, record).await,
-            Self::Contacts(contacts) => {
-                contacts.store_message(socket, session, state, record).await
-            }
+            Self::Contacts(contacts) => contacts.store_message(local, sender, state, record).await,
+        }
+    }
+
+    /// Forgets an erased user in this node's own state (the `all` scope's directory, so that
+    /// `users` lists it no more here; the other nodes' directories drop it at their next
+    /// resync). The `contacts` scope keeps nothing of a user in memory.
+    pub fn forget(&self, user: &str) {
+        if let Self::All(all) = self {
+            all.forget(user);
         }
     }
 }
@@ -158,12 +165,12 @@ impl Scope {
 async fn store_and_publish(state: &AppState, record: &Record<'_>) -> Result<(), Refusal> {
     let (from, to) = (record.from, record.to);
     let users: &[&str] = if from == to { &[to] } else { &[to, from] };
-    let announcement = state
-        .routes
-        .announcement("private message", users, record.json);
+    let publication = state
+        .publisher
+        .publication("private message", users, record.json);
     let stored = state
         .messages
-        .store_and_publish(record, &announcement)
+        .store_and_publish(record, &publication)
         .await
         .map_err(|err| {
             tracing::error!(error = ?err, "cannot store a message");

@@ -14,6 +14,7 @@ use clap::{Parser, ValueEnum};
 use values::{at_least, burst, rate};
 
 use crate::{
+    api::ApiKeys,
     client_addr::TrustedProxies,
     socket::rate_limit::RateLimit,
     store::{RedisTarget, redis::redact},
@@ -149,7 +150,8 @@ pub struct Settings {
     pub client_dir: PathBuf,
 
     /// A node that has not refreshed its liveness for this long is taken for dead, and the
-    /// survivors mark its users offline. It refreshes every third of it. 3 to 3600.
+    /// survivors mark its users offline. It refreshes every third of it, and checks its own
+    /// presence entries against its sockets once per this interval. 3 to 3600.
     #[arg(long, env = "NODE_TTL_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub node_ttl_secs: u64,
 
@@ -167,13 +169,6 @@ pub struct Settings {
     /// connection, waits until that is over rather than queue the joins' reads behind it.
     #[arg(long, env = "INDEX_UPKEEP_DELAY_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub index_upkeep_delay_secs: u64,
-
-    /// How often each node looks for presence fields whose node is gone for good (neither
-    /// listed nor alive: every cleanup of it failed), in seconds, 1 to 86400; it removes them
-    /// and announces the users that took offline, so that no user stays online forever. Each
-    /// audit costs one SCAN + HKEYS of every session.
-    #[arg(long, env = "PRESENCE_AUDIT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub presence_audit_secs: u64,
 
     /// Threads running the node's tasks; 0: one per CPU. With 1, everything runs on one
     /// thread (no cross-thread wake-ups: the least CPU per message); run one node per core
@@ -229,6 +224,12 @@ pub struct Settings {
     /// refused when this is not set.
     #[arg(long, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+
+    /// The server API's bearer key, or several comma-separated (a rotation), each at least 32
+    /// characters; unset, there is no `/api/`. Read through [`Settings::api_keys`]: kept raw
+    /// here because clap prints a refused value in its error, and a key must never be printed.
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 /// `HISTORY_ON_CONNECT`: every message (`None`), or the newest this many per conversation.
@@ -308,9 +309,16 @@ impl Settings {
         Ok(Some(SocketAddr::from(([127, 0, 0, 1], port))))
     }
 
+    /// The server API's keys; `None` when API_KEY is unset (no API). Refuses a short key,
+    /// naming API_KEY and never the key.
+    pub fn api_keys(&self) -> Result<Option<ApiKeys>, String> {
+        self.api_key.as_deref().map(ApiKeys::parse).transpose()
+    }
+
     /// Checks what no single flag can: refuses, naming the settings, rather than clamping.
     pub fn validate(&self) -> Result<(), String> {
         self.metrics_listen_addr()?;
+        self.api_keys()?;
         if self.max_message_bytes as u64 >= self.max_payload_bytes {
             return Err(format!(
                 "--max-message-bytes (MAX_MESSAGE_BYTES, {}) must be below --max-payload-bytes \
@@ -366,10 +374,6 @@ impl Settings {
         Duration::from_secs(self.index_upkeep_delay_secs)
     }
 
-    pub fn presence_audit(&self) -> Duration {
-        Duration::from_secs(self.presence_audit_secs)
-    }
-
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_secs)
     }
@@ -410,7 +414,6 @@ impl std::fmt::Debug for Settings {
             .field("node_ttl_secs", &self.node_ttl_secs)
             .field("directory_resync_secs", &self.directory_resync_secs)
             .field("index_upkeep_delay_secs", &self.index_upkeep_delay_secs)
-            .field("presence_audit_secs", &self.presence_audit_secs)
             .field("worker_threads", &self.worker_threads)
             .field("redis_pool_size", &self.redis_pool_size)
             .field("users_scope", &self.users_scope)
@@ -429,6 +432,7 @@ impl std::fmt::Debug for Settings {
             .field("jwt_leeway_secs", &self.jwt_leeway_secs)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

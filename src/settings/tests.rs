@@ -16,8 +16,6 @@ fn out_of_range_settings_refuse_to_start_naming_the_setting() {
         ("--directory-resync-secs", "3601"),
         ("--index-upkeep-delay-secs", "3601"),
         ("--index-upkeep-delay-secs", "-1"),
-        ("--presence-audit-secs", "0"),
-        ("--presence-audit-secs", "86401"),
         ("--max-payload-bytes", "10"),
         ("--rate-limit-per-sec", "-1"),
         ("--rate-limit-burst", "0.5"),
@@ -168,4 +166,18 @@ fn the_jwt_secret_is_never_printed() {
         "s3cret-s3cret-s3cret-s3cret-s3cret",
     ]);
     assert!(!format!("{settings:?}").contains("s3cret"));
+}
+
+#[test]
+fn api_keys_are_never_printed_and_a_short_one_is_refused_naming_api_key() {
+    let long = "k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y";
+    let settings = Settings::parse_from(["privmsg-server", "--api-key", long]);
+    assert!(!format!("{settings:?}").contains("k3y"));
+    assert!(settings.validate().is_ok());
+    assert!(settings.api_keys().expect("a long key").is_some());
+    let short = Settings::parse_from(["privmsg-server", "--api-key", &format!("{long},sh0rt")]);
+    let err = short.validate().expect_err("a short key refuses to start");
+    assert!(err.contains("API_KEY") && !err.contains("sh0rt"), "{err}");
+    let none = Settings::parse_from(["privmsg-server"]);
+    assert!(none.api_keys().expect("unset is fine").is_none());
 }

@@ -45,7 +45,7 @@ pub async fn on_connect<A: Adapter>(
     socket.on_disconnect(presence::on_disconnect::<A>);
     socket.join(session.user_id.as_str().to_owned());
 
-    // Taken, not read: only the first arrival drops the old name (a repair records again).
+    // Taken, not read: the old name is dropped once, by this arrival.
     let renamed = socket.extensions.remove::<Renamed>();
     if let Err(err) = presence::arrive(&socket, &session, renamed.as_ref(), &state).await {
         tracing::error!(error = ?err, "cannot save a session; dropping the socket");

@@ -4,7 +4,7 @@
 //! announced; the departure (disconnect handler, drain) takes it after, and only once. So a
 //! socket that closes while its `users` listing is still loading is announced offline after
 //! it was announced online, never before (which left observers showing a ghost online), and
-//! the repair of a node taken for dead never records again a socket that has left.
+//! the node's refresh never records again a socket that has left.
 
 use std::sync::Arc;
 
@@ -44,7 +44,7 @@ impl Lifecycle {
         Some(phase)
     }
 
-    /// The lock if the socket is live (announced and not leaving), for the repair.
+    /// The lock if the socket is live (announced and not leaving), for the refresh.
     pub async fn if_live(&self) -> Option<OwnedMutexGuard<Phase>> {
         let phase = self.0.clone().lock_owned().await;
         (*phase == Phase::Live).then_some(phase)
@@ -84,7 +84,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn only_a_live_socket_is_repaired() {
+    async fn only_a_live_socket_is_recorded_again() {
         let lifecycle = Lifecycle::default();
         assert!(lifecycle.if_live().await.is_none(), "joining");
         *lifecycle.joining().await = Phase::Live;

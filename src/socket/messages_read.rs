@@ -101,10 +101,10 @@ async fn mark<A: Adapter>(
         .await;
     state.metrics.emitted("messages read", sent);
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    let announcement = state
-        .routes
-        .announcement("messages read", &users, json.get());
-    if let Err(err) = state.announcer.publish(&announcement).await {
+    let announced = state
+        .publisher
+        .announce("messages read", &users, json.get());
+    if let Err(err) = announced.await {
         state.metrics.adapter_error("messages read", &err);
     }
     Ok(())

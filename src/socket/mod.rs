@@ -1,9 +1,8 @@
 //! The Socket.IO side: who may connect ([`handshake`]), what a connected socket may do
-//! ([`handlers`], [`private_message`]) and when a user goes offline ([`presence`]).
+//! ([`handlers`], [`private_message`], which stores and delivers through [`send`], the one write
+//! path the server API shares) and when a user goes offline ([`presence`]).
 
 pub mod admission;
-pub mod audit;
-pub mod departures;
 pub mod expiry;
 pub mod fetch_messages;
 pub mod handlers;
@@ -15,15 +14,17 @@ pub mod payloads;
 pub mod presence;
 pub mod private_message;
 pub mod rate_limit;
+pub mod refresh;
 pub mod search;
+pub mod send;
 pub mod token;
 pub mod typing;
 
 use crate::{
     metrics::Metrics,
-    routing::UserRoutes,
+    routing::{Publisher, UserRoutes},
     scope::Scope,
-    store::{Announcer, MessageStore, NodeStore, ReadMarkStore, SessionStore, UserIndex},
+    store::{MessageStore, PresenceStore, ReadMarkStore, SessionStore, UserIndex},
 };
 
 /// What every handler shares, registered once (behind one `Arc`) with
@@ -31,9 +32,8 @@ use crate::{
 pub struct AppState {
     pub sessions: SessionStore,
     pub messages: MessageStore,
-    pub nodes: NodeStore,
-    /// Departures Redis could not take yet, saved again at every heartbeat.
-    pub departures: departures::Departures,
+    /// Each socket's presence entries, and this node's liveness.
+    pub presence: PresenceStore,
     /// Largest accepted message content, in bytes.
     pub max_message_bytes: usize,
     pub rate_limit: rate_limit::RateLimit,
@@ -45,10 +45,11 @@ pub struct AppState {
     /// This node's identity in the presence fields, unique per process run.
     pub node_id: String,
     pub metrics: Metrics,
-    /// This node's users: their channels, and what to publish for their events.
+    /// This node's users and their channels.
     pub routes: UserRoutes,
-    /// Publishes events that no write of their own carries (typing, read marks, presence).
-    pub announcer: Announcer,
+    /// What to publish for users' events, on which channels (the no-echo rule), and the
+    /// publication of those that no write of their own carries (typing, read marks, presence).
+    pub publisher: Publisher,
     /// How much of each conversation `users` carries.
     pub history_on_connect: crate::settings::HistoryOnConnect,
     /// Who a user sees and hears about (`USERS_SCOPE`), with that scope's own state.

@@ -1,7 +1,8 @@
-//! `private message`: parse, check, store durably, forward to the recipient's and the sender's
-//! other sockets on every node, then acknowledge. A refused message is neither stored nor sent.
-//! The message is encoded to JSON once; storage, local delivery, the other nodes and the ack
-//! all use that one encoding.
+//! `private message`: rate-limit and parse, then the one write path of a message
+//! ([`super::send`]: store durably, forward to the recipient's and the sender's other sockets
+//! on every node), then acknowledge. A refused message is neither stored nor sent. The message
+//! is encoded to JSON once; storage, local delivery, the other nodes and the ack all use that
+//! one encoding.
 
 use std::sync::Arc;
 
@@ -11,11 +12,13 @@ use socketioxide::{
     extract::{AckSender, Extension, SocketRef, State},
 };
 
-use super::{AppState, payloads::MessageAck, rate_limit::Metered};
-use crate::{
-    domain::{Message, OutgoingMessage, Refusal, Session},
-    store::Record,
+use super::{
+    AppState,
+    payloads::MessageAck,
+    rate_limit::Metered,
+    send::{Here, Sender, send_message},
 };
+use crate::domain::{OutgoingMessage, Refusal, Session};
 
 pub async fn on_private_message<A: Adapter>(
     socket: SocketRef<A>,
@@ -58,48 +61,11 @@ async fn send<A: Adapter>(
     };
     let payload = payload.map_err(|_| Refusal::InvalidPayload)?;
     let outgoing = OutgoingMessage::parse(&payload, state.max_message_bytes)?;
-    // Held until the message is stored and forwarded: past the limit, refuse at once rather
-    // than let every message wait behind a growing queue.
-    let _pending = state
-        .pending_messages
-        .try_acquire()
-        .map_err(|_| Refusal::Busy)?;
-    let message = Message::new(&session.user_id, outgoing);
-    let json = serde_json::value::to_raw_value(&message).map_err(|err| {
-        tracing::error!(%err, "cannot encode a message");
-        Refusal::StorageUnavailable
-    })?;
-    let (from, to) = (message.from.as_str(), message.to.as_str());
-    let record = Record {
-        from,
-        to,
-        id: message.id.as_deref().unwrap_or_default(),
-        json: json.get(),
+    // A socket is its user's live presence: the sender is connected.
+    let sender = Sender {
+        user_id: &session.user_id,
+        username: session.username.as_str(),
+        connected: true,
     };
-    // Stored, and published to the other nodes, before it is emitted here: whatever a client
-    // is shown is also in the history.
-    state
-        .scope
-        .store_message(socket, session, state, &record)
-        .await?;
-    emit_here(socket, state, from, to, &json).await;
-    Ok(json)
-}
-
-/// Emits a stored message to this node's sockets of either user, but not the sending one. Most
-/// messages have none here (the recipient on another node, no other tab): those skip the
-/// emit, which would encode the packet before finding no socket to send it to.
-async fn emit_here<A: Adapter>(
-    socket: &SocketRef<A>,
-    state: &AppState,
-    from: &str,
-    to: &str,
-    json: &RawValue,
-) {
-    if !state.routes.others_here(&[to, from], socket.id.as_str()) {
-        return;
-    }
-    let local = socket.local().to([to.to_owned(), from.to_owned()]);
-    let sent = local.emit("private message", json).await;
-    state.metrics.emitted("private message", sent);
+    send_message(state, &Here::but(socket), &sender, outgoing).await
 }

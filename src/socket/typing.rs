@@ -74,8 +74,7 @@ async fn forward<A: Adapter>(
         .await;
     state.metrics.emitted("typing", sent);
     // Best effort, as the event is: a node that misses it shows no "typing…" for a moment.
-    let announcement = state.routes.announcement("typing", &[to], json.get());
-    if let Err(err) = state.announcer.publish(&announcement).await {
+    if let Err(err) = state.publisher.announce("typing", &[to], json.get()).await {
         state.metrics.adapter_error("typing", &err);
     }
     Ok(())

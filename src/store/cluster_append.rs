@@ -3,9 +3,8 @@
 //! means neither stored nor delivered).
 //!
 //! The rule: every history's writes run at once, each bounded by [`APPEND_TIMEOUT`]. If any
-//! fails or times out, the message is taken back out of every history and its conversation's
-//! index (`take_back.lua`: `LREM` of its exact JSON, unique by its id, or `ZREM` of its member,
-//! and what the append's trim dropped put back, only if the message was still there, so the
+//! fails or times out, the message is taken back out of every history (`take_back.lua`: `LREM`
+//! of its exact JSON, unique by its id, and what the append's trim dropped put back, only if the message was still there, so the
 //! removal touches nothing else and can be repeated), and the caller refuses it. The removals run on the node's undo worker ([`super::undo`]), which
 //! tries again while the cluster refuses them (a master is down), and which a stopping node
 //! waits for. Why a timeout and not redis-rs's own retries: those back off for minutes; a
@@ -29,7 +28,7 @@ use super::{
 /// before it is tried again).
 pub(super) const APPEND_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// One history (or index) to append to: its commands, in order (the append, then the read of
+/// One history to append to: its commands, in order (the append, then the read of
 /// what the trim that follows it will drop, the trim, the expiry), and how to take the message
 /// back out of it.
 pub struct HistoryWrites {
@@ -54,15 +53,6 @@ impl TakeBack {
             kind: "list",
             key,
             entry: json.to_owned(),
-        }
-    }
-
-    /// From a conversation's index (a sorted set): `member` is the message's entry.
-    pub fn index(key: String, member: String) -> Self {
-        Self {
-            kind: "index",
-            key,
-            entry: member,
         }
     }
 

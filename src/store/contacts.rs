@@ -108,6 +108,27 @@ impl ContactStore {
     }
 }
 
+impl ContactStore {
+    /// Erasure: takes `user` out of each of `peers`' contact sets, then deletes its own set
+    /// (last, so that a run that failed part-way still finds the peers when run again).
+    pub async fn forget(&self, user: &str, peers: &[String]) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let removals = peers
+            .iter()
+            .map(|peer| {
+                redis::cmd("SREM")
+                    .arg(keys::contacts(peer))
+                    .arg(user)
+                    .to_owned()
+            })
+            .collect();
+        conn.each::<redis::Value>(removals).await?;
+        let own = redis::cmd("DEL").arg(keys::contacts(user)).to_owned();
+        conn.each::<redis::Value>(vec![own]).await?;
+        Ok(())
+    }
+}
+
 /// A row of `contact_entries.lua`: a username means the user is there.
 fn listed_row((user, username, connected): (String, Option<String>, Option<String>)) -> Listed {
     let entry = username.map(|username| UserEntry {

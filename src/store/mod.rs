@@ -1,4 +1,4 @@
-//! Typed Redis verbs (`sessions.find`, `messages.append`, `nodes.sweep`, ...). Handlers call
+//! Typed Redis verbs (`sessions.find`, `messages.append`, `presence.connect`, ...). Handlers call
 //! these; no other module builds a Redis command or a key. The plumbing under them (connection
 //! face for standalone and cluster, Lua scripts, key names) is in [`redis`].
 //!
@@ -6,31 +6,29 @@
 //! - `session:{sessionID}`: hash `userID`, `username`, `connected`, with TTL;
 //! - `messages:{userID}`: list of JSON messages, RPUSH / LRANGE, with TTL;
 //! - extensions: `privmsg:user:{userID}` and `privmsg:usernames` ([`users`]),
-//!   `privmsg:contacts:{userID}` ([`contacts`]), the node keys ([`nodes`]), the conversation
+//!   `privmsg:contacts:{userID}` ([`contacts`]), the presence fields and node keys ([`presence`]), the conversation
 //!   indexes `privmsg:conversation:{a}:{b}` ([`pages`]) and the read marks `privmsg:read:{userID}`.
 
-mod announcements;
 mod cluster_append;
 mod cluster_batch;
 mod contacts;
 mod message_batch;
 mod messages;
-mod nodes;
 mod pages;
+pub mod presence;
 mod read_marks;
 pub mod redis;
 mod sessions;
 mod undo;
 pub mod users;
 
-pub use announcements::{Announcement, Announcer, Target};
 pub use contacts::ContactStore;
 pub use messages::{MessageLimits, MessageLog, MessageStore, Record, Stored};
-pub use nodes::NodeStore;
 pub use pages::Page;
+pub use presence::{Departure, PresenceStore, SocketTag};
 pub use read_marks::ReadMarkStore;
 pub use redis::{Conn, RedisKind, RedisPool, RedisTarget, load_scripts, ping};
-pub use sessions::{Departure, PresenceField, SessionStore, SocketTag, UserEntry};
+pub use sessions::{SessionStore, UserEntry};
 pub use users::UserIndex;
 
 /// What went wrong talking to Redis. Clients only ever see a short reason; the log gets this.

@@ -2,11 +2,12 @@
 //! see [`keys::conversation`]): `O(log n + page)` in Redis, one round trip, whatever the
 //! history's length.
 //!
-//! On a standalone Redis the index is built from the caller's history by the first page or read
-//! mark that finds none (once: `O(history)`), and holds every message stored since; on a
-//! cluster every message is indexed as it is stored. What it lacks (the Node server's
-//! messages, with no id; messages stored before the index existed) is older than everything in
-//! it, and sits only in the user's own history: a page that runs past the
+//! One rule on a standalone Redis and on a cluster: the index is built from the caller's history
+//! by the first page or read mark that finds none (once: `O(history)`), and holds every message
+//! stored since; until then a message costs no third write (README, "Redis layout", says why).
+//! What it lacks (the Node server's messages, with no id; messages stored before the index
+//! existed) is older than everything in it, and sits only in the user's own history: a page
+//! that runs past the
 //! index's start reads that history once (`O(history)`, at most HISTORY_CAP entries) for what
 //! is older there, and, when nothing is, marks the index (`!{userID}`, see
 //! [`keys::conversation_start`]) so that later pages that reach the start skip the read.
@@ -17,9 +18,10 @@ use super::{
 };
 use crate::domain::{Before, Message, PageRequest, UserId, legacy_address, legacy_numbers};
 
-/// Marks of the two users, at most, sort below every message of an index: a read of the
-/// oldest page asks for this many more members, so they never crowd a message out.
-const MARKS: usize = 2;
+/// Marks (of the two users, and the one a cluster's build starts with), at most, sort below
+/// every message of an index: a read of the oldest page asks for this many more members, so
+/// they never crowd a message out.
+const MARKS: usize = 3;
 
 /// A page of a conversation: `messages` oldest first; `more`: older ones exist.
 #[derive(Debug, Default)]
@@ -65,7 +67,9 @@ impl MessageStore {
             Some(indexed) if indexed.exists && older.none_at_all => {
                 self.mark_start(&key, me).await;
             }
-            Some(indexed) if !indexed.exists => self.build_index(&key, me, &request.with).await,
+            Some(indexed) if !indexed.exists => {
+                self.index_on_first_use(&key, me, &request.with).await
+            }
             _ => {}
         }
         let wanted = request.limit - page.messages.len();
@@ -205,41 +209,25 @@ impl MessageStore {
         if !found.is_empty() {
             return Ok(true);
         }
-        if oldest.first().is_some_and(|oldest| id > oldest.as_str()) {
-            return Ok(false);
-        }
+        // Not in the index: older than it (stored before it existed), or, on a cluster, so new
+        // that its addition, sent while the message is published, has not landed yet: either
+        // way in `me`'s history, read at most once per such mark (a made-up id costs the same;
+        // marks share the socket's rate limit with messages).
         let history = self.for_user(me).await?;
         if oldest.is_empty() {
-            self.build_index(&key, me, with).await;
+            self.index_on_first_use(&key, me, with).await;
         }
         Ok(history
             .iter()
             .any(|m| m.id.as_deref() == Some(id) && m.between(me.as_str(), with.as_str())))
     }
 
-    /// On a standalone Redis, a conversation's index is built from `me`'s history the first
-    /// time a page or a read mark finds none (`index_conversation.lua`); from then on every
-    /// message is added to it, so later pages and marks cost `O(log n)`. Best effort: without
-    /// it, the next one reads the history again, which costs time, not correctness. (A log
-    /// that indexes every message as it stores it, the cluster's, leaves nothing to build.)
-    async fn build_index(&self, key: &str, me: &UserId, with: &UserId) {
-        if self.indexes_every_message() {
-            return;
-        }
-        let built = async {
-            let mut conn = self.pool.get().await?;
-            scripts::INDEX_CONVERSATION
-                .key(key)
-                .key(keys::messages_of(me))
-                .key(keys::messages_of(with))
-                .arg(as_in_json(me.as_str()))
-                .arg(as_in_json(with.as_str()))
-                .arg(self.limits().1.as_secs())
-                .invoke_async::<i64>(&mut conn)
-                .await?;
-            Ok::<_, StoreError>(())
-        };
-        if let Err(err) = built.await {
+    /// A conversation's index is built from `me`'s history the first time a page or a read
+    /// mark finds none ([`MessageStore::build_index`]); from then on every message is added to
+    /// it, so later pages and marks cost `O(log n)`. Best effort: without it, the next one
+    /// reads the history again, which costs time, not correctness.
+    async fn index_on_first_use(&self, key: &str, me: &UserId, with: &UserId) {
+        if let Err(err) = self.build_index(key, me.as_str(), with.as_str()).await {
             tracing::warn!(error = ?err, "cannot build a conversation's index");
         }
     }
@@ -290,28 +278,4 @@ fn parse_member(member: &str) -> Option<Message> {
     serde_json::from_str(json)
         .inspect_err(|err| tracing::warn!(%err, "skipping an index member that is not a message"))
         .ok()
-}
-
-/// A userID as a stored message's JSON spells it between its quotes, which is how
-/// `index_conversation.lua` matches it: a `"` or `\\` in an ID is escaped there.
-fn as_in_json(user: &str) -> String {
-    let quoted = serde_json::to_string(user).unwrap_or_default();
-    quoted
-        .strip_prefix('"')
-        .and_then(|q| q.strip_suffix('"'))
-        .unwrap_or_default()
-        .to_owned()
-}
-
-#[cfg(test)]
-mod json_spelling_tests {
-    use super::as_in_json;
-
-    #[test]
-    fn an_id_is_spelled_as_a_message_json_spells_it() {
-        for user in ["auth0|x", r#"a"b"#, r"a\b", "ann@example.com", "é{x}"] {
-            let json = serde_json::json!({ "from": user }).to_string();
-            assert_eq!(json, format!(r#"{{"from":"{}"}}"#, as_in_json(user)));
-        }
-    }
 }

@@ -76,4 +76,26 @@ impl ReadMarkStore {
         }
         Ok(marks)
     }
+
+    /// Erasure: removes the marks that name `user` from each of `peers`' hashes (how far the
+    /// peer read its conversation with the user, and the copy of the user's own mark), then
+    /// deletes the user's hash (last, so that a run that failed part-way still finds them).
+    pub async fn forget(&self, user: &UserId, peers: &[String]) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let user = user.as_str();
+        let removals = peers
+            .iter()
+            .map(|peer| {
+                redis::cmd("HDEL")
+                    .arg(keys::read_marks(peer))
+                    .arg(keys::read_field(user).as_ref())
+                    .arg(keys::read_by_field(user))
+                    .to_owned()
+            })
+            .collect();
+        conn.each::<redis::Value>(removals).await?;
+        let own = redis::cmd("DEL").arg(keys::read_marks(user)).to_owned();
+        conn.each::<redis::Value>(vec![own]).await?;
+        Ok(())
+    }
 }

@@ -33,9 +33,9 @@ const UNDO_FOR: Duration = Duration::from_secs(600);
 /// When a write timed out, how long after the refusal the message is removed once more.
 const LATE_UNDO: Duration = Duration::from_secs(30);
 /// The most refused messages whose removal a node holds; past it a refused message is left
-/// where it reached (counted as `no_room`). Each holds its JSON three times (two histories
-/// and the index) and what their trims dropped (one older message each once a history is
-/// full; more only just after `HISTORY_CAP` was lowered): ~100 MB at most with messages of the
+/// where it reached (counted as `no_room`). Each holds its JSON twice (two histories) and
+/// what their trims dropped (one older message each once a history is
+/// full; more only just after `HISTORY_CAP` was lowered): under ~100 MB with messages of the
 /// default `MAX_MESSAGE_BYTES`, a few MB for ordinary ones.
 const MAX_PENDING: usize = 4096;
 
@@ -294,7 +294,7 @@ fn given_up(metrics: &Metrics, left: &[Cmd]) {
     );
 }
 
-/// Each removal (`take_back.lua` on a history or an index, idempotent, so a removal that
+/// Each removal (`take_back.lua` on a history, idempotent, so a removal that
 /// landed but whose answer was lost is safely run again); returns those that failed.
 async fn remove(conn: &Conn, undos: Vec<Cmd>) -> Vec<Cmd> {
     let removals = undos.iter().map(|cmd| async move {

@@ -4,6 +4,11 @@
 mod helpers;
 
 mod abuse;
+mod api_access;
+mod api_erasure;
+mod api_messages;
+mod api_reach;
+mod api_users;
 mod audit;
 mod bad_input;
 mod chaos;
@@ -14,6 +19,8 @@ mod contacts;
 mod contacts_presence;
 mod crash;
 mod directory;
+mod emitter;
+mod emitter_outage;
 mod forwarded;
 mod fuzz;
 mod handshake;

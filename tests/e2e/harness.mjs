@@ -101,6 +101,53 @@ async function startRedis(name) {
   return { url: `redis://127.0.0.1:${port}`, child, dir };
 }
 
+// A Redis Cluster of three masters (no replicas), each a throw-away redis-server.
+async function startRedisCluster(name) {
+  const nodes = [];
+  try {
+    for (let i = 1; i <= 3; i++) {
+      const port = await freePort();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "privmsg-redis-cluster-"));
+      const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"];
+      const { child } = spawnLogged("redis-server", args, { env: process.env, logName: `${name}-redis${i}` });
+      nodes.push({ port, child, dir });
+      await pollUntil(() => redisPing(port), `cluster node on port ${port}`, 10000, child);
+    }
+    const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
+    const { child: create } = spawnLogged("redis-cli",
+      ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"],
+      { env: process.env, logName: `${name}-cluster-create` });
+    const code = await new Promise((r) => create.once("exit", r));
+    if (code !== 0) throw new Error(`redis-cli --cluster create exited with ${code}`);
+    for (const node of nodes) {
+      await pollUntil(() => clusterOk(node.port), `cluster state ok on port ${node.port}`, 20000, node.child);
+    }
+    return { nodes, addresses };
+  } catch (err) {
+    for (const node of nodes) await stopChild(node.child);
+    throw err;
+  }
+}
+
+function clusterOk(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, "127.0.0.1");
+    sock.setTimeout(1000, () => sock.destroy());
+    let text = "";
+    sock.on("error", () => resolve(false));
+    sock.on("connect", () => sock.write("CLUSTER INFO\r\n"));
+    sock.on("data", (d) => {
+      text += d.toString();
+      if (text.includes("cluster_known_nodes")) {
+        resolve(text.includes("cluster_state:ok"));
+        sock.end();
+      }
+    });
+    sock.on("close", () => resolve(false));
+  });
+}
+
 // `port` is given when restarting a node in place; its log then goes to a new file.
 async function startNode(logName, redisUrl, extraEnv, port) {
   port = port || (await freePort());
@@ -109,7 +156,7 @@ async function startNode(logName, redisUrl, extraEnv, port) {
   const env = {
     ...shellEnv,
     PORT: String(port),
-    REDIS_URL: redisUrl,
+    ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
     CLIENT_DIR,
     RUST_LOG: "info",
     // Every test client comes from 127.0.0.1; no test here reads /metrics, and two nodes
@@ -128,7 +175,9 @@ async function startNode(logName, redisUrl, extraEnv, port) {
 // Start Redis (unless TEST_REDIS_URL is set: a test-only name, so that the server's own
 // REDIS_URL in a developer's shell never points the suite at real data) and `nodes` server
 // nodes. Always call stop().
-export async function startCluster({ nodes = 2, name = "cluster", env = {} } = {}) {
+// With `redisCluster`, the nodes share a Redis Cluster instead (its seeds in
+// `cluster.redisNodes`, as `host:port`).
+export async function startCluster({ nodes = 2, name = "cluster", env = {}, redisCluster = false } = {}) {
   if (!fs.existsSync(SERVER_BIN)) {
     throw new Error(`server binary not found at ${SERVER_BIN}: run \`cargo build\` or set SERVER_BIN`);
   }
@@ -140,10 +189,20 @@ export async function startCluster({ nodes = 2, name = "cluster", env = {} } = {
       await stopChild(cluster.redis.child);
       fs.rmSync(cluster.redis.dir, { recursive: true, force: true });
     }
+    for (const node of cluster.redisCluster?.nodes || []) {
+      await stopChild(node.child);
+      fs.rmSync(node.dir, { recursive: true, force: true });
+    }
   };
   try {
-    cluster.redis = process.env.TEST_REDIS_URL ? null : await startRedis(name);
-    cluster.redisUrl = process.env.TEST_REDIS_URL || cluster.redis.url;
+    if (redisCluster) {
+      cluster.redisCluster = await startRedisCluster(name);
+      cluster.redisNodes = cluster.redisCluster.addresses;
+      env = { ...env, REDIS_CLUSTER_NODES: cluster.redisNodes.join(",") };
+    } else {
+      cluster.redis = process.env.TEST_REDIS_URL ? null : await startRedis(name);
+      cluster.redisUrl = process.env.TEST_REDIS_URL || cluster.redis.url;
+    }
     for (let i = 1; i <= nodes; i++) cluster.nodes.push(await startNode(`${name}-node${i}`, cluster.redisUrl, env));
   } catch (err) {
     await cluster.stop();

@@ -15,6 +15,7 @@ use crate::{
     socket::{
         AppState,
         payloads::{UserEvent, encode},
+        send::Sender,
     },
     store::{ContactStore, Record},
 };
@@ -116,8 +117,8 @@ impl Contacts {
     /// makes no contact and is stored as in the `all` scope.
     pub(super) async fn store_message<A: Adapter>(
         &self,
-        socket: &SocketRef<A>,
-        session: &Session,
+        local: &BroadcastOperators<A>,
+        sender: &Sender<'_>,
         state: &AppState,
         record: &Record<'_>,
     ) -> Result<(), Refusal> {
@@ -125,14 +126,14 @@ impl Contacts {
         if from == to {
             return super::store_and_publish(state, record).await;
         }
-        let sender = UserEvent::announced(&session.user_id, session.username.as_str(), true);
+        let sender = UserEvent::announced(sender.user_id, sender.username, sender.connected);
         let sender = encode(&sender).ok_or(Refusal::StorageUnavailable)?;
         let introduction = state
-            .routes
-            .announcement("user connected", &[to], sender.get());
+            .publisher
+            .publication("user connected", &[to], sender.get());
         let message = state
-            .routes
-            .announcement("private message", &[to, from], record.json);
+            .publisher
+            .publication("private message", &[to, from], record.json);
         let stored = state
             .messages
             .store_making_contacts(record, &message, &introduction)
@@ -146,8 +147,8 @@ impl Contacts {
             Err(err) => state.metrics.adapter_error("private message", &err),
         }
         if stored.introduced {
-            let sent = socket
-                .local()
+            let sent = local
+                .clone()
                 .to(to.to_owned())
                 .emit("user connected", &*sender)
                 .await;
@@ -172,8 +173,7 @@ async fn announce<A: Adapter>(
     let sent = local.to(contacts.clone()).emit(event, data).await;
     state.metrics.emitted(event, sent);
     let channels: Vec<&str> = contacts.iter().map(String::as_str).collect();
-    let announcement = state.routes.announcement(event, &channels, data.get());
-    if let Err(err) = state.announcer.publish(&announcement).await {
+    if let Err(err) = state.publisher.announce(event, &channels, data.get()).await {
         state.metrics.adapter_error(event, &err);
     }
 }

@@ -1,10 +1,11 @@
 //! The message log on a Redis Cluster, where a message's keys sit on different masters and no
-//! script or transaction may span them: RPUSH, LTRIM, EXPIRE per history (ZADD,
-//! ZREMRANGEBYRANK, EXPIRE for the index), each key's as one pipeline that also reads what its
-//! trim drops, concurrently (each to its key's master), all or none of them by
-//! [`cluster_append`] (which puts back what the trims dropped when it takes a refused message
-//! back); for a message that makes contacts, SADD + EXPIRE per contact set alongside, unmade
-//! when the message is refused; then the publications (the introduction first, awaited, only
+//! script or transaction may span them: RPUSH, LTRIM, EXPIRE per history, each key's as one
+//! pipeline that also reads what its trim drops, concurrently (each to its key's master), all
+//! or none of them by [`cluster_append`] (which puts back what the trims dropped when it takes a
+//! refused message back); for a message that makes contacts, SADD + EXPIRE per contact set
+//! alongside, unmade when the message is refused; then, once stored, the message is added to
+//! its conversation's index if the index exists (`index_message.lua`, the rule of both modes:
+//! see [`crate::store::pages`]) while it is published (the introduction first, awaited, only
 //! when it is new to the recipient). No script is needed per key: Redis runs one connection's
 //! commands in order, so the trim and the expiry follow the push, and what another client runs
 //! in between (another append) leaves the same result (the newest `cap` entries, the same TTL).
@@ -14,13 +15,17 @@ use std::time::Duration;
 
 use redis::{Cmd, Value};
 
+use super::cluster_index::{self, IndexAdd};
 use super::{MessageLimits, Record, Stored};
-use crate::store::{
-    Announcement, StoreError,
-    cluster_append::{self, HistoryWrites, TakeBack},
-    cluster_batch::ClusterBatches,
-    redis::{RedisPool, keys},
-    undo::Undos,
+use crate::{
+    routing::{Publication, publisher},
+    store::{
+        StoreError,
+        cluster_append::{self, HistoryWrites, TakeBack},
+        cluster_batch::ClusterBatches,
+        redis::{RedisPool, keys},
+        undo::Undos,
+    },
 };
 
 #[derive(Clone)]
@@ -71,8 +76,8 @@ impl ClusterLog {
     pub fn append(
         &self,
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: Option<&Announcement>,
+        message: &Publication,
+        introduction: Option<&Publication>,
     ) -> impl Future<Output = Result<Stored, StoreError>> + Send + '_ {
         let work = self.work(record, message, introduction);
         self.batches.run(work)
@@ -83,14 +88,15 @@ impl ClusterLog {
     fn work(
         &self,
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: Option<&Announcement>,
+        message: &Publication,
+        introduction: Option<&Publication>,
     ) -> impl Future<Output = Result<Stored, StoreError>> + Send + 'static {
         let pool = self.pool.clone();
         let writes = self.writes(record);
         let contacts =
             introduction.map(|introduction| (self.contact_writes(record), introduction.clone()));
         let message = message.clone();
+        let index = IndexAdd::of(record, self.limits);
         // From now: a node that stops waits for this message's writes (and their removal).
         let (undos, busy) = (self.undos.clone(), self.undos.begin());
         async move {
@@ -134,29 +140,27 @@ impl ClusterLog {
             };
             let published = async {
                 if let Some(introduction) = introduction {
-                    let introductions = introduction.publications();
-                    cluster_append::bounded(conn.publish_each(&introductions)).await?;
+                    let introduced = publisher::cluster::publish(&conn, introduction);
+                    cluster_append::bounded(introduced).await?;
                 }
-                cluster_append::bounded(conn.publish_each(&message.publications())).await
+                cluster_append::bounded(publisher::cluster::publish(&conn, &message)).await
             };
+            let (published, ()) = tokio::join!(published, index.add(&conn));
             Ok(Stored {
                 introduced: introduction.is_some(),
-                published: published.await,
+                published,
             })
         }
     }
 
-    /// Every write of a message but the contacts', for [`cluster_append::append_all`]: each
-    /// party's history, and the conversation's index (always written here, unlike on a
-    /// standalone Redis, where only an index that exists is).
+    /// Every write of a message but the contacts' and its index's, for
+    /// [`cluster_append::append_all`]: each party's history.
     fn writes(&self, record: &Record<'_>) -> Vec<HistoryWrites> {
-        let mut writes: Vec<HistoryWrites> = record
+        record
             .parties()
             .into_iter()
             .map(|user| self.history_writes(user, record.json))
-            .collect();
-        writes.push(self.index_writes(record));
-        writes
+            .collect()
     }
 
     /// Appends `json` to `user`'s history, keeping it bounded and alive.
@@ -182,28 +186,6 @@ impl ClusterLog {
         }
     }
 
-    /// Adds the message to its conversation's index, keeping it bounded and alive.
-    fn index_writes(&self, record: &Record<'_>) -> HistoryWrites {
-        let (key, member) = (record.index_key(), record.index_member());
-        HistoryWrites {
-            cmds: vec![
-                redis::cmd("ZADD").arg(&key).arg(0).arg(&member).to_owned(),
-                redis::cmd("ZRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-self.cap_i64() - 1)
-                    .to_owned(),
-                redis::cmd("ZREMRANGEBYRANK")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-self.cap_i64() - 1)
-                    .to_owned(),
-                expire(&key, self.limits.history_ttl),
-            ],
-            take_back: TakeBack::index(key, member),
-        }
-    }
-
     /// Makes the two parties contacts of each other, each set kept alive.
     fn contact_writes(&self, record: &Record<'_>) -> ContactWrites {
         let (from, to) = (record.from, record.to);
@@ -225,11 +207,16 @@ impl ClusterLog {
         }
     }
 
+    /// See [`super::MessageLog::build_index`] and [`cluster_index::build`].
+    pub async fn build_index(&self, key: &str, me: &str, with: &str) -> Result<(), StoreError> {
+        cluster_index::build(&self.pool, self.limits, key, me, with).await
+    }
+
     fn cap_i64(&self) -> i64 {
         i64::try_from(self.limits.cap).unwrap_or(i64::MAX)
     }
 }
 
-fn expire(key: &str, ttl: Duration) -> Cmd {
+pub(super) fn expire(key: &str, ttl: Duration) -> Cmd {
     redis::cmd("EXPIRE").arg(key).arg(ttl.as_secs()).to_owned()
 }

@@ -7,12 +7,17 @@
 //! (`startup.rs`), from the Redis it talks to.
 
 mod cluster;
+mod cluster_index;
+mod erasure;
 mod standalone;
 
 use std::time::Duration;
 
-use super::{Announcement, StoreError, redis::RedisPool, redis::keys};
-use crate::domain::{Message, UserId};
+use super::{StoreError, redis::RedisPool, redis::keys};
+use crate::{
+    domain::{Message, UserId},
+    routing::Publication,
+};
 
 /// A message as the stores write it: its parties, its id and its JSON, encoded once.
 pub struct Record<'a> {
@@ -53,8 +58,7 @@ pub struct Stored {
 /// How much the message log keeps, and for how long.
 #[derive(Clone, Copy, Debug)]
 pub struct MessageLimits {
-    /// The most messages a history keeps (oldest trimmed first; an index, up to 64 more on a
-    /// standalone Redis).
+    /// The most messages a history keeps (oldest trimmed first; an index, up to 64 more).
     pub cap: usize,
     /// A history's and a conversation index's time to live, restarted by each message.
     pub history_ttl: Duration,
@@ -105,8 +109,8 @@ impl MessageLog {
     pub async fn append(
         &self,
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: Option<&Announcement>,
+        message: &Publication,
+        introduction: Option<&Publication>,
     ) -> Result<Stored, StoreError> {
         match self {
             Self::Standalone(log) => log.append(record, message, introduction).await,
@@ -114,14 +118,20 @@ impl MessageLog {
         }
     }
 
-    /// Whether it adds every message to its conversation's index as it stores it. The cluster
-    /// log does: it writes the index like any other key. The standalone script adds a message
-    /// only to an index that exists, built on first use from a history
-    /// (`index_conversation.lua`), which reads the histories of two users on other slots.
-    fn indexes_every_message(&self) -> bool {
+    /// Builds the index `key` of `me`'s conversation with `with` from `me`'s history, the first
+    /// time a page or a read mark finds none; both logs add a message to an index only once it
+    /// exists (see [`crate::store::pages`]). On a standalone Redis one script, atomic with the
+    /// stores; on a cluster the index is made to exist first, then filled from the history.
+    async fn build_index(
+        &self,
+        pool: &RedisPool,
+        key: &str,
+        me: &str,
+        with: &str,
+    ) -> Result<(), StoreError> {
         match self {
-            Self::Standalone(_) => false,
-            Self::Cluster(_) => true,
+            Self::Standalone(log) => log.build_index(pool, key, me, with).await,
+            Self::Cluster(log) => log.build_index(key, me, with).await,
         }
     }
 
@@ -138,7 +148,6 @@ impl MessageLog {
 #[derive(Clone)]
 pub struct MessageStore {
     pub(super) pool: RedisPool,
-    ttl: Duration,
     pub(super) cap: usize,
     log: MessageLog,
 }
@@ -146,15 +155,8 @@ pub struct MessageStore {
 impl MessageStore {
     /// A store that writes through `log` and reads through `pool`.
     pub fn new(pool: RedisPool, log: MessageLog) -> Self {
-        let MessageLimits {
-            cap, history_ttl, ..
-        } = log.limits();
-        Self {
-            pool,
-            ttl: history_ttl,
-            cap,
-            log,
-        }
+        let cap = log.limits().cap;
+        Self { pool, cap, log }
     }
 
     /// For a node that stops once its sockets are closed: waits, up to `within`, for the
@@ -173,7 +175,7 @@ impl MessageStore {
     pub async fn store_and_publish(
         &self,
         record: &Record<'_>,
-        announce: &Announcement,
+        announce: &Publication,
     ) -> Result<Result<(), StoreError>, StoreError> {
         Ok(self.log.append(record, announce, None).await?.published)
     }
@@ -185,21 +187,20 @@ impl MessageStore {
     pub async fn store_making_contacts(
         &self,
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: &Announcement,
+        message: &Publication,
+        introduction: &Publication,
     ) -> Result<Stored, StoreError> {
         self.log.append(record, message, Some(introduction)).await
     }
 
-    /// The most messages a history keeps, and a history's time to live.
-    pub(super) fn limits(&self) -> (usize, Duration) {
-        (self.cap, self.ttl)
-    }
-
-    /// Whether its log adds every message to its conversation's index as it stores it: then
-    /// an index is never built from a history ([`MessageLog::indexes_every_message`]).
-    pub(super) fn indexes_every_message(&self) -> bool {
-        self.log.indexes_every_message()
+    /// See [`MessageLog::build_index`].
+    pub(super) async fn build_index(
+        &self,
+        key: &str,
+        me: &str,
+        with: &str,
+    ) -> Result<(), StoreError> {
+        self.log.build_index(&self.pool, key, me, with).await
     }
 
     /// A user's whole history, oldest first. Entries that are not messages (foreign or corrupt
@@ -247,10 +248,7 @@ mod tests {
             id: "1",
             json: "{}",
         };
-        let announce = Announcement {
-            payload: Vec::new(),
-            channels: Vec::new(),
-        };
+        let announce = Publication::default();
         for log in [
             MessageLog::standalone(pool.clone(), limits, Duration::ZERO),
             MessageLog::cluster(pool.clone(), limits, Duration::ZERO),

@@ -2,16 +2,19 @@
 //! call that it shares with the messages waiting with it ([`crate::store::message_batch`]).
 //! The script does every write, the trims, the undo of a refused message and the
 //! publications in one atomic step per message. A part names what it carries: a count of
-//! name/value pairs, then the pairs (`json`, `histories`, `index`, `channel_held`, ...), each
-//! pair that names keys taking the part's next ones.
+//! name/value pairs, then the pairs (`json`, `histories`, `index`, `channel_unless_alone`,
+//! ...), each pair that names keys taking the part's next ones.
 
 use std::time::Duration;
 
 use super::{MessageLimits, Record, Stored};
-use crate::store::{
-    Announcement, StoreError,
-    message_batch::MessageBatches,
-    redis::{RedisPool, keys, scripts},
+use crate::{
+    routing::Publication,
+    store::{
+        StoreError,
+        message_batch::MessageBatches,
+        redis::{RedisPool, keys, scripts},
+    },
 };
 
 #[derive(Clone)]
@@ -38,13 +41,35 @@ impl StandaloneLog {
         self.limits
     }
 
+    /// See [`super::MessageLog::build_index`]: `index_conversation.lua`, which reads the
+    /// histories of both users, atomic with the message scripts.
+    pub async fn build_index(
+        &self,
+        pool: &RedisPool,
+        key: &str,
+        me: &str,
+        with: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = pool.get().await?;
+        scripts::INDEX_CONVERSATION
+            .key(key)
+            .key(keys::messages(me))
+            .key(keys::messages(with))
+            .arg(as_in_json(me))
+            .arg(as_in_json(with))
+            .arg(self.limits.history_ttl.as_secs())
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// See [`super::MessageLog::append`]: one script call, shared with the messages that wait
     /// with this one.
     pub async fn append(
         &self,
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: Option<&Announcement>,
+        message: &Publication,
+        introduction: Option<&Publication>,
     ) -> Result<Stored, StoreError> {
         let part = Part::of(record, message, introduction)?;
         let introduced = self.batches.store(part.keys, part.args).await?;
@@ -66,8 +91,8 @@ struct Part {
 impl Part {
     fn of(
         record: &Record<'_>,
-        message: &Announcement,
-        introduction: Option<&Announcement>,
+        message: &Publication,
+        introduction: Option<&Publication>,
     ) -> Result<Self, StoreError> {
         let mut part = Self {
             keys: Vec::new(),
@@ -102,34 +127,45 @@ impl Part {
         self.pair(name, value);
     }
 
-    /// `name` for each channel of `announce`, `name_held` for those this node holds.
-    fn channels(&mut self, name: &str, announce: &Announcement) {
-        for target in &announce.channels {
-            let channel = target.channel.as_str();
-            if target.held_here {
-                self.pair(&format!("{name}_held"), channel);
-            } else {
-                self.pair(name, channel);
-            }
+    /// `name` for each channel of `publication` published in any case, then
+    /// `name_unless_alone` for each of those the publisher decided may be echoes only.
+    fn channels(&mut self, name: &str, publication: &Publication) {
+        for channel in &publication.channels {
+            self.pair(name, channel.as_str());
+        }
+        for channel in &publication.unless_alone {
+            self.pair(&format!("{name}_unless_alone"), channel.as_str());
         }
     }
+}
+
+/// A userID as a stored message's JSON spells it between its quotes, which is how
+/// `index_conversation.lua` matches it: a `"` or `\\` in an ID is escaped there.
+fn as_in_json(user: &str) -> String {
+    let quoted = serde_json::to_string(user).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Target;
 
-    fn announcement(payload: &str, channels: &[(&str, bool)]) -> Announcement {
-        Announcement {
-            payload: payload.as_bytes().to_vec(),
-            channels: channels
+    fn announcement(payload: &str, channels: &[(&str, bool)]) -> Publication {
+        let names = |alone: bool| {
+            channels
                 .iter()
-                .map(|&(channel, held_here)| Target {
-                    channel: channel.into(),
-                    held_here,
-                })
-                .collect(),
+                .filter(|(_, unless_alone)| *unless_alone == alone)
+                .map(|(channel, _)| channel.to_string())
+                .collect()
+        };
+        Publication {
+            payload: payload.as_bytes().to_vec(),
+            channels: names(false),
+            unless_alone: names(true),
         }
     }
 
@@ -138,6 +174,14 @@ mod tests {
             .iter()
             .map(|arg| String::from_utf8_lossy(arg).into_owned())
             .collect()
+    }
+
+    #[test]
+    fn an_id_is_spelled_as_a_message_json_spells_it() {
+        for user in ["auth0|x", r#"a"b"#, r"a\b", "ann@example.com", "é{x}"] {
+            let json = serde_json::json!({ "from": user }).to_string();
+            assert_eq!(json, format!(r#"{{"from":"{}"}}"#, as_in_json(user)));
+        }
     }
 
     #[test]
@@ -164,7 +208,7 @@ mod tests {
                 "7",
                 "channel",
                 "ch:b",
-                "channel_held",
+                "channel_unless_alone",
                 "ch:a",
             ]
         );

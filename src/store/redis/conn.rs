@@ -15,7 +15,6 @@ use redis::{
     cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
 };
 
-use super::scripts;
 use crate::{metrics::Metrics, store::StoreError};
 
 /// One place a SCAN runs: the standalone Redis, or one master of a cluster.
@@ -238,53 +237,6 @@ impl Conn {
         }
         Ok(replies)
     }
-
-    /// Publishes each of `publications` in one round trip: PUBLISH on a standalone Redis (the
-    /// message and announcement scripts skip echoes there), on a cluster SPUBLISH (sharded, to
-    /// the master that owns the channel's slot), or, on a channel this node subscribes to
-    /// itself, `spublish_unless_echo.lua`, which skips it when this node is its only
-    /// subscriber.
-    pub async fn publish_each(&self, publications: &[Publication<'_>]) -> Result<(), StoreError> {
-        let Inner::Cluster(_) = self.inner else {
-            let cmds = publications
-                .iter()
-                .map(|p| {
-                    redis::cmd("PUBLISH")
-                        .arg(p.channel)
-                        .arg(p.payload)
-                        .to_owned()
-                })
-                .collect();
-            self.each::<Value>(cmds).await?;
-            return Ok(());
-        };
-        let calls = publications.iter().map(|p| {
-            let mut conn = self.clone();
-            async move {
-                if p.held_here {
-                    let mut call = scripts::SPUBLISH_UNLESS_ECHO.key(p.channel);
-                    call.arg(p.payload).invoke_async::<i64>(&mut conn).await?;
-                } else {
-                    redis::cmd("SPUBLISH")
-                        .arg(p.channel)
-                        .arg(p.payload)
-                        .query_async::<Value>(&mut conn)
-                        .await?;
-                }
-                Ok::<_, StoreError>(())
-            }
-        });
-        try_join_all(calls).await?;
-        Ok(())
-    }
-}
-
-/// One payload to publish on one channel.
-pub struct Publication<'a> {
-    pub channel: &'a str,
-    pub payload: &'a [u8],
-    /// This node subscribes to the channel itself (and delivered to its own sockets).
-    pub held_here: bool,
 }
 
 /// The address of every master of the cluster, as the cluster names them.

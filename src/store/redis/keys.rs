@@ -83,12 +83,13 @@ pub fn node_alive(node_id: &str) -> String {
     format!("privmsg:node:{node_id}")
 }
 
-/// The sessionIDs that had a socket on a node, for sweeping after it dies.
-pub fn node_sessions(node_id: &str) -> String {
-    format!("privmsg:node:{node_id}:sessions")
+/// A node's index of its sockets (socketID -> sessionID), for sweeping after it dies and for
+/// its own refresh (`store/presence`).
+pub fn node_sockets(node_id: &str) -> String {
+    format!("privmsg:node:{node_id}:sockets")
 }
 
-/// A session's key from a raw sessionID found in a node's set.
+/// A session's key from a raw sessionID found in a node's index.
 pub fn session_raw(session_id: &str) -> String {
     format!("{SESSION_PREFIX}{session_id}")
 }
@@ -100,11 +101,6 @@ pub const SOCKET_FIELD_PREFIX: &str = "socket:";
 /// The presence field of one socket in its session hash: `socket:{nodeID}:{socketID}`.
 pub fn socket_field(node_id: &str, socket_id: &str) -> String {
     format!("{SOCKET_FIELD_PREFIX}{node_id}:{socket_id}")
-}
-
-/// The node and the socket a presence field names (`None` for any other field).
-pub fn parse_socket_field(field: &str) -> Option<(&str, &str)> {
-    field.strip_prefix(SOCKET_FIELD_PREFIX)?.split_once(':')
 }
 
 /// The prefix shared by every presence field a node wrote, for sweeping after it dies.
@@ -120,6 +116,20 @@ pub const USER_CHANNEL_PREFIX: &str = "socket.io-user#";
 pub fn user_channel(user: &str) -> String {
     // `concat` sizes the string once; `format!` grows it as it goes (names built per message).
     [USER_CHANNEL_PREFIX, user].concat()
+}
+
+/// The Socket.IO emitter's broadcast channel (`@socket.io/redis-emitter`, key `socket.io`,
+/// namespace `/`): an emit to everyone, or to several rooms at once.
+pub const EMITTER_BROADCAST_CHANNEL: &str = "socket.io#/#";
+
+/// The emitter's request channel (`disconnectSockets`, as JSON). The Redis adapter uses the
+/// same name for its own msgpack requests, sharded on a cluster.
+pub const EMITTER_REQUEST_CHANNEL: &str = "socket.io-request#/#";
+
+/// The emitter's channel of one room, `socket.io#/#{room}#`: each socket is in the room of its
+/// userID, so this is a user's channel for an emitter's `to(userID)`.
+pub fn emitter_room_channel(room: &str) -> String {
+    [EMITTER_BROADCAST_CHANNEL, room, "#"].concat()
 }
 
 /// userID -> its sessionID (a string with the session's TTL): how a user found by search or
@@ -186,6 +196,11 @@ pub const CONVERSATION_MARK: &str = "!";
 pub fn conversation_start(user: &str) -> String {
     format!("{CONVERSATION_MARK}{user}")
 }
+
+/// The mark a first page or read mark on a Redis Cluster makes an index exist with, before it
+/// reads the history the index is built from (`store/messages/cluster_index.rs`). No userID is
+/// empty, so it is no user's [`conversation_start`].
+pub const CONVERSATION_BUILT: &str = CONVERSATION_MARK;
 
 /// A user's read marks (an extension of the layout): a hash, `{peer}` -> the id of the newest
 /// message of that conversation the user has read, and `by:{peer}` -> how far the peer has

@@ -10,7 +10,7 @@ pub(crate) mod scripts;
 
 use std::time::Duration;
 
-pub use conn::{Conn, KeyWalk, Publication, ScanRoute, pacer};
+pub use conn::{Conn, KeyWalk, ScanRoute, pacer};
 pub use pool::RedisPool;
 pub use pubsub::{ChannelMessage, PubSub, PubSubStatus};
 

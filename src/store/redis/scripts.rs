@@ -24,14 +24,15 @@ macro_rules! scripts {
 
 scripts! {
     CONTACT_ENTRIES = "contact_entries.lua";
+    ERASE_SENT = "erase_sent.lua";
     INDEX_CONVERSATION = "index_conversation.lua";
+    INDEX_MESSAGE = "index_message.lua";
     MARK_CONVERSATION_START = "mark_conversation_start.lua";
     MARK_READ = "mark_read.lua";
-    PUBLISH_ANNOUNCEMENT = "publish_announcement.lua";
+    PUBLISH = "publish.lua";
     SESSION_CONNECT = "session_connect.lua";
     SESSION_DISCONNECT = "session_disconnect.lua";
     SESSION_SWEEP = "session_sweep.lua";
-    SPUBLISH_UNLESS_ECHO = "spublish_unless_echo.lua";
     STORE_MESSAGES = "store_messages.lua";
     TAKE_BACK = "take_back.lua";
 }

@@ -15,7 +15,10 @@ use prometheus::IntCounter;
 
 use super::{
     StoreError, UserEntry,
-    redis::{Conn, RedisPool, keys},
+    redis::{
+        Conn, RedisPool,
+        keys::{self, USERNAME_SEPARATOR},
+    },
 };
 use crate::domain::{Session, SessionId, UserId, Username};
 
@@ -187,12 +190,63 @@ impl UserIndex {
         }
     }
 
+    /// Erasure: takes every name of `user` out of the username index (a ZSCAN for its members,
+    /// whatever names it had), then deletes its key, last: the key is how the erasure knows the
+    /// user ([`UserIndex::session_of`]), so a run that failed part-way can run again.
+    pub async fn forget(&self, user: &UserId) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let user = user.as_str();
+        let pattern = ["*", &USERNAME_SEPARATOR.to_string(), &glob_escaped(user)].concat();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, page): (u64, Vec<String>) = redis::cmd("ZSCAN")
+                .arg(keys::USERNAMES)
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn.clone())
+                .await?;
+            // ZSCAN answers member, score, member, score...
+            let members: Vec<&String> = page
+                .iter()
+                .step_by(2)
+                .filter(|member| keys::user_of_member(member) == Some(user))
+                .collect();
+            if !members.is_empty() {
+                let mut rem = redis::cmd("ZREM");
+                rem.arg(keys::USERNAMES).arg(members);
+                conn.each::<redis::Value>(vec![rem]).await?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let key = redis::cmd("DEL").arg(keys::user(user)).to_owned();
+        conn.each::<redis::Value>(vec![key]).await?;
+        Ok(())
+    }
+
     /// The entries of `users` (username, status), in order; `None` for a user whose session
     /// is gone.
     pub async fn entries(&self, users: &[&str]) -> Result<Vec<Option<UserEntry>>, StoreError> {
         let conn = self.pool.get().await?;
         lookup(&conn, users).await
     }
+}
+
+/// `text` as a literal in a Redis glob pattern (MATCH): `*`, `?`, `[`, `]` and `\\` escaped.
+fn glob_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Each user's session, through its `privmsg:user:` key: two pipelined round trips whatever

@@ -1,5 +1,6 @@
 //! Test helpers: a real Redis per test, real server instances on port 0, real Socket.IO clients.
 
+mod api;
 mod client;
 mod cluster;
 mod identity;
@@ -7,8 +8,10 @@ mod nginx;
 mod process;
 mod redis_server;
 mod stored;
+mod traces;
 mod wait;
 
+pub use api::{API_KEY, ApiClient, api_settings, in_path, spawn_api_app};
 pub use client::{Connected, TestClient};
 pub use cluster::TestCluster;
 pub use identity::{TEST_JWT_SECRET, auth_for_mode, jwt_mode};
@@ -16,6 +19,7 @@ pub use nginx::TestNginx;
 pub use process::NodeProcess;
 pub use redis_server::TestRedis;
 pub use stored::conversation_key;
+pub use traces::Trace;
 pub use wait::{eventually, eventually_within};
 
 use std::time::Duration;

@@ -160,13 +160,28 @@ impl NodeProcess {
     /// Sends SIGTERM and returns at once, for a test that watches the node stop
     /// ([`NodeProcess::exited`], [`NodeProcess::logged`]).
     pub async fn sigterm(&mut self) {
+        self.signal("-TERM").await;
+    }
+
+    /// SIGSTOP: the process freezes (as in a long GC pause or a suspended VM), its sockets
+    /// stay open; [`NodeProcess::resume`] thaws it.
+    pub async fn pause(&mut self) {
+        self.signal("-STOP").await;
+    }
+
+    /// SIGCONT, after [`NodeProcess::pause`].
+    pub async fn resume(&mut self) {
+        self.signal("-CONT").await;
+    }
+
+    async fn signal(&mut self, signal: &str) {
         let pid = self.child.id().expect("the server process is alive");
         let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([signal, &pid.to_string()])
             .status()
             .await
             .expect("kill runs");
-        assert!(status.success(), "SIGTERM sent to {pid}");
+        assert!(status.success(), "{signal} sent to {pid}");
     }
 
     /// Whether the process has exited.

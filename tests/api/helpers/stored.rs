@@ -24,6 +24,11 @@ impl TestRedis {
             .expect("HSET session");
     }
 
+    /// Whether `key` exists.
+    pub async fn exists(&self, key: &str) -> bool {
+        self.conn().await.exists(key).await.expect("EXISTS")
+    }
+
     /// `messages:{userID}`, oldest first, each parsed (so each must be a JSON string).
     pub async fn history(&self, user_id: &str) -> Vec<Value> {
         let stored: Vec<String> = self

@@ -13,7 +13,7 @@ use redis::{
     cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo},
 };
 
-use super::routes::Routes;
+use super::{Flavor, routes::Routes};
 use crate::store::redis::{RESPONSE_TIMEOUT, RedisTarget};
 
 /// How many commands the cluster connection retries on its own. Few: a command that fails is
@@ -33,6 +33,7 @@ impl Connection {
     /// say. Pushes go to `routes`, tagged with `generation`.
     pub(super) async fn open(
         target: &RedisTarget,
+        flavor: Flavor,
         routes: &Arc<Routes>,
         generation: u64,
     ) -> RedisResult<Self> {
@@ -43,21 +44,24 @@ impl Connection {
                 Ok::<(), std::convert::Infallible>(())
             }
         };
-        Ok(match target {
-            RedisTarget::Standalone(url) => {
-                // The manager reconnects with backoff and re-issues the SUBSCRIBEs it recorded.
-                let config = ConnectionManagerConfig::new()
-                    .set_automatic_resubscription()
-                    .set_push_sender(on_push)
-                    // Bounded, so that a hung Redis fails a publication in time; long, so that
-                    // a busy one does not (a dead one fails at once anyway).
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_max_delay(Duration::from_secs(1));
+        // The manager reconnects with backoff and re-issues the SUBSCRIBEs it recorded.
+        let config = ConnectionManagerConfig::new()
+            .set_automatic_resubscription()
+            .set_push_sender(on_push.clone())
+            // Bounded, so that a hung Redis fails a publication in time; long, so that
+            // a busy one does not (a dead one fails at once anyway).
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_max_delay(Duration::from_secs(1));
+        Ok(match (target, flavor) {
+            (RedisTarget::Standalone(url), _) => {
                 let client = redis::Client::open(resp3(url)?)?;
                 Self::Standalone(ConnectionManager::new_with_config(client, config).await?)
             }
-            RedisTarget::Cluster(nodes) => {
+            (RedisTarget::Cluster(nodes), Flavor::Classic) => {
+                Self::Standalone(one_of(nodes, generation, config).await?)
+            }
+            (RedisTarget::Cluster(nodes), Flavor::Sharded) => {
                 let nodes = nodes
                     .iter()
                     .map(|node| resp3(node))
@@ -72,10 +76,6 @@ impl Connection {
                 Self::Cluster(client.get_async_connection_with_config(config).await?)
             }
         })
-    }
-
-    pub(super) fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
     }
 
     /// Subscribes to `channels`; returns once Redis confirmed every one.
@@ -156,6 +156,29 @@ impl Connection {
             }
         }
     }
+}
+
+/// A classic connection to one node of a cluster (a plain PUBLISH reaches the classic
+/// subscribers of every node): the seeds in turn, from a different one for each `generation`,
+/// so that a connection replaced because its node is gone moves to another.
+async fn one_of(
+    nodes: &[String],
+    generation: u64,
+    config: ConnectionManagerConfig,
+) -> RedisResult<ConnectionManager> {
+    // A node that is down is passed over at once rather than retried with backoff.
+    let config = config.set_number_of_retries(0);
+    let mut last = unexpected("no cluster node to connect to");
+    let start = usize::try_from(generation).unwrap_or(0);
+    for i in 0..nodes.len() {
+        let node = &nodes[(start + i) % nodes.len()];
+        let client = redis::Client::open(resp3(node)?)?;
+        match ConnectionManager::new_with_config(client, config.clone()).await {
+            Ok(conn) => return Ok(conn),
+            Err(err) => last = err,
+        }
+    }
+    Err(last)
 }
 
 /// The value of `name=` in a `CLIENT INFO` line (`... sub=2 psub=0 ssub=1 ...`).

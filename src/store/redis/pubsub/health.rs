@@ -44,6 +44,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PubSubStatus {
     up: Arc<AtomicBool>,
     gauge: IntGauge,
+    /// Other connections this one is read with ([`PubSubStatus::and`]).
+    also: Vec<Arc<AtomicBool>>,
 }
 
 impl PubSubStatus {
@@ -52,11 +54,19 @@ impl PubSubStatus {
         Self {
             up: Arc::new(AtomicBool::new(true)),
             gauge,
+            also: Vec::new(),
         }
     }
 
+    /// Up only while both this connection and `other` are (for `/readyz`).
+    pub fn and(mut self, other: Self) -> Self {
+        self.also.push(other.up);
+        self.also.extend(other.also);
+        self
+    }
+
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Acquire)
+        self.up.load(Ordering::Acquire) && self.also.iter().all(|up| up.load(Ordering::Acquire))
     }
 
     fn set(&self, up: bool, why: &str) {
@@ -188,11 +198,7 @@ async fn repair(shared: &Shared) {
     match timeout(REPAIR_TIMEOUT, conn.subscribe(&wanted)).await {
         Ok(Ok(())) => {
             shared.confirm_only(wanted);
-            shared
-                .metrics
-                .pubsub_repairs
-                .with_label_values(&["resubscribe"])
-                .inc();
+            shared.repairs.with_label_values(&["resubscribe"]).inc();
         }
         Ok(Err(err)) => tracing::debug!(%err, "cannot subscribe again yet"),
         Err(_) => tracing::debug!("subscribing again timed out"),
@@ -206,11 +212,7 @@ async fn rebuild(shared: &Shared) -> bool {
     match timeout(CONNECT_TIMEOUT, shared.reconnect()).await {
         Ok(Ok(())) => {
             tracing::info!("pub/sub: replaced the cluster connection");
-            shared
-                .metrics
-                .pubsub_repairs
-                .with_label_values(&["reconnect"])
-                .inc();
+            shared.repairs.with_label_values(&["reconnect"]).inc();
             true
         }
         Ok(Err(err)) => {

@@ -3,6 +3,9 @@
 //! through it: the Socket.IO adapter (room broadcasts) and the per-user routing of private
 //! messages.
 //!
+//! A second, classic connection ([`PubSub::connect_classic`]) receives what the Socket.IO
+//! emitter publishes with a plain PUBLISH, which sharded subscriptions never see.
+//!
 //! The node keeps the list of channels it wants; a health check (see [`health`]) asks Redis
 //! twice a second how many this node's connection holds, subscribes them again when some are
 //! missing, and replaces a cluster connection that stays broken. [`PubSubStatus`] says whether
@@ -20,6 +23,7 @@ use std::{
     },
 };
 
+use prometheus::{IntCounterVec, IntGauge};
 use redis::RedisResult;
 use tokio::sync::{mpsc, watch};
 
@@ -32,6 +36,25 @@ use crate::metrics::Metrics;
 /// A message received on a channel: the channel's name and the payload.
 pub type ChannelMessage = (String, Vec<u8>);
 
+/// Which subscriptions a connection makes on a Redis Cluster (on a standalone Redis both are
+/// plain SUBSCRIBEs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// SSUBSCRIBE on the master of each channel's slot: the node's own traffic.
+    Sharded,
+    /// SUBSCRIBE on one node, for what others send with a plain PUBLISH (the Socket.IO
+    /// emitter), which every node of a cluster relays to its classic subscribers.
+    Classic,
+}
+
+/// The figures one connection keeps.
+struct Meters {
+    /// 1 while the connection holds every wanted channel.
+    connected: IntGauge,
+    /// Repairs, by how.
+    repairs: IntCounterVec,
+}
+
 #[derive(Clone)]
 pub struct PubSub {
     shared: Arc<Shared>,
@@ -40,6 +63,7 @@ pub struct PubSub {
 
 struct Shared {
     target: RedisTarget,
+    flavor: Flavor,
     /// The current connection; a cluster connection that stays broken is replaced.
     conn: RwLock<Connection>,
     routes: Arc<Routes>,
@@ -55,7 +79,7 @@ struct Shared {
     status: PubSubStatus,
     /// Counts the times the connection became whole again after an interruption.
     resumed: watch::Sender<u64>,
-    metrics: Metrics,
+    repairs: IntCounterVec,
 }
 
 /// Stops the health check when the last clone of the connection is dropped.
@@ -68,19 +92,45 @@ impl Drop for AbortOnDrop {
 }
 
 impl PubSub {
+    /// The node's own pub/sub connection: sharded on a cluster.
     pub async fn connect(target: &RedisTarget, metrics: Metrics) -> anyhow::Result<Self> {
-        let routes = Arc::new(Routes::new(&metrics));
-        let conn = Connection::open(target, &routes, routes.generation()).await?;
+        let meters = Meters {
+            connected: metrics.pubsub_connected.clone(),
+            repairs: metrics.pubsub_repairs.clone(),
+        };
+        Self::open(target, Flavor::Sharded, Routes::new(&metrics), meters).await
+    }
+
+    /// A connection with classic subscriptions whatever the Redis, for what others publish
+    /// with a plain PUBLISH (the Socket.IO emitter); on a cluster, to one node, moved to
+    /// another when that one stays unreachable.
+    pub async fn connect_classic(target: &RedisTarget, metrics: Metrics) -> anyhow::Result<Self> {
+        let meters = Meters {
+            connected: metrics.emitter_pubsub_connected.clone(),
+            repairs: metrics.emitter_pubsub_repairs.clone(),
+        };
+        Self::open(target, Flavor::Classic, Routes::emitter(&metrics), meters).await
+    }
+
+    async fn open(
+        target: &RedisTarget,
+        flavor: Flavor,
+        routes: Routes,
+        meters: Meters,
+    ) -> anyhow::Result<Self> {
+        let routes = Arc::new(routes);
+        let conn = Connection::open(target, flavor, &routes, routes.generation()).await?;
         let shared = Arc::new(Shared {
             target: target.clone(),
+            flavor,
             conn: RwLock::new(conn),
             routes,
             confirmed: Mutex::default(),
             changing: tokio::sync::Mutex::new(()),
             refused: AtomicBool::new(false),
-            status: PubSubStatus::new(metrics.pubsub_connected.clone()),
+            status: PubSubStatus::new(meters.connected),
             resumed: watch::Sender::new(0),
-            metrics,
+            repairs: meters.repairs,
         });
         let health = tokio::spawn(health::watch(shared.clone()));
         Ok(Self {
@@ -190,8 +240,10 @@ impl Shared {
         self.refused.load(Ordering::Acquire)
     }
 
+    /// On a cluster: a sharded connection is rebuilt on a fresh topology, a classic one on
+    /// another node.
     fn can_rebuild(&self) -> bool {
-        self.conn().is_cluster()
+        matches!(self.target, RedisTarget::Cluster(_))
     }
 
     /// Opens a new connection and puts it in place of the current one, which is dropped (its
@@ -200,7 +252,7 @@ impl Shared {
     /// again. Callers hold `changing`.
     async fn reconnect(&self) -> RedisResult<()> {
         let generation = self.routes.generation() + 1;
-        let conn = Connection::open(&self.target, &self.routes, generation).await?;
+        let conn = Connection::open(&self.target, self.flavor, &self.routes, generation).await?;
         self.routes.switch_to(generation);
         let old = match self.conn.write() {
             Ok(mut current) => std::mem::replace(&mut *current, conn),

@@ -58,6 +58,16 @@ impl Routes {
         }
     }
 
+    /// For the emitter's connection: whatever arrives there counts as `emitter`.
+    pub(super) fn emitter(metrics: &Metrics) -> Self {
+        let mut routes = Self::new(metrics);
+        let emitter = metrics.cross_node_received.with_label_values(&["emitter"]);
+        routes.counters.user = emitter.clone();
+        routes.counters.presence = emitter.clone();
+        routes.counters.adapter = emitter;
+        routes
+    }
+
     pub(super) fn want(&self, channels: &[String], to: &mpsc::Sender<ChannelMessage>) {
         if let Ok(mut handlers) = self.handlers.write() {
             for channel in channels {

@@ -158,7 +158,9 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     ];
     let other = ctx.hub.other_events.load(Relaxed);
     if other > 0 {
-        lines.push(format!("other events received (e.g. a backend's emits): {other}"));
+        lines.push(format!(
+            "other events received (e.g. a backend's emits): {other}"
+        ));
     }
     if api.is_some() {
         let copies = tracker.sender_copies.load(Relaxed);
