@@ -39,6 +39,11 @@ while ((ids = await storedUsers()).length < users) {
 const emitter = new Emitter(redis);
 const start = Date.now();
 let emitted = 0;
+// Stopped early (the run it stands beside is over): say how far it got.
+process.on("SIGTERM", () => {
+  console.log(JSON.stringify({ emitted, secs: (Date.now() - start) / 1000, rate }));
+  process.exit(0);
+});
 while (Date.now() - start < secs * 1000) {
   const due = Math.floor(((Date.now() - start) / 1000) * rate);
   for (; emitted < due; emitted++) {

@@ -108,7 +108,7 @@ def nodes(results):
 def emitter(results, emit_rate):
     """The nodes scenario with and without a backend's emitter beside it."""
     found = runs(results, "emitter")
-    print("run        server core-ms/1k msgs  redis core-ms/1k  p99 ms  lost")
+    print("run        server core-ms/1k msgs  redis core-ms/1k  p99 ms  lost  emits received")
     cost = {"with": [], "without": []}
     for name, report in found.items():
         m = (report or {}).get("phases", {}).get("message")
@@ -117,7 +117,7 @@ def emitter(results, emit_rate):
             continue
         server = m.get("server_cpu_ms_per_1000_delivered")
         print(f"{name:<10} {fmt(server):>23}  {fmt(m.get('redis_cpu_ms_per_1000_delivered')):>16}  "
-              f"{m['latency']['p99_ms']:>6.1f}  {m['lost']:>4}")
+              f"{m['latency']['p99_ms']:>6.1f}  {m['lost']:>4}  {m.get('other_events', '-'):>14}")
         if server is not None:
             # Server core-ms over the message phase, to set the emits against.
             cost[name.split("-")[0]].append((server * m["delivered"] / 1000, m["duration_secs"]))

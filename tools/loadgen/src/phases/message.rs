@@ -223,6 +223,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
         delivered_after_error,
         send_failed,
         malformed,
+        other_events: other,
         latency: (&latency).into(),
         ack_latency: (&ack_latency).into(),
         cpu: (&cpu).into(),

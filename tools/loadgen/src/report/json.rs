@@ -136,6 +136,8 @@ pub struct MessageReport {
     pub delivered_after_error: u64,
     pub send_failed: u64,
     pub malformed: u64,
+    /// Events of no phase of ours received meanwhile (a backend's emits, from the whole run).
+    pub other_events: u64,
     /// Send -> delivery to the recipient.
     pub latency: Latency,
     pub ack_latency: Latency,
@@ -315,6 +317,7 @@ mod tests {
                 delivered_after_error: 0,
                 send_failed: 0,
                 malformed: 0,
+                other_events: 0,
                 latency: (&h).into(),
                 ack_latency: (&h).into(),
                 cpu: cpu(),
