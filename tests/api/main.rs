@@ -46,3 +46,4 @@ mod slow_reader;
 mod store_batches;
 mod typing;
 mod users;
+mod webhooks;
