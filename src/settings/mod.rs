@@ -467,7 +467,11 @@ impl std::fmt::Debug for Settings {
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("webhook_url", &self.webhook_url)
+            // Without its query, which may carry a token of the receiver's.
+            .field(
+                "webhook_url",
+                &self.webhook_url.as_deref().map(|url| url.split('?').next()),
+            )
             .field(
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "<redacted>"),

@@ -27,7 +27,7 @@ pub struct WebhookConfig {
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookConfig")
-            .field("url", &self.url.as_str())
+            .field("host", &self.url.host_str())
             .field("secret", &"<redacted>")
             .field("created", &self.created)
             .field("unread", &self.unread)

@@ -60,7 +60,9 @@ impl Webhooks {
         let Some(config) = config else {
             return Ok(Self(None));
         };
-        tracing::info!(url = %config.url, "webhooks on");
+        // The host only: a URL's path or query may carry a token of the receiver's.
+        let host = config.url.host_str().unwrap_or_default();
+        tracing::info!(host, "webhooks on");
         Ok(Self(Some(Arc::new(On {
             client: send::client()?,
             queue: queue::Queue::new(pool.clone()),
