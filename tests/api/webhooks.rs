@@ -1,5 +1,6 @@
 //! Webhooks (PROTOCOL.md, "Webhooks"): a real HTTP receiver on port 0, two nodes, standalone
 //! and cluster. The signature is checked here with its own HMAC, not the server's function.
+//! A node that dies and a Redis restart: `webhook_failover.rs`.
 
 use std::time::Duration;
 
@@ -9,17 +10,17 @@ use sha2::Sha256;
 
 use crate::{
     helpers::{
-        ApiClient, NodeProcess, Received, Receiver, Scraped, TestApp, TestClient, TestRedis,
-        api_settings, eventually_within, spawn_app_with,
+        ApiClient, Received, Receiver, Scraped, TestApp, TestClient, TestRedis, api_settings,
+        eventually_within, spawn_app_with,
     },
     on_standalone_and_cluster,
 };
 
-const SECRET: &str = "webhook-secret-0123456789abcdef-0123";
+pub(crate) const SECRET: &str = "webhook-secret-0123456789abcdef-0123";
 /// Long enough for a retry or two (1 s, 2 s) and a loaded machine.
-const DELIVERED: Duration = Duration::from_secs(30);
+pub(crate) const DELIVERED: Duration = Duration::from_secs(30);
 
-async fn node(redis: &TestRedis, receiver: &Receiver, events: &str) -> TestApp {
+pub(crate) async fn node(redis: &TestRedis, receiver: &Receiver, events: &str) -> TestApp {
     node_after(redis, receiver, events, UNREAD_AFTER).await
 }
 
@@ -27,7 +28,7 @@ async fn node(redis: &TestRedis, receiver: &Receiver, events: &str) -> TestApp {
 /// loaded machine.
 const UNREAD_AFTER: u64 = 2;
 
-async fn node_after(
+pub(crate) async fn node_after(
     redis: &TestRedis,
     receiver: &Receiver,
     events: &str,
@@ -43,7 +44,7 @@ async fn node_after(
 }
 
 /// Checks the signature with HMAC-SHA256 of the raw body, as a receiver does.
-fn assert_signed(request: &Received) {
+pub(crate) fn assert_signed(request: &Received) {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).expect("a key");
     mac.update(&request.body);
     let hex: String = mac
@@ -59,7 +60,7 @@ fn assert_signed(request: &Received) {
 }
 
 /// The sum over `node`'s `privmsg_webhook_deliveries_total` samples of `kind` and `result`.
-async fn deliveries(node: &impl Scraped, kind: &str, result: &str) -> u64 {
+pub(crate) async fn deliveries(node: &impl Scraped, kind: &str, result: &str) -> u64 {
     let text = reqwest::get(node.metrics_url())
         .await
         .expect("metrics answer")
@@ -74,11 +75,11 @@ async fn deliveries(node: &impl Scraped, kind: &str, result: &str) -> u64 {
         .sum()
 }
 
-async fn gauge(node: &impl Scraped, name: &str) -> u64 {
+pub(crate) async fn gauge(node: &impl Scraped, name: &str) -> u64 {
     crate::helpers::metric(node, name).await
 }
 
-async fn queued(redis: &TestRedis) -> u64 {
+pub(crate) async fn queued(redis: &TestRedis) -> u64 {
     redis::cmd("ZCARD")
         .arg("privmsg:webhooks")
         .query_async(&mut redis.conn().await)
@@ -267,82 +268,3 @@ on_standalone_and_cluster!(
     unread_after_the_delay_and_never_when_read_in_time,
     retries_after_500s_with_the_same_delivery_id,
 );
-
-fn env(receiver: &Receiver) -> [(&str, &str); 4] {
-    [
-        ("WEBHOOK_URL", receiver.url.as_str()),
-        ("WEBHOOK_SECRET", SECRET),
-        ("WEBHOOK_EVENTS", "message.created"),
-        ("RATE_LIMIT_PER_SEC", "0"),
-    ]
-}
-
-/// The receiver hangs on the first try; the node sending it is SIGKILLed mid-way; the other
-/// node takes the delivery over once the lease lapses, with the same delivery id.
-async fn a_killed_node_leaves_its_delivery_to_the_other(redis: TestRedis) {
-    let receiver = Receiver::start().await;
-    receiver.hang_next(1);
-    let mut nodes = [
-        NodeProcess::start(&redis, &env(&receiver)).await,
-        NodeProcess::start(&redis, &env(&receiver)).await,
-    ];
-    let ann = TestClient::join(&nodes[0], "ann").await;
-    let bob = TestClient::join(&nodes[1], "bob").await;
-    ann.send_to(&bob.user_id, "through a crash").await;
-    let hung = receiver.wait_for(1, DELIVERED).await;
-
-    let mut holder = None;
-    for (i, node) in nodes.iter().enumerate() {
-        if gauge(node, "privmsg_webhook_in_flight").await == 1 {
-            holder = Some(i);
-        }
-    }
-    let holder = holder.expect("a node holds the hanging delivery");
-    nodes[holder].kill().await;
-    let other = &nodes[1 - holder];
-
-    // The lease (15 s) lapses, then the other node claims and delivers it.
-    let both = receiver.wait_for(2, Duration::from_secs(60)).await;
-    assert_eq!(
-        both[1].header("x-privmsg-delivery"),
-        hung[0].header("x-privmsg-delivery")
-    );
-    assert_eq!(both[1].body, hung[0].body);
-    assert_signed(&both[1]);
-    eventually_within(
-        DELIVERED,
-        async || deliveries(other, "message.created", "delivered").await == 1,
-        "the other node to count it delivered",
-    )
-    .await;
-}
-
-on_standalone_and_cluster!(a_killed_node_leaves_its_delivery_to_the_other);
-
-/// A `message.unread` queued, then Redis restarted (its append-only file) before it is due:
-/// it is still delivered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pending_work_survives_a_redis_restart() {
-    let mut redis = TestRedis::start_durable().await;
-    let receiver = Receiver::start().await;
-    // Long enough for Redis to go and come back before it is due.
-    let one = node_after(&redis, &receiver, "message.unread", 5).await;
-    let two = node_after(&redis, &receiver, "message.unread", 5).await;
-    let ann = TestClient::join(&one, "ann").await;
-    let bob = TestClient::join(&two, "bob").await;
-    let sent = ann.send_to(&bob.user_id, "across a restart").await["message"].clone();
-    assert_eq!(queued(&redis).await, 1);
-
-    redis.stop().await;
-    redis.restart().await;
-
-    let got = receiver.wait_for(1, DELIVERED).await;
-    assert_eq!(got[0].json()["data"]["message"], sent);
-    assert_signed(&got[0]);
-    eventually_within(
-        DELIVERED,
-        async || queued(&redis).await == 0,
-        "the delivery removed",
-    )
-    .await;
-}
