@@ -11,7 +11,7 @@
 -- KEYS     for each message in turn, the keys its pairs below name, in the order of its pairs:
 --          messages:{userID} for `histories` (its value says how many), then
 --          privmsg:conversation:{a}:{b} for `index`, privmsg:contacts:{userID} for
---          `sender_contacts` and `recipient_contacts`
+--          `sender_contacts` and `recipient_contacts`, privmsg:webhooks for each `webhook`
 -- ARGV[1]  the most messages a history keeps (oldest trimmed first; an index, up to 64 more)
 -- ARGV[2]  a history's (and an index's) time to live, in seconds
 -- ARGV[3]  a contact set's time to live, in seconds
@@ -35,6 +35,9 @@
 --                              not hold the sender
 --          introduce           a channel to publish it on (the recipient's);
 --          introduce_unless_alone  one, only when another client subscribes to it too
+--          webhook             key: the webhook queue (a sorted set); value: "<due ms> <job>",
+--                              a delivery queued with the message, so that a stored message
+--                              always has its webhooks (src/webhooks/); one pair each
 --
 -- An `_unless_alone` channel is one the publishing node subscribes to itself (it emitted to its
 -- own sockets already): with one subscriber, that subscriber is the publisher, which would only
@@ -75,6 +78,8 @@ end
 local function store(first, last, k)
   local json, envelope, history1, history2, index, id, introduction
   local sender_set, sender_peer, recipient_set, recipient_peer
+  -- Key, then value, of each webhook pair: a table only for a message that has some.
+  local webhooks
   for p = first, last, 2 do
     local name, value = ARGV[p], ARGV[p + 1]
     if name == 'json' then
@@ -95,6 +100,11 @@ local function store(first, last, k)
       recipient_set, recipient_peer, k = KEYS[k], value, k + 1
     elseif name == 'introduction' then
       introduction = value
+    elseif name == 'webhook' then
+      webhooks = webhooks or {}
+      webhooks[#webhooks + 1] = KEYS[k]
+      webhooks[#webhooks + 1] = value
+      k = k + 1
     elseif name ~= 'channel' and name ~= 'channel_unless_alone' and name ~= 'introduce'
         and name ~= 'introduce_unless_alone' then
       error('store_messages.lua: unknown name ' .. tostring(name))
@@ -102,12 +112,16 @@ local function store(first, last, k)
   end
 
   local pushed, member, sender_added, recipient_added = 0, nil, false, false
+  local queued = 0
   local function undo(err)
     if pushed >= 1 then redis.call('RPOP', history1) end
     if pushed == 2 then redis.call('RPOP', history2) end
     if member then redis.call('ZREM', index, member) end
     if sender_added then redis.call('SREM', sender_set, sender_peer) end
     if recipient_added then redis.call('SREM', recipient_set, recipient_peer) end
+    for w = 1, queued * 2, 2 do
+      redis.call('ZREM', webhooks[w], string.match(webhooks[w + 1], '^%d+ (.*)$'))
+    end
     return err
   end
   local length1 = redis.pcall('RPUSH', history1, json)
@@ -147,6 +161,16 @@ local function store(first, last, k)
       return undo(new.err), k
     end
     recipient_added = new == 1
+  end
+  if webhooks then
+    for w = 1, #webhooks, 2 do
+      local due, job = string.match(webhooks[w + 1], '^(%d+) (.*)$')
+      local added = redis.pcall('ZADD', webhooks[w], due, job)
+      if refused(added) then
+        return undo(added.err), k
+      end
+      queued = queued + 1
+    end
   end
   -- Trimmed (and kept alive) only once every write took: an undo after a trim would take this
   -- message back but not the oldest one the trim dropped. Every message of the index went into

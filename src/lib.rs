@@ -12,6 +12,7 @@
 //! - [`routing`] carries a user's events to the nodes holding its sockets, and only those;
 //! - [`emitter`] takes what a backend's `@socket.io/redis-emitter` publishes to those sockets;
 //! - [`store`] holds the typed Redis verbs (sessions, messages) and [`domain`] the checked types;
+//! - [`webhooks`] tells the application around the server of messages (signed POSTs);
 //! - [`api`] is the server API (`API_KEY`), for a backend beside the chat: it sends through the
 //!   socket's own write path ([`socket::send`]) and calls the same store verbs.
 
@@ -32,3 +33,4 @@ pub mod socket;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

@@ -29,6 +29,7 @@ use crate::{
         RedisPool, SessionStore, UserIndex,
         redis::{ChannelMessage, PubSub, PubSubStatus},
     },
+    webhooks::Webhooks,
 };
 
 /// How long a shutdown waits for the departures of its sockets to be saved and announced;
@@ -98,6 +99,13 @@ impl Application {
         let (scope, scope_events) =
             Scope::new(&settings, &pool, &pubsub, &node_id, &metrics).await?;
         // One Arc: socketioxide's `State` extractor clones the state for every event.
+        let users = UserIndex::new(
+            pool.clone(),
+            settings.session_ttl(),
+            metrics.users_pruned.clone(),
+        );
+        let webhooks = settings.webhooks().map_err(anyhow::Error::msg)?;
+        let webhooks = Webhooks::new(webhooks, &pool, users.clone(), &metrics)?;
         let state = Arc::new(AppState {
             publisher: Publisher::new(routes.clone(), pubsub.clone(), pool.clone()),
             sessions,
@@ -112,15 +120,12 @@ impl Application {
                 settings.new_sessions_quota(),
             ),
             node_id,
-            users: UserIndex::new(
-                pool.clone(),
-                settings.session_ttl(),
-                metrics.users_pruned.clone(),
-            ),
+            users,
             read_marks: ReadMarkStore::new(pool.clone(), settings.contacts_ttl()),
             scope,
             history_on_connect: settings.history_on_connect,
             tokens,
+            webhooks,
             metrics,
             routes,
         });
@@ -292,6 +297,7 @@ async fn mount(
         forget,
         from_emitter,
     ];
+    background.extend(state.webhooks.spawn());
     background.extend(state.scope.spawn(
         io.clone(),
         deliveries.scope,

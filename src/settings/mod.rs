@@ -230,6 +230,33 @@ pub struct Settings {
     /// here because clap prints a refused value in its error, and a key must never be printed.
     #[arg(long, env = "API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+
+    /// Where webhooks are POSTed (http or https); unset, none are sent. Needs WEBHOOK_SECRET.
+    #[arg(long, env = "WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// The key of each webhook's HMAC-SHA256 signature, at least 32 characters. Read through
+    /// [`Settings::webhooks`]: kept raw, as API_KEY, so that no error ever prints it.
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// The webhooks sent, comma-separated: `message.created`, `message.unread`.
+    #[arg(long, env = "WEBHOOK_EVENTS", default_value = "message.unread")]
+    pub webhook_events: String,
+
+    /// How long after it was stored an unread message sends `message.unread`, in seconds,
+    /// 1 to 86400.
+    #[arg(long, env = "WEBHOOK_UNREAD_AFTER_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub webhook_unread_after_secs: u64,
+
+    /// Webhook deliveries one node has in flight at once, 1 or more.
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 32, value_parser = at_least::<1>)]
+    pub webhook_concurrency: usize,
+
+    /// Deliveries waiting in Redis (all nodes together) past which a new message queues
+    /// none (counted as `dropped`): a dead endpoint must not fill Redis. 1 or more.
+    #[arg(long, env = "WEBHOOK_MAX_PENDING", default_value_t = 1_000_000, value_parser = at_least::<1>)]
+    pub webhook_max_pending: usize,
 }
 
 /// `HISTORY_ON_CONNECT`: every message (`None`), or the newest this many per conversation.
@@ -315,10 +342,17 @@ impl Settings {
         self.api_key.as_deref().map(ApiKeys::parse).transpose()
     }
 
+    /// The webhooks' settings; `None` when WEBHOOK_URL is unset (no webhooks). Refuses a bad
+    /// value naming its setting, and never prints the secret.
+    pub fn webhooks(&self) -> Result<Option<crate::webhooks::WebhookConfig>, String> {
+        crate::webhooks::WebhookConfig::from_settings(self)
+    }
+
     /// Checks what no single flag can: refuses, naming the settings, rather than clamping.
     pub fn validate(&self) -> Result<(), String> {
         self.metrics_listen_addr()?;
         self.api_keys()?;
+        self.webhooks()?;
         if self.max_message_bytes as u64 >= self.max_payload_bytes {
             return Err(format!(
                 "--max-message-bytes (MAX_MESSAGE_BYTES, {}) must be below --max-payload-bytes \
@@ -433,6 +467,19 @@ impl std::fmt::Debug for Settings {
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            // Without its query, which may carry a token of the receiver's.
+            .field(
+                "webhook_url",
+                &self.webhook_url.as_deref().map(|url| url.split('?').next()),
+            )
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("webhook_events", &self.webhook_events)
+            .field("webhook_unread_after_secs", &self.webhook_unread_after_secs)
+            .field("webhook_concurrency", &self.webhook_concurrency)
+            .field("webhook_max_pending", &self.webhook_max_pending)
             .finish()
     }
 }

@@ -60,4 +60,6 @@ pub struct AppState {
     pub read_marks: ReadMarkStore,
     /// `AUTH=jwt`: the key and rules a handshake's token is checked with; `None`: `AUTH=session`.
     pub tokens: Option<token::TokenVerifier>,
+    /// WEBHOOK_URL: the deliveries each message queues, and this node's worker.
+    pub webhooks: crate::webhooks::Webhooks,
 }

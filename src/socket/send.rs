@@ -70,11 +70,14 @@ pub async fn send_message<A: Adapter>(
         Refusal::StorageUnavailable
     })?;
     let (from, to) = (message.from.as_str(), message.to.as_str());
+    // The one place a message's webhooks are decided: queued in its own writes below.
+    let webhooks = state.webhooks.jobs_for(&message, &json);
     let record = Record {
         from,
         to,
         id: message.id.as_deref().unwrap_or_default(),
         json: json.get(),
+        webhooks: &webhooks,
     };
     // Stored, and published to the other nodes, before it is emitted here: whatever a client
     // is shown is also in the history.

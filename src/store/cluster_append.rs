@@ -56,6 +56,15 @@ impl TakeBack {
         }
     }
 
+    /// From the webhook queue (a sorted set): `job` is the delivery queued with the message.
+    pub fn zset(key: String, job: &str) -> Self {
+        Self {
+            kind: "zset",
+            key,
+            entry: job.to_owned(),
+        }
+    }
+
     /// The removal, putting back `dropped` (the trim's read: an array of entries, oldest
     /// first), if known.
     fn cmd(&self, dropped: Option<&Value>) -> Cmd {

@@ -46,3 +46,5 @@ mod slow_reader;
 mod store_batches;
 mod typing;
 mod users;
+mod webhook_failover;
+mod webhooks;

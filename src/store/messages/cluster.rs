@@ -154,13 +154,25 @@ impl ClusterLog {
     }
 
     /// Every write of a message but the contacts' and its index's, for
-    /// [`cluster_append::append_all`]: each party's history.
+    /// [`cluster_append::append_all`]: each party's history, and each webhook delivery queued
+    /// with it (all or none with the histories: a refused message is taken out of the queue
+    /// as out of a history).
     fn writes(&self, record: &Record<'_>) -> Vec<HistoryWrites> {
-        record
+        let histories = record
             .parties()
             .into_iter()
-            .map(|user| self.history_writes(user, record.json))
-            .collect()
+            .map(|user| self.history_writes(user, record.json));
+        let webhooks = record.webhooks.iter().map(|job| HistoryWrites {
+            cmds: vec![
+                redis::cmd("ZADD")
+                    .arg(keys::WEBHOOKS)
+                    .arg(job.due_ms)
+                    .arg(&job.member)
+                    .to_owned(),
+            ],
+            take_back: TakeBack::zset(keys::WEBHOOKS.to_owned(), &job.member),
+        });
+        histories.chain(webhooks).collect()
     }
 
     /// Appends `json` to `user`'s history, keeping it bounded and alive.

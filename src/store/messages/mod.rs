@@ -17,6 +17,7 @@ use super::{StoreError, redis::RedisPool, redis::keys};
 use crate::{
     domain::{Message, UserId},
     routing::Publication,
+    webhooks::Enqueued,
 };
 
 /// A message as the stores write it: its parties, its id and its JSON, encoded once.
@@ -25,6 +26,9 @@ pub struct Record<'a> {
     pub to: &'a str,
     pub id: &'a str,
     pub json: &'a str,
+    /// The webhook deliveries queued with it, in its own writes (none when webhooks are off):
+    /// see [`crate::webhooks::Webhooks::jobs_for`].
+    pub webhooks: &'a [Enqueued],
 }
 
 impl Record<'_> {
@@ -247,6 +251,7 @@ mod tests {
             to: "b",
             id: "1",
             json: "{}",
+            webhooks: &[],
         };
         let announce = Publication::default();
         for log in [

@@ -106,6 +106,10 @@ impl Part {
         part.keys.extend(parties.into_iter().map(keys::messages));
         part.keyed("index", record.index_key(), record.id);
         part.channels("channel", message);
+        for job in record.webhooks {
+            let value = format!("{} {}", job.due_ms, job.member);
+            part.keyed("webhook", keys::WEBHOOKS.to_owned(), &value);
+        }
         if let Some(introduction) = introduction {
             let (from, to) = (record.from, record.to);
             part.keyed("sender_contacts", keys::contacts(from), to);
@@ -191,6 +195,7 @@ mod tests {
             to: "b",
             id: "7",
             json: "{}",
+            webhooks: &[],
         };
         let message = announcement("head|{}", &[("ch:b", false), ("ch:a", true)]);
         let part = Part::of(&record, &message, None).expect("a part");

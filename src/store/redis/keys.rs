@@ -224,6 +224,10 @@ pub fn read_by_field(peer: &str) -> String {
 
 pub const READ_BY_PREFIX: &str = "by:";
 
+/// The webhook deliveries waiting, of every node (a sorted set: member the job's JSON, score
+/// the ms it is due, or the end of the lease of the node sending it): `src/webhooks/`.
+pub const WEBHOOKS: &str = "privmsg:webhooks";
+
 /// What a field of [`read_marks`] holds the mark of: `(peer, true)` for a [`read_by_field`],
 /// `(peer, false)` for a [`read_field`]; `None` for anything else.
 pub fn parse_read_field(field: &str) -> Option<(String, bool)> {

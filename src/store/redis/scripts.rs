@@ -23,6 +23,7 @@ macro_rules! scripts {
 }
 
 scripts! {
+    CLAIM_WEBHOOKS = "claim_webhooks.lua";
     CONTACT_ENTRIES = "contact_entries.lua";
     ERASE_SENT = "erase_sent.lua";
     INDEX_CONVERSATION = "index_conversation.lua";
