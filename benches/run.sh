@@ -7,7 +7,7 @@
 #   benches/run.sh --publish        # the same, written to benches/results/ (the published figures)
 #   benches/run.sh --smoke          # CI: 2 nodes, 20 users, 3 s of messages, --assert-no-loss
 #   benches/run.sh --quick          # shorter sweep, no hold, nodes or knee (a sanity run)
-#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee api emitter
+#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee api emitter webhooks
 #                                              directory contacts soak
 #                                             # directory contacts (issues 11 and 15; not in the default set)
 #   PERF=1 benches/run.sh           # also a perf profile of one node at saturation
@@ -28,6 +28,8 @@
 #   NODE_COUNTS, NODES_RATE, NODES_DURATION   nodes: node counts ("2 4"), msg/s (3000), s (15)
 #   KNEE_RATES, KNEE_DURATION, KNEE_P99_MS    knee: msg/s swept, s per rate (10), p99 bound (50)
 #   API_RATES, API_DURATION    api: msg/s swept through POST /api/messages on one node, s per rate
+#   (webhooks)     the nodes scenario with WEBHOOK_EVENTS=message.created to a local receiver
+#                  (benches/webhook-receiver.mjs), against webhooks off, interleaved
 #   EMITTER_RATE   emitter: emits/s a backend's @socket.io/redis-emitter sends beside the nodes
 #                  scenario (1000), to random users
 #   HOLD_USERS, HOLD_BUDGET    hold: idle connections (19000), seconds to connect them (180)
@@ -66,7 +68,7 @@ while [ $# -gt 0 ]; do
     --publish) publish=1 ;;
     --scenarios) scenarios=${2:?--scenarios needs a list}; shift ;;
     --scenarios=*) scenarios=${1#*=} ;;
-    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee api emitter directory contacts soak\"]" >&2
+    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee api emitter webhooks directory contacts soak\"]" >&2
        exit 2 ;;
   esac
   shift
@@ -98,6 +100,8 @@ work=$(mktemp -d -t privmsg-bench.XXXXXX)
 # The server API's key for the api scenario (any 32+ characters; these nodes live for one run).
 bench_api_key=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 node_pids=()
+# Extra settings of the nodes a scenario starts (e.g. its webhooks), as NAME=value words.
+node_env=()
 redis_pid=
 urls=()
 stop_stack() {
@@ -170,7 +174,7 @@ launch_node() {
   PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn WORKER_THREADS=${NODE_WORKER_THREADS:-0} \
     MIMALLOC_ALLOW_THP=${MIMALLOC_ALLOW_THP:-0} \
     API_KEY=$bench_api_key NEW_SESSIONS_PER_MINUTE=1000000 NEW_SESSIONS_BURST=1000000 MAX_CONNECTIONS=10000000 \
-    METRICS_ADDR=off USERS_SCOPE=$scope "$server_bin" >>"$work/node$i.log" 2>&1 &
+    METRICS_ADDR=off USERS_SCOPE=$scope env "${node_env[@]}" "$server_bin" >>"$work/node$i.log" 2>&1 &
   launched=$!
   # A node may load a large directory before it listens: wait up to 2 minutes, then say so.
   for _ in $(seq 2400); do
@@ -418,6 +422,32 @@ if want emitter; then
   echo "==> emitter: figures"
   python3 benches/summary.py emitter "$results" "$emitter_rate"
   rerun emitter USERS NODES_RATE NODES_DURATION EMITTER_RATE
+fi
+
+# Webhooks: the nodes scenario with every message also sent as a `message.created` webhook to a
+# local receiver, against webhooks off (off, on, on, off).
+if want webhooks; then
+  nodes_rate=${NODES_RATE:-3000} nodes_duration=${NODES_DURATION:-15}
+  echo "==> webhooks: 2 nodes, $users users, $nodes_rate msg/s, with and without message.created"
+  for run in off-1 on-1 on-2 off-2; do
+    receiver_pid= node_env=()
+    if [[ $run == on-* ]]; then
+      rport=$(free_port)
+      node benches/webhook-receiver.mjs "$rport" >"$results/receiver-webhooks-$run.json" &
+      receiver_pid=$!
+      node_env=(WEBHOOK_URL="http://127.0.0.1:$rport/hook" WEBHOOK_EVENTS=message.created
+        WEBHOOK_SECRET="$bench_api_key")
+    fi
+    start_stack 2
+    lg "webhooks-$run" --users "$users" --batch 50 --phase message --rate "$nodes_rate" \
+      --duration "$nodes_duration" --grace 10
+    stop_stack
+    [ -z "$receiver_pid" ] || { kill "$receiver_pid" 2>/dev/null || true; wait "$receiver_pid" 2>/dev/null || true; }
+    node_env=()
+  done
+  echo "==> webhooks: figures"
+  python3 benches/summary.py webhooks "$results"
+  rerun webhooks USERS NODES_RATE NODES_DURATION
 fi
 
 # Issue 11: memory per idle connection and connect latency in the default scope.
