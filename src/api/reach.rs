@@ -106,6 +106,7 @@ async fn disconnect<A: Adapter>(
         // Sessions first, so that no sessionID restores the user once its sockets are closed.
         let sessions = api.app.sessions.of_user(&user).await.map_err(storage)?;
         api.app.sessions.delete(&sessions).await.map_err(storage)?;
+        api.app.users.unlink(&user).await.map_err(storage)?;
     }
     (api.emitter)
         .disconnect_user(user.as_str())

@@ -190,6 +190,17 @@ impl UserIndex {
         }
     }
 
+    /// Revocation: the user's key goes, so that the session it named (deleted) is never made
+    /// again under its old sessionID: with `AUTH=jwt` the next token finds no key and makes a
+    /// new session. The username index's entries of the user lead nowhere then, and searches
+    /// drop them on the way, as for an expired session.
+    pub async fn unlink(&self, user: &UserId) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let del = redis::cmd("DEL").arg(keys::user(user.as_str())).to_owned();
+        conn.each::<redis::Value>(vec![del]).await?;
+        Ok(())
+    }
+
     /// Erasure: takes every name of `user` out of the username index (a ZSCAN for its members,
     /// whatever names it had), then deletes its key, last: the key is how the erasure knows the
     /// user ([`UserIndex::session_of`]), so a run that failed part-way can run again.
