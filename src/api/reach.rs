@@ -24,11 +24,12 @@ use super::{
     reply::{ApiError, JsonBody},
     users::user_in,
 };
+use crate::emitter::RESERVED_EVENTS;
 
 /// What a backend may not send as an event: the protocol's own events (a client would take
 /// them for the server's word: a message nobody stored, a presence nobody has), and the names
-/// Socket.IO keeps for itself.
-const RESERVED_EVENTS: [&str; 15] = [
+/// Socket.IO keeps for itself ([`RESERVED_EVENTS`]).
+const PROTOCOL_EVENTS: [&str; 9] = [
     "session",
     "users",
     "user connected",
@@ -38,12 +39,6 @@ const RESERVED_EVENTS: [&str; 15] = [
     "typing",
     "message deleted",
     "message edited",
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
 ];
 
 /// How long an event name may be, in characters.
@@ -82,7 +77,7 @@ fn event_of(body: &Value) -> Result<(&str, &Value), ApiError> {
         .and_then(Value::as_str)
         .filter(|event| (1..=MAX_EVENT_CHARS).contains(&event.chars().count()))
         .ok_or_else(|| bad("event must be a string of 1 to 64 characters"))?;
-    if RESERVED_EVENTS.contains(&event) {
+    if PROTOCOL_EVENTS.contains(&event) || RESERVED_EVENTS.contains(&event) {
         return Err(bad("reserved event"));
     }
     let data = fields.get("data").ok_or_else(|| bad("data is missing"))?;

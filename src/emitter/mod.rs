@@ -21,6 +21,7 @@ mod timestamp;
 
 use tokio::sync::mpsc;
 
+pub use packet::RESERVED_EVENTS;
 pub use publisher::EmitterPublisher;
 pub use receive::spawn as spawn_receiver;
 

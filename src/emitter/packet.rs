@@ -20,8 +20,9 @@ const REMOTE_DISCONNECT: u64 = 4;
 /// How deep an argument may nest: far beyond any notification, and shallow enough that
 /// converting and serializing it never nears a stack's end.
 const MAX_DEPTH: usize = 64;
-/// Events that Socket.IO keeps for itself; the emitter refuses them too.
-const RESERVED_EVENTS: [&str; 6] = [
+/// Events that Socket.IO keeps for itself; the emitter refuses them too (and so does the
+/// server API's emit).
+pub const RESERVED_EVENTS: [&str; 6] = [
     "connect",
     "connect_error",
     "disconnect",

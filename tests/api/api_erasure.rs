@@ -96,11 +96,16 @@ async fn erasure_leaves_nothing_of_the_user_but_what_it_received(redis: TestRedi
     assert_eq!(api.get(&path).await.status, 404);
     assert_eq!(api.delete(&path).await.status, 404);
     // And restored nowhere: the old sessionID leads to no session.
-    let mut again = TestClient::connect(&one, json!({ "sessionID": alice.session_id })).await;
+    restores_nothing(&one, &alice.session_id).await;
+}
+
+/// The old sessionID leads to no session: refused, or with `AUTH=jwt` (a valid token names the
+/// user anew, the identity provider's word) a new session.
+pub async fn restores_nothing(app: &crate::helpers::TestApp, session_id: &str) {
+    let mut again = TestClient::connect(app, json!({ "sessionID": session_id })).await;
     if jwt_mode() {
-        // A valid token names the user anew (the identity provider's word): a new session.
         let session = again.expect("session").await;
-        assert_ne!(session["sessionID"], alice.session_id.as_str());
+        assert_ne!(session["sessionID"], session_id);
     } else {
         let error = again.expect_none_before("session", "error").await;
         assert!(error.to_string().contains("invalid username"), "{error}");
