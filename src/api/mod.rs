@@ -61,15 +61,7 @@ pub struct ApiState<A: Adapter> {
 /// The API's router, to nest at `/api`. Its counter `privmsg_api_requests_total` is registered
 /// with the node's metrics.
 pub fn router<A: Adapter>(state: ApiState<A>, keys: ApiKeys) -> Router {
-    let requests = IntCounterVec::new(
-        Opts::new(
-            "api_requests_total",
-            "Server API requests, by endpoint and status",
-        ),
-        &["endpoint", "status"],
-    )
-    .expect("valid metric");
-    state.app.metrics.register(Box::new(requests.clone()));
+    let requests = requests_metric(&state.app.metrics);
     let body_limit = max_body_bytes(state.app.max_message_bytes);
     let guard = guard::Guard {
         keys: Arc::new(keys),
@@ -127,4 +119,19 @@ impl<A: Adapter> ApiState<A> {
 /// A userID from a path (percent-decoded already), checked like every other userID.
 fn path_user(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).ok_or_else(|| ApiError::BadRequest("userID must be a userID".into()))
+}
+
+/// `privmsg_api_requests_total`, registered with the node's metrics (apart from the router so
+/// that the configuration reference lists it without building one).
+pub fn requests_metric(metrics: &crate::metrics::Metrics) -> IntCounterVec {
+    let requests = IntCounterVec::new(
+        Opts::new(
+            "api_requests_total",
+            "Server API requests, by endpoint and status",
+        ),
+        &["endpoint", "status"],
+    )
+    .expect("valid metric");
+    metrics.register(Box::new(requests.clone()));
+    requests
 }

@@ -1,7 +1,10 @@
 //! Prometheus metrics, one registry per node (so tests running several nodes in one process
 //! read each node's own figures), served as text at `/metrics`.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
@@ -92,6 +95,20 @@ pub struct Metrics {
     adapter_log: Arc<Throttle>,
     sweep_log: Arc<Throttle>,
     undo_log: Arc<Throttle>,
+    /// Every metric registered, described: a family with labels and no child yet is absent
+    /// from `gather()`, so the configuration reference and the dashboard's test read this.
+    described: Arc<Mutex<Vec<Described>>>,
+}
+
+/// A registered metric as the reference lists it (docs/configuration.md).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Described {
+    /// The full name, `privmsg_` included.
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: String,
+    pub labels: Vec<String>,
+    pub help: String,
 }
 
 mod throttle;
@@ -288,6 +305,7 @@ impl Metrics {
             adapter_log: Arc::default(),
             sweep_log: Arc::default(),
             undo_log: Arc::default(),
+            described: Arc::default(),
             registry,
         };
         metrics.register_all();
@@ -328,15 +346,14 @@ impl Metrics {
             Box::new(self.emitter_pubsub_repairs.clone()),
         ];
         for collector in collectors {
-            if let Err(err) = self.registry.register(collector) {
-                tracing::error!(%err, "cannot register a metric");
-            }
+            self.register(collector);
         }
     }
 
     /// Registers a metric a module keeps for itself (the server API's), so that `/metrics`
     /// shows it without this struct holding every module's counters.
     pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        self.describe(collector.as_ref());
         if let Err(err) = self.registry.register(collector) {
             tracing::error!(%err, "cannot register a metric");
         }
@@ -413,6 +430,43 @@ impl Metrics {
             let result = call.await;
             histogram.observe(start.elapsed().as_secs_f64());
             result
+        }
+    }
+
+    /// Every metric registered so far, by name.
+    pub fn described(&self) -> Vec<Described> {
+        let mut all = match self.described.lock() {
+            Ok(described) => described.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        all.sort();
+        all
+    }
+
+    fn describe(&self, collector: &dyn prometheus::core::Collector) {
+        use prometheus::proto::MetricType;
+        let kinds = collector.collect();
+        let described = collector.desc().into_iter().map(|desc| {
+            let kind = kinds
+                .iter()
+                .find(|family| family.name() == desc.fq_name)
+                .map(|family| match family.get_field_type() {
+                    MetricType::COUNTER => "counter",
+                    MetricType::GAUGE => "gauge",
+                    MetricType::HISTOGRAM => "histogram",
+                    _ => "other",
+                })
+                .unwrap_or("other");
+            Described {
+                name: format!("privmsg_{}", desc.fq_name),
+                kind: kind.to_owned(),
+                labels: desc.variable_labels.clone(),
+                help: desc.help.clone(),
+            }
+        });
+        match self.described.lock() {
+            Ok(mut list) => list.extend(described),
+            Err(poisoned) => poisoned.into_inner().extend(described),
         }
     }
 

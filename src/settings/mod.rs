@@ -226,8 +226,9 @@ pub struct Settings {
     pub jwt_audience: Option<String>,
 
     /// The server API's bearer key, or several comma-separated (a rotation), each at least 32
-    /// characters; unset, there is no `/api/`. Read through [`Settings::api_keys`]: kept raw
-    /// here because clap prints a refused value in its error, and a key must never be printed.
+    /// characters; unset, there is no `/api/`. Never logged.
+    // Read through [`Settings::api_keys`]: kept raw here because clap prints a refused value
+    // in its error, and a key must never be printed.
     #[arg(long, env = "API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
@@ -235,8 +236,8 @@ pub struct Settings {
     #[arg(long, env = "WEBHOOK_URL")]
     pub webhook_url: Option<String>,
 
-    /// The key of each webhook's HMAC-SHA256 signature, at least 32 characters. Read through
-    /// [`Settings::webhooks`]: kept raw, as API_KEY, so that no error ever prints it.
+    /// The key of each webhook's HMAC-SHA256 signature, at least 32 characters. Never logged.
+    // Read through [`Settings::webhooks`]: kept raw, as API_KEY, so that no error ever prints it.
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 
@@ -486,3 +487,6 @@ impl std::fmt::Debug for Settings {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod reference;

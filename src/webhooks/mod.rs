@@ -12,7 +12,7 @@
 
 mod config;
 mod job;
-mod metrics;
+pub(crate) mod metrics;
 mod queue;
 mod send;
 mod worker;
