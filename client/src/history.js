@@ -1,4 +1,4 @@
-// Conversation history (PROTOCOL.md, "Message history pages"): older pages via `fetch messages`,
+// Conversation history (docs/protocol.md, "Client to server", `fetch messages`): older pages via `fetch messages`,
 // and the history `users` sends again on a reconnect, merged with what is already shown.
 import socket from "./socket";
 import { toLocal } from "./messages";

@@ -1,4 +1,4 @@
-// Read state (PROTOCOL.md, "Read state"): unread counts, the `messages read` marks we send for
+// Read state (docs/protocol.md, "Client to server", `messages read`): unread counts, the `messages read` marks we send for
 // the conversation on screen, and the read ticks on our messages from the peer's marks.
 import socket from "./socket";
 import { state, findUser } from "./state";

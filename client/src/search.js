@@ -12,7 +12,7 @@ export function clearSearch() {
 
 let searchSeq = 0; // answers to superseded queries are ignored
 
-// `search users` (PROTOCOL.md, "Scope of the user directory"): usernames starting with `query`,
+// `search users` (docs/protocol.md, "Directory scope"): usernames starting with `query`,
 // case-insensitive, never ourselves. Works in both scopes; in `contacts` it is how a user finds
 // someone it has never talked to.
 export function search(query) {

@@ -1,4 +1,4 @@
-// Signing in and out (PROTOCOL.md, "Identity from a token" for AUTH=jwt): the username, token
+// Signing in and out (docs/protocol.md, "Handshake" for AUTH=jwt): the username, token
 // and sessionID flows, what is kept in localStorage, and the `auth` the socket connects with.
 import socket from "./socket";
 import { state } from "./state";
@@ -7,7 +7,7 @@ import { resetReads } from "./reads";
 import { clearSearch } from "./search";
 
 const SESSION_KEY = "sessionID";
-const TOKEN_KEY = "token"; // AUTH=jwt (PROTOCOL.md, "Identity from a token")
+const TOKEN_KEY = "token"; // AUTH=jwt (docs/protocol.md, "Handshake")
 
 // Another user (or none) from now on: nothing of the previous one stays.
 function reset() {

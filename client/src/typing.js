@@ -1,4 +1,4 @@
-// "typing…" both ways (PROTOCOL.md, "Typing"): we tell the open conversation's peer, at most
+// "typing…" both ways (docs/protocol.md, "Client to server", `typing`): we tell the open conversation's peer, at most
 // so often, and show a peer's indicator for a while after its last `typing`.
 import socket from "./socket";
 import { state, findUser } from "./state";

@@ -1,4 +1,4 @@
-//! `DELETE /api/users/{userID}`: erasure (PROTOCOL.md, "Server API"). The user's sessions,
+//! `DELETE /api/users/{userID}`: erasure (docs/protocol.md, "Server API"). The user's sessions,
 //! history, contacts (both sides), read marks (both sides) and names go, every message it
 //! SENT leaves its recipients' histories and conversation indexes, and its sockets are closed;
 //! afterwards it is listed, found and restored nowhere. Messages it received stay in their

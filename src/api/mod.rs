@@ -1,4 +1,4 @@
-//! The server API (PROTOCOL.md, "Server API"): what a backend beside the chat calls over HTTP,
+//! The server API (docs/protocol.md, "Server API"): what a backend beside the chat calls over HTTP,
 //! at `/api/` on the client port, only when `API_KEY` is set. One router per group of
 //! endpoints ([`messages`], [`users`], [`reach`], [`erase`]); in front of all of them the [`guard`] (the
 //! bearer key, and the count per endpoint and status) and a bound on the body.

@@ -50,7 +50,7 @@ impl UserId {
         Self(uuid::Uuid::new_v4().to_string())
     }
 
-    /// A userID as this server, the Node server or an identity provider issues them (PROTOCOL.md,
+    /// A userID as this server, the Node server or an identity provider issues them (docs/protocol.md,
     /// "Identity: userIDs as identity providers issue them"): an opaque string of 1 to
     /// [`MAX_USER_ID_CHARS`] characters, none of them a control character or whitespace. So
     /// `auth0|5f7c…`, `user_2NNE…`, `ann@example.com`, a UUID and 16 hex chars all pass; what

@@ -1,4 +1,4 @@
-//! History pages (PROTOCOL.md, "Message history pages"): the checked `fetch messages` request,
+//! History pages (docs/protocol.md, "Client to server", `fetch messages`): the checked `fetch messages` request,
 //! and how a message is addressed by `before`.
 //!
 //! A message this server stored has an `id` (UUIDv7). One the Node server wrote has none: it

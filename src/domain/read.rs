@@ -1,4 +1,4 @@
-//! Read state (PROTOCOL.md, "Read state"): the checked `messages read` request, and the unread
+//! Read state (docs/protocol.md, "Client to server", `messages read`): the checked `messages read` request, and the unread
 //! counts `users` and `search users` carry.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
-//! A `search users` request, checked: `{ query, limit }` (PROTOCOL.md, "Scope of the user
-//! directory").
+//! A `search users` request, checked: `{ query, limit }` (docs/protocol.md, "Client
+//! to server").
 
 use serde_json::Value;
 

@@ -1,4 +1,4 @@
-//! The scope of the user directory (`USERS_SCOPE`, PROTOCOL.md "Scope of the user directory"):
+//! The scope of the user directory (`USERS_SCOPE`, docs/protocol.md, "Directory scope"):
 //! who a joining user sees in `users`, who hears of its arrivals and departures, and what
 //! storing a message also does. Chosen once, at start ([`Scope::new`]); the handlers call it
 //! and never look at the setting.

@@ -264,7 +264,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryOnConnect(pub Option<usize>);
 
-/// How a handshake establishes who the client is (PROTOCOL.md, "Identity from a token").
+/// How a handshake establishes who the client is (docs/protocol.md, "Handshake").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
     /// A stored sessionID, or a new session for any username.
@@ -281,7 +281,7 @@ pub struct MetricsAddr(pub Option<SocketAddr>);
 /// default this replaces (clear of 9100, node_exporter's on most Prometheus hosts).
 pub const METRICS_PORT_OFFSET: u16 = 6091;
 
-/// The scope of the user directory (PROTOCOL.md, "Scope of the user directory").
+/// The scope of the user directory (docs/protocol.md, "Directory scope").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum UsersScope {
     /// `users` lists every stored user; presence goes to every socket.

@@ -1,6 +1,6 @@
 //! `AUTH=jwt`: a socket lives as long as its token (`exp` plus `JWT_LEEWAY_SECS`), unless the
-//! client sends a fresher one first with `refresh token` `{ token }` (PROTOCOL.md, "Identity:
-//! userIDs as identity providers issue them").
+//! client sends a fresher one first with `refresh token` `{ token }` (docs/protocol.md,
+//! "Client to server", `refresh token`).
 //!
 //! One task per socket, parked on one `tokio::time::sleep` and a `watch` receiver: a refresh
 //! moves the deadline through the channel, the task resets its sleep. Tokio's timer is already

@@ -1,5 +1,5 @@
-//! `AUTH=jwt`: who a client is, from a token the deployment signed (PROTOCOL.md, "Identity
-//! from a token"). Verification is `jsonwebtoken`'s; this module only chooses what it accepts.
+//! `AUTH=jwt`: who a client is, from a token the deployment signed (docs/protocol.md,
+//! "Handshake"). Verification is `jsonwebtoken`'s; this module only chooses what it accepts.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

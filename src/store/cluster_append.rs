@@ -1,5 +1,5 @@
 //! One message appended to histories that sit on different masters of a Redis Cluster, where
-//! no script or transaction may span them: in all of them, or in none (PROTOCOL.md: `{ error }`
+//! no script or transaction may span them: in all of them, or in none (docs/protocol.md: `{ error }`
 //! means neither stored nor delivered).
 //!
 //! The rule: every history's writes run at once, each bounded by [`APPEND_TIMEOUT`]. If any

@@ -2,7 +2,7 @@
 //! these; no other module builds a Redis command or a key. The plumbing under them (connection
 //! face for standalone and cluster, Lua scripts, key names) is in [`redis`].
 //!
-//! Layout (shared with the Node server, see PROTOCOL.md):
+//! Layout (shared with the Node server, see docs/protocol.md):
 //! - `session:{sessionID}`: hash `userID`, `username`, `connected`, with TTL;
 //! - `messages:{userID}`: list of JSON messages, RPUSH / LRANGE, with TTL;
 //! - extensions: `privmsg:user:{userID}` and `privmsg:usernames` ([`users`]),

@@ -8,7 +8,7 @@ use crate::settings::Settings;
 /// The shortest secret accepted: 32 characters, as the server API's keys.
 const MIN_SECRET_CHARS: usize = 32;
 
-/// The events a node may send (PROTOCOL.md, "Webhooks").
+/// The events a node may send (docs/protocol.md, "Webhooks").
 pub const CREATED: &str = "message.created";
 pub const UNREAD: &str = "message.unread";
 

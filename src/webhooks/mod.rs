@@ -1,4 +1,4 @@
-//! Webhooks (PROTOCOL.md, "Webhooks"): `message.created` and `message.unread`, POSTed signed to
+//! Webhooks (docs/protocol.md, "Webhooks"): `message.created` and `message.unread`, POSTed signed to
 //! WEBHOOK_URL, at least once, whatever node dies.
 //!
 //! - A stored message's deliveries are queued in its own writes ([`Webhooks::jobs_for`], the

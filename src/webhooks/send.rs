@@ -1,12 +1,12 @@
 //! One POST of a webhook: the body signed with HMAC-SHA256 keyed with WEBHOOK_SECRET, the
-//! headers of PROTOCOL.md ("Webhooks"), no redirect followed, 5 s for the whole exchange.
+//! headers of docs/protocol.md ("Webhooks"), no redirect followed, 5 s for the whole exchange.
 
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-/// How long a receiver has to answer (PROTOCOL.md): past it, the delivery is tried again.
+/// How long a receiver has to answer (docs/protocol.md): past it, the delivery is tried again.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The HTTP client every delivery of a node shares (its connection pool).

@@ -1,4 +1,4 @@
-//! `AUTH=jwt` (PROTOCOL.md, "Identity from a token"): a token signed by the deployment names
+//! `AUTH=jwt` (docs/protocol.md, "Handshake"): a token signed by the deployment names
 //! the user; the same userID and session every time, on every node; `invalid token` for any
 //! token that does not name a user, and for no token at all.
 

@@ -1,4 +1,4 @@
-//! `fetch messages` and `HISTORY_ON_CONNECT` (PROTOCOL.md, "Message history pages"): pages of
+//! `fetch messages` and `HISTORY_ON_CONNECT` (docs/protocol.md, "Client to server", `fetch messages`): pages of
 //! one conversation, newest first page by page, each oldest first, `more` until its start;
 //! histories the Node server wrote (no ids) paged by their `legacy:<n>` addresses.
 

@@ -1,4 +1,4 @@
-//! `messages read` (PROTOCOL.md, "Read state"): read marks persisted in Redis, never moving
+//! `messages read` (docs/protocol.md, "Client to server", `messages read`): read marks persisted in Redis, never moving
 //! back, told to every socket of both users on every node; `unread` in `users` and in
 //! `search users`, and (an extension of it) `readUpTo`, so that read ticks survive a reload.
 

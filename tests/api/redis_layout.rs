@@ -1,4 +1,4 @@
-//! The Redis data layout is exactly PROTOCOL.md's: keys, fields, encodings, TTLs.
+//! The Redis data layout is exactly docs/protocol.md's: keys, fields, encodings, TTLs.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! `typing` (PROTOCOL.md, "Typing"): `{ to }` reaches every socket of the recipient, on every
+//! `typing` (docs/protocol.md, "Client to server", `typing`): `{ to }` reaches every socket of the recipient, on every
 //! node, as `{ from }`; it is never stored, shares the socket's message rate, and a bad payload
 //! is dropped (answered `{ error }` when an ack was asked for) without closing the socket.
 

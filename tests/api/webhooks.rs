@@ -1,4 +1,4 @@
-//! Webhooks (PROTOCOL.md, "Webhooks"): a real HTTP receiver on port 0, two nodes, standalone
+//! Webhooks (docs/protocol.md, "Webhooks"): a real HTTP receiver on port 0, two nodes, standalone
 //! and cluster. The signature is checked here with its own HMAC, not the server's function.
 //! A node that dies and a Redis restart: `webhook_failover.rs`.
 
@@ -88,7 +88,7 @@ pub(crate) async fn queued(redis: &TestRedis) -> u64 {
 }
 
 /// `message.created`, from a socket on one node and from the server API on the other: the
-/// body, the headers and the signature exactly as PROTOCOL.md says.
+/// body, the headers and the signature exactly as docs/protocol.md says.
 async fn created_is_signed_with_the_body_and_headers_of_the_contract(redis: TestRedis) {
     let receiver = Receiver::start().await;
     let one = node(&redis, &receiver, "message.created").await;

@@ -1,5 +1,5 @@
-// The Vue client's extensions in Chromium, against two server nodes sharing Redis (PROTOCOL.md,
-// "Extensions planned"): "typing…", older messages paged in on scroll-up (`fetch messages`),
+// The Vue client's extensions in Chromium, against two server nodes sharing Redis (docs/protocol.md,
+// the extensions): "typing…", older messages paged in on scroll-up (`fetch messages`),
 // unread counts that survive a reload and read ticks (`messages read`), and sign-in with a token
 // (AUTH=jwt). A's pages come from node 1, B's from node 2, so every event crosses nodes.
 // Screenshots go to artifacts/client-*.png.

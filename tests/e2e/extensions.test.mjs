@@ -1,4 +1,4 @@
-// PROTOCOL.md's "Extensions planned" as seen by the official socket.io-client, against two
+// docs/protocol.md's extensions (marked "ours") as seen by the official socket.io-client, against two
 // server nodes sharing one Redis: identity from a token (AUTH=jwt), history pages
 // (`fetch messages`), read state (`messages read`).
 import { describe, test, before, after } from "node:test";

@@ -1,4 +1,4 @@
-// The wire protocol (shared/PROTOCOL.md) as seen by the official socket.io-client,
+// The wire protocol (docs/protocol.md) as seen by the official socket.io-client,
 // against two server nodes sharing one Redis, over each transport on its own.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -206,7 +206,7 @@ for (const [transport, opts] of Object.entries(TRANSPORTS)) {
   });
 }
 
-// Stopping a node is a departure too: PROTOCOL.md's "user disconnected ... when the
+// Stopping a node is a departure too: docs/protocol.md's "user disconnected ... when the
 // user's LAST socket anywhere has gone" has to hold through a rolling restart.
 describe("a node shutting down (SIGTERM)", () => {
   let cluster;

@@ -1,5 +1,5 @@
 // "Find someone to talk to" in the Vue client, in Chromium, in both directory scopes
-// (PROTOCOL.md, "Scope of the user directory"): A finds B by a case-insensitive prefix of B's
+// (docs/protocol.md, "Directory scope"): A finds B by a case-insensitive prefix of B's
 // name, opens the conversation from the result and writes; B's page shows A and the message.
 // In `contacts` scope neither sees the other before that first message.
 import { describe, test, before, after } from "node:test";

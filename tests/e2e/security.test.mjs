@@ -1,4 +1,4 @@
-// Secrets and origins: a sessionID is a bearer token (PROTOCOL.md), so it may reach its owner in
+// Secrets and origins: a sessionID is a bearer token (docs/protocol.md), so it may reach its owner in
 // `session` and nowhere else: not another user's socket (events, acks, refusals), not an
 // eavesdropping "eve" on either node, not a log line even at RUST_LOG=debug. And a browser page
 // on a foreign origin must not open a socket (a cross-origin WebSocket needs no CORS preflight).

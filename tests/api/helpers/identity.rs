@@ -1,4 +1,4 @@
-//! `TEST_AUTH=jwt`: the same tests in the token mode (PROTOCOL.md, "Identity from a token").
+//! `TEST_AUTH=jwt`: the same tests in the token mode (docs/protocol.md, "Handshake").
 //! Test nodes then run with `AUTH=jwt`, and a client's Part IV `auth` is turned into what a
 //! token client sends: `{ username }` becomes a token for a new user of that name, and a
 //! `{ sessionID }` this process was given gets the token of that session's user added. Any

@@ -1,4 +1,4 @@
-//! What is in Redis, in PROTOCOL.md's layout: written to arrange a test, read back to check
+//! What is in Redis, in docs/protocol.md's layout: written to arrange a test, read back to check
 //! what the server stored; so that a test says what it checks, not how a key is built.
 
 use std::collections::HashMap;

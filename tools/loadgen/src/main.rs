@@ -1,5 +1,5 @@
 //! `loadgen`: a load generator for any server speaking the private-messaging Socket.IO protocol
-//! (PROTOCOL.md), over WebSocket. Flags and orchestration only; the socket is in `client.rs`,
+//! (docs/protocol.md), over WebSocket. Flags and orchestration only; the socket is in `client.rs`,
 //! the phases in `phases/`, the bookkeeping in `tracker.rs` and the output in `report.rs`.
 
 mod api;
@@ -131,7 +131,7 @@ pub struct Args {
     /// search: seconds of searching.
     #[arg(long, default_value_t = 10.0)]
     pub search_duration: f64,
-    /// search: the `limit` of each search (PROTOCOL.md: 1..=50).
+    /// search: the `limit` of each search (docs/protocol.md: 1..=50).
     #[arg(long, default_value_t = 20)]
     pub search_limit: usize,
     /// search: seconds to wait for an answer; with no answer at all by then, the phase stops.

@@ -111,7 +111,7 @@ pub fn private_message_frame(ack: Option<usize>, content: &str, to: &str) -> Str
     format!("42{ack}{payload}")
 }
 
-/// A `search users` request (PROTOCOL.md, "Scope of the user directory") with its ack id.
+/// A `search users` request (docs/protocol.md, "Directory scope") with its ack id.
 pub fn search_frame(ack: usize, query: &str, limit: usize) -> String {
     let payload = json!(["search users", { "query": query, "limit": limit }]);
     format!("42{ack}{payload}")

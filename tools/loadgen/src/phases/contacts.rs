@@ -1,6 +1,6 @@
 //! `--contacts K`: before the phases, each connected virtual user gets K contacts among the
 //! others (ring neighbours, `ring.rs`) by one `private message` per pair, sent with an ack:
-//! PROTOCOL.md makes two users contacts at their first message. Virtual users only learn their
+//! docs/protocol.md makes two users contacts at their first message. Virtual users only learn their
 //! userIDs when they connect, so messages (not seeding) are how they get contacts. A window
 //! bounds the messages in flight, below the server's MAX_PENDING_MESSAGES (2,048).
 

@@ -149,7 +149,7 @@ fn check_history(ctx: &Ctx, me: usize, frame: Option<&str>, tally: &mut Tally) -
                 .get(peer as usize)
                 .is_some_and(|p| p.user_id == peer_id);
             if !(expected.contains(&seq) || maybe.contains(&seq)) {
-                // Its ack said `{ error }`: PROTOCOL.md says it was then never stored.
+                // Its ack said `{ error }`: docs/protocol.md says it was then never stored.
                 tally.stored_despite_error += 1;
             } else if !peer_ok {
                 misfiled += 1;

@@ -1,4 +1,4 @@
-//! search: `search users` (PROTOCOL.md) at `--search-rate` per second for `--search-duration`
+//! search: `search users` (docs/protocol.md) at `--search-rate` per second for `--search-duration`
 //! seconds, spread over the connected users, each query a random prefix (1 to all characters)
 //! of a username sampled from Redis (`privmsg:usernames`, else the stored sessions, else the
 //! virtual users). Reports latency, results per answer and errors by reason.
@@ -143,7 +143,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     if unsupported || (sent > 0 && hist.is_empty()) {
         let why = format!(
             "search: the server answered none of {sent} `search users` within {} s: \
-             does it implement `search users` (PROTOCOL.md)?",
+             does it implement `search users` (docs/protocol.md)?",
             timeout.as_secs_f64()
         );
         lines.push(why.clone());

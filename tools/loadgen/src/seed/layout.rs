@@ -1,5 +1,5 @@
 //! What `--seed-sessions` writes for one user, as Redis commands: a pure function, so that the
-//! key layout is checked by unit tests against PROTOCOL.md (sessions, histories) and the design
+//! key layout is checked by unit tests against docs/protocol.md (sessions, histories) and the design
 //! of the contacts scope (`privmsg:user:<id>`, `privmsg:usernames`, `privmsg:contacts:<id>`).
 
 use serde_json::json;

@@ -1,5 +1,5 @@
 //! `--seed-sessions N`: stored sessions written straight into Redis, as the Node server writes
-//! them (PROTOCOL.md: `session:{sessionID}` hash with `userID`, `username`, `connected`, 24 h
+//! them (docs/protocol.md: `session:{sessionID}` hash with `userID`, `username`, `connected`, 24 h
 //! TTL), so that a server has N offline users to list or search, as a long-running deployment.
 //! With `--seed-index` (implied by `--seed-contacts`) also the contacts-scope index of each
 //! user (`privmsg:user:<id>`, `privmsg:usernames`); with `--seed-contacts K`, K contacts each
