@@ -1,7 +1,7 @@
 # Shared by scripts/run and scripts/test: install what a fresh Debian machine lacks.
 
 # The allocator's memory without transparent huge pages, as the Dockerfile runs the server
-# (README, "Memory": the server refuses them itself after its first segment): every server
+# (docs/deployment.md, "Memory": the server refuses them itself after its first segment): every server
 # these scripts start inherits it.
 export MIMALLOC_ALLOW_THP=${MIMALLOC_ALLOW_THP:-0}
 
