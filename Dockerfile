@@ -42,7 +42,7 @@ WORKDIR /app
 COPY --from=server /src/target/release/privmsg-server /usr/local/bin/privmsg-server
 COPY --from=client /client/dist /app/client/dist
 # MIMALLOC_ALLOW_THP=0: no transparent huge pages for mimalloc's first segment, allocated before
-# main refuses them for the rest of the process (README, "Memory").
+# main refuses them for the rest of the process (docs/deployment.md, "Memory").
 ENV CLIENT_DIR=/app/client/dist \
     MIMALLOC_ALLOW_THP=0 \
     HOST=0.0.0.0 \

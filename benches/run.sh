@@ -170,7 +170,7 @@ launch_node() {
   # directory scenarios open more connections than MAX_CONNECTIONS' default. Nothing here
   # reads /metrics, and several nodes could not share its default port.
   # WORKER_THREADS as the node's default (a thread per CPU) unless NODE_WORKER_THREADS says.
-  # MIMALLOC_ALLOW_THP as deployed (0, README "Memory") unless the environment says.
+  # MIMALLOC_ALLOW_THP as deployed (0, docs/deployment.md, "Memory") unless the environment says.
   PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn WORKER_THREADS=${NODE_WORKER_THREADS:-0} \
     MIMALLOC_ALLOW_THP=${MIMALLOC_ALLOW_THP:-0} \
     API_KEY=$bench_api_key NEW_SESSIONS_PER_MINUTE=1000000 NEW_SESSIONS_BURST=1000000 MAX_CONNECTIONS=10000000 \

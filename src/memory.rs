@@ -6,7 +6,7 @@
 /// that held a few connections' small buffers (BENCHMARKS.md, "Transparent huge pages").
 /// The kernel flag covers every allocation made after it, whoever makes it, however the server
 /// is started; mimalloc's first segment comes before `main`, which is why the scripts and the
-/// Dockerfile also set `MIMALLOC_ALLOW_THP=0` (4 MiB measured, README "Memory"). Failing is
+/// Dockerfile also set `MIMALLOC_ALLOW_THP=0` (4 MiB measured, docs/deployment.md, "Memory"). Failing is
 /// not fatal: the node works, only with more memory, so it is logged.
 pub fn refuse_transparent_huge_pages() {
     #[cfg(target_os = "linux")]

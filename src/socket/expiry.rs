@@ -132,11 +132,11 @@ fn instant_of(moment: SystemTime) -> Instant {
 mod tests {
     use super::*;
 
-    /// The README documents the event and its one refusal with the text a client receives.
+    /// docs/protocol.md documents the event and its one refusal with the text a client receives.
     #[test]
-    fn the_readme_names_the_event_and_its_refusal_as_sent() {
-        let readme = include_str!("../../README.md");
-        assert!(readme.contains("`refresh token` `{ token }`"));
+    fn the_protocol_names_the_event_and_its_refusal_as_sent() {
+        let readme = include_str!("../../docs/protocol.md");
+        assert!(readme.contains("**`refresh token`** *(ours, `AUTH=jwt`)* `{ token }`"));
         let refusal = format!("{{ error: \"{InvalidToken}\" }}");
         assert!(readme.contains(&refusal), "{refusal}");
     }

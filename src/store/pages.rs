@@ -4,7 +4,7 @@
 //!
 //! One rule on a standalone Redis and on a cluster: the index is built from the caller's history
 //! by the first page or read mark that finds none (once: `O(history)`), and holds every message
-//! stored since; until then a message costs no third write (README, "Redis layout", says why).
+//! stored since; until then a message costs no third write (docs/architecture.md, "History pages and the conversation index", says why).
 //! What it lacks (the Node server's messages, with no id; messages stored before the index
 //! existed) is older than everything in it, and sits only in the user's own history: a page
 //! that runs past the

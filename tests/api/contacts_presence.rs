@@ -50,7 +50,7 @@ on_standalone_and_cluster!(contacts_arriving_together_each_hear_the_other_online
 
 /// A node that holds a user and its contact delivers their presence to its own sockets and
 /// does not publish what would only come back to it (standalone Redis; a cluster's sharded
-/// publications still echo, README "Routing").
+/// publications still echo, docs/architecture.md, "Routing by user").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_holding_both_contacts_receives_no_echo_of_their_presence() {
     let redis = TestRedis::start().await;

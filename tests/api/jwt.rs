@@ -329,7 +329,7 @@ async fn openssl(args: &[&str]) {
     assert!(status.success(), "openssl {args:?}");
 }
 
-/// README's way to mint a token (`scripts/mint-token`, openssl alone) makes tokens the server
+/// docs/deployment.md's way to mint a token (`scripts/mint-token`, openssl alone) makes tokens the server
 /// takes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_s_minting_script_makes_a_valid_token() {

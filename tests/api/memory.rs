@@ -1,6 +1,6 @@
 //! What an idle connection keeps once it has its `users`: a WebSocket keeps a write buffer as
 //! large as the largest frame it ever sent, for its whole life (tungstenite's `out_buffer`, see
-//! BENCHMARKS.md, "Memory per idle connection"), and `users` is that frame. In the `contacts`
+//! BENCHMARKS.md, "Memory" in the current comparison), and `users` is that frame. In the `contacts`
 //! scope `users` is the user and its contacts, so a connection holds the same memory whether
 //! the deployment stores a handful of users or thousands; in the `all` scope it grows with them.
 

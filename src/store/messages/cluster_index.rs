@@ -1,7 +1,7 @@
 //! A conversation's index on a Redis Cluster, where the index and the two histories sit on
 //! different slots: the first page or read mark builds it in steps ([`build`]), and a stored
 //! message is added to it only if it exists ([`IndexAdd`]), in an order that leaves no message
-//! out (see README, "Message history pages").
+//! out (see docs/architecture.md, "History pages and the conversation index").
 
 use super::{MessageLimits, Record, cluster::expire};
 use crate::{
