@@ -75,6 +75,20 @@ async fn metrics_count_sockets_users_and_messages_by_outcome() {
         text.contains("privmsg_redis_command_seconds_count{command=\"EVALSHA\"}"),
         "{text}"
     );
+    // docs/configuration.md is rendered from the metrics the reference knows of
+    // (src/settings/reference.rs); a family a node serves that it lacks was registered where
+    // the reference does not look.
+    let reference = include_str!("../../docs/configuration.md");
+    let families = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# HELP "))
+        .filter_map(|line| line.split_whitespace().next());
+    for family in families {
+        assert!(
+            reference.contains(&format!("| `{family}` |")),
+            "docs/configuration.md lacks {family}: add its registration to every_metric()"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
