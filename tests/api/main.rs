@@ -12,6 +12,7 @@ mod api_users;
 mod audit;
 mod bad_input;
 mod chaos;
+mod cluster_failover;
 mod cluster_outage;
 mod cluster_split;
 mod cluster_undo;
