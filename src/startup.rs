@@ -92,12 +92,12 @@ impl Application {
         let replicas = ReplicaStatus::default();
         let wait = settings.redis_wait();
         let log = match &target {
-            RedisTarget::Cluster(_) if wait.is_some() => anyhow::bail!(
-                "REDIS_WAIT_REPLICAS is supported on a standalone Redis only for now \
-                 (REDIS_CLUSTER_NODES is set): set it to 0"
-            ),
             RedisTarget::Cluster(_) => {
-                MessageLog::cluster(pool.clone(), limits, settings.store_batch_delay())
+                let wait = wait.map(|wait| {
+                    replicas.watch(pool.clone(), wait);
+                    (wait, replicas.clone())
+                });
+                MessageLog::cluster(pool.clone(), limits, settings.store_batch_delay(), wait)
             }
             RedisTarget::Standalone(url) => {
                 let waiter = match wait {

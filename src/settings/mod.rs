@@ -107,15 +107,16 @@ pub struct Settings {
     #[arg(long, env = "STORE_BATCH_DELAY_US", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub store_batch_delay_us: u64,
 
-    /// How many replicas of the Redis master must hold a message before it is forwarded and
+    /// How many replicas of the Redis master (of each master its writes touch, on a cluster)
+    /// must hold a message before it is forwarded and
     /// acknowledged `{ message }` (Redis `WAIT`, once per batch of messages): 0 to 16. With 1
     /// or more, a message acknowledged a moment before the master dies is still on the replica
     /// that takes over; one the replicas do not confirm within REDIS_WAIT_TIMEOUT_MS is undone
     /// and refused ("storage unavailable"), and while the master counts fewer replicas than
     /// this, every message is refused so and `/readyz` says why. Costs a round trip to the
     /// replicas per batch (see docs/replicas.md). 0 (the default): acknowledged once the
-    /// master holds it, as before. Sessions, contacts and read marks are not waited for.
-    /// Standalone Redis only for now.
+    /// master holds it, as before. Sessions, contacts and read marks are not waited for. On
+    /// a Redis Cluster, every master a message's writes touched waits for its own replicas.
     #[arg(long, env = "REDIS_WAIT_REPLICAS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
     pub redis_wait_replicas: u32,
 

@@ -88,10 +88,7 @@ impl Waiter {
             Err(err) => return fail(batch, err),
         };
         let mut pipe = redis::pipe();
-        pipe.invoke_script(call)
-            .cmd("WAIT")
-            .arg(self.wait.replicas)
-            .arg(u64::try_from(self.wait.timeout.as_millis()).unwrap_or(u64::MAX));
+        pipe.invoke_script(call).add_command(self.wait.cmd());
         let mut reply = pipe.query_async::<(Vec<Value>, i64)>(&mut conn).await;
         // Redis lost its scripts (a restart): nothing of the call ran; load it and go again.
         if reply

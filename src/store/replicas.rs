@@ -1,6 +1,7 @@
 //! REDIS_WAIT_REPLICAS: how many replicas must hold a message before it is acknowledged, and
-//! whether the master has that many right now (for `/readyz`). The waiting itself is done by
-//! the standalone message log ([`super::message_wait`]); this module keeps the node's view of
+//! whether every master has that many right now (for `/readyz`). The waiting itself is done by
+//! the message logs ([`super::message_wait`] on a standalone Redis, a `WAIT` after each
+//! history's writes on a cluster); this module keeps the node's view of
 //! the replicas, refreshed by every batch's `WAIT` answer and by a watcher that asks the master
 //! every [`WATCH_EVERY`] (so that `/readyz` turns back to ready while no message flows).
 
@@ -25,6 +26,26 @@ impl WaitFor {
     /// `None` when no replica is required (REDIS_WAIT_REPLICAS=0): messages go as before.
     pub fn of(replicas: u32, timeout: Duration) -> Option<Self> {
         (replicas > 0).then_some(Self { replicas, timeout })
+    }
+
+    /// `WAIT` for this many replicas within this timeout.
+    pub(super) fn cmd(&self) -> redis::Cmd {
+        let timeout = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
+        redis::cmd("WAIT")
+            .arg(self.replicas)
+            .arg(timeout)
+            .to_owned()
+    }
+
+    /// Whether a `WAIT`'s reply says enough replicas confirmed.
+    pub(super) fn confirmed(&self, reply: Option<&redis::Value>) -> Result<(), StoreError> {
+        match reply {
+            Some(redis::Value::Int(n)) if *n >= i64::from(self.replicas) => Ok(()),
+            Some(redis::Value::Int(n)) => Err(StoreError::NotReplicated(self.shortfall(*n))),
+            other => Err(StoreError::Refused(format!(
+                "unexpected WAIT reply {other:?}"
+            ))),
+        }
     }
 
     /// The refusal of a batch whose writes `confirmed` replicas took in time.
@@ -60,7 +81,7 @@ impl ReplicaStatus {
         }
     }
 
-    /// Asks the master for its `connected_slaves` every [`WATCH_EVERY`], for as long as the
+    /// Asks every master for its `connected_slaves` every [`WATCH_EVERY`], for as long as the
     /// node runs; a master that does not answer leaves the status as it was (`/readyz` has
     /// its own check of Redis).
     pub fn watch(&self, pool: RedisPool, wait: WaitFor) {
@@ -73,7 +94,7 @@ impl ReplicaStatus {
                 match connected_replicas(&pool).await {
                     Ok(count) if count >= u64::from(wait.replicas) => status.set(None),
                     Ok(count) => status.set(Some(format!(
-                        "the Redis master has {count} connected replicas, REDIS_WAIT_REPLICAS \
+                        "a Redis master has {count} connected replicas, REDIS_WAIT_REPLICAS \
                          requires {}",
                         wait.replicas
                     ))),
@@ -84,14 +105,20 @@ impl ReplicaStatus {
     }
 }
 
-/// `connected_slaves` of `INFO replication`.
+/// The fewest `connected_slaves` a master reports in `INFO replication` (the one Redis, or
+/// every master of a cluster).
 async fn connected_replicas(pool: &RedisPool) -> Result<u64, StoreError> {
     let mut conn = pool.get().await?;
-    let info: String = redis::cmd("INFO")
-        .arg("replication")
-        .query_async(&mut conn)
-        .await?;
-    parse_connected(&info).ok_or_else(|| StoreError::Refused("no connected_slaves".into()))
+    let info = redis::cmd("INFO").arg("replication").to_owned();
+    let replies = conn.on_every_master(info).await?;
+    let counts = replies.into_iter().map(|reply| {
+        let info: String = redis::from_redis_value(reply).ok()?;
+        parse_connected(&info)
+    });
+    counts
+        .collect::<Option<Vec<u64>>>()
+        .and_then(|counts| counts.into_iter().min())
+        .ok_or_else(|| StoreError::Refused("no connected_slaves".into()))
 }
 
 fn parse_connected(info: &str) -> Option<u64> {
