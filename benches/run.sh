@@ -7,7 +7,7 @@
 #   benches/run.sh --publish        # the same, written to benches/results/ (the published figures)
 #   benches/run.sh --smoke          # CI: 2 nodes, 20 users, 3 s of messages, --assert-no-loss
 #   benches/run.sh --quick          # shorter sweep, no hold, nodes or knee (a sanity run)
-#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee api emitter webhooks
+#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee api emitter webhooks wait
 #                                              directory contacts soak
 #                                             # directory contacts (issues 11 and 15; not in the default set)
 #   PERF=1 benches/run.sh           # also a perf profile of one node at saturation
@@ -28,6 +28,11 @@
 #   NODE_COUNTS, NODES_RATE, NODES_DURATION   nodes: node counts ("2 4"), msg/s (3000), s (15)
 #   KNEE_RATES, KNEE_DURATION, KNEE_P99_MS    knee: msg/s swept, s per rate (10), p99 bound (50)
 #   API_RATES, API_DURATION    api: msg/s swept through POST /api/messages on one node, s per rate
+#   REDIS_REPLICA  1: our Redis gets a replica (its own redis-server), for REDIS_WAIT_REPLICAS
+#   NODE_REDIS_WAIT_REPLICAS   REDIS_WAIT_REPLICAS of the nodes (0), e.g. with REDIS_REPLICA=1
+#                  for the knee with it: REDIS_REPLICA=1 NODE_REDIS_WAIT_REPLICAS=1 ... knee
+#   (wait)         the nodes scenario on a master + replica with REDIS_WAIT_REPLICAS=1 against
+#                  0, interleaved (off, on, on, off)
 #   (webhooks)     the nodes scenario with WEBHOOK_EVENTS=message.created to a local receiver
 #                  (benches/webhook-receiver.mjs), against webhooks off, interleaved
 #   EMITTER_RATE   emitter: emits/s a backend's @socket.io/redis-emitter sends beside the nodes
@@ -68,7 +73,7 @@ while [ $# -gt 0 ]; do
     --publish) publish=1 ;;
     --scenarios) scenarios=${2:?--scenarios needs a list}; shift ;;
     --scenarios=*) scenarios=${1#*=} ;;
-    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee api emitter webhooks directory contacts soak\"]" >&2
+    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee api emitter webhooks wait directory contacts soak\"]" >&2
        exit 2 ;;
   esac
   shift
@@ -103,14 +108,16 @@ node_pids=()
 # Extra settings of the nodes a scenario starts (e.g. its webhooks), as NAME=value words.
 node_env=()
 redis_pid=
+replica_pid=
 urls=()
 stop_stack() {
   if [ "$external" = 0 ]; then
     for pid in "${node_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${node_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+    if [ -n "$replica_pid" ]; then kill "$replica_pid" 2>/dev/null || true; wait "$replica_pid" 2>/dev/null || true; fi
   fi
-  node_pids=() redis_pid= urls=()
+  node_pids=() redis_pid= replica_pid= urls=()
 }
 trap 'stop_stack; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
@@ -141,8 +148,26 @@ start_redis() {
   redis_pid=$!
   for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
   export REDIS_URL="redis://127.0.0.1:$rport"
+  if [ "${REDIS_REPLICA:-0}" = 1 ]; then start_replica "$rport"; fi
   # The capture ends with this Redis (redis-cli exits when it goes).
   if [ -n "${MONITOR_FILE:-}" ]; then redis-cli -p "$rport" monitor >"$MONITOR_FILE" & fi
+}
+
+# start_replica MASTER_PORT: a replica of our Redis (sets replica_pid), in sync when it returns.
+start_replica() {
+  local master=$1 port
+  port=$(free_port)
+  rm -rf "$work/replica" && mkdir -p "$work/replica"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+    --replicaof 127.0.0.1 "$master" --dir "$work/replica" --logfile "$work/replica/redis.log" &
+  replica_pid=$!
+  for _ in $(seq 200); do
+    redis-cli -p "$port" info replication 2>/dev/null | grep -q master_link_status:up && return
+    sleep 0.05
+  done
+  echo "the replica on port $port did not sync; its log:" >&2
+  tail -20 "$work/replica/redis.log" >&2
+  exit 1
 }
 
 # start_nodes NODES [SCOPE]: NODES fresh server nodes on $REDIS_URL, USERS_SCOPE=SCOPE (default
@@ -174,7 +199,8 @@ launch_node() {
   PORT=$port RATE_LIMIT_PER_SEC=0 RUST_LOG=warn WORKER_THREADS=${NODE_WORKER_THREADS:-0} \
     MIMALLOC_ALLOW_THP=${MIMALLOC_ALLOW_THP:-0} \
     API_KEY=$bench_api_key NEW_SESSIONS_PER_MINUTE=1000000 NEW_SESSIONS_BURST=1000000 MAX_CONNECTIONS=10000000 \
-    METRICS_ADDR=off USERS_SCOPE=$scope env "${node_env[@]}" "$server_bin" >>"$work/node$i.log" 2>&1 &
+    METRICS_ADDR=off USERS_SCOPE=$scope REDIS_WAIT_REPLICAS=${NODE_REDIS_WAIT_REPLICAS:-0} \
+    env "${node_env[@]}" "$server_bin" >>"$work/node$i.log" 2>&1 &
   launched=$!
   # A node may load a large directory before it listens: wait up to 2 minutes, then say so.
   for _ in $(seq 2400); do
@@ -448,6 +474,28 @@ if want webhooks; then
   echo "==> webhooks: figures"
   python3 benches/summary.py webhooks "$results"
   rerun webhooks USERS NODES_RATE NODES_DURATION
+fi
+
+# REDIS_WAIT_REPLICAS: the nodes scenario on a master + replica, each batch's acks waiting for
+# the replica (on) against not (off), interleaved (off, on, on, off).
+if want wait; then
+  nodes_rate=${NODES_RATE:-3000} nodes_duration=${NODES_DURATION:-15}
+  echo "==> wait: 2 nodes on a master + replica, $users users, $nodes_rate msg/s, REDIS_WAIT_REPLICAS=1 and 0"
+  saved_replica=${REDIS_REPLICA:-0}
+  REDIS_REPLICA=1
+  for run in off-1 on-1 on-2 off-2; do
+    node_env=()
+    if [[ $run == on-* ]]; then node_env=(REDIS_WAIT_REPLICAS=1); fi
+    start_stack 2
+    lg "wait-$run" --users "$users" --batch 50 --phase message --rate "$nodes_rate" \
+      --duration "$nodes_duration" --grace 10
+    stop_stack
+    node_env=()
+  done
+  REDIS_REPLICA=$saved_replica
+  echo "==> wait: figures"
+  python3 benches/summary.py wait "$results"
+  rerun wait USERS NODES_RATE NODES_DURATION
 fi
 
 # Issue 11: memory per idle connection and connect latency in the default scope.

@@ -6,6 +6,7 @@ the command lines that produced them and the Node.js reference (benches/node-ref
     python3 benches/summary.py api DIR [P99_MS]   # the same for POST /api/messages (one node)
     python3 benches/summary.py emitter DIR [EMITS_PER_SEC]  # nodes with and without an emitter
     python3 benches/summary.py webhooks DIR  # nodes with and without a webhook per message
+    python3 benches/summary.py wait DIR      # nodes on master + replica, REDIS_WAIT_REPLICAS 1 vs 0
     python3 benches/summary.py knee-ok FILE [P99_MS]  # exit 0 if that run is within the knee
     python3 benches/summary.py directory DIR      # issue 11: RSS per idle connection, connect latency
     python3 benches/summary.py contacts DIR       # issue 15: a million users in USERS_SCOPE=contacts
@@ -129,6 +130,30 @@ def emitter(results, emit_rate):
         print(f"with / without: server CPU {mean(cost['with']) / mean(cost['without']):.2f}x; "
               f"the emits cost ~{extra / (emit_rate * window) * 1000:.1f} core-ms per 1,000 "
               f"({emit_rate:g}/s over {window:g} s)")
+    warnings(found)
+    commands(found)
+
+
+def wait(results):
+    """The nodes scenario on a master + replica with REDIS_WAIT_REPLICAS=1 (on) and 0 (off)."""
+    found = runs(results, "wait")
+    print("run     server core-ms/1k  redis core-ms/1k  p50 ms  p99 ms  lost")
+    mean = {"on": [], "off": []}
+    for name, report in found.items():
+        m = (report or {}).get("phases", {}).get("message")
+        if m is None:
+            print(f"{name:<7} (no report)")
+            continue
+        server, redis = m.get("server_cpu_ms_per_1000_delivered"), m.get("redis_cpu_ms_per_1000_delivered")
+        print(f"{name:<7} {fmt(server):>17}  {fmt(redis):>16}  {m['latency']['p50_ms']:>6.1f}  "
+              f"{m['latency']['p99_ms']:>6.1f}  {m['lost']:>4}")
+        if server is not None and redis is not None:
+            mean[name.split("-")[0]].append((server, redis, m["latency"]["p99_ms"]))
+    if mean["on"] and mean["off"]:
+        avg = lambda rows, i: sum(r[i] for r in rows) / len(rows)
+        print(f"on / off: servers {avg(mean['on'], 0) / avg(mean['off'], 0):.2f}x, "
+              f"Redis (master) {avg(mean['on'], 1) / avg(mean['off'], 1):.2f}x per 1,000 delivered; "
+              f"p99 {avg(mean['off'], 2):.1f} -> {avg(mean['on'], 2):.1f} ms")
     warnings(found)
     commands(found)
 
@@ -343,7 +368,7 @@ def soak(results):
 
 
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "api", "emitter", "webhooks", "knee-ok", "directory", "contacts", "soak"):
+    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "api", "emitter", "webhooks", "wait", "knee-ok", "directory", "contacts", "soak"):
         print(__doc__, file=sys.stderr)
         return 2
     what, target = argv[1], argv[2]
@@ -354,6 +379,8 @@ def main(argv):
         knee(target, p99_max)
     elif what == "webhooks":
         webhooks(target)
+    elif what == "wait":
+        wait(target)
     elif what == "emitter":
         emitter(target, float(argv[3]) if len(argv) > 3 else 1000.0)
     elif what == "api":

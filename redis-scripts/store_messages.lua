@@ -15,7 +15,9 @@
 -- ARGV[1]  the most messages a history keeps (oldest trimmed first; an index, up to 64 more)
 -- ARGV[2]  a history's (and an index's) time to live, in seconds
 -- ARGV[3]  a contact set's time to live, in seconds
--- ARGV[4..] for each message in turn: n, then n name/value pairs, in any order but for the keys
+-- ARGV[4]  '1': publish each message once stored; '0': publish nothing (REDIS_WAIT_REPLICAS:
+--          the node publishes only once the replicas confirm, src/store/replicas.rs)
+-- ARGV[5..] for each message in turn: n, then n name/value pairs, in any order but for the keys
 --          (each pair that names keys takes the next ones):
 --          json                the message, as a JSON string (once)
 --          envelope            the head of what to publish: the routing envelope without its
@@ -53,6 +55,7 @@
 local cap = tonumber(ARGV[1])
 local history_ttl = ARGV[2]
 local contact_ttl = ARGV[3]
+local publishes = ARGV[4] == '1'
 
 -- Whether a write's reply is Redis's refusal.
 local function refused(reply)
@@ -201,16 +204,18 @@ local function store(first, last, k)
   if recipient_set then
     redis.call('EXPIRE', recipient_set, contact_ttl)
   end
-  -- The recipient did not have the sender: introduced, first, on the same channels.
-  if recipient_added then
-    publish(first, last, 'introduce', 'introduce_unless_alone', introduction)
+  if publishes then
+    -- The recipient did not have the sender: introduced, first, on the same channels.
+    if recipient_added then
+      publish(first, last, 'introduce', 'introduce_unless_alone', introduction)
+    end
+    publish(first, last, 'channel', 'channel_unless_alone', envelope .. json)
   end
-  publish(first, last, 'channel', 'channel_unless_alone', envelope .. json)
   return recipient_added and 1 or 0, k
 end
 
 local results = {}
-local key, arg = 1, 4
+local key, arg = 1, 5
 while arg <= #ARGV do
   local last = arg + 2 * tonumber(ARGV[arg])
   results[#results + 1], key = store(arg + 1, last - 1, key)

@@ -1,7 +1,7 @@
 //! Plain HTTP: health probes, metrics (on a listener of their own), CORS, the browser-origin
 //! check and the built web client.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{borrow::Cow, path::Path, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -19,15 +19,20 @@ use tower_http::{
 use crate::{
     client_addr::ClientAddr,
     metrics::Metrics,
-    store::{self, RedisPool, redis::PubSubStatus},
+    store::{self, RedisPool, redis::PubSubStatus, replicas::ReplicaStatus},
 };
 
 /// `/healthz` (the process answers), `/readyz` (Redis answers, and this node receives
 /// cross-node traffic), then the client's files. Not `/metrics`: see [`metrics_router`].
-pub fn router(pool: RedisPool, pubsub: PubSubStatus, client_dir: &Path) -> Router {
+pub fn router(
+    pool: RedisPool,
+    pubsub: PubSubStatus,
+    replicas: ReplicaStatus,
+    client_dir: &Path,
+) -> Router {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready).with_state((pool, pubsub)));
+        .route("/readyz", get(ready).with_state((pool, pubsub, replicas)));
     if client_dir.join("index.html").is_file() {
         let index = ServeFile::new(client_dir.join("index.html"));
         router.fallback_service(ServeDir::new(client_dir).fallback(index))
@@ -51,20 +56,30 @@ pub fn metrics_router(metrics: Metrics) -> Router {
 }
 
 async fn ready(
-    State((pool, pubsub)): State<(RedisPool, PubSubStatus)>,
-) -> (StatusCode, &'static str) {
+    State((pool, pubsub, replicas)): State<(RedisPool, PubSubStatus, ReplicaStatus)>,
+) -> (StatusCode, Cow<'static, str>) {
     // A node that stores messages but cannot receive what other nodes publish would take
     // clients whose messages never arrive live.
     if !pubsub.is_up() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "pub/sub unavailable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "pub/sub unavailable".into(),
+        );
+    }
+    // REDIS_WAIT_REPLICAS: every message would be refused.
+    if let Some(shortfall) = replicas.shortfall() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("storage unavailable: {shortfall}").into(),
+        );
     }
     match tokio::time::timeout(Duration::from_secs(1), store::ping(&pool)).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        Ok(Ok(())) => (StatusCode::OK, "ready".into()),
         Ok(Err(err)) => {
             tracing::warn!(error = ?err, "not ready: Redis does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable")
+            (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable".into())
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis timed out"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis timed out".into()),
     }
 }
 

@@ -25,9 +25,10 @@ use crate::{
         lifecycle::Lifecycle, liveness, refresh, token::TokenVerifier,
     },
     store::{
-        self, MessageLimits, MessageLog, MessageStore, PresenceStore, ReadMarkStore, RedisKind,
-        RedisPool, SessionStore, UserIndex,
+        self, MessageLimits, MessageLog, MessageStore, PresenceStore, ReadMarkStore, RedisPool,
+        RedisTarget, SessionStore, UserIndex, Waiter,
         redis::{ChannelMessage, PubSub, PubSubStatus},
+        replicas::ReplicaStatus,
     },
     webhooks::Webhooks,
 };
@@ -86,12 +87,27 @@ impl Application {
         };
         // The one place the message write path is chosen: a script per batch on a standalone
         // Redis, single-key writes per master on a cluster.
-        let log = match pool.kind() {
-            RedisKind::Cluster => {
-                MessageLog::cluster(pool.clone(), limits, settings.store_batch_delay())
+        // REDIS_WAIT_REPLICAS, chosen here too: a batch task with a waiter of its own, and a
+        // watcher of the master's replicas for `/readyz`.
+        let replicas = ReplicaStatus::default();
+        let wait = settings.redis_wait();
+        let log = match &target {
+            RedisTarget::Cluster(_) => {
+                let wait = wait.map(|wait| {
+                    replicas.watch(pool.clone(), wait);
+                    (wait, replicas.clone())
+                });
+                MessageLog::cluster(pool.clone(), limits, settings.store_batch_delay(), wait)
             }
-            RedisKind::Standalone => {
-                MessageLog::standalone(pool.clone(), limits, settings.store_batch_delay())
+            RedisTarget::Standalone(url) => {
+                let waiter = match wait {
+                    Some(wait) => {
+                        replicas.watch(pool.clone(), wait);
+                        Some(Waiter::new(url, wait, replicas.clone())?)
+                    }
+                    None => None,
+                };
+                MessageLog::standalone(pool.clone(), limits, settings.store_batch_delay(), waiter)
             }
         };
         let messages = MessageStore::new(pool.clone(), log);
@@ -135,7 +151,8 @@ impl Application {
             scope: scope_events,
             emitter,
         };
-        let (router, socketio) = mount(&settings, &state, &pool, pubsub, deliveries).await?;
+        let (router, socketio) =
+            mount(&settings, &state, &pool, pubsub, deliveries, replicas).await?;
 
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
@@ -250,6 +267,7 @@ async fn mount(
     pool: &RedisPool,
     pubsub: PubSub,
     deliveries: Deliveries,
+    replicas: ReplicaStatus,
 ) -> anyhow::Result<(Router, Mounted)> {
     // Ready only while both connections hold their channels: the emitter's traffic is the
     // node's too.
@@ -279,7 +297,7 @@ async fn mount(
         usize::try_from(settings.max_payload_bytes).unwrap_or(usize::MAX),
     );
     let api = crate::api::from_settings(settings, state, pool, &io).map_err(anyhow::Error::msg)?;
-    let router = with_socketio(settings, pool, status, layer, api);
+    let router = with_socketio(settings, pool, (status, replicas), layer, api);
     let upkeep = store::users::maintenance::spawn(
         state.users.clone(),
         node_id.clone(),
@@ -366,13 +384,13 @@ fn engine(settings: &Settings) -> socketioxide::SocketIoBuilder {
 fn with_socketio<A: socketioxide::adapter::Adapter>(
     settings: &Settings,
     pool: &RedisPool,
-    pubsub: PubSubStatus,
+    (pubsub, replicas): (PubSubStatus, ReplicaStatus),
     layer: SocketIoLayer<A>,
     api: Option<Router>,
 ) -> Router {
     let origins = http::AllowedOrigins::new(&settings.cors_origins);
     let proxies = settings.trusted_proxies.clone();
-    let mut router = http::router(pool.clone(), pubsub, &settings.client_dir);
+    let mut router = http::router(pool.clone(), pubsub, replicas, &settings.client_dir);
     if let Some(api) = api {
         router = router.nest("/api", api);
     }

@@ -107,6 +107,24 @@ pub struct Settings {
     #[arg(long, env = "STORE_BATCH_DELAY_US", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub store_batch_delay_us: u64,
 
+    /// How many replicas of the Redis master (of each master its writes touch, on a cluster)
+    /// must hold a message before it is forwarded and
+    /// acknowledged `{ message }` (Redis `WAIT`, once per batch of messages): 0 to 16. With 1
+    /// or more, a message acknowledged a moment before the master dies is still on the replica
+    /// that takes over; one the replicas do not confirm within REDIS_WAIT_TIMEOUT_MS is undone
+    /// and refused ("storage unavailable"), and while the master counts fewer replicas than
+    /// this, every message is refused so and `/readyz` says why. Costs a round trip to the
+    /// replicas per batch (see docs/replicas.md). 0 (the default): acknowledged once the
+    /// master holds it, as before. Sessions, contacts and read marks are not waited for. On
+    /// a Redis Cluster, every master a message's writes touched waits for its own replicas.
+    #[arg(long, env = "REDIS_WAIT_REPLICAS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub redis_wait_replicas: u32,
+
+    /// With REDIS_WAIT_REPLICAS, how long, in milliseconds, a batch of messages waits for the
+    /// replicas to confirm before it is undone and refused: 1 to 60000.
+    #[arg(long, env = "REDIS_WAIT_TIMEOUT_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_wait_timeout_ms: u64,
+
     /// Sockets (tabs, devices) one user may have open at once, across all nodes: 1 or more.
     #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 10, value_parser = at_least::<1>)]
     pub max_sockets_per_user: usize,
@@ -393,6 +411,12 @@ impl Settings {
         governor::Quota::per_minute(per_minute).allow_burst(burst)
     }
 
+    /// REDIS_WAIT_REPLICAS with its timeout; `None` when it is 0.
+    pub fn redis_wait(&self) -> Option<crate::store::replicas::WaitFor> {
+        let timeout = Duration::from_millis(self.redis_wait_timeout_ms);
+        crate::store::replicas::WaitFor::of(self.redis_wait_replicas, timeout)
+    }
+
     pub fn store_batch_delay(&self) -> Duration {
         Duration::from_micros(self.store_batch_delay_us)
     }
@@ -444,6 +468,8 @@ impl std::fmt::Debug for Settings {
             .field("rate_limit_burst", &self.rate_limit_burst)
             .field("max_pending_messages", &self.max_pending_messages)
             .field("store_batch_delay_us", &self.store_batch_delay_us)
+            .field("redis_wait_replicas", &self.redis_wait_replicas)
+            .field("redis_wait_timeout_ms", &self.redis_wait_timeout_ms)
             .field("max_sockets_per_user", &self.max_sockets_per_user)
             .field("client_dir", &self.client_dir)
             .field("node_ttl_secs", &self.node_ttl_secs)

@@ -21,6 +21,7 @@ use tokio::time::timeout;
 use super::{
     StoreError,
     redis::{Conn, scripts},
+    replicas::WaitFor,
     undo::{Busy, Undos},
 };
 
@@ -89,12 +90,16 @@ impl TakeBack {
 /// own master), or to none of them: when one fails, `undos` removes it from all of them again
 /// and puts back what their trims dropped (nothing was published, so no client has seen it),
 /// holding `busy` until it is done. A write that timed out answered nothing: what its trim may
-/// have dropped is not known, so not put back.
+/// have dropped is not known, so not put back. With `wait` (REDIS_WAIT_REPLICAS), each key's
+/// commands end with a `WAIT` (on the same connection to its master: redis-rs routes a
+/// pipeline by its first keyed command), and a key its replicas did not confirm fails the
+/// message like a refused write.
 pub async fn append_all(
     undos: &Undos,
     busy: Busy,
     conn: &Conn,
     writes: Vec<HistoryWrites>,
+    wait: Option<WaitFor>,
 ) -> Result<(), StoreError> {
     let (cmds, take_backs): (Vec<_>, Vec<_>) =
         writes.into_iter().map(|w| (w.cmds, w.take_back)).unzip();
@@ -108,7 +113,12 @@ pub async fn append_all(
     let mut removals = Vec::with_capacity(take_backs.len());
     for (outcome, take_back) in outcomes.into_iter().zip(take_backs) {
         match outcome {
-            Ok(Ok(replies)) => removals.push(take_back.cmd(replies.get(1))),
+            Ok(Ok(replies)) => {
+                removals.push(take_back.cmd(replies.get(1)));
+                if let Some(Err(err)) = wait.map(|wait| wait.confirmed(replies.last())) {
+                    failure = failure.or(Some(err));
+                }
+            }
             Ok(Err(err)) => {
                 failure = failure.or(Some(err));
                 removals.push(take_back.cmd(None));

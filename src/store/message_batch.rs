@@ -24,7 +24,8 @@ use tokio::{
     time::Instant,
 };
 
-use super::{StoreError, redis::RedisPool};
+pub(super) use super::message_wait::Deferred;
+use super::{StoreError, message_wait::Waiter, redis::RedisPool};
 
 /// The most messages in one call: enough that a node at its highest rate needs few calls,
 /// few enough that one script holds Redis for a few milliseconds at most.
@@ -34,12 +35,33 @@ const MAX_BATCH: usize = 128;
 const QUEUE: usize = 4096;
 
 /// One message's part of a call, owned: its keys and its arguments, in the script's order.
-struct Job {
-    keys: Vec<String>,
-    args: Vec<Vec<u8>>,
+pub(super) struct Job {
+    pub(super) keys: Vec<String>,
+    pub(super) args: Vec<Vec<u8>>,
+    /// With REDIS_WAIT_REPLICAS, what to publish once the replicas confirm, and what to take
+    /// back when they do not; `None` otherwise (the script publishes).
+    pub(super) deferred: Option<Box<Deferred>>,
     queued: Instant,
-    /// The script's answer for this message (an error: it is stored nowhere).
-    reply: oneshot::Sender<Result<i64, StoreError>>,
+    /// The script's answer for this message (an error: it is stored nowhere), and whether its
+    /// publication reached Redis.
+    pub(super) reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// What storing one message of a batch did.
+pub struct Appended {
+    /// The script's answer: 1 when the message made the recipient a contact of the sender.
+    pub answer: i64,
+    /// Whether its publications reached Redis (the message is stored either way).
+    pub published: Result<(), StoreError>,
+}
+
+impl Appended {
+    fn published(answer: i64) -> Self {
+        Self {
+            answer,
+            published: Ok(()),
+        }
+    }
 }
 
 /// The sending side, kept by the standalone message log.
@@ -50,12 +72,14 @@ pub struct MessageBatches {
 
 impl MessageBatches {
     /// Starts the batch task on `pool`, calling `script` with `head` (the arguments every
-    /// message shares) then each message's own. `delay`: see [`Linger`].
+    /// message shares) then each message's own. `delay`: see [`Linger`]. With `waiter`
+    /// (REDIS_WAIT_REPLICAS), each call goes on the waiter's own connection with its `WAIT`.
     pub fn spawn(
         pool: RedisPool,
         script: &'static LazyLock<Script>,
         head: Vec<Vec<u8>>,
         delay: Duration,
+        waiter: Option<Waiter>,
     ) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let batcher = Batcher {
@@ -64,18 +88,25 @@ impl MessageBatches {
             script,
             head,
             delay,
+            waiter,
         };
         tokio::spawn(batcher.run(queue));
         Self { jobs }
     }
 
     /// Stores one message (its `keys` and `args` as the script reads them), in the next
-    /// batch; the script's answer for it.
-    pub async fn store(&self, keys: Vec<String>, args: Vec<Vec<u8>>) -> Result<i64, StoreError> {
+    /// batch; the script's answer for it. `deferred`: see [`Job::deferred`].
+    pub async fn store(
+        &self,
+        keys: Vec<String>,
+        args: Vec<Vec<u8>>,
+        deferred: Option<Box<Deferred>>,
+    ) -> Result<Appended, StoreError> {
         let (reply, outcome) = oneshot::channel();
         let job = Job {
             keys,
             args,
+            deferred,
             queued: Instant::now(),
             reply,
         };
@@ -176,10 +207,12 @@ struct Batcher {
     head: Vec<Vec<u8>>,
     delay: Duration,
     sizes: Histogram,
+    /// REDIS_WAIT_REPLICAS, chosen at start: `None` sends each call as before.
+    waiter: Option<Waiter>,
 }
 
 impl Batcher {
-    async fn run(self, mut queue: mpsc::Receiver<Job>) {
+    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut linger = Linger::default();
         while gather(&mut queue, &mut batch, MAX_BATCH, &mut linger, self.delay).await {
@@ -189,7 +222,7 @@ impl Batcher {
     }
 
     /// One call for every job of `batch`; each job's reply gets its own outcome.
-    async fn send(&self, batch: Vec<Job>) {
+    async fn send(&mut self, batch: Vec<Job>) {
         let mut call = self.script.prepare_invoke();
         for arg in &self.head {
             call.arg(arg.as_slice());
@@ -201,6 +234,9 @@ impl Batcher {
             for arg in &job.args {
                 call.arg(arg.as_slice());
             }
+        }
+        if let Some(waiter) = &mut self.waiter {
+            return waiter.send(self.script, &call, batch).await;
         }
         let results = match self.pool.get().await {
             Ok(mut conn) => call.invoke_async::<Vec<Value>>(&mut conn).await,
@@ -219,16 +255,20 @@ impl Batcher {
             Err(err) => return fail(batch, err.into()),
         };
         for (job, result) in batch.into_iter().zip(results) {
-            let outcome = match result {
-                Value::Int(answer) => Ok(answer),
-                Value::BulkString(text) => Err(StoreError::Refused(
-                    String::from_utf8_lossy(&text).into_owned(),
-                )),
-                other => Err(StoreError::Refused(format!("unexpected reply {other:?}"))),
-            };
             // A sender that gave up (its socket task was dropped) needs no answer.
-            let _ = job.reply.send(outcome);
+            let _ = job.reply.send(answer(result).map(Appended::published));
         }
+    }
+}
+
+/// The script's answer for one message: 1 or 0 when stored, else the refusal's text.
+pub(super) fn answer(result: Value) -> Result<i64, StoreError> {
+    match result {
+        Value::Int(answer) => Ok(answer),
+        Value::BulkString(text) => Err(StoreError::Refused(
+            String::from_utf8_lossy(&text).into_owned(),
+        )),
+        other => Err(StoreError::Refused(format!("unexpected reply {other:?}"))),
     }
 }
 
@@ -237,7 +277,7 @@ impl Batcher {
 /// leaves them stored and published although refused, and so does a script error part-way
 /// (an ACL that refuses a PUBLISH; a message's own failed write is its reply, not an error):
 /// a known gap, the price of one call per batch.
-fn fail(batch: Vec<Job>, err: StoreError) {
+pub(super) fn fail(batch: Vec<Job>, err: StoreError) {
     let err = Arc::new(err);
     for job in batch {
         let _ = job.reply.send(Err(StoreError::Batch(err.clone())));

@@ -13,16 +13,19 @@ mod cluster_append;
 mod cluster_batch;
 mod contacts;
 mod message_batch;
+mod message_wait;
 mod messages;
 mod pages;
 pub mod presence;
 mod read_marks;
 pub mod redis;
+pub mod replicas;
 mod sessions;
 mod undo;
 pub mod users;
 
 pub use contacts::ContactStore;
+pub use message_wait::Waiter;
 pub use messages::{MessageLimits, MessageLog, MessageStore, Record, Stored};
 pub use pages::Page;
 pub use presence::{Departure, PresenceStore, SocketTag};
@@ -47,6 +50,10 @@ pub enum StoreError {
     /// Redis refused this one write (a key of another type): nothing of it was stored.
     #[error("Redis refused the write: {0}")]
     Refused(String),
+    /// REDIS_WAIT_REPLICAS: the replicas did not confirm the batch in time; its messages
+    /// were taken back (neither kept nor delivered).
+    #[error("storage unavailable: {0}")]
+    NotReplicated(String),
     #[error("cannot encode a value for Redis")]
     Encode(#[from] serde_json::Error),
 }

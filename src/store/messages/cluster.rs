@@ -24,6 +24,7 @@ use crate::{
         cluster_append::{self, HistoryWrites, TakeBack},
         cluster_batch::ClusterBatches,
         redis::{RedisPool, keys},
+        replicas::{ReplicaStatus, WaitFor},
         undo::Undos,
     },
 };
@@ -35,6 +36,9 @@ pub struct ClusterLog {
     batches: ClusterBatches,
     /// The removals of refused messages ([`crate::store::undo`]).
     undos: Undos,
+    /// REDIS_WAIT_REPLICAS, and the node's view of the masters' replicas.
+    wait: Option<WaitFor>,
+    replicas: ReplicaStatus,
 }
 
 /// A message's writes to the two contact sets, beside its histories'.
@@ -49,14 +53,26 @@ struct ContactWrites {
 const RECIPIENT_ADD: usize = 2;
 
 impl ClusterLog {
-    /// Starts the batch task and the undo worker.
-    pub fn spawn(pool: RedisPool, limits: MessageLimits, batch_delay: Duration) -> Self {
+    /// Starts the batch task and the undo worker; `wait`: REDIS_WAIT_REPLICAS, with the
+    /// status its watcher keeps.
+    pub fn spawn(
+        pool: RedisPool,
+        limits: MessageLimits,
+        batch_delay: Duration,
+        wait: Option<(WaitFor, ReplicaStatus)>,
+    ) -> Self {
         let sizes = pool.metrics().store_batch_messages.clone();
+        let (wait, replicas) = match wait {
+            Some((wait, replicas)) => (Some(wait), replicas),
+            None => (None, ReplicaStatus::default()),
+        };
         Self {
             batches: ClusterBatches::spawn(batch_delay, sizes),
             undos: Undos::spawn(pool.clone()),
             pool,
             limits,
+            wait,
+            replicas,
         }
     }
 
@@ -97,9 +113,17 @@ impl ClusterLog {
             introduction.map(|introduction| (self.contact_writes(record), introduction.clone()));
         let message = message.clone();
         let index = IndexAdd::of(record, self.limits);
+        let (wait, replicas) = (self.wait, self.replicas.clone());
         // From now: a node that stops waits for this message's writes (and their removal).
         let (undos, busy) = (self.undos.clone(), self.undos.begin());
         async move {
+            // A master short of replicas: refused before any write. Its `WAIT`s would each hold
+            // its shared connection for the whole timeout, one after the other.
+            if wait.is_some()
+                && let Some(shortfall) = replicas.shortfall()
+            {
+                return Err(StoreError::NotReplicated(shortfall));
+            }
             let conn = pool.get().await?;
             let contact_writes = async {
                 match &contacts {
@@ -110,9 +134,12 @@ impl ClusterLog {
                 }
             };
             let (stored, added) = tokio::join!(
-                cluster_append::append_all(&undos, busy, &conn, writes),
+                cluster_append::append_all(&undos, busy, &conn, writes, wait),
                 contact_writes,
             );
+            if let Err(StoreError::NotReplicated(shortfall)) = &stored {
+                replicas.set(Some(shortfall.clone()));
+            }
             let new = |replies: &[Value], i: usize| matches!(replies.get(i), Some(Value::Int(1)));
             if let Err(err) = stored {
                 // Refused: the contacts this message made are unmade (once; a contact left
@@ -158,6 +185,16 @@ impl ClusterLog {
     /// with it (all or none with the histories: a refused message is taken out of the queue
     /// as out of a history).
     fn writes(&self, record: &Record<'_>) -> Vec<HistoryWrites> {
+        let mut writes: Vec<HistoryWrites> = self.writes_of(record);
+        if let Some(wait) = self.wait {
+            for write in &mut writes {
+                write.cmds.push(wait.cmd());
+            }
+        }
+        writes
+    }
+
+    fn writes_of(&self, record: &Record<'_>) -> Vec<HistoryWrites> {
         let histories = record
             .parties()
             .into_iter()

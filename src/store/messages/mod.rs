@@ -13,7 +13,13 @@ mod standalone;
 
 use std::time::Duration;
 
-use super::{StoreError, redis::RedisPool, redis::keys};
+use super::{
+    StoreError,
+    message_wait::Waiter,
+    redis::RedisPool,
+    redis::keys,
+    replicas::{ReplicaStatus, WaitFor},
+};
 use crate::{
     domain::{Message, UserId},
     routing::Publication,
@@ -84,17 +90,35 @@ pub enum MessageLog {
 }
 
 impl MessageLog {
-    /// The log for a standalone Redis; its writes wait up to `batch_delay` to share a call.
-    pub fn standalone(pool: RedisPool, limits: MessageLimits, batch_delay: Duration) -> Self {
-        Self::Standalone(standalone::StandaloneLog::spawn(pool, limits, batch_delay))
+    /// The log for a standalone Redis; its writes wait up to `batch_delay` to share a call;
+    /// with `waiter` (REDIS_WAIT_REPLICAS), each call waits for the replicas.
+    pub fn standalone(
+        pool: RedisPool,
+        limits: MessageLimits,
+        batch_delay: Duration,
+        waiter: Option<Waiter>,
+    ) -> Self {
+        Self::Standalone(standalone::StandaloneLog::spawn(
+            pool,
+            limits,
+            batch_delay,
+            waiter,
+        ))
     }
 
-    /// The log for a Redis Cluster; its writes wait up to `batch_delay` to start together.
-    pub fn cluster(pool: RedisPool, limits: MessageLimits, batch_delay: Duration) -> Self {
+    /// The log for a Redis Cluster; its writes wait up to `batch_delay` to start together;
+    /// with `wait` (REDIS_WAIT_REPLICAS), each key's writes wait for its master's replicas.
+    pub fn cluster(
+        pool: RedisPool,
+        limits: MessageLimits,
+        batch_delay: Duration,
+        wait: Option<(WaitFor, ReplicaStatus)>,
+    ) -> Self {
         Self::Cluster(Box::new(cluster::ClusterLog::spawn(
             pool,
             limits,
             batch_delay,
+            wait,
         )))
     }
 
@@ -255,8 +279,8 @@ mod tests {
         };
         let announce = Publication::default();
         for log in [
-            MessageLog::standalone(pool.clone(), limits, Duration::ZERO),
-            MessageLog::cluster(pool.clone(), limits, Duration::ZERO),
+            MessageLog::standalone(pool.clone(), limits, Duration::ZERO, None),
+            MessageLog::cluster(pool.clone(), limits, Duration::ZERO, None),
         ] {
             let store = MessageStore::new(pool.clone(), log);
             let plain = store.store_and_publish(&record, &announce);

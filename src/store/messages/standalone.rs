@@ -12,7 +12,8 @@ use crate::{
     routing::Publication,
     store::{
         StoreError,
-        message_batch::MessageBatches,
+        message_batch::{Deferred, MessageBatches},
+        message_wait::{Waiter, Write},
         redis::{RedisPool, keys, scripts},
     },
 };
@@ -21,20 +22,35 @@ use crate::{
 pub struct StandaloneLog {
     batches: MessageBatches,
     limits: MessageLimits,
+    /// REDIS_WAIT_REPLICAS: each message carries what to publish after the `WAIT`.
+    waits: bool,
 }
 
 impl StandaloneLog {
-    /// Starts the batch task; `batch_delay`: how long a batch may wait for more messages.
-    pub fn spawn(pool: RedisPool, limits: MessageLimits, batch_delay: Duration) -> Self {
+    /// Starts the batch task; `batch_delay`: how long a batch may wait for more messages;
+    /// `waiter`: REDIS_WAIT_REPLICAS (the script then publishes nothing: the waiter does).
+    pub fn spawn(
+        pool: RedisPool,
+        limits: MessageLimits,
+        batch_delay: Duration,
+        waiter: Option<Waiter>,
+    ) -> Self {
+        let waits = waiter.is_some();
         let head = [
             limits.cap.to_string(),
             limits.history_ttl.as_secs().to_string(),
             limits.contact_ttl.as_secs().to_string(),
+            if waits { "0" } else { "1" }.to_owned(),
         ]
         .map(String::into_bytes)
         .to_vec();
-        let batches = MessageBatches::spawn(pool, &scripts::STORE_MESSAGES, head, batch_delay);
-        Self { batches, limits }
+        let script = &scripts::STORE_MESSAGES;
+        let batches = MessageBatches::spawn(pool, script, head, batch_delay, waiter);
+        Self {
+            batches,
+            limits,
+            waits,
+        }
     }
 
     pub fn limits(&self) -> MessageLimits {
@@ -72,12 +88,42 @@ impl StandaloneLog {
         introduction: Option<&Publication>,
     ) -> Result<Stored, StoreError> {
         let part = Part::of(record, message, introduction)?;
-        let introduced = self.batches.store(part.keys, part.args).await?;
+        let deferred = self.waits.then(|| deferred(record, message, introduction));
+        let appended = self.batches.store(part.keys, part.args, deferred).await?;
         Ok(Stored {
-            introduced: introduced == 1,
-            published: Ok(()),
+            introduced: appended.answer == 1,
+            published: appended.published,
         })
     }
+}
+
+/// What a message does after its batch's `WAIT` (REDIS_WAIT_REPLICAS): its publications, and
+/// the writes a refusal takes back (not the contacts: they are not waited for).
+fn deferred(
+    record: &Record<'_>,
+    message: &Publication,
+    introduction: Option<&Publication>,
+) -> Box<Deferred> {
+    let json = record.json.to_owned();
+    let mut writes: Vec<Write> = (record.parties().into_iter())
+        .map(|user| Write::Pushed {
+            key: keys::messages(user),
+            entry: json.clone(),
+        })
+        .collect();
+    writes.push(Write::Added {
+        key: record.index_key(),
+        member: record.index_member(),
+    });
+    writes.extend(record.webhooks.iter().map(|job| Write::Added {
+        key: keys::WEBHOOKS.to_owned(),
+        member: job.member.clone(),
+    }));
+    Box::new(Deferred {
+        introduction: introduction.cloned(),
+        message: message.clone(),
+        writes,
+    })
 }
 
 /// One message's keys and arguments for `store_messages.lua`: the count of pairs, then the

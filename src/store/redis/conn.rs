@@ -181,6 +181,22 @@ impl Conn {
         Ok(redis::from_redis_value(reply)?)
     }
 
+    /// Runs `cmd` on this Redis, or on each master of a cluster; answers each one's reply
+    /// (for REDIS_WAIT_REPLICAS's watch of every master's replicas).
+    pub async fn on_every_master(&mut self, cmd: Cmd) -> Result<Vec<Value>, StoreError> {
+        let mut replies = Vec::new();
+        for route in self.scan_routes().await? {
+            let reply = match (&mut self.inner, &route.0) {
+                (Inner::Cluster(conn), Some(route)) => {
+                    conn.route_command(cmd.clone(), route.clone()).await?
+                }
+                _ => cmd.query_async::<Value>(self).await?,
+            };
+            replies.push(reply);
+        }
+        Ok(replies)
+    }
+
     /// Runs independent single-key `cmds` in one round trip and returns their replies in
     /// order: one pipeline on a standalone Redis; on a cluster, concurrent commands each routed
     /// by its own key (a pipeline there must stay within one slot).
