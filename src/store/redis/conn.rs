@@ -41,6 +41,7 @@ pub(super) enum Inner {
 pub(super) enum Lease {
     Standalone(deadpool_redis::Connection),
     Cluster(deadpool_redis::cluster::Connection),
+    Sentinel(super::sentinel::Lease),
 }
 
 impl Lease {
@@ -48,6 +49,7 @@ impl Lease {
         match self {
             Self::Standalone(conn) => Inner::Standalone((**conn).clone()),
             Self::Cluster(conn) => Inner::Cluster((**conn).clone()),
+            Self::Sentinel(conn) => Inner::Standalone((**conn).clone()),
         }
     }
 }
@@ -306,8 +308,10 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// Runs `call`; when the connection itself failed (not a command error), empties its slot so
-/// that the next caller gets a fresh connection.
+/// Runs `call`; when the connection itself failed (not a command error), or reaches a Redis
+/// that is no longer the master (READONLY: demoted by a failover, and back as a replica),
+/// empties its slot so that the next caller gets a fresh connection (through Sentinel, on the
+/// new master).
 async fn discard_if_broken<T>(
     slot: Slot,
     call: impl Future<Output = redis::RedisResult<T>>,
@@ -321,7 +325,8 @@ async fn discard_if_broken<T>(
         && (err.is_io_error()
             || err.is_connection_dropped()
             || err.is_timeout()
-            || err.kind() == redis::ErrorKind::ClusterConnectionNotFound)
+            || err.kind() == redis::ErrorKind::ClusterConnectionNotFound
+            || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly))
     {
         slot.discard();
     }
