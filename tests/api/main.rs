@@ -38,6 +38,7 @@ mod presence;
 mod read_state;
 mod redis_auth;
 mod redis_layout;
+mod replicas;
 mod restart;
 mod routing;
 mod search;

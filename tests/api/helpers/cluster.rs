@@ -12,6 +12,9 @@ use tokio::process::{Child, Command};
 use super::{
     TestRedis,
     redis_server::{answers_as, free_port, run, spawn_redis},
+    replica::{
+        REPLICATION_ACL_PASSWORD, REPLICATION_PASSWORD, REPLICATION_USER, connected_replicas,
+    },
     wait::eventually_within,
 };
 
@@ -23,7 +26,21 @@ const NODE_TIMEOUT_MS: &str = "3000";
 /// How long the cluster has to settle after a change (a restart, a failover).
 const SETTLE: Duration = Duration::from_secs(30);
 
-const NODE_ARGS: [&str; 10] = [
+/// Every node also knows the replication user (on, until a test locks it out of one master
+/// with [`TestCluster::cut_replicas`]) and its replicas log in as it, so that a test can cut a
+/// master's replicas off while the cluster bus, and so the cluster, carries on.
+const NODE_ARGS: &[&str] = &[
+    "--user",
+    REPLICATION_USER,
+    "on",
+    REPLICATION_ACL_PASSWORD,
+    "~*",
+    "&*",
+    "+@all",
+    "--masteruser",
+    REPLICATION_USER,
+    "--masterauth",
+    REPLICATION_PASSWORD,
     "--cluster-enabled",
     "yes",
     "--cluster-config-file",
@@ -53,7 +70,7 @@ struct Node {
 impl Node {
     /// Starts the node's redis-server; false when another process answers on its port.
     async fn start(&mut self) -> bool {
-        let mut process = spawn_redis(self.port, &self.dir, &NODE_ARGS);
+        let mut process = spawn_redis(self.port, &self.dir, NODE_ARGS);
         let answers = answers_as(&url(self.port), &mut process).await;
         self.process = Some(process);
         answers
@@ -456,6 +473,44 @@ impl TestCluster {
     }
 }
 
+impl TestCluster {
+    /// Cuts the master on `port` off from its replicas, and keeps it so: the replication user
+    /// is disabled on that master and its connections killed (the replicas' attempts to log in
+    /// again fail), while the cluster bus carries on, so nobody fails over. What the master
+    /// takes from now on reaches no replica. A restart of the master (its command line enables
+    /// the user again) or [`TestCluster::restore_replicas`] ends it.
+    pub async fn cut_replicas(&self, port: u16) {
+        let user = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(REPLICATION_USER)
+            .arg("off")
+            .clone();
+        query::<()>(port, &user).await.expect("ACL SETUSER off");
+        let kill = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("USER")
+            .arg(REPLICATION_USER)
+            .clone();
+        query::<()>(port, &kill).await.expect("CLIENT KILL USER");
+        eventually_within(
+            SETTLE,
+            async || connected_replicas(port).await == Ok(0),
+            "the master to count no replica",
+        )
+        .await;
+    }
+
+    /// Lets the replicas of the master on `port` log in again.
+    pub async fn restore_replicas(&self, port: u16) {
+        let user = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(REPLICATION_USER)
+            .arg("on")
+            .clone();
+        query::<()>(port, &user).await.expect("ACL SETUSER on");
+    }
+}
+
 /// A slot on its way from one master to another.
 pub struct Migration {
     slot: u16,
@@ -504,12 +559,12 @@ fn parse_node(line: &str) -> Option<ClusterNode> {
     })
 }
 
-fn url(port: u16) -> String {
+pub(super) fn url(port: u16) -> String {
     format!("redis://127.0.0.1:{port}")
 }
 
 /// One command to one node, on a connection of its own.
-async fn query<T: FromRedisValue>(port: u16, cmd: &redis::Cmd) -> RedisResult<T> {
+pub(super) async fn query<T: FromRedisValue>(port: u16, cmd: &redis::Cmd) -> RedisResult<T> {
     let client = redis::Client::open(url(port))?;
     let connect = client.get_multiplexed_async_connection();
     let mut conn = tokio::time::timeout(Duration::from_secs(2), connect)
