@@ -44,6 +44,7 @@ mod routing;
 mod search;
 mod security;
 mod slow_reader;
+mod sentinel;
 mod store_batches;
 mod typing;
 mod users;

@@ -97,7 +97,7 @@ impl RedisPool {
             pool,
             sentinels,
             metrics,
-            slots: (0..size).map(|_| Slot::default()).collect(),
+            slots: Slot::family(size),
             next: Arc::default(),
         })
     }

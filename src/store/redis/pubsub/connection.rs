@@ -66,6 +66,11 @@ impl Connection {
             }
             (RedisTarget::Sentinel(sentinel), _) => {
                 let client = sentinel.master(ProtocolVersion::RESP3).await?;
+                // A master that is gone fails the commands at once instead of holding them
+                // while the manager dials it again with backoff (its checks would only time
+                // out, for seconds): the health check then opens a connection on the master
+                // the sentinels name now.
+                let config = config.set_number_of_retries(0);
                 let manager = ConnectionManager::new_with_config(client, config).await?;
                 Self::Sentinel(Some(manager))
             }
