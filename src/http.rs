@@ -56,7 +56,10 @@ async fn ready(
     // Through Sentinel, first: without a sentinel the node would not find the next master
     // (and, started so, finds none at all), whatever else is wrong.
     if pool.sentinels().is_some_and(|sentinels| !sentinels.is_up()) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "redis sentinels unreachable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "redis sentinels unreachable",
+        );
     }
     // A node that stores messages but cannot receive what other nodes publish would take
     // clients whose messages never arrive live.

@@ -390,10 +390,12 @@ impl Settings {
         self.api_keys()?;
         self.webhooks()?;
         if !self.redis_sentinels.is_empty() && !self.redis_cluster_nodes.is_empty() {
-            return Err("--redis-sentinels (REDIS_SENTINELS) and --redis-cluster-nodes \
+            return Err(
+                "--redis-sentinels (REDIS_SENTINELS) and --redis-cluster-nodes \
                  (REDIS_CLUSTER_NODES) cannot both be set: Sentinel finds one master, a cluster \
                  has its own failover"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         if self.max_message_bytes as u64 >= self.max_payload_bytes {
             return Err(format!(
@@ -477,7 +479,10 @@ impl std::fmt::Debug for Settings {
             .field("redis_sentinels", &self.redis_sentinels)
             .field("redis_sentinel_master", &self.redis_sentinel_master)
             .field("redis_username", &self.redis_username)
-            .field("redis_password", &self.redis_password.as_ref().map(|_| "***"))
+            .field(
+                "redis_password",
+                &self.redis_password.as_ref().map(|_| "***"),
+            )
             .field(
                 "redis_sentinel_password",
                 &self.redis_sentinel_password.as_ref().map(|_| "***"),

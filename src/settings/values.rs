@@ -86,7 +86,9 @@ pub(super) fn sentinel_address(raw: &str) -> Result<String, String> {
         .parse()
         .map_err(|_| format!("{raw:?}: the port is not a number from 1 to 65535"))?;
     if host.is_empty() || port == 0 || host.contains('/') || host.contains('@') {
-        return Err(format!("{raw:?} is not host:port (passwords have settings of their own)"));
+        return Err(format!(
+            "{raw:?} is not host:port (passwords have settings of their own)"
+        ));
     }
     Ok(raw.to_owned())
 }

@@ -37,7 +37,12 @@ async fn readyz(node: &NodeProcess) -> (u16, String) {
 
 /// Sends from `from` to `to` until a message crosses to `to`'s node before `deadline`;
 /// returns the ids of every message acknowledged meanwhile.
-async fn crosses(from: &Connected, to: &mut Connected, deadline: Instant, tag: &str) -> Vec<String> {
+async fn crosses(
+    from: &Connected,
+    to: &mut Connected,
+    deadline: Instant,
+    tag: &str,
+) -> Vec<String> {
     let mut acked = Vec::new();
     let mut attempt = 0;
     eventually_within(
@@ -45,7 +50,10 @@ async fn crosses(from: &Connected, to: &mut Connected, deadline: Instant, tag: &
         async || {
             attempt += 1;
             let content = format!("{tag}-{attempt}");
-            let ack = from.client.try_send(json!({ "content": content, "to": to.user_id })).await?;
+            let ack = from
+                .client
+                .try_send(json!({ "content": content, "to": to.user_id }))
+                .await?;
             acked.push(ack["message"]["id"].as_str()?.to_owned());
             // A live delivery takes milliseconds; past this it was stored only: send again.
             // Messages of the traffic before the kill may still be queued: passed over.
@@ -72,7 +80,11 @@ async fn failover(env: &[(&str, &str)]) -> usize {
     let node1 = NodeProcess::start(&set.redis, env).await;
     let node2 = NodeProcess::start(&set.redis, env).await;
     for node in [&node1, &node2] {
-        eventually(async || readyz(node).await.0 == 200, "the nodes to be ready").await;
+        eventually(
+            async || readyz(node).await.0 == 200,
+            "the nodes to be ready",
+        )
+        .await;
     }
     let mut alice = TestClient::join(&node1, "alice").await;
     let mut bob = TestClient::join(&node2, "bob").await;
@@ -96,7 +108,11 @@ async fn failover(env: &[(&str, &str)]) -> usize {
     };
     let kill = async {
         let enough = async |n: usize| {
-            eventually(async || count.load(Ordering::Acquire) >= n, "messages acked").await
+            eventually(
+                async || count.load(Ordering::Acquire) >= n,
+                "messages acked",
+            )
+            .await
         };
         enough(BEFORE_CUT).await;
         set.replica.cut().await;
@@ -114,7 +130,11 @@ async fn failover(env: &[(&str, &str)]) -> usize {
     // The sentinels promote the replica; both nodes follow, on the same sockets.
     let new = eventually_within(
         RECOVERY,
-        async || set.named_master().await.and_then(|p| (p != old).then_some(p).ok_or("old".into())),
+        async || {
+            set.named_master()
+                .await
+                .and_then(|p| (p != old).then_some(p).ok_or("old".into()))
+        },
         "the sentinels to name a new master",
     )
     .await;
@@ -128,8 +148,14 @@ async fn failover(env: &[(&str, &str)]) -> usize {
     }
     let mut after = crosses(&alice, &mut bob, deadline, "after-a").await;
     after.extend(crosses(&bob, &mut alice, deadline, "after-b").await);
-    println!("cross-node delivery back {:?} after the kill", killed.elapsed());
-    assert!(!alice.client.was_dropped() && !bob.client.was_dropped(), "sockets kept");
+    println!(
+        "cross-node delivery back {:?} after the kill",
+        killed.elapsed()
+    );
+    assert!(
+        !alice.client.was_dropped() && !bob.client.was_dropped(),
+        "sockets kept"
+    );
 
     // The killed master comes back, and the sentinels make it a replica of the new one.
     set.restart_old_master().await;
@@ -147,7 +173,10 @@ async fn failover(env: &[(&str, &str)]) -> usize {
     );
     let stored_a = on_new.history_ids(&alice.user_id).await;
     for id in &after {
-        assert!(stored.contains(id) || stored_a.contains(id), "acked after the failover: {id}");
+        assert!(
+            stored.contains(id) || stored_a.contains(id),
+            "acked after the failover: {id}"
+        );
     }
     missing
 }

@@ -108,12 +108,16 @@ impl Slot {
         if let Some(inner) = self.current() {
             return Ok(inner);
         }
+        // A stale connection goes back to deadpool (whose recycle check discards it) before
+        // the checkout: the pool has no more connections than slots, so a slot holding it
+        // while waiting for another would wait for good once every slot is stale.
+        if let Ok(mut slot) = self.0.current.lock() {
+            *slot = None;
+        }
         let lease = checkout.await?;
         let inner = lease.inner();
         let filled = self.0.lost.load(Ordering::Acquire);
         if let Ok(mut slot) = self.0.current.lock() {
-            // The connection it replaces (if any) goes back to deadpool, whose recycle check
-            // discards it.
             *slot = Some((lease, inner.clone(), filled));
         }
         Ok(inner)

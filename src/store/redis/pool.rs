@@ -141,4 +141,3 @@ impl RedisPool {
         Ok(Conn::new(inner, self.metrics.clone(), slot.clone()))
     }
 }
-

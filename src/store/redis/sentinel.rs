@@ -46,7 +46,10 @@ impl std::fmt::Debug for SentinelTarget {
             .field("master", &self.master)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("sentinel_password", &self.sentinel_password.as_ref().map(|_| "***"))
+            .field(
+                "sentinel_password",
+                &self.sentinel_password.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -62,7 +65,8 @@ impl SentinelTarget {
         if let Some(password) = &self.password {
             master = master.set_password(password);
         }
-        let node = sentinel::SentinelNodeConnectionInfo::default().set_redis_connection_info(master);
+        let node =
+            sentinel::SentinelNodeConnectionInfo::default().set_redis_connection_info(master);
         sentinel::SentinelClient::build(
             self.sentinel_infos()?,
             self.master.clone(),
@@ -237,7 +241,11 @@ async fn ask(
                 .set_connection_timeout(Some(SENTINEL_TIMEOUT))
                 .set_response_timeout(Some(SENTINEL_TIMEOUT));
             let client = Client::open(info.clone())?;
-            *conn = Some(client.get_multiplexed_async_connection_with_config(&config).await?);
+            *conn = Some(
+                client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?,
+            );
         }
         let Some(open) = conn.as_mut() else {
             return Ok(None);

@@ -252,7 +252,10 @@ impl Shared {
     /// On a cluster: a sharded connection is rebuilt on a fresh topology, a classic one on
     /// another node. Through Sentinel: on the master the sentinels name now.
     fn can_rebuild(&self) -> bool {
-        matches!(self.target, RedisTarget::Cluster(_) | RedisTarget::Sentinel(_))
+        matches!(
+            self.target,
+            RedisTarget::Cluster(_) | RedisTarget::Sentinel(_)
+        )
     }
 
     /// Opens a new connection and puts it in place of the current one, which is dropped (its
