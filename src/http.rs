@@ -58,6 +58,14 @@ pub fn metrics_router(metrics: Metrics) -> Router {
 async fn ready(
     State((pool, pubsub, replicas)): State<(RedisPool, PubSubStatus, ReplicaStatus)>,
 ) -> (StatusCode, Cow<'static, str>) {
+    // Through Sentinel, first: without a sentinel the node would not find the next master
+    // (and, started so, finds none at all), whatever else is wrong.
+    if pool.sentinels().is_some_and(|sentinels| !sentinels.is_up()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Cow::Borrowed("redis sentinels unreachable"),
+        );
+    }
     // A node that stores messages but cannot receive what other nodes publish would take
     // clients whose messages never arrive live.
     if !pubsub.is_up() {

@@ -26,7 +26,7 @@ use crate::{
     },
     store::{
         self, MessageLimits, MessageLog, MessageStore, PresenceStore, ReadMarkStore, RedisPool,
-        RedisTarget, SessionStore, UserIndex, Waiter,
+        Master, RedisTarget, SessionStore, UserIndex, Waiter,
         redis::{ChannelMessage, PubSub, PubSubStatus},
         replicas::ReplicaStatus,
     },
@@ -99,11 +99,12 @@ impl Application {
                 });
                 MessageLog::cluster(pool.clone(), limits, settings.store_batch_delay(), wait)
             }
-            RedisTarget::Standalone(url) => {
+            RedisTarget::Standalone(_) | RedisTarget::Sentinel(_) => {
                 let waiter = match wait {
                     Some(wait) => {
                         replicas.watch(pool.clone(), wait);
-                        Some(Waiter::new(url, wait, replicas.clone())?)
+                        let master = Master::of(&target)?;
+                        Some(Waiter::new(master, wait, replicas.clone()))
                     }
                     None => None,
                 };

@@ -45,7 +45,7 @@ impl Driver for PubSubDriver {
             // they reach this subscription too): they go to `crate::emitter`, not to the
             // adapter, which reads msgpack only and would log each one as an error.
             let (all, mut received) = mpsc::channel::<ChanItem>(size);
-            self.pubsub.subscribe(&[chan], &all).await?;
+            subscribe_or_retry(&self.pubsub, chan, &all).await;
             let emitter = self.emitter_requests.clone();
             tokio::spawn(async move {
                 while let Some(item) = received.recv().await {
@@ -60,7 +60,7 @@ impl Driver for PubSubDriver {
                 }
             });
         } else {
-            self.pubsub.subscribe(&[chan], &tx).await?;
+            subscribe_or_retry(&self.pubsub, chan, &tx).await;
         }
         Ok(MessageStream::new(rx))
     }
@@ -71,5 +71,16 @@ impl Driver for PubSubDriver {
 
     async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
         self.pubsub.subscribers(chan).await
+    }
+}
+
+/// Subscribes `chan` for the adapter. A refusal is not the adapter's error: the channel stays
+/// wanted and the pub/sub health check subscribes it once Redis takes it (meanwhile `/readyz`
+/// says the node misses cross-node traffic). Failing here would stop a node started while no
+/// sentinel names a master from starting at all, where it should start and say why it is not
+/// ready.
+async fn subscribe_or_retry(pubsub: &PubSub, chan: String, to: &mpsc::Sender<ChanItem>) {
+    if let Err(err) = pubsub.subscribe(std::slice::from_ref(&chan), to).await {
+        tracing::warn!(%err, channel = %chan, "adapter channel not subscribed yet; retried");
     }
 }

@@ -39,9 +39,15 @@ impl PresenceChannel {
         node_id: String,
     ) -> redis::RedisResult<(Self, mpsc::Receiver<ChannelMessage>)> {
         let (to_delivery, deliveries) = mpsc::channel(DELIVERY_BUFFER);
-        pubsub
+        // Refused (a node started while no sentinel names a master): the channel stays
+        // wanted and the connection's health check subscribes it once Redis takes it;
+        // meanwhile `/readyz` says why the node is not ready.
+        if let Err(err) = pubsub
             .subscribe(&[keys::PRESENCE_CHANNEL.to_owned()], &to_delivery)
-            .await?;
+            .await
+        {
+            tracing::warn!(%err, "presence channel not subscribed yet; retried");
+        }
         Ok((Self { pubsub, node_id }, deliveries))
     }
 

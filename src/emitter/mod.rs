@@ -67,7 +67,7 @@ impl EmitterFeed {
                 shared.push(keys::EMITTER_REQUEST_CHANNEL.to_owned());
                 None
             }
-            RedisTarget::Standalone(_) => Some(to.clone()),
+            RedisTarget::Standalone(_) | RedisTarget::Sentinel(_) => Some(to.clone()),
         };
         if let Err(err) = pubsub.subscribe(&shared, &to).await {
             metrics.adapter_error("subscribe", &err);

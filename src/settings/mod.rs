@@ -11,13 +11,16 @@ use std::{
 };
 
 use clap::{Parser, ValueEnum};
-use values::{at_least, burst, rate};
+use values::{at_least, burst, not_empty, rate, sentinel_address};
 
 use crate::{
     api::ApiKeys,
     client_addr::TrustedProxies,
     socket::rate_limit::RateLimit,
-    store::{RedisTarget, redis::redact},
+    store::{
+        RedisTarget,
+        redis::{SentinelTarget, redact},
+    },
 };
 
 #[derive(Clone, Parser)]
@@ -40,6 +43,31 @@ pub struct Settings {
     /// the server runs on the cluster (sharded pub/sub, per-slot scripts) and ignores REDIS_URL.
     #[arg(long, env = "REDIS_CLUSTER_NODES", value_delimiter = ',')]
     pub redis_cluster_nodes: Vec<String>,
+
+    /// Redis Sentinel addresses, comma-separated `host:port`. When set, the nodes find the
+    /// master through the sentinels and follow a failover without a restart; REDIS_URL is
+    /// ignored. The master's password is REDIS_PASSWORD, the sentinels' is
+    /// REDIS_SENTINEL_PASSWORD. Cannot be combined with REDIS_CLUSTER_NODES.
+    #[arg(long, env = "REDIS_SENTINELS", value_delimiter = ',', value_parser = sentinel_address)]
+    pub redis_sentinels: Vec<String>,
+
+    /// The name the sentinels monitor the master under (used with REDIS_SENTINELS).
+    #[arg(long, env = "REDIS_SENTINEL_MASTER", default_value = "mymaster", value_parser = not_empty)]
+    pub redis_sentinel_master: String,
+
+    /// The ACL user the nodes log in to the master as, with REDIS_PASSWORD (used with
+    /// REDIS_SENTINELS; unset: the `default` user). Elsewhere it goes in REDIS_URL.
+    #[arg(long, env = "REDIS_USERNAME")]
+    pub redis_username: Option<String>,
+
+    /// The master's password (`requirepass`, or the REDIS_USERNAME user's), used with
+    /// REDIS_SENTINELS; elsewhere it goes in REDIS_URL. Never logged.
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+
+    /// The sentinels' own password (their `requirepass`), if they have one. Never logged.
+    #[arg(long, env = "REDIS_SENTINEL_PASSWORD", hide_env_values = true)]
+    pub redis_sentinel_password: Option<String>,
 
     /// Browser origins allowed by CORS, comma-separated ("*" allows any). Same-origin
     /// requests (the client served by this server) never need an entry.
@@ -326,7 +354,15 @@ impl Settings {
                 false => format!("redis://{node}"),
             })
             .collect();
-        if nodes.is_empty() {
+        if !self.redis_sentinels.is_empty() {
+            RedisTarget::Sentinel(SentinelTarget {
+                sentinels: self.redis_sentinels.clone(),
+                master: self.redis_sentinel_master.clone(),
+                username: self.redis_username.clone(),
+                password: self.redis_password.clone(),
+                sentinel_password: self.redis_sentinel_password.clone(),
+            })
+        } else if nodes.is_empty() {
             RedisTarget::Standalone(self.redis_url.clone())
         } else {
             RedisTarget::Cluster(nodes)
@@ -372,6 +408,14 @@ impl Settings {
         self.metrics_listen_addr()?;
         self.api_keys()?;
         self.webhooks()?;
+        if !self.redis_sentinels.is_empty() && !self.redis_cluster_nodes.is_empty() {
+            return Err(
+                "--redis-sentinels (REDIS_SENTINELS) and --redis-cluster-nodes \
+                 (REDIS_CLUSTER_NODES) cannot both be set: Sentinel finds one master, a cluster \
+                 has its own failover"
+                    .to_owned(),
+            );
+        }
         if self.max_message_bytes as u64 >= self.max_payload_bytes {
             return Err(format!(
                 "--max-message-bytes (MAX_MESSAGE_BYTES, {}) must be below --max-payload-bytes \
@@ -457,6 +501,17 @@ impl std::fmt::Debug for Settings {
             .field("port", &self.port)
             .field("redis_url", &redact(&self.redis_url))
             .field("redis_cluster_nodes", &nodes)
+            .field("redis_sentinels", &self.redis_sentinels)
+            .field("redis_sentinel_master", &self.redis_sentinel_master)
+            .field("redis_username", &self.redis_username)
+            .field(
+                "redis_password",
+                &self.redis_password.as_ref().map(|_| "***"),
+            )
+            .field(
+                "redis_sentinel_password",
+                &self.redis_sentinel_password.as_ref().map(|_| "***"),
+            )
             .field("cors_origins", &self.cors_origins)
             .field("session_ttl_secs", &self.session_ttl_secs)
             .field("message_ttl_secs", &self.message_ttl_secs)

@@ -25,6 +25,11 @@ fn out_of_range_settings_refuse_to_start_naming_the_setting() {
         ("--jwt-leeway-secs", "3601"),
         ("--auth", "password"),
         ("--store-batch-delay-us", "10001"),
+        ("--redis-sentinels", "10.0.0.1"),
+        ("--redis-sentinels", "10.0.0.1:0"),
+        ("--redis-sentinels", "10.0.0.1:70000"),
+        ("--redis-sentinels", "redis://:pw@10.0.0.1:26379"),
+        ("--redis-sentinel-master", " "),
     ] {
         let refused = Settings::try_parse_from(["privmsg-server", &format!("{flag}={value}")])
             .expect_err("out of range");
@@ -180,4 +185,29 @@ fn api_keys_are_never_printed_and_a_short_one_is_refused_naming_api_key() {
     assert!(err.contains("API_KEY") && !err.contains("sh0rt"), "{err}");
     let none = Settings::parse_from(["privmsg-server"]);
     assert!(none.api_keys().expect("unset is fine").is_none());
+}
+
+#[test]
+fn sentinels_are_a_third_target_that_excludes_a_cluster() {
+    let settings = Settings::try_parse_from([
+        "privmsg-server",
+        "--redis-sentinels=10.0.0.1:26379, 10.0.0.2:26379",
+        "--redis-password=s3cret",
+    ])
+    .expect("sentinels parse");
+    let RedisTarget::Sentinel(target) = settings.redis_target() else {
+        panic!("a Sentinel target");
+    };
+    assert_eq!(target.sentinels, ["10.0.0.1:26379", "10.0.0.2:26379"]);
+    assert_eq!(target.master, "mymaster");
+    assert!(!format!("{settings:?}{target:?}").contains("s3cret"));
+
+    let both = Settings::try_parse_from([
+        "privmsg-server",
+        "--redis-sentinels=10.0.0.1:26379",
+        "--redis-cluster-nodes=10.0.0.2:7000",
+    ])
+    .expect("parses");
+    let refused = both.validate().expect_err("both refused");
+    assert!(refused.contains("REDIS_SENTINELS"), "{refused}");
 }

@@ -75,3 +75,28 @@ pub(super) fn history_on_connect(raw: &str) -> Result<HistoryOnConnect, String> 
             .map_err(|_| format!("{raw:?} is neither `all` nor a number of messages (0 or more)")),
     }
 }
+
+/// A sentinel's address, `host:port` (REDIS_SENTINELS): the port a number from 1 to 65535.
+pub(super) fn sentinel_address(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let (host, port) = raw
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{raw:?} is not host:port"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{raw:?}: the port is not a number from 1 to 65535"))?;
+    if host.is_empty() || port == 0 || host.contains('/') || host.contains('@') {
+        return Err(format!(
+            "{raw:?} is not host:port (passwords have settings of their own)"
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A name that is not empty (REDIS_SENTINEL_MASTER).
+pub(super) fn not_empty(raw: &str) -> Result<String, String> {
+    match raw.trim() {
+        "" => Err("must not be empty".to_owned()),
+        name => Ok(name.to_owned()),
+    }
+}

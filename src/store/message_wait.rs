@@ -10,7 +10,9 @@
 //! Known gaps: a history at its cap lost its oldest message to the refused message's trim
 //! (not put back); a contact made by a refused message stays (contacts are not waited for).
 
-use redis::{AsyncConnectionConfig, Client, Pipeline, Script, ScriptInvocation, Value};
+use redis::{
+    AsyncConnectionConfig, Client, Pipeline, ProtocolVersion, Script, ScriptInvocation, Value,
+};
 use std::time::Duration;
 
 use super::{
@@ -18,7 +20,10 @@ use super::{
     message_batch::{Appended, Job, answer, fail},
     replicas::{ReplicaStatus, WaitFor},
 };
-use crate::routing::Publication;
+use crate::{
+    routing::Publication,
+    store::{RedisTarget, SentinelTarget},
+};
 
 /// How long to connect to the master before the batch is refused.
 const CONNECT: Duration = Duration::from_secs(2);
@@ -42,23 +47,52 @@ pub enum Write {
     Added { key: String, member: String },
 }
 
+/// Where the waiter connects: the master at REDIS_URL, or the one the sentinels name when it
+/// connects (after a failover, the new one: a broken or READONLY connection is dropped and
+/// the next batch connects again).
+pub enum Master {
+    Url(Client),
+    Sentinel(SentinelTarget),
+}
+
+impl Master {
+    /// The master of a standalone Redis or of a Sentinel set (a cluster waits per key, with no
+    /// waiter: `messages::cluster`).
+    pub fn of(target: &RedisTarget) -> Result<Self, StoreError> {
+        match target {
+            RedisTarget::Standalone(url) => Ok(Self::Url(Client::open(url.as_str())?)),
+            RedisTarget::Sentinel(sentinels) => Ok(Self::Sentinel(sentinels.clone())),
+            RedisTarget::Cluster(_) => Err(StoreError::Refused(
+                "a Redis Cluster has no single master to wait on".to_owned(),
+            )),
+        }
+    }
+
+    async fn client(&self) -> Result<Client, StoreError> {
+        match self {
+            Self::Url(client) => Ok(client.clone()),
+            Self::Sentinel(target) => Ok(target.master(ProtocolVersion::RESP2).await?),
+        }
+    }
+}
+
 /// The batch task's own connection to the master and what it waits for.
 pub struct Waiter {
-    client: Client,
+    master: Master,
     conn: Option<redis::aio::MultiplexedConnection>,
     wait: WaitFor,
     status: ReplicaStatus,
 }
 
 impl Waiter {
-    /// A waiter that connects to `url` when its first batch comes.
-    pub fn new(url: &str, wait: WaitFor, status: ReplicaStatus) -> Result<Self, StoreError> {
-        Ok(Self {
-            client: Client::open(url)?,
+    /// A waiter that connects to `master` when its first batch comes.
+    pub fn new(master: Master, wait: WaitFor, status: ReplicaStatus) -> Self {
+        Self {
+            master,
             conn: None,
             wait,
             status,
-        })
+        }
     }
 
     async fn connection(&mut self) -> Result<redis::aio::MultiplexedConnection, StoreError> {
@@ -68,8 +102,7 @@ impl Waiter {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT))
             .set_response_timeout(Some(self.wait.timeout + SLACK));
-        let conn = self
-            .client
+        let conn = (self.master.client().await?)
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         self.conn = Some(conn.clone());

@@ -25,12 +25,12 @@ mod undo;
 pub mod users;
 
 pub use contacts::ContactStore;
-pub use message_wait::Waiter;
+pub use message_wait::{Master, Waiter};
 pub use messages::{MessageLimits, MessageLog, MessageStore, Record, Stored};
 pub use pages::Page;
 pub use presence::{Departure, PresenceStore, SocketTag};
 pub use read_marks::ReadMarkStore;
-pub use redis::{Conn, RedisKind, RedisPool, RedisTarget, load_scripts, ping};
+pub use redis::{Conn, RedisKind, RedisPool, RedisTarget, SentinelTarget, load_scripts, ping};
 pub use sessions::{SessionStore, UserEntry};
 pub use users::UserIndex;
 

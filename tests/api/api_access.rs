@@ -45,7 +45,9 @@ async fn a_short_key_refuses_to_start_naming_api_key_and_never_the_key() {
     let redis = TestRedis::start().await;
     let url = match &redis.target {
         privmsg::store::RedisTarget::Standalone(url) => url.clone(),
-        privmsg::store::RedisTarget::Cluster(_) => unreachable!("a standalone Redis"),
+        privmsg::store::RedisTarget::Cluster(_) | privmsg::store::RedisTarget::Sentinel(_) => {
+            unreachable!("a standalone Redis")
+        }
     };
     let child = Command::new(env!("CARGO_BIN_EXE_privmsg-server"))
         .env_clear()

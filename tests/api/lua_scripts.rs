@@ -34,6 +34,7 @@ async fn each_node(redis: &TestRedis) -> Vec<redis::aio::MultiplexedConnection> 
     let urls = match &redis.target {
         RedisTarget::Standalone(url) => vec![url.clone()],
         RedisTarget::Cluster(nodes) => nodes.clone(),
+        RedisTarget::Sentinel(_) => unreachable!("the suite's Redis is standalone or a cluster"),
     };
     let mut conns = Vec::new();
     for url in urls {

@@ -44,6 +44,7 @@ mod restart;
 mod routing;
 mod search;
 mod security;
+mod sentinel;
 mod slow_reader;
 mod store_batches;
 mod typing;

@@ -3,7 +3,10 @@
 //! timer on every command for the metrics.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -41,6 +44,7 @@ pub(super) enum Inner {
 pub(super) enum Lease {
     Standalone(deadpool_redis::Connection),
     Cluster(deadpool_redis::cluster::Connection),
+    Sentinel(super::sentinel::Lease),
 }
 
 impl Lease {
@@ -48,6 +52,7 @@ impl Lease {
         match self {
             Self::Standalone(conn) => Inner::Standalone((**conn).clone()),
             Self::Cluster(conn) => Inner::Cluster((**conn).clone()),
+            Self::Sentinel(conn) => Inner::Standalone((**conn).clone()),
         }
     }
 }
@@ -58,17 +63,40 @@ pub(super) struct Slot(Arc<SlotState>);
 
 #[derive(Default)]
 struct SlotState {
-    current: Mutex<Option<(Lease, Inner)>>,
+    /// The connection, and the count of lost connections of the pool when it was filled.
+    current: Mutex<Option<(Lease, Inner, u64)>>,
     /// Held while the slot is being filled, so that callers drawing an empty slot wait for one
     /// checkout instead of each taking a connection out of deadpool: with as many slots as the
     /// pool has connections, those extra checkouts would wait on connections held by slots.
     filling: tokio::sync::Mutex<()>,
+    /// Counts the connections of the pool found dropped (or on a Redis that is no longer the
+    /// master), shared by every slot of the pool: a slot filled before the last such loss is
+    /// filled again before use. When Redis dies or a failover demotes it, every connection to
+    /// it is dead, and each would otherwise fail one caller's command before being replaced.
+    lost: Arc<AtomicU64>,
 }
 
 impl Slot {
+    /// `count` slots that are emptied together when one finds its connection lost.
+    pub(super) fn family(count: usize) -> Arc<[Slot]> {
+        let lost = Arc::new(AtomicU64::new(0));
+        (0..count)
+            .map(|_| {
+                Slot(Arc::new(SlotState {
+                    lost: lost.clone(),
+                    ..SlotState::default()
+                }))
+            })
+            .collect()
+    }
+
     pub(super) fn current(&self) -> Option<Inner> {
         let slot = self.0.current.lock().ok()?;
-        slot.as_ref().map(|(_, inner)| inner.clone())
+        let lost = self.0.lost.load(Ordering::Acquire);
+        match slot.as_ref() {
+            Some((_, inner, filled)) if *filled >= lost => Some(inner.clone()),
+            _ => None,
+        }
     }
 
     /// The slot's connection, checked out with `checkout` when the slot is empty.
@@ -80,15 +108,27 @@ impl Slot {
         if let Some(inner) = self.current() {
             return Ok(inner);
         }
+        // A stale connection goes back to deadpool (whose recycle check discards it) before
+        // the checkout: the pool has no more connections than slots, so a slot holding it
+        // while waiting for another would wait for good once every slot is stale.
+        if let Ok(mut slot) = self.0.current.lock() {
+            *slot = None;
+        }
         let lease = checkout.await?;
         let inner = lease.inner();
+        let filled = self.0.lost.load(Ordering::Acquire);
         if let Ok(mut slot) = self.0.current.lock() {
-            *slot = Some((lease, inner.clone()));
+            *slot = Some((lease, inner.clone(), filled));
         }
         Ok(inner)
     }
 
-    fn discard(&self) {
+    /// Empties this slot; with `lost`, the connection is gone, and so, most likely, are the
+    /// pool's other ones to the same Redis: every slot is filled again before its next use.
+    fn discard(&self, lost: bool) {
+        if lost {
+            self.0.lost.fetch_add(1, Ordering::AcqRel);
+        }
         if let Ok(mut slot) = self.0.current.lock() {
             *slot = None;
         }
@@ -322,8 +362,10 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// Runs `call`; when the connection itself failed (not a command error), empties its slot so
-/// that the next caller gets a fresh connection.
+/// Runs `call`; when the connection itself failed (not a command error), or reaches a Redis
+/// that is no longer the master (READONLY: demoted by a failover, and back as a replica),
+/// empties its slot so that the next caller gets a fresh connection (through Sentinel, on the
+/// new master).
 async fn discard_if_broken<T>(
     slot: Slot,
     call: impl Future<Output = redis::RedisResult<T>>,
@@ -333,13 +375,13 @@ async fn discard_if_broken<T>(
     // redis-rs repairs it in the background, on its own backoff: after a whole-cluster outage
     // that was seen to last over 5 s past the cluster serving again (while the pub/sub
     // connection, replaced by us, was back). Discarded, the slot's next call opens a new one.
-    if let Err(err) = &result
-        && (err.is_io_error()
+    if let Err(err) = &result {
+        let lost = err.is_io_error()
             || err.is_connection_dropped()
-            || err.is_timeout()
-            || err.kind() == redis::ErrorKind::ClusterConnectionNotFound)
-    {
-        slot.discard();
+            || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly);
+        if lost || err.is_timeout() || err.kind() == redis::ErrorKind::ClusterConnectionNotFound {
+            slot.discard(lost);
+        }
     }
     result
 }

@@ -7,12 +7,14 @@ pub(crate) mod keys;
 mod pool;
 mod pubsub;
 pub(crate) mod scripts;
+mod sentinel;
 
 use std::time::Duration;
 
 pub use conn::{Conn, KeyWalk, ScanRoute, pacer};
 pub use pool::RedisPool;
 pub use pubsub::{ChannelMessage, PubSub, PubSubStatus};
+pub use sentinel::{SentinelTarget, SentinelWatch};
 
 use super::StoreError;
 
@@ -20,11 +22,13 @@ use super::StoreError;
 /// write that times out may still be performed, and a refusal must mean "not stored".
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where the data lives: one Redis, or the seed nodes of a Redis Cluster.
+/// Where the data lives: one Redis, the seed nodes of a Redis Cluster, or a master found
+/// through Redis Sentinel (a standalone Redis as far as the stores go).
 #[derive(Clone)]
 pub enum RedisTarget {
     Standalone(String),
     Cluster(Vec<String>),
+    Sentinel(SentinelTarget),
 }
 
 /// The kind of Redis a pool reaches ([`RedisPool::kind`]).
@@ -43,6 +47,7 @@ impl std::fmt::Debug for RedisTarget {
                 .debug_tuple("Cluster")
                 .field(&nodes.iter().map(|n| redact(n)).collect::<Vec<_>>())
                 .finish(),
+            Self::Sentinel(sentinel) => sentinel.fmt(f),
         }
     }
 }

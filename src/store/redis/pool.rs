@@ -21,6 +21,7 @@ use redis::AsyncConnectionConfig;
 use super::{
     RESPONSE_TIMEOUT, RedisKind, RedisTarget,
     conn::{Conn, Lease, Slot},
+    sentinel::{self, SentinelWatch},
 };
 use crate::{metrics::Metrics, store::StoreError};
 
@@ -31,16 +32,22 @@ pub struct RedisPool {
     /// One slot per connection of the pool; a slot is emptied when its connection fails.
     slots: Arc<[Slot]>,
     next: Arc<AtomicUsize>,
+    /// Through Sentinel: whether a sentinel answers (for `/readyz`).
+    sentinels: Option<SentinelWatch>,
 }
 
 #[derive(Clone)]
 enum Pool {
     Standalone(deadpool_redis::Pool),
     Cluster(cluster::Pool),
+    /// A standalone master found through Sentinel, looked up again for each new connection.
+    Sentinel(sentinel::Pool),
 }
 
 impl RedisPool {
     /// Builds the pool; connections open lazily, so a node can start before Redis answers.
+    /// Through Sentinel it also starts watching the sentinels, so it must be built on the
+    /// runtime then.
     pub fn new(target: &RedisTarget, size: usize, metrics: Metrics) -> anyhow::Result<Self> {
         // Settings refuse 0; one slot at the least keeps `get` from dividing by zero anyway.
         let size = size.max(1);
@@ -72,11 +79,25 @@ impl RedisPool {
                 config.pool = Some(limits);
                 Pool::Cluster(config.create_pool(Some(Runtime::Tokio1))?)
             }
+            RedisTarget::Sentinel(target) => {
+                let manager = sentinel::Manager::new(target.clone(), sentinel::connection_config());
+                Pool::Sentinel(
+                    sentinel::Pool::builder(manager)
+                        .config(limits)
+                        .runtime(Runtime::Tokio1)
+                        .build()?,
+                )
+            }
+        };
+        let sentinels = match target {
+            RedisTarget::Sentinel(target) => Some(SentinelWatch::start(target)),
+            _ => None,
         };
         Ok(Self {
             pool,
+            sentinels,
             metrics,
-            slots: (0..size).map(|_| Slot::default()).collect(),
+            slots: Slot::family(size),
             next: Arc::default(),
         })
     }
@@ -86,9 +107,14 @@ impl RedisPool {
     /// implementations of a verb.
     pub fn kind(&self) -> RedisKind {
         match self.pool {
-            Pool::Standalone(_) => RedisKind::Standalone,
+            Pool::Standalone(_) | Pool::Sentinel(_) => RedisKind::Standalone,
             Pool::Cluster(_) => RedisKind::Cluster,
         }
+    }
+
+    /// Through Sentinel: whether a sentinel answers now.
+    pub fn sentinels(&self) -> Option<&SentinelWatch> {
+        self.sentinels.as_ref()
     }
 
     /// The metrics its connections time their commands in.
@@ -108,6 +134,7 @@ impl RedisPool {
             Ok::<_, StoreError>(match &self.pool {
                 Pool::Standalone(pool) => Lease::Standalone(pool.get().await?),
                 Pool::Cluster(pool) => Lease::Cluster(pool.get().await?),
+                Pool::Sentinel(pool) => Lease::Sentinel(pool.get().await?),
             })
         };
         let inner = slot.get_or_fill(checkout).await?;

@@ -9,6 +9,7 @@ mod process;
 mod receiver;
 mod redis_server;
 mod replica;
+mod sentinel;
 mod stored;
 mod traces;
 mod wait;
@@ -22,6 +23,7 @@ pub use process::NodeProcess;
 pub use receiver::{Received, Receiver};
 pub use redis_server::TestRedis;
 pub use replica::{TestReplica, connected_replicas};
+pub use sentinel::{SentinelSet, unreachable_sentinels};
 pub use stored::conversation_key;
 pub use traces::Trace;
 pub use wait::{eventually, eventually_within};
@@ -102,6 +104,10 @@ pub fn test_settings(redis: &TestRedis) -> Settings {
     match &redis.target {
         RedisTarget::Standalone(url) => settings.redis_url = url.clone(),
         RedisTarget::Cluster(nodes) => settings.redis_cluster_nodes = nodes.clone(),
+        RedisTarget::Sentinel(set) => {
+            settings.redis_sentinels = set.sentinels.clone();
+            settings.redis_sentinel_master = set.master.clone();
+        }
     }
     settings.client_dir = "/nonexistent".into();
     // Each node its own metrics port, so that tests running side by side never collide.

@@ -72,6 +72,9 @@ impl NodeProcess {
         match &redis.target {
             RedisTarget::Standalone(url) => command.env("REDIS_URL", url),
             RedisTarget::Cluster(nodes) => command.env("REDIS_CLUSTER_NODES", nodes.join(",")),
+            RedisTarget::Sentinel(set) => command
+                .env("REDIS_SENTINELS", set.sentinels.join(","))
+                .env("REDIS_SENTINEL_MASTER", &set.master),
         };
         let mut child = command.spawn().expect("the server binary starts");
         let stdout = child.stdout.take().expect("piped stdout");

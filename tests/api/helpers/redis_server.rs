@@ -76,7 +76,7 @@ impl TestRedis {
         panic!("could not start a TLS redis-server");
     }
 
-    async fn spawn_standalone(extra: &[&str]) -> Self {
+    pub(super) async fn spawn_standalone(extra: &[&str]) -> Self {
         // The free port can be taken between the probe and redis-server's bind: try a few.
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -103,6 +103,15 @@ impl TestRedis {
                 terminate(pid);
             }
             let _ = process.wait().await;
+        }
+    }
+
+    /// Kills the standalone server with SIGKILL (a crash: nothing flushed, no goodbye to its
+    /// replicas), and returns once it has exited, so that its port is free for
+    /// [`TestRedis::restart`].
+    pub async fn crash(&mut self) {
+        for mut process in self.processes.drain(..) {
+            let _ = process.kill().await;
         }
     }
 

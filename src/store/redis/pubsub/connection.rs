@@ -1,5 +1,5 @@
-//! One pub/sub connection, to a standalone Redis or to a Redis Cluster (sharded pub/sub), and
-//! the commands that differ between the two.
+//! One pub/sub connection, to a standalone Redis (perhaps found through Sentinel) or to a Redis
+//! Cluster (sharded pub/sub), and the commands that differ between the two.
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,7 +14,7 @@ use redis::{
 };
 
 use super::{Flavor, routes::Routes};
-use crate::store::redis::{RESPONSE_TIMEOUT, RedisTarget};
+use crate::store::redis::{RESPONSE_TIMEOUT, RedisTarget, sentinel::is_master};
 
 /// How many commands the cluster connection retries on its own. Few: a command that fails is
 /// the health check's signal (it repairs the connection), and each retry after a lost node
@@ -26,6 +26,12 @@ pub(super) enum Connection {
     Standalone(ConnectionManager),
     /// Sharded pub/sub: SSUBSCRIBE / SPUBLISH, each channel on the master that owns its slot.
     Cluster(ClusterConnection),
+    /// The master Sentinel named when the connection was opened; `None` when none could be
+    /// found then (the node started while no sentinel or master answered): every command fails
+    /// until the health check replaces it. Each check also asks `ROLE`, so that a connection
+    /// to a master demoted by a failover is replaced, not left subscribed on a replica that
+    /// never hears what the other nodes publish on the new master.
+    Sentinel(Option<ConnectionManager>),
 }
 
 impl Connection {
@@ -58,6 +64,16 @@ impl Connection {
                 let client = redis::Client::open(resp3(url)?)?;
                 Self::Standalone(ConnectionManager::new_with_config(client, config).await?)
             }
+            (RedisTarget::Sentinel(sentinel), _) => {
+                let client = sentinel.master(ProtocolVersion::RESP3).await?;
+                // A master that is gone fails the commands at once instead of holding them
+                // while the manager dials it again with backoff (its checks would only time
+                // out, for seconds): the health check then opens a connection on the master
+                // the sentinels name now.
+                let config = config.set_number_of_retries(0);
+                let manager = ConnectionManager::new_with_config(client, config).await?;
+                Self::Sentinel(Some(manager))
+            }
             (RedisTarget::Cluster(nodes), Flavor::Classic) => {
                 Self::Standalone(one_of(nodes, generation, config).await?)
             }
@@ -81,7 +97,7 @@ impl Connection {
     /// Subscribes to `channels`; returns once Redis confirmed every one.
     pub(super) async fn subscribe(&self, channels: &[String]) -> RedisResult<()> {
         match self {
-            Self::Standalone(conn) => conn.clone().subscribe(channels).await,
+            Self::Standalone(_) | Self::Sentinel(_) => self.single()?.subscribe(channels).await,
             Self::Cluster(conn) => {
                 per_channel(
                     conn,
@@ -95,7 +111,7 @@ impl Connection {
 
     pub(super) async fn unsubscribe(&self, channels: &[String]) -> RedisResult<()> {
         match self {
-            Self::Standalone(conn) => conn.clone().unsubscribe(channels).await,
+            Self::Standalone(_) | Self::Sentinel(_) => self.single()?.unsubscribe(channels).await,
             Self::Cluster(conn) => {
                 per_channel(conn, channels, |mut c, ch| async move {
                     c.sunsubscribe(ch).await
@@ -107,7 +123,9 @@ impl Connection {
 
     pub(super) async fn publish(&self, channel: &str, payload: &[u8]) -> RedisResult<()> {
         match self {
-            Self::Standalone(conn) => conn.clone().publish(channel, payload).await,
+            Self::Standalone(_) | Self::Sentinel(_) => {
+                self.single()?.publish(channel, payload).await
+            }
             Self::Cluster(conn) => conn.clone().spublish(channel, payload).await,
         }
     }
@@ -116,9 +134,9 @@ impl Connection {
     pub(super) async fn subscribers(&self, channel: &str) -> RedisResult<u16> {
         let mut numsub = redis::cmd("PUBSUB");
         let (_, count): (String, u16) = match self {
-            Self::Standalone(conn) => {
+            Self::Standalone(_) | Self::Sentinel(_) => {
                 numsub.arg("NUMSUB").arg(channel);
-                numsub.query_async(&mut conn.clone()).await?
+                numsub.query_async(&mut self.single()?).await?
             }
             Self::Cluster(conn) => {
                 numsub.arg("SHARDNUMSUB").arg(channel);
@@ -136,8 +154,14 @@ impl Connection {
         let mut info = redis::cmd("CLIENT");
         info.arg("INFO");
         match self {
-            Self::Standalone(conn) => {
-                let text: String = info.query_async(&mut conn.clone()).await?;
+            Self::Standalone(_) | Self::Sentinel(_) => {
+                let mut conn = self.single()?;
+                if let Self::Sentinel(_) = self
+                    && !is_master(&mut conn).await?
+                {
+                    return Err(unexpected("no longer the master (failover)"));
+                }
+                let text: String = info.query_async(&mut conn).await?;
                 count_field(&text, "sub")
             }
             Self::Cluster(conn) => {
@@ -154,6 +178,17 @@ impl Connection {
                 }
                 Ok(total)
             }
+        }
+    }
+}
+
+impl Connection {
+    /// The connection to one Redis (standalone, or the master Sentinel named).
+    fn single(&self) -> RedisResult<ConnectionManager> {
+        match self {
+            Self::Standalone(conn) | Self::Sentinel(Some(conn)) => Ok(conn.clone()),
+            Self::Sentinel(None) => Err(unexpected("no Redis master found through Sentinel")),
+            Self::Cluster(_) => Err(unexpected("a cluster connection has no single node")),
         }
     }
 }

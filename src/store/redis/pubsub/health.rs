@@ -2,7 +2,9 @@
 //! connection reports trouble), Redis is asked how many channels this node's connection holds
 //! (`CLIENT INFO`, on every master of a cluster). Fewer than the node needs, and every wanted
 //! channel is subscribed again; still failing after [`REBUILD_AFTER`], a cluster connection is
-//! replaced by a new one, built on the cluster's current topology.
+//! replaced by a new one, built on the cluster's current topology (through Sentinel: on the
+//! master the sentinels name now; a check there also fails while the connection's Redis is no
+//! longer the master).
 //!
 //! Why not trust the client library: after a whole cluster restarts, its resubscriptions can
 //! fail (the cluster refuses them until it is whole again) and are not retried; a master that
@@ -211,16 +213,16 @@ async fn rebuild(shared: &Shared) -> bool {
     let _changing = shared.changing.lock().await;
     match timeout(CONNECT_TIMEOUT, shared.reconnect()).await {
         Ok(Ok(())) => {
-            tracing::info!("pub/sub: replaced the cluster connection");
+            tracing::info!("pub/sub: replaced the connection (new topology or master)");
             shared.repairs.with_label_values(&["reconnect"]).inc();
             true
         }
         Ok(Err(err)) => {
-            tracing::debug!(%err, "cannot open a new cluster connection yet");
+            tracing::debug!(%err, "cannot open a new pub/sub connection yet");
             false
         }
         Err(_) => {
-            tracing::debug!("opening a new cluster connection timed out");
+            tracing::debug!("opening a new pub/sub connection timed out");
             false
         }
     }

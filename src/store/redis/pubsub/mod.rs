@@ -119,7 +119,16 @@ impl PubSub {
         meters: Meters,
     ) -> anyhow::Result<Self> {
         let routes = Arc::new(routes);
-        let conn = Connection::open(target, flavor, &routes, routes.generation()).await?;
+        let conn = match Connection::open(target, flavor, &routes, routes.generation()).await {
+            Ok(conn) => conn,
+            // Started while no sentinel (or no master) answers: the node starts anyway, not
+            // ready, and the health check connects once the sentinels name a master.
+            Err(err) if matches!(target, RedisTarget::Sentinel(_)) => {
+                tracing::warn!(%err, "no Redis master found through Sentinel yet");
+                Connection::Sentinel(None)
+            }
+            Err(err) => return Err(err.into()),
+        };
         let shared = Arc::new(Shared {
             target: target.clone(),
             flavor,
@@ -241,9 +250,12 @@ impl Shared {
     }
 
     /// On a cluster: a sharded connection is rebuilt on a fresh topology, a classic one on
-    /// another node.
+    /// another node. Through Sentinel: on the master the sentinels name now.
     fn can_rebuild(&self) -> bool {
-        matches!(self.target, RedisTarget::Cluster(_))
+        matches!(
+            self.target,
+            RedisTarget::Cluster(_) | RedisTarget::Sentinel(_)
+        )
     }
 
     /// Opens a new connection and puts it in place of the current one, which is dropped (its
