@@ -1,6 +1,8 @@
 //! Checked types: untrusted input is parsed into these at the edge, and code past the edge
 //! trusts them.
 
+mod block;
+mod change;
 mod ids;
 mod message;
 mod page;
@@ -10,6 +12,8 @@ mod session;
 mod typing;
 mod username;
 
+pub use block::{BlockRefusal, parse_target as block_target};
+pub use change::{ChangeRefusal, MessageChange};
 pub use ids::{SessionId, UserId};
 pub use message::{Message, MessageContent, OutgoingMessage, Refusal};
 pub use page::{

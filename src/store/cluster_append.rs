@@ -93,14 +93,15 @@ impl TakeBack {
 /// have dropped is not known, so not put back. With `wait` (REDIS_WAIT_REPLICAS), each key's
 /// commands end with a `WAIT` (on the same connection to its master: redis-rs routes a
 /// pipeline by its first keyed command), and a key its replicas did not confirm fails the
-/// message like a refused write.
+/// message like a refused write. Answers the first reply of each write (the append's), in
+/// order.
 pub async fn append_all(
     undos: &Undos,
     busy: Busy,
     conn: &Conn,
     writes: Vec<HistoryWrites>,
     wait: Option<WaitFor>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Value>, StoreError> {
     let (cmds, take_backs): (Vec<_>, Vec<_>) =
         writes.into_iter().map(|w| (w.cmds, w.take_back)).unzip();
     let outcomes = join_all(
@@ -111,6 +112,7 @@ pub async fn append_all(
     let mut failure = None;
     let mut late = false;
     let mut removals = Vec::with_capacity(take_backs.len());
+    let mut firsts = Vec::with_capacity(take_backs.len());
     for (outcome, take_back) in outcomes.into_iter().zip(take_backs) {
         match outcome {
             Ok(Ok(replies)) => {
@@ -118,6 +120,7 @@ pub async fn append_all(
                 if let Some(Err(err)) = wait.map(|wait| wait.confirmed(replies.last())) {
                     failure = failure.or(Some(err));
                 }
+                firsts.push(replies.into_iter().next().unwrap_or(Value::Nil));
             }
             Ok(Err(err)) => {
                 failure = failure.or(Some(err));
@@ -130,7 +133,7 @@ pub async fn append_all(
         }
     }
     if failure.is_none() && !late {
-        return Ok(());
+        return Ok(firsts);
     }
     undos.undo(busy, removals, late);
     Err(failure.unwrap_or_else(timed_out))

@@ -35,6 +35,8 @@ pub struct Deferred {
     /// Published first, when the message made the recipient a contact of the sender.
     pub introduction: Option<Publication>,
     pub message: Publication,
+    /// The sender's own channel: the only one a message the recipient blocked goes on.
+    pub sender_channel: String,
     /// Its writes, as `(key, entry)`: removed again when the replicas do not confirm.
     pub writes: Vec<Write>,
 }
@@ -189,8 +191,11 @@ async fn publish(
             continue;
         };
         let introduction = deferred.introduction.as_ref().filter(|_| *answer == 1);
+        // 2: the recipient blocked the sender (store_messages.lua): the sender's tabs only.
+        let only = (*answer == 2).then_some(deferred.sender_channel.as_str());
         for publication in introduction.into_iter().chain([&deferred.message]) {
-            for channel in publication.channels.iter().chain(&publication.unless_alone) {
+            let channels = publication.channels.iter().chain(&publication.unless_alone);
+            for channel in channels.filter(|channel| only.is_none_or(|only| *channel == only)) {
                 pipe.cmd("PUBLISH")
                     .arg(channel)
                     .arg(&publication.payload)

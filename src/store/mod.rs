@@ -7,8 +7,9 @@
 //! - `messages:{userID}`: list of JSON messages, RPUSH / LRANGE, with TTL;
 //! - extensions: `privmsg:user:{userID}` and `privmsg:usernames` ([`users`]),
 //!   `privmsg:contacts:{userID}` ([`contacts`]), the presence fields and node keys ([`presence`]), the conversation
-//!   indexes `privmsg:conversation:{a}:{b}` ([`pages`]) and the read marks `privmsg:read:{userID}`.
+//!   indexes `privmsg:conversation:{a}:{b}` ([`pages`]) and the read marks `privmsg:read:{userID}`, the block lists `privmsg:blocks:…` ([`blocks`]).
 
+mod blocks;
 mod cluster_append;
 mod cluster_batch;
 mod contacts;
@@ -24,9 +25,10 @@ mod sessions;
 mod undo;
 pub mod users;
 
+pub use blocks::{BlockStore, Blocked};
 pub use contacts::ContactStore;
 pub use message_wait::{Master, Waiter};
-pub use messages::{MessageLimits, MessageLog, MessageStore, Record, Stored};
+pub use messages::{Found, MessageLimits, MessageLog, MessageStore, Record, Stored};
 pub use pages::Page;
 pub use presence::{Departure, PresenceStore, SocketTag};
 pub use read_marks::ReadMarkStore;

@@ -32,6 +32,8 @@ mod limits;
 mod lua_scripts;
 mod memory;
 mod messaging;
+mod moderation;
+mod moderation_edits;
 mod nginx;
 mod outage;
 mod pages;

@@ -74,6 +74,7 @@ impl StandaloneLog {
             .arg(as_in_json(me))
             .arg(as_in_json(with))
             .arg(self.limits.history_ttl.as_secs())
+            .arg(self.limits.cap)
             .invoke_async::<i64>(&mut conn)
             .await?;
         Ok(())
@@ -92,6 +93,7 @@ impl StandaloneLog {
         let appended = self.batches.store(part.keys, part.args, deferred).await?;
         Ok(Stored {
             introduced: appended.answer == 1,
+            blocked: appended.answer == 2,
             published: appended.published,
         })
     }
@@ -122,6 +124,7 @@ fn deferred(
     Box::new(Deferred {
         introduction: introduction.cloned(),
         message: message.clone(),
+        sender_channel: keys::user_channel(record.from),
         writes,
     })
 }
@@ -152,6 +155,11 @@ impl Part {
         part.keys.extend(parties.into_iter().map(keys::messages));
         part.keyed("index", record.index_key(), record.id);
         part.channels("channel", message);
+        if record.from != record.to {
+            // The block check, in the message's own call (`store_messages.lua`).
+            part.keyed("blocks", keys::blocks(record.to), record.from);
+            part.pair("sender_channel", keys::user_channel(record.from));
+        }
         for job in record.webhooks {
             let value = format!("{} {}", job.due_ms, job.member);
             part.keyed("webhook", keys::WEBHOOKS.to_owned(), &value);
@@ -248,7 +256,7 @@ mod tests {
         assert_eq!(
             text(&part),
             [
-                "6",
+                "8",
                 "json",
                 "{}",
                 "envelope",
@@ -261,6 +269,10 @@ mod tests {
                 "ch:b",
                 "channel_unless_alone",
                 "ch:a",
+                "blocks",
+                "a",
+                "sender_channel",
+                keys::user_channel("a").as_str(),
             ]
         );
         assert_eq!(
@@ -268,15 +280,16 @@ mod tests {
             [
                 keys::messages("a"),
                 keys::messages("b"),
-                keys::conversation("a", "b")
+                keys::conversation("a", "b"),
+                keys::blocks("b"),
             ]
         );
 
         let introduction = announcement("hello", &[("ch:b", false)]);
         let part = Part::of(&record, &message, Some(&introduction)).expect("a part");
-        assert_eq!(text(&part)[0], "10");
+        assert_eq!(text(&part)[0], "12");
         assert_eq!(
-            text(&part)[13..],
+            text(&part)[17..],
             [
                 "sender_contacts",
                 "b",
@@ -288,6 +301,6 @@ mod tests {
                 "ch:b"
             ]
         );
-        assert_eq!(part.keys[3..], [keys::contacts("a"), keys::contacts("b")]);
+        assert_eq!(part.keys[4..], [keys::contacts("a"), keys::contacts("b")]);
     }
 }
