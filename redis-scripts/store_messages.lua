@@ -11,7 +11,8 @@
 -- KEYS     for each message in turn, the keys its pairs below name, in the order of its pairs:
 --          messages:{userID} for `histories` (its value says how many), then
 --          privmsg:conversation:{a}:{b} for `index`, privmsg:contacts:{userID} for
---          `sender_contacts` and `recipient_contacts`, privmsg:webhooks for each `webhook`
+--          `sender_contacts` and `recipient_contacts`, privmsg:webhooks for each `webhook`,
+--          privmsg:blocks:{...} (the recipient's block list) for `blocks`
 -- ARGV[1]  the most messages a history keeps (oldest trimmed first; an index, up to 64 more)
 -- ARGV[2]  a history's (and an index's) time to live, in seconds
 -- ARGV[3]  a contact set's time to live, in seconds
@@ -35,6 +36,13 @@
 --                              not hold the sender
 --          introduce           a channel to publish it on (the recipient's);
 --          introduce_unless_alone  one, only when another client subscribes to it too
+--          blocks              key: the recipient's block list (keys::blocks); value: the
+--                              sender's userID. When the list holds the sender, the message
+--                              goes to the sender's history only (the first of `histories`):
+--                              no recipient history, index, recipient contact, introduction
+--                              or webhook, and it is published only on `sender_channel`
+--          sender_channel      the sender's own channel (one of the `channel` pairs): the one a
+--                              blocked message is still published on, for the sender's tabs
 --          webhook             key: the webhook queue (a sorted set); value: "<due ms> <job>",
 --                              a delivery queued with the message, so that a stored message
 --                              always has its webhooks (src/webhooks/); one pair each
@@ -46,7 +54,8 @@
 -- message in the history.
 --
 -- Returns one entry per message: 1 when it made the recipient a contact of the sender (the
--- introduction was published), 0 otherwise, or the error's text (a string, not an error reply,
+-- introduction was published), 2 when the recipient blocked the sender (stored in the
+-- sender's history only), 0 otherwise, or the error's text (a string, not an error reply,
 -- which would fail the whole batch for the client). A write that fails (a key of another type)
 -- undoes that message's writes before it, and nothing of it is published, so a refused message
 -- is neither stored nor delivered. An unknown name fails the whole call (a server bug).
@@ -62,10 +71,13 @@ end
 -- Publishes `payload` on the channels of the pairs `first`..`last` named `plain` or
 -- `unless_alone`, in their order; an `unless_alone` one only when another client subscribes
 -- to it too.
-local function publish(first, last, plain, unless_alone, payload)
+-- With `only`, only on that channel.
+local function publish(first, last, plain, unless_alone, payload, only)
   for p = first, last, 2 do
     local name, channel = ARGV[p], ARGV[p + 1]
-    if name == plain
+    if only and channel ~= only then
+      -- the recipient's channel of a blocked message
+    elseif name == plain
         or (name == unless_alone and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 1) then
       redis.call('PUBLISH', channel, payload)
     end
@@ -77,7 +89,8 @@ end
 -- Returns its result and where the next message's keys start.
 local function store(first, last, k)
   local json, envelope, history1, history2, index, id, introduction
-  local sender_set, sender_peer, recipient_set, recipient_peer
+  local sender_set, sender_peer, recipient_set, recipient_peer, own_channel
+  local blocked = false
   -- Key, then value, of each webhook pair: a table only for a message that has some.
   local webhooks
   for p = first, last, 2 do
@@ -100,6 +113,11 @@ local function store(first, last, k)
       recipient_set, recipient_peer, k = KEYS[k], value, k + 1
     elseif name == 'introduction' then
       introduction = value
+    elseif name == 'blocks' then
+      blocked = redis.call('SISMEMBER', KEYS[k], value) == 1
+      k = k + 1
+    elseif name == 'sender_channel' then
+      own_channel = value
     elseif name == 'webhook' then
       webhooks = webhooks or {}
       webhooks[#webhooks + 1] = KEYS[k]
@@ -111,6 +129,11 @@ local function store(first, last, k)
     end
   end
 
+  if blocked then
+    -- Kept for the sender alone: the recipient's writes and everything that would reach it
+    -- are dropped here, with no round trip of their own.
+    history2, index, recipient_set, webhooks = nil, nil, nil, nil
+  end
   local pushed, member, sender_added, recipient_added = 0, nil, false, false
   local queued = 0
   local function undo(err)
@@ -204,6 +227,10 @@ local function store(first, last, k)
   -- The recipient did not have the sender: introduced, first, on the same channels.
   if recipient_added then
     publish(first, last, 'introduce', 'introduce_unless_alone', introduction)
+  end
+  if blocked then
+    publish(first, last, 'channel', 'channel_unless_alone', envelope .. json, own_channel or '')
+    return 2, k
   end
   publish(first, last, 'channel', 'channel_unless_alone', envelope .. json)
   return recipient_added and 1 or 0, k

@@ -27,7 +27,9 @@ fn session(id: &str, name: &str) -> Session {
 fn users(directory: &Directory, me: &Session, history: &[Message]) -> Value {
     let marks = ReadMarks::default();
     let read = ReadView::new(&marks, history, me.user_id.as_str());
-    let json = directory.with_users(me, history, &read, |users| serde_json::to_string(users));
+    let json = directory.with_users(me, history, &read, &Default::default(), |users| {
+        serde_json::to_string(users)
+    });
     let mut users: Vec<Value> = serde_json::from_str(&json.expect("encodes")).expect("valid JSON");
     users.sort_by_key(|u| u["userID"].as_str().map(str::to_owned));
     Value::Array(users)

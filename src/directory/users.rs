@@ -7,7 +7,7 @@
 //! string first and handing that to the emit copied every `users` twice (hundreds of KB per
 //! connect with thousands of users; a profile's 5 % of a join storm, in BENCHMARKS.md).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Serialize, Serializer, ser::SerializeSeq};
 
@@ -22,11 +22,13 @@ impl Directory {
     /// every user in the directory, each with its conversation with `me`, and `me` itself from
     /// its session (connected, whether or not the directory has heard of it yet). The
     /// directory is read-locked while `send` runs, so `send` must not wait on anything.
+    /// The users `me` blocked (`blocked`) carry `blocked: true`.
     pub fn with_users<R>(
         &self,
         me: &Session,
         history: &[Message],
         read: &ReadView<'_>,
+        blocked: &HashSet<String>,
         send: impl FnOnce(&Users<'_>) -> R,
     ) -> R {
         let mine = me.user_id.as_str();
@@ -43,6 +45,7 @@ impl Directory {
             me,
             by_peer: &by_peer,
             read,
+            blocked,
         })
     }
 }
@@ -53,6 +56,7 @@ pub struct Users<'a> {
     me: &'a Session,
     by_peer: &'a HashMap<&'a str, Vec<&'a Message>>,
     read: &'a ReadView<'a>,
+    blocked: &'a HashSet<String>,
 }
 
 impl Users<'_> {
@@ -73,12 +77,14 @@ impl Serialize for Users<'_> {
             messages: self.conversation(me.as_str()),
             unread: Some(self.read.unread(me.as_str())),
             read_up_to: None,
+            blocked: false,
         })?;
         for (user_id, entry) in &self.state.entries {
             if user_id == me {
                 continue;
             }
-            match self.by_peer.contains_key(user_id.as_str()) {
+            let blocked = self.blocked.contains(user_id.as_str());
+            match blocked || self.by_peer.contains_key(user_id.as_str()) {
                 true => seq.serialize_element(&UserEvent {
                     user_id,
                     username: &entry.username,
@@ -86,6 +92,7 @@ impl Serialize for Users<'_> {
                     messages: self.conversation(user_id.as_str()),
                     unread: Some(self.read.unread(user_id.as_str())),
                     read_up_to: self.read.read_up_to(user_id.as_str()),
+                    blocked,
                 })?,
                 // A `RawValue` serializes as its text, copied.
                 false => seq.serialize_element(&*entry.json)?,

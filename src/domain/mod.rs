@@ -1,6 +1,7 @@
 //! Checked types: untrusted input is parsed into these at the edge, and code past the edge
 //! trusts them.
 
+mod block;
 mod ids;
 mod message;
 mod page;
@@ -10,6 +11,7 @@ mod session;
 mod typing;
 mod username;
 
+pub use block::{BlockRefusal, parse_target as block_target};
 pub use ids::{SessionId, UserId};
 pub use message::{Message, MessageContent, OutgoingMessage, Refusal};
 pub use page::{

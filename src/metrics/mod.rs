@@ -67,6 +67,11 @@ pub struct Metrics {
     pub sweep_failures: IntCounter,
     /// `typing` events, by result: `forwarded`, or the refusal's reason (`rate_limited`...).
     pub typing: IntCounterVec,
+    /// Moderation (`block user`, `unblock user`, `delete message`, `edit message`), by action:
+    /// `block`, `unblock`, `message_blocked` (a message kept for its sender alone),
+    /// `typing_blocked`, `delete`, `edit`, or `<event>_refused_<reason>` (`block_refused_too_many`:
+    /// a block list at its limit).
+    pub moderation: IntCounterVec,
     /// Refused messages removed again from the histories they had reached (Redis Cluster,
     /// where a message's two histories sit on different masters), by when: `at_once`,
     /// `later` (after the cluster served again); or left there: `given_up` (refused for 10
@@ -235,6 +240,11 @@ impl Metrics {
                 &["result"],
             )
             .expect("valid metric"),
+            moderation: IntCounterVec::new(
+                Opts::new("moderation_total", "Moderation actions and refusals, by action"),
+                &["action"],
+            )
+            .expect("valid metric"),
             messages_undone: IntCounterVec::new(
                 Opts::new(
                     "messages_undone_total",
@@ -295,7 +305,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 30] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 31] = [
             Box::new(self.sockets.clone()),
             Box::new(self.users_online.clone()),
             Box::new(self.messages_accepted.clone()),
@@ -319,6 +329,7 @@ impl Metrics {
             Box::new(self.payload_bytes_decoded.clone()),
             Box::new(self.sweep_failures.clone()),
             Box::new(self.typing.clone()),
+            Box::new(self.moderation.clone()),
             Box::new(self.messages_undone.clone()),
             Box::new(self.message_undos_pending.clone()),
             Box::new(self.presence_repairs.clone()),
@@ -340,6 +351,11 @@ impl Metrics {
         if let Err(err) = self.registry.register(collector) {
             tracing::error!(%err, "cannot register a metric");
         }
+    }
+
+    /// Counts one moderation action (see [`Metrics::moderation`]).
+    pub fn moderation(&self, action: &str) {
+        self.moderation.with_label_values(&[action]).inc();
     }
 
     /// Accounts for what an emit of `event` could not do, in one place whoever emits: sockets

@@ -113,7 +113,7 @@ impl All {
         let read = ReadView::new(&own.marks, &own.history, me);
         let history = on_connect_only(own.history, session, state);
         self.directory
-            .with_users(session, &history, &read, |users| {
+            .with_users(session, &history, &read, &own.blocked, |users| {
                 socket.emit("users", users)
             })
             .ok();
@@ -126,16 +126,21 @@ impl All {
         session: &Session,
         state: &AppState,
     ) -> Result<OwnHistory, UsersError> {
-        let (loaded, history, marks) = tokio::join!(
+        let (loaded, history, marks, blocked) = tokio::join!(
             self.directory.wait_loaded(LOAD_WAIT),
             state.messages.for_user(&session.user_id),
             state.read_marks.of(&session.user_id),
+            state.blocks.of(session.user_id.as_str()),
         );
-        let (history, marks) = (history?, marks?);
+        let (history, marks, blocked) = (history?, marks?, blocked?);
         if !loaded {
             return Err(UsersError::NotLoaded);
         }
-        Ok(OwnHistory { history, marks })
+        Ok(OwnHistory {
+            history,
+            marks,
+            blocked,
+        })
     }
 
     /// Drops an erased user from this node's directory.
@@ -191,8 +196,9 @@ impl All {
     }
 }
 
-/// What `users` takes from Redis: this user's history and read marks.
+/// What `users` takes from Redis: this user's history, read marks and block list.
 struct OwnHistory {
     history: Vec<Message>,
     marks: ReadMarks,
+    blocked: std::collections::HashSet<String>,
 }

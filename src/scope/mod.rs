@@ -29,7 +29,7 @@ use crate::{
     settings::{Settings, UsersScope},
     socket::{AppState, send::Sender},
     store::{
-        ContactStore, Record, RedisPool,
+        ContactStore, Record, RedisPool, Stored,
         redis::{ChannelMessage, PubSub},
     },
 };
@@ -135,13 +135,14 @@ impl Scope {
     /// of either user (in the `contacts` scope, making the two users contacts, and introducing
     /// `sender` first to this node's sockets of the recipient, through `local`); the caller
     /// then emits it to this node's sockets. Needs no socket: the API sends through it too.
+    /// Answers whether the recipient blocked the sender (then it is the sender's alone).
     pub async fn store_message<A: Adapter>(
         &self,
         local: &BroadcastOperators<A>,
         sender: &Sender<'_>,
         state: &AppState,
         record: &Record<'_>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Kept, Refusal> {
         match self {
             Self::All(_) => store_and_publish(state, record).await,
             Self::Contacts(contacts) => contacts.store_message(local, sender, state, record).await,
@@ -162,7 +163,7 @@ impl Scope {
 /// of either user: every message in the `all` scope, a note to oneself in `contacts` (it makes
 /// no contact). Stored before it is forwarded, so whatever a client is shown is also in the
 /// history; a failed forward is not a lost message: the recipient finds it in its history.
-async fn store_and_publish(state: &AppState, record: &Record<'_>) -> Result<(), Refusal> {
+async fn store_and_publish(state: &AppState, record: &Record<'_>) -> Result<Kept, Refusal> {
     let (from, to) = (record.from, record.to);
     let users: &[&str] = if from == to { &[to] } else { &[to, from] };
     let publication = state
@@ -176,9 +177,30 @@ async fn store_and_publish(state: &AppState, record: &Record<'_>) -> Result<(), 
             tracing::error!(error = ?err, "cannot store a message");
             Refusal::StorageUnavailable
         })?;
-    match stored {
-        Ok(()) => state.metrics.messages_delivered.inc(),
-        Err(err) => state.metrics.adapter_error("private message", &err),
+    Ok(Kept::from_stored(stored, state))
+}
+
+/// Where a stored message was kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// In both histories (once for a note to oneself), for both users.
+    Both,
+    /// The recipient blocked the sender: in the sender's history only, for the sender alone.
+    SenderOnly,
+}
+
+impl Kept {
+    /// Counts what storing did, and says where the message was kept.
+    fn from_stored(stored: Stored, state: &AppState) -> Self {
+        match stored.published {
+            Ok(()) => state.metrics.messages_delivered.inc(),
+            Err(err) => state.metrics.adapter_error("private message", &err),
+        }
+        if stored.blocked {
+            state.metrics.moderation("message_blocked");
+            Self::SenderOnly
+        } else {
+            Self::Both
+        }
     }
-    Ok(())
 }

@@ -257,6 +257,16 @@ pub struct Settings {
     /// none (counted as `dropped`): a dead endpoint must not fill Redis. 1 or more.
     #[arg(long, env = "WEBHOOK_MAX_PENDING", default_value_t = 1_000_000, value_parser = at_least::<1>)]
     pub webhook_max_pending: usize,
+
+    /// How long after a message's `timestamp` its sender may still `edit message` it, in
+    /// seconds, 0 to 31536000; 0 turns editing off (`{ error: "editing is off" }`).
+    #[arg(long, env = "EDIT_WINDOW_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
+    pub edit_window_secs: u64,
+
+    /// Users one user's block list may hold (`block user`), 1 to 100000: past it a block is
+    /// refused with a reason, so one account cannot grow a set without bound.
+    #[arg(long, env = "MAX_BLOCKED_USERS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_blocked_users: u64,
 }
 
 /// `HISTORY_ON_CONNECT`: every message (`None`), or the newest this many per conversation.
@@ -480,6 +490,8 @@ impl std::fmt::Debug for Settings {
             .field("webhook_unread_after_secs", &self.webhook_unread_after_secs)
             .field("webhook_concurrency", &self.webhook_concurrency)
             .field("webhook_max_pending", &self.webhook_max_pending)
+            .field("edit_window_secs", &self.edit_window_secs)
+            .field("max_blocked_users", &self.max_blocked_users)
             .finish()
     }
 }

@@ -9,7 +9,7 @@ use socketioxide::{
 };
 
 use super::{
-    AppState, expiry, fetch_messages,
+    AppState, block, expiry, fetch_messages,
     handshake::{Renamed, TokenExpires},
     lifecycle::{Lifecycle, Phase},
     messages_read,
@@ -37,6 +37,8 @@ pub async fn on_connect<A: Adapter>(
     socket.on("fetch messages", fetch_messages::on_fetch_messages::<A>);
     socket.on("messages read", messages_read::on_messages_read::<A>);
     socket.on("refresh token", expiry::on_refresh_token::<A>);
+    socket.on("block user", block::on_block_user::<A>);
+    socket.on("unblock user", block::on_unblock_user::<A>);
     // Armed before the disconnect handler is in place, so that the handler always finds it to
     // stop (a socket closed before then is stopped below).
     if let Some(TokenExpires(at)) = socket.extensions.remove::<TokenExpires>() {

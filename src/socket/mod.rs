@@ -3,6 +3,7 @@
 //! path the server API shares) and when a user goes offline ([`presence`]).
 
 pub mod admission;
+pub mod block;
 pub mod expiry;
 pub mod fetch_messages;
 pub mod handlers;
@@ -58,6 +59,10 @@ pub struct AppState {
     pub users: UserIndex,
     /// How far each user has read each conversation.
     pub read_marks: ReadMarkStore,
+    /// Who blocked whom (`block user`); a message's own writes check it, not this.
+    pub blocks: crate::store::BlockStore,
+    /// EDIT_WINDOW_SECS: how long after its timestamp a message may be edited (zero: never).
+    pub edit_window: std::time::Duration,
     /// `AUTH=jwt`: the key and rules a handshake's token is checked with; `None`: `AUTH=session`.
     pub tokens: Option<token::TokenVerifier>,
     /// WEBHOOK_URL: the deliveries each message queues, and this node's worker.

@@ -29,6 +29,9 @@ pub struct UserEvent<'a> {
     /// (the id of the newest message it read), when it has read any.
     #[serde(rename = "readUpTo", skip_serializing_if = "Option::is_none")]
     pub read_up_to: Option<&'a str>,
+    /// In `users` only: the connecting user blocked this one (`block user`); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
 }
 
 impl<'a> UserEvent<'a> {
@@ -41,6 +44,7 @@ impl<'a> UserEvent<'a> {
             messages: Vec::new(),
             unread: None,
             read_up_to: None,
+            blocked: false,
         }
     }
 }

@@ -30,6 +30,9 @@ struct Found {
     #[serde(flatten)]
     entry: UserEntry,
     unread: usize,
+    /// The caller blocked this user; absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    blocked: bool,
 }
 
 pub async fn on_search_users<A: Adapter>(
@@ -67,10 +70,11 @@ async fn search(
     let query = SearchQuery::parse(&payload.unwrap_or(Value::Null))?;
     let me = &session.user_id;
     // The unread counts come from the caller's history and marks, read at the same time.
-    let (found, history, marks) = tokio::join!(
+    let (found, history, marks, blocked) = tokio::join!(
         state.users.search(&query.prefix, query.limit, me.as_str()),
         state.messages.for_user(me),
         state.read_marks.of(me),
+        state.blocks.of(me.as_str()),
     );
     let unavailable = |err| {
         tracing::error!(error = ?err, "cannot search users");
@@ -81,11 +85,13 @@ async fn search(
         history.map_err(unavailable)?,
         marks.map_err(unavailable)?,
     );
+    let blocked = blocked.map_err(unavailable)?;
     let read = ReadView::new(&marks, &history, me.as_str());
     Ok(found
         .into_iter()
         .map(|entry| Found {
             unread: read.unread(entry.user_id.as_str()),
+            blocked: blocked.contains(entry.user_id.as_str()),
             entry,
         })
         .collect())

@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 use socketioxide::{SocketIo, adapter::Adapter, extract::SocketRef, operators::BroadcastOperators};
 
 use super::AppState;
+use crate::scope::Kept;
 use crate::{
     domain::{Message, OutgoingMessage, Refusal, UserId},
     store::Record,
@@ -81,10 +82,16 @@ pub async fn send_message<A: Adapter>(
     };
     // Stored, and published to the other nodes, before it is emitted here: whatever a client
     // is shown is also in the history.
-    state
+    let kept = state
         .scope
         .store_message(&here.local, sender, state, &record)
         .await?;
+    // A message the recipient blocked is the sender's alone: its other tabs get it, never
+    // the recipient's (answered `{ message }` all the same, PROTOCOL.md "Moderation").
+    let to = match kept {
+        Kept::Both => to,
+        Kept::SenderOnly => from,
+    };
     emit_here(here, state, from, to, &json).await;
     Ok(json)
 }

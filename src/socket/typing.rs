@@ -67,6 +67,12 @@ async fn forward<A: Adapter>(
         return Ok(());
     };
     let to = typing.to.as_str();
+    // Dropped, not refused, when the recipient blocked the sender: the sender learns nothing
+    // from it. One read per typing event (not on a message's path); a failed read forwards.
+    if let Ok(true) = state.blocks.holds(to, session.user_id.as_str()).await {
+        state.metrics.moderation("typing_blocked");
+        return Ok(());
+    }
     let sent = socket
         .local()
         .to(to.to_owned())

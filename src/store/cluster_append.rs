@@ -89,13 +89,14 @@ impl TakeBack {
 /// own master), or to none of them: when one fails, `undos` removes it from all of them again
 /// and puts back what their trims dropped (nothing was published, so no client has seen it),
 /// holding `busy` until it is done. A write that timed out answered nothing: what its trim may
-/// have dropped is not known, so not put back.
+/// have dropped is not known, so not put back. Answers the first reply of each write (the
+/// append's), in order.
 pub async fn append_all(
     undos: &Undos,
     busy: Busy,
     conn: &Conn,
     writes: Vec<HistoryWrites>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Value>, StoreError> {
     let (cmds, take_backs): (Vec<_>, Vec<_>) =
         writes.into_iter().map(|w| (w.cmds, w.take_back)).unzip();
     let outcomes = join_all(
@@ -106,9 +107,13 @@ pub async fn append_all(
     let mut failure = None;
     let mut late = false;
     let mut removals = Vec::with_capacity(take_backs.len());
+    let mut firsts = Vec::with_capacity(take_backs.len());
     for (outcome, take_back) in outcomes.into_iter().zip(take_backs) {
         match outcome {
-            Ok(Ok(replies)) => removals.push(take_back.cmd(replies.get(1))),
+            Ok(Ok(replies)) => {
+                removals.push(take_back.cmd(replies.get(1)));
+                firsts.push(replies.into_iter().next().unwrap_or(Value::Nil));
+            }
             Ok(Err(err)) => {
                 failure = failure.or(Some(err));
                 removals.push(take_back.cmd(None));
@@ -120,7 +125,7 @@ pub async fn append_all(
         }
     }
     if failure.is_none() && !late {
-        return Ok(());
+        return Ok(firsts);
     }
     undos.undo(busy, removals, late);
     Err(failure.unwrap_or_else(timed_out))

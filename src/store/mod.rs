@@ -7,8 +7,9 @@
 //! - `messages:{userID}`: list of JSON messages, RPUSH / LRANGE, with TTL;
 //! - extensions: `privmsg:user:{userID}` and `privmsg:usernames` ([`users`]),
 //!   `privmsg:contacts:{userID}` ([`contacts`]), the presence fields and node keys ([`presence`]), the conversation
-//!   indexes `privmsg:conversation:{a}:{b}` ([`pages`]) and the read marks `privmsg:read:{userID}`.
+//!   indexes `privmsg:conversation:{a}:{b}` ([`pages`]) and the read marks `privmsg:read:{userID}`, the block lists `privmsg:blocks:…` ([`blocks`]).
 
+mod blocks;
 mod cluster_append;
 mod cluster_batch;
 mod contacts;
@@ -22,6 +23,7 @@ mod sessions;
 mod undo;
 pub mod users;
 
+pub use blocks::{BlockStore, Blocked};
 pub use contacts::ContactStore;
 pub use messages::{MessageLimits, MessageLog, MessageStore, Record, Stored};
 pub use pages::Page;

@@ -31,6 +31,7 @@ mod limits;
 mod lua_scripts;
 mod memory;
 mod messaging;
+mod moderation;
 mod nginx;
 mod outage;
 mod pages;

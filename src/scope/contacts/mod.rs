@@ -9,7 +9,7 @@ mod users;
 use serde_json::value::RawValue;
 use socketioxide::{adapter::Adapter, extract::SocketRef, operators::BroadcastOperators};
 
-use super::users::refuse_users;
+use super::{Kept, users::refuse_users};
 use crate::{
     domain::{Refusal, Session, UserId},
     socket::{
@@ -121,7 +121,7 @@ impl Contacts {
         sender: &Sender<'_>,
         state: &AppState,
         record: &Record<'_>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Kept, Refusal> {
         let (from, to) = (record.from, record.to);
         if from == to {
             return super::store_and_publish(state, record).await;
@@ -142,11 +142,9 @@ impl Contacts {
                 tracing::error!(error = ?err, "cannot store a message");
                 Refusal::StorageUnavailable
             })?;
-        match stored.published {
-            Ok(()) => state.metrics.messages_delivered.inc(),
-            Err(err) => state.metrics.adapter_error("private message", &err),
-        }
-        if stored.introduced {
+        let introduced = stored.introduced;
+        let kept = Kept::from_stored(stored, state);
+        if introduced {
             let sent = local
                 .clone()
                 .to(to.to_owned())
@@ -154,7 +152,7 @@ impl Contacts {
                 .await;
             state.metrics.emitted("user connected", sent);
         }
-        Ok(())
+        Ok(kept)
     }
 }
 

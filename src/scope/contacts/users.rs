@@ -26,14 +26,15 @@ pub(super) async fn users_and_online(
     session: &Session,
     state: &AppState,
 ) -> Result<(Box<RawValue>, Vec<String>), UsersError> {
-    let (loaded, marks) = tokio::join!(
+    let (loaded, marks, blocked) = tokio::join!(
         load_users(contacts, session, state),
         state.read_marks.of(&session.user_id),
+        state.blocks.of(session.user_id.as_str()),
     );
-    let ((users, history), marks) = (loaded?, marks?);
+    let ((users, history), marks, blocked) = (loaded?, marks?, blocked?);
     let read = ReadView::new(&marks, &history, session.user_id.as_str());
     let history = on_connect_only(history, session, state);
-    let event = users_event(&users, &history, session, &read);
+    let event = users_event(&users, &history, session, &read, &blocked);
     let online = online(&users, session.user_id.as_str());
     Ok((serde_json::value::to_raw_value(&event)?, online))
 }
@@ -89,6 +90,7 @@ fn users_event<'a>(
     history: &'a [Message],
     session: &Session,
     read: &ReadView<'a>,
+    blocked: &std::collections::HashSet<String>,
 ) -> Vec<UserEvent<'a>> {
     let me = session.user_id.as_str();
     let mut by_peer: HashMap<&str, Vec<&Message>> = HashMap::new();
@@ -109,6 +111,7 @@ fn users_event<'a>(
             read_up_to: (user.user_id != session.user_id)
                 .then(|| read.read_up_to(user.user_id.as_str()))
                 .flatten(),
+            blocked: blocked.contains(user.user_id.as_str()),
         })
         .collect()
 }

@@ -23,7 +23,7 @@ use crate::{
         StoreError,
         cluster_append::{self, HistoryWrites, TakeBack},
         cluster_batch::ClusterBatches,
-        redis::{RedisPool, keys},
+        redis::{RedisPool, keys, scripts},
         undo::Undos,
     },
 };
@@ -97,6 +97,8 @@ impl ClusterLog {
             introduction.map(|introduction| (self.contact_writes(record), introduction.clone()));
         let message = message.clone();
         let index = IndexAdd::of(record, self.limits);
+        // What a message the recipient blocked takes back or keeps to its sender.
+        let blocking = (record.from != record.to).then(|| Blocking::of(record));
         // From now: a node that stops waits for this message's writes (and their removal).
         let (undos, busy) = (self.undos.clone(), self.undos.begin());
         async move {
@@ -109,12 +111,17 @@ impl ClusterLog {
                     None => None,
                 }
             };
-            let (stored, added) = tokio::join!(
+            let (appended, added) = tokio::join!(
                 cluster_append::append_all(&undos, busy, &conn, writes),
                 contact_writes,
             );
             let new = |replies: &[Value], i: usize| matches!(replies.get(i), Some(Value::Int(1)));
-            if let Err(err) = stored {
+            let blocked = match (&appended, &blocking) {
+                // The recipient's append (second) answers 0 when it blocked the sender.
+                (Ok(firsts), Some(_)) => matches!(firsts.get(1), Some(Value::Int(0))),
+                _ => false,
+            };
+            if let Err(err) = appended {
                 // Refused: the contacts this message made are unmade (once; a contact left
                 // over shows a user without a conversation, nothing more).
                 if let (Some((writes, _)), Some(Ok(replies))) = (&contacts, &added) {
@@ -128,6 +135,11 @@ impl ClusterLog {
                     let _ = cluster_append::bounded(conn.each::<Value>(unmade)).await;
                 }
                 return Err(err);
+            }
+            if let (true, Some(blocking)) = (blocked, &blocking) {
+                return Ok(blocking
+                    .keep_to_sender(&conn, &message, &contacts, &added)
+                    .await);
             }
             // When the recipient's SADD failed, introduce anyway: a `user connected` for a
             // known contact only refreshes its entry.
@@ -148,6 +160,7 @@ impl ClusterLog {
             let (published, ()) = tokio::join!(published, index.add(&conn));
             Ok(Stored {
                 introduced: introduction.is_some(),
+                blocked: false,
                 published,
             })
         }
@@ -158,10 +171,21 @@ impl ClusterLog {
     /// with it (all or none with the histories: a refused message is taken out of the queue
     /// as out of a history).
     fn writes(&self, record: &Record<'_>) -> Vec<HistoryWrites> {
-        let histories = record
-            .parties()
-            .into_iter()
-            .map(|user| self.history_writes(user, record.json));
+        let histories = record.parties().into_iter().map(|user| {
+            let mut writes = self.history_writes(user, record.json);
+            if user != record.from {
+                // The recipient's: appended unless it blocked the sender, in the same request.
+                writes.cmds[0] = redis::cmd("EVAL")
+                    .arg(scripts::APPEND_UNLESS_BLOCKED_SOURCE)
+                    .arg(2)
+                    .arg(keys::messages(user))
+                    .arg(keys::blocks(user))
+                    .arg(record.json)
+                    .arg(record.from)
+                    .to_owned();
+            }
+            writes
+        });
         let webhooks = record.webhooks.iter().map(|job| HistoryWrites {
             cmds: vec![
                 redis::cmd("ZADD")
@@ -226,6 +250,71 @@ impl ClusterLog {
 
     fn cap_i64(&self) -> i64 {
         i64::try_from(self.limits.cap).unwrap_or(i64::MAX)
+    }
+}
+
+/// A message whose recipient blocked its sender, on a cluster: its webhook deliveries and the
+/// recipient's contact went in beside the histories (on other masters, concurrently, before
+/// the recipient's append could say), so they are taken back; it is published on the
+/// sender's channel only, and never indexed or introduced.
+struct Blocking {
+    sender_channel: String,
+    /// The ZREM of each webhook delivery queued with it.
+    unqueue: Vec<Cmd>,
+}
+
+impl Blocking {
+    fn of(record: &Record<'_>) -> Self {
+        let unqueue = record
+            .webhooks
+            .iter()
+            .map(|job| {
+                redis::cmd("ZREM")
+                    .arg(keys::WEBHOOKS)
+                    .arg(&job.member)
+                    .to_owned()
+            })
+            .collect();
+        Self {
+            sender_channel: keys::user_channel(record.from),
+            unqueue,
+        }
+    }
+
+    async fn keep_to_sender(
+        &self,
+        conn: &crate::store::Conn,
+        message: &Publication,
+        contacts: &Option<(ContactWrites, Publication)>,
+        added: &Option<Result<Vec<Value>, StoreError>>,
+    ) -> Stored {
+        let mut undo = self.unqueue.clone();
+        if let (Some((writes, _)), Some(Ok(replies))) = (contacts, added)
+            && matches!(replies.get(RECIPIENT_ADD), Some(Value::Int(1)))
+        {
+            undo.push(writes.undos[1].clone());
+        }
+        if let Err(err) = cluster_append::bounded(conn.each::<Value>(undo)).await {
+            tracing::warn!(error = ?err, "cannot take back the extras of a blocked message");
+        }
+        let own = |channels: &[String]| -> Vec<String> {
+            channels
+                .iter()
+                .filter(|channel| **channel == self.sender_channel)
+                .cloned()
+                .collect()
+        };
+        let mine = Publication {
+            payload: message.payload.clone(),
+            channels: own(&message.channels),
+            unless_alone: own(&message.unless_alone),
+        };
+        let published = cluster_append::bounded(publisher::cluster::publish(conn, &mine)).await;
+        Stored {
+            introduced: false,
+            blocked: true,
+            published,
+        }
     }
 }
 

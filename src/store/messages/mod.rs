@@ -55,6 +55,9 @@ pub struct Stored {
     /// The message made the sender a contact of the recipient: the introduction was published
     /// (or its publication failed with the message's, below). Always false without one.
     pub introduced: bool,
+    /// The recipient blocked the sender: the message went to the sender's history only, and
+    /// was published on the sender's channel only (no introduction, no webhook).
+    pub blocked: bool,
     /// Whether the publications reached Redis; the message is stored either way.
     pub published: Result<(), StoreError>,
 }
@@ -174,14 +177,14 @@ impl MessageStore {
     /// and the channels to publish it on; a channel that only this node receives is skipped).
     /// See [`MessageLog::append`].
     ///
-    /// The outer error means the message is not stored (and not published); the inner one,
+    /// An error means the message is not stored (and not published); [`Stored::published`],
     /// that it is stored but the publication failed.
     pub async fn store_and_publish(
         &self,
         record: &Record<'_>,
         announce: &Publication,
-    ) -> Result<Result<(), StoreError>, StoreError> {
-        Ok(self.log.append(record, announce, None).await?.published)
+    ) -> Result<Stored, StoreError> {
+        self.log.append(record, announce, None).await
     }
 
     /// The same append, for a message between two different users that also makes them

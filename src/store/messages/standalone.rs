@@ -72,9 +72,10 @@ impl StandaloneLog {
         introduction: Option<&Publication>,
     ) -> Result<Stored, StoreError> {
         let part = Part::of(record, message, introduction)?;
-        let introduced = self.batches.store(part.keys, part.args).await?;
+        let outcome = self.batches.store(part.keys, part.args).await?;
         Ok(Stored {
-            introduced: introduced == 1,
+            introduced: outcome == 1,
+            blocked: outcome == 2,
             published: Ok(()),
         })
     }
@@ -106,6 +107,11 @@ impl Part {
         part.keys.extend(parties.into_iter().map(keys::messages));
         part.keyed("index", record.index_key(), record.id);
         part.channels("channel", message);
+        if record.from != record.to {
+            // The block check, in the message's own call (`store_messages.lua`).
+            part.keyed("blocks", keys::blocks(record.to), record.from);
+            part.pair("sender_channel", keys::user_channel(record.from));
+        }
         for job in record.webhooks {
             let value = format!("{} {}", job.due_ms, job.member);
             part.keyed("webhook", keys::WEBHOOKS.to_owned(), &value);
@@ -202,7 +208,7 @@ mod tests {
         assert_eq!(
             text(&part),
             [
-                "6",
+                "8",
                 "json",
                 "{}",
                 "envelope",
@@ -215,6 +221,10 @@ mod tests {
                 "ch:b",
                 "channel_unless_alone",
                 "ch:a",
+                "blocks",
+                "a",
+                "sender_channel",
+                keys::user_channel("a").as_str(),
             ]
         );
         assert_eq!(
@@ -222,15 +232,16 @@ mod tests {
             [
                 keys::messages("a"),
                 keys::messages("b"),
-                keys::conversation("a", "b")
+                keys::conversation("a", "b"),
+                keys::blocks("b"),
             ]
         );
 
         let introduction = announcement("hello", &[("ch:b", false)]);
         let part = Part::of(&record, &message, Some(&introduction)).expect("a part");
-        assert_eq!(text(&part)[0], "10");
+        assert_eq!(text(&part)[0], "12");
         assert_eq!(
-            text(&part)[13..],
+            text(&part)[17..],
             [
                 "sender_contacts",
                 "b",
@@ -242,6 +253,6 @@ mod tests {
                 "ch:b"
             ]
         );
-        assert_eq!(part.keys[3..], [keys::contacts("a"), keys::contacts("b")]);
+        assert_eq!(part.keys[4..], [keys::contacts("a"), keys::contacts("b")]);
     }
 }

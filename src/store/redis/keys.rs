@@ -224,6 +224,41 @@ pub fn read_by_field(peer: &str) -> String {
 
 pub const READ_BY_PREFIX: &str = "by:";
 
+/// The userIDs `user` has blocked (an extension of the layout, `block user`): a set, kept
+/// until unblocked. Named to hash like `user`'s history, [`messages`], on a Redis Cluster, so
+/// that the script appending a message to that history reads it in the same step
+/// (`append_unless_blocked.lua`): a hash tag holding exactly what that key hashes by, which is
+/// the whole `messages:<userID>` unless the userID holds a tag of its own. Then, and only
+/// then, the userID follows the tag (two IDs may share a tag: `a{x}`, `b{x}`). An ID whose
+/// history key hashes by something holding `}` (it has a `}` but no valid tag) cannot be put
+/// in a tag: there the tag is the first `s<n>` that hashes to the same slot.
+pub fn blocks(user: &str) -> String {
+    let history = messages(user);
+    let hashed = hash_tag(&history);
+    match hashed {
+        None if !history.contains('}') => format!("{BLOCKS_PREFIX}{{{history}}}"),
+        Some(tag) => format!("{BLOCKS_PREFIX}{{{tag}}}:{user}"),
+        None => {
+            let slot = redis::cluster_routing::Slot::for_key(&history);
+            let tag = (0u32..)
+                .map(|n| format!("s{n}"))
+                .find(|tag| redis::cluster_routing::Slot::for_key(tag) == slot)
+                .unwrap_or_default();
+            format!("{BLOCKS_PREFIX}{{{tag}}}:{user}")
+        }
+    }
+}
+
+pub const BLOCKS_PREFIX: &str = "privmsg:blocks:";
+
+/// What Redis Cluster hashes `key` by when it holds a tag (a non-empty `{…}`, the first `{`
+/// and the first `}` after it), `None` when it hashes by the whole key.
+fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let close = key[open + 1..].find('}')?;
+    Some(&key[open + 1..open + 1 + close]).filter(|tag| !tag.is_empty())
+}
+
 /// The webhook deliveries waiting, of every node (a sorted set: member the job's JSON, score
 /// the ms it is due, or the end of the lease of the node sending it): `src/webhooks/`.
 pub const WEBHOOKS: &str = "privmsg:webhooks";
@@ -297,6 +332,18 @@ mod tests {
             assert_eq!(parse_read_field(&theirs), Some((peer.to_owned(), true)));
             assert!(fields.insert(mine) && fields.insert(theirs), "{peer}");
         }
+    }
+
+    #[test]
+    fn a_block_set_hashes_like_its_owner_history_and_no_two_users_share_one() {
+        use redis::cluster_routing::Slot;
+        let mut seen = std::collections::HashSet::new();
+        for user in SPECIAL.iter().copied().chain(["a}b", "{}x", "b{a}", "x{y"]) {
+            let key = blocks(user);
+            assert_eq!(Slot::for_key(&key), Slot::for_key(messages(user)), "{user}");
+            assert!(seen.insert(key), "{user}");
+        }
+        assert_eq!(blocks("0123"), "privmsg:blocks:{messages:0123}");
     }
 
     #[test]

@@ -23,6 +23,8 @@ macro_rules! scripts {
 }
 
 scripts! {
+    APPEND_UNLESS_BLOCKED = "append_unless_blocked.lua";
+    BLOCK_USER = "block_user.lua";
     CLAIM_WEBHOOKS = "claim_webhooks.lua";
     CONTACT_ENTRIES = "contact_entries.lua";
     ERASE_SENT = "erase_sent.lua";
@@ -41,3 +43,8 @@ scripts! {
 /// `take_back.lua`'s source, for a removal that must outlive a Redis restart or a failover
 /// (a cache its EVALSHA would miss): it is sent with each removal, rare enough not to matter.
 pub const TAKE_BACK_SOURCE: &str = include_str!("../../../redis-scripts/take_back.lua");
+
+/// `append_unless_blocked.lua`'s source: sent with each cluster message (EVAL in the history's
+/// pipeline, where a NOSCRIPT could not be answered by loading it and trying again).
+pub const APPEND_UNLESS_BLOCKED_SOURCE: &str =
+    include_str!("../../../redis-scripts/append_unless_blocked.lua");
