@@ -7,7 +7,7 @@
 #   benches/run.sh --publish        # the same, written to benches/results/ (the published figures)
 #   benches/run.sh --smoke          # CI: 2 nodes, 20 users, 3 s of messages, --assert-no-loss
 #   benches/run.sh --quick          # shorter sweep, no hold, nodes or knee (a sanity run)
-#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee api emitter webhooks
+#   benches/run.sh --scenarios "nodes knee"   # a subset of: messages sessions big hold nodes knee api emitter webhooks blocks
 #                                              directory contacts soak
 #                                             # directory contacts (issues 11 and 15; not in the default set)
 #   PERF=1 benches/run.sh           # also a perf profile of one node at saturation
@@ -30,6 +30,10 @@
 #   API_RATES, API_DURATION    api: msg/s swept through POST /api/messages on one node, s per rate
 #   (webhooks)     the nodes scenario with WEBHOOK_EVENTS=message.created to a local receiver
 #                  (benches/webhook-receiver.mjs), against webhooks off, interleaved
+#   (blocks)       the nodes scenario with BLOCKS block-list entries stored before the run
+#                  (default 10000: BLOCKS/10 users blocking 10 each, none of them a user of the
+#                  run, so every message is stored and delivered as usual), against none,
+#                  interleaved (none, some, some, none): what `block user` costs a message
 #   EMITTER_RATE   emitter: emits/s a backend's @socket.io/redis-emitter sends beside the nodes
 #                  scenario (1000), to random users
 #   HOLD_USERS, HOLD_BUDGET    hold: idle connections (19000), seconds to connect them (180)
@@ -68,7 +72,7 @@ while [ $# -gt 0 ]; do
     --publish) publish=1 ;;
     --scenarios) scenarios=${2:?--scenarios needs a list}; shift ;;
     --scenarios=*) scenarios=${1#*=} ;;
-    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee api emitter webhooks directory contacts soak\"]" >&2
+    *) echo "usage: $0 [--smoke|--quick] [--publish] [--scenarios \"messages sessions big hold nodes knee api emitter webhooks blocks directory contacts soak\"]" >&2
        exit 2 ;;
   esac
   shift
@@ -448,6 +452,33 @@ if want webhooks; then
   echo "==> webhooks: figures"
   python3 benches/summary.py webhooks "$results"
   rerun webhooks USERS NODES_RATE NODES_DURATION
+fi
+
+# Blocks (issue 34): the nodes scenario with block lists stored, against none (none, some,
+# some, none). The lists belong to users outside the run: every message still reads its
+# recipient's (empty) list in its own script, as it does with or without blocks anywhere.
+if want blocks; then
+  nodes_rate=${NODES_RATE:-3000} nodes_duration=${NODES_DURATION:-15} blocks=${BLOCKS:-10000}
+  echo "==> blocks: 2 nodes, $users users, $nodes_rate msg/s, with $blocks block entries and without"
+  for run in none-1 some-1 some-2 none-2; do
+    start_stack 2
+    if [[ $run == some-* ]]; then
+      python3 - "$blocks" <<'PY' | redis-cli -u "$REDIS_URL" >/dev/null
+import sys
+n = int(sys.argv[1])
+for blocker in range((n + 9) // 10):
+    members = " ".join(f"bench-blocked-{blocker}-{j}" for j in range(min(10, n - blocker * 10)))
+    print(f"SADD privmsg:blocks:{{messages:bench-blocker-{blocker}}} {members}")
+PY
+      echo "$run: $(redis-cli -u "$REDIS_URL" --scan --pattern 'privmsg:blocks:*' | wc -l) block lists" >>"$results/machine.txt"
+    fi
+    lg "blocks-$run" --users "$users" --batch 50 --phase message --rate "$nodes_rate" \
+      --duration "$nodes_duration" --grace 10
+    stop_stack
+  done
+  echo "==> blocks: figures"
+  python3 benches/summary.py blocks "$results"
+  rerun blocks USERS NODES_RATE NODES_DURATION BLOCKS
 fi
 
 # Issue 11: memory per idle connection and connect latency in the default scope.

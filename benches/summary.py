@@ -158,6 +158,29 @@ def webhooks(results):
     commands(found)
 
 
+def blocks(results):
+    """The nodes scenario with block lists stored (`some`) and without (`none`)."""
+    found = runs(results, "blocks")
+    print("run     server core-ms/1k  redis core-ms/1k  p50 ms  p99 ms  lost")
+    mean = {"some": [], "none": []}
+    for name, report in found.items():
+        m = (report or {}).get("phases", {}).get("message")
+        if m is None:
+            print(f"{name:<7} (no report)")
+            continue
+        server, redis = m.get("server_cpu_ms_per_1000_delivered"), m.get("redis_cpu_ms_per_1000_delivered")
+        print(f"{name:<7} {fmt(server):>17}  {fmt(redis):>16}  {m['latency']['p50_ms']:>6.1f}  "
+              f"{m['latency']['p99_ms']:>6.1f}  {m['lost']:>4}")
+        if server is not None and redis is not None:
+            mean[name.split("-")[0]].append((server, redis))
+    if mean["some"] and mean["none"]:
+        avg = lambda pairs, i: sum(p[i] for p in pairs) / len(pairs)
+        print(f"some / none: servers {avg(mean['some'], 0) / avg(mean['none'], 0):.2f}x, "
+              f"Redis {avg(mean['some'], 1) / avg(mean['none'], 1):.2f}x per 1,000 delivered")
+    warnings(found)
+    commands(found)
+
+
 def knee_ok(m, p99_max):
     """Within the knee: p99 at most p99_max and every message sent was delivered."""
     return (
@@ -343,7 +366,7 @@ def soak(results):
 
 
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "api", "emitter", "webhooks", "knee-ok", "directory", "contacts", "soak"):
+    if len(argv) < 3 or argv[1] not in ("nodes", "knee", "api", "emitter", "webhooks", "blocks", "knee-ok", "directory", "contacts", "soak"):
         print(__doc__, file=sys.stderr)
         return 2
     what, target = argv[1], argv[2]
@@ -354,6 +377,8 @@ def main(argv):
         knee(target, p99_max)
     elif what == "webhooks":
         webhooks(target)
+    elif what == "blocks":
+        blocks(target)
     elif what == "emitter":
         emitter(target, float(argv[3]) if len(argv) > 3 else 1000.0)
     elif what == "api":

@@ -72,6 +72,7 @@ async fn erase<A: Adapter>(
         .forget(&user, &peers)
         .await
         .map_err(storage)?;
+    state.blocks.forget(user.as_str()).await.map_err(storage)?;
     state
         .messages
         .delete_history(&user)

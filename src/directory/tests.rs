@@ -90,6 +90,7 @@ fn users_lists_self_first_hand_and_each_peer_with_its_conversation() {
         to: "b".into(),
         id: None,
         timestamp: None,
+        edited_at: None,
     }];
 
     let users = users(&directory, &me, &history);

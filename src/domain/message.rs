@@ -59,6 +59,12 @@ impl MessageContent {
 
 /// A `private message` payload from a client, checked: `{ content, to }`. Extra fields are
 /// ignored; in particular a client-sent `from` is never trusted.
+impl MessageContent {
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct OutgoingMessage {
     pub content: MessageContent,
@@ -92,6 +98,9 @@ pub struct Message {
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<u64>,
+    /// When its sender last edited it (`edit message`), in ms; absent until then.
+    #[serde(rename = "editedAt", default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<u64>,
 }
 
 impl Message {
@@ -111,6 +120,7 @@ impl Message {
             to: outgoing.to.as_str().to_owned(),
             id: Some(id.to_string()),
             timestamp: Some(timestamp),
+            edited_at: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! trusts them.
 
 mod block;
+mod change;
 mod ids;
 mod message;
 mod page;
@@ -12,6 +13,7 @@ mod typing;
 mod username;
 
 pub use block::{BlockRefusal, parse_target as block_target};
+pub use change::{ChangeRefusal, MessageChange};
 pub use ids::{SessionId, UserId};
 pub use message::{Message, MessageContent, OutgoingMessage, Refusal};
 pub use page::{

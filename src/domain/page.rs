@@ -183,6 +183,7 @@ mod tests {
             to: to.into(),
             id: id.map(str::to_owned),
             timestamp: None,
+            edited_at: None,
         }
     }
 

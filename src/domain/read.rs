@@ -155,6 +155,7 @@ mod tests {
             to: to.into(),
             id: id.map(str::to_owned),
             timestamp: None,
+            edited_at: None,
         };
         let history = [
             message(PEER, ME, None),

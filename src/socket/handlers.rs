@@ -9,7 +9,7 @@ use socketioxide::{
 };
 
 use super::{
-    AppState, block, expiry, fetch_messages,
+    AppState, block, change_message, expiry, fetch_messages,
     handshake::{Renamed, TokenExpires},
     lifecycle::{Lifecycle, Phase},
     messages_read,
@@ -39,6 +39,8 @@ pub async fn on_connect<A: Adapter>(
     socket.on("refresh token", expiry::on_refresh_token::<A>);
     socket.on("block user", block::on_block_user::<A>);
     socket.on("unblock user", block::on_unblock_user::<A>);
+    socket.on("delete message", change_message::on_delete_message::<A>);
+    socket.on("edit message", change_message::on_edit_message::<A>);
     // Armed before the disconnect handler is in place, so that the handler always finds it to
     // stop (a socket closed before then is stopped below).
     if let Some(TokenExpires(at)) = socket.extensions.remove::<TokenExpires>() {

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod block;
+pub mod change_message;
 pub mod expiry;
 pub mod fetch_messages;
 pub mod handlers;

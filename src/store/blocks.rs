@@ -74,6 +74,17 @@ impl BlockStore {
             .await?)
     }
 
+    /// Erasure (`DELETE /api/users/{userID}`): the user's own block list goes with it. Other
+    /// users' lists that name it are theirs, and stay.
+    pub async fn forget(&self, user: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await?;
+        redis::cmd("DEL")
+            .arg(keys::blocks(user))
+            .query_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Whether `blocker` blocked `user` (for `typing`, not on a message's path).
     pub async fn holds(&self, blocker: &str, user: &str) -> Result<bool, StoreError> {
         let mut conn = self.pool.get().await?;

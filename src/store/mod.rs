@@ -25,7 +25,7 @@ pub mod users;
 
 pub use blocks::{BlockStore, Blocked};
 pub use contacts::ContactStore;
-pub use messages::{MessageLimits, MessageLog, MessageStore, Record, Stored};
+pub use messages::{Found, MessageLimits, MessageLog, MessageStore, Record, Stored};
 pub use pages::Page;
 pub use presence::{Departure, PresenceStore, SocketTag};
 pub use read_marks::ReadMarkStore;

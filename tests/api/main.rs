@@ -32,6 +32,7 @@ mod lua_scripts;
 mod memory;
 mod messaging;
 mod moderation;
+mod moderation_edits;
 mod nginx;
 mod outage;
 mod pages;

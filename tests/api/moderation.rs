@@ -249,3 +249,23 @@ async fn a_bad_block_is_refused_with_a_reason_and_a_full_list_takes_no_more() {
         1
     );
 }
+
+/// Erasure takes the user's own block list with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_user_leaves_no_block_list() {
+    let redis = TestRedis::start().await;
+    let app = crate::helpers::spawn_api_app(&redis).await;
+    let alice = TestClient::join(&app, "alice").await;
+    let ack = alice
+        .client
+        .ask("block user", json!({ "userID": "auth0|b" }))
+        .await;
+    assert_eq!(ack, json!({ "blocked": ["auth0|b"] }));
+    let key = format!("privmsg:blocks:{{messages:{}}}", alice.user_id);
+    assert!(redis.exists(&key).await);
+
+    let path = format!("/users/{}", crate::helpers::in_path(&alice.user_id));
+    let answer = crate::helpers::ApiClient::new(&app).delete(&path).await;
+    assert_eq!(answer.status, 200);
+    assert!(!redis.exists(&key).await, "{key} left behind");
+}

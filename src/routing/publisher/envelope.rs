@@ -14,6 +14,8 @@ pub const ROUTED_EVENTS: &[&str] = &[
     "user disconnected",
     "typing",
     "messages read",
+    "message deleted",
+    "message edited",
 ];
 
 /// The events that travel on the presence channel, to every node (`all` scope).

@@ -6,7 +6,9 @@
 //! none by removal). Which one a node runs is decided once, where its store is built
 //! (`startup.rs`), from the Redis it talks to.
 
+mod changes;
 mod cluster;
+pub use changes::Found;
 mod cluster_index;
 mod erasure;
 mod standalone;

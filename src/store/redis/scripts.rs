@@ -25,6 +25,7 @@ macro_rules! scripts {
 scripts! {
     APPEND_UNLESS_BLOCKED = "append_unless_blocked.lua";
     BLOCK_USER = "block_user.lua";
+    CHANGE_MESSAGE = "change_message.lua";
     CLAIM_WEBHOOKS = "claim_webhooks.lua";
     CONTACT_ENTRIES = "contact_entries.lua";
     ERASE_SENT = "erase_sent.lua";
