@@ -8,9 +8,11 @@
 --
 -- KEYS[1]  privmsg:conversation:{a}:{b}  the conversation's index
 -- KEYS[2]  messages:{me}    the history it is built from (the caller's)
--- KEYS[3]  messages:{peer}  the other history (only its time to live is read)
+-- KEYS[3]  messages:{peer}  the other history (its time to live, and which of the caller's
+--                           messages it holds)
 -- ARGV[1]  me, ARGV[2] peer (userIDs as the messages' JSON spells them: `"` and `\` escaped)
 -- ARGV[3]  a history's time to live, in seconds, for when neither history has one
+-- ARGV[4]  the most messages a history keeps (HISTORY_CAP)
 --
 -- What it indexes: the messages between the two, newest first, back to the first entry of
 -- the history without an id (one written by the Node server): that one, and all that is
@@ -18,6 +20,13 @@
 -- the server writes them (`"from":"<a>","to":"<b>"` in that order, `"id":"<id>"`: a unit
 -- test of `domain/message.rs` holds that form). The index then
 -- expires with the sooner of the two histories, as store_messages.lua keeps it.
+--
+-- A message the caller sent that the peer's history lacks, though that history was never
+-- trimmed (shorter than the cap) or reaches back past it (its oldest message with an id is
+-- older), was withheld from the peer: the peer had blocked the caller (`block user`,
+-- store_messages.lua). It stays out of the index the two share, as it stays out of the peer's
+-- history; a message the peer's history lost to its own trim is older than all it holds, and
+-- is indexed.
 --
 -- Returns how many messages it indexed: 0 when the index existed or nothing had an id.
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -31,6 +40,22 @@ local pair = {
   '"from":"' .. me .. '","to":"' .. peer .. '"',
   '"from":"' .. peer .. '","to":"' .. me .. '"',
 }
+local theirs, oldest = {}, nil
+local peer_history = redis.call('LRANGE', KEYS[3], 0, -1)
+local untrimmed = #peer_history < tonumber(ARGV[4])
+for _, entry in ipairs(peer_history) do
+  local id = string.match(entry, '"id":"([^"]+)"')
+  if id then
+    oldest = oldest or id
+    if string.find(entry, pair[1], 1, true) then
+      theirs[id] = true
+    end
+  end
+end
+local function withheld(entry, id)
+  return (untrimmed or (oldest ~= nil and id > oldest)) and not theirs[id]
+    and string.find(entry, pair[1], 1, true)
+end
 local history = redis.call('LRANGE', KEYS[2], 0, -1)
 local members = {}
 for i = #history, 1, -1 do
@@ -39,7 +64,8 @@ for i = #history, 1, -1 do
   if not id then
     break
   end
-  if string.find(entry, pair[1], 1, true) or string.find(entry, pair[2], 1, true) then
+  if (string.find(entry, pair[1], 1, true) or string.find(entry, pair[2], 1, true))
+      and not withheld(entry, id) then
     members[#members + 1] = id .. ' ' .. entry
   end
 end

@@ -113,6 +113,19 @@ async fn a_blocked_sender_reaches_nothing_of_the_blocker(redis: TestRedis, scope
         "no webhook for a blocked message"
     );
 
+    // The sender's first page builds the index the two share from the sender's history: the
+    // withheld message stays out of it, so out of the blocker's pages.
+    let page = bob
+        .client
+        .ask("fetch messages", json!({ "with": alice.user_id }))
+        .await;
+    assert!(page.get("messages").is_some(), "{page}");
+    let page = alice
+        .client
+        .ask("fetch messages", json!({ "with": bob.user_id }))
+        .await;
+    assert_eq!(page["messages"], json!([]), "{page}");
+
     // A new tab, on either node: bob is marked, with nothing unread and no conversation.
     let alice3 = TestClient::join_with(&node2, json!({ "sessionID": alice.session_id })).await;
     if scope == UsersScope::All {

@@ -176,7 +176,7 @@ impl ClusterLog {
             if user != record.from {
                 // The recipient's: appended unless it blocked the sender, in the same request.
                 writes.cmds[0] = redis::cmd("EVAL")
-                    .arg(scripts::APPEND_UNLESS_BLOCKED_SOURCE)
+                    .arg(scripts::APPEND_UNLESS_BLOCKED_CODE.as_str())
                     .arg(2)
                     .arg(keys::messages(user))
                     .arg(keys::blocks(user))

@@ -37,13 +37,22 @@ pub async fn build(
         expire(key, ttl),
     ];
     conn.on_one_slot(exists).await?;
-    let history: Vec<String> = redis::cmd("LRANGE")
-        .arg(keys::messages(me))
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut conn.clone())
-        .await?;
-    let members = conversation_members(&history, me, with);
+    let read = |user: &str| {
+        redis::cmd("LRANGE")
+            .arg(keys::messages(user))
+            .arg(0)
+            .arg(-1)
+            .to_owned()
+    };
+    let (mine_cmd, theirs_cmd) = (read(me), read(with));
+    let (mut mine_conn, mut theirs_conn) = (conn.clone(), conn.clone());
+    let (history, theirs) = tokio::try_join!(
+        mine_cmd.query_async::<Vec<String>>(&mut mine_conn),
+        theirs_cmd.query_async::<Vec<String>>(&mut theirs_conn),
+    )?;
+    let withheld = Withheld::of(&theirs, me, with, limits.cap);
+    let mut members = conversation_members(&history, me, with);
+    members.retain(|member| !withheld.holds(member, me));
     if members.is_empty() {
         return Ok(());
     }
@@ -99,6 +108,50 @@ impl IndexAdd {
                 tracing::warn!(error = ?err, "cannot drop a conversation's index it lacks");
             }
         }
+    }
+}
+
+/// The messages `me` sent to `with` that `with`'s history lacks though it was never trimmed
+/// (shorter than the cap) or reaches back past them: withheld, as `with` had blocked `me` (`block user`). They stay out of the index the two
+/// share (as `index_conversation.lua` leaves them out on a standalone Redis). A message missing
+/// from that history only because its own trim dropped it is older than all it holds. One in
+/// flight, in `me`'s history but not yet in `with`'s, is added by its own [`IndexAdd`], which
+/// follows both appends and finds the index made.
+struct Withheld {
+    sent: std::collections::HashSet<String>,
+    oldest: Option<String>,
+    untrimmed: bool,
+}
+
+impl Withheld {
+    fn of(theirs: &[String], me: &str, with: &str, cap: usize) -> Self {
+        let mut sent = std::collections::HashSet::new();
+        let mut oldest = None;
+        for entry in theirs {
+            let Ok(message) = serde_json::from_str::<Message>(entry) else {
+                continue;
+            };
+            let Some(id) = message.id else { continue };
+            oldest.get_or_insert_with(|| id.clone());
+            if message.from == me && message.to == with {
+                sent.insert(id);
+            }
+        }
+        Self {
+            sent,
+            oldest,
+            untrimmed: theirs.len() < cap,
+        }
+    }
+
+    /// Whether the index `member` ("<id> <JSON>") is a message `me` sent that was withheld.
+    fn holds(&self, member: &str, me: &str) -> bool {
+        let Some((id, json)) = member.split_once(' ') else {
+            return false;
+        };
+        let past_oldest = self.oldest.as_deref().is_some_and(|oldest| id > oldest);
+        let from_me = serde_json::from_str::<Message>(json).is_ok_and(|m| m.from == me);
+        from_me && (self.untrimmed || past_oldest) && !self.sent.contains(id)
     }
 }
 

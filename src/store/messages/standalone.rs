@@ -58,6 +58,7 @@ impl StandaloneLog {
             .arg(as_in_json(me))
             .arg(as_in_json(with))
             .arg(self.limits.history_ttl.as_secs())
+            .arg(self.limits.cap)
             .invoke_async::<i64>(&mut conn)
             .await?;
         Ok(())

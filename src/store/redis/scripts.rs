@@ -45,7 +45,28 @@ scripts! {
 /// (a cache its EVALSHA would miss): it is sent with each removal, rare enough not to matter.
 pub const TAKE_BACK_SOURCE: &str = include_str!("../../../redis-scripts/take_back.lua");
 
-/// `append_unless_blocked.lua`'s source: sent with each cluster message (EVAL in the history's
-/// pipeline, where a NOSCRIPT could not be answered by loading it and trying again).
-pub const APPEND_UNLESS_BLOCKED_SOURCE: &str =
-    include_str!("../../../redis-scripts/append_unless_blocked.lua");
+/// `append_unless_blocked.lua`'s code, without its comment lines: sent with each message on a
+/// cluster (EVAL in the recipient history's pipeline, where a NOSCRIPT after a failover or a
+/// restart could not be answered by loading it and trying again, and would refuse the
+/// message), so its header is left out of every call's bytes and of Redis's hashing of it.
+pub static APPEND_UNLESS_BLOCKED_CODE: LazyLock<String> = LazyLock::new(|| {
+    include_str!("../../../redis-scripts/append_unless_blocked.lua")
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+});
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_code_sent_per_message_is_the_script_without_its_comments() {
+        let code = super::APPEND_UNLESS_BLOCKED_CODE.as_str();
+        assert!(code.starts_with("if redis.call('SISMEMBER'"), "{code}");
+        assert!(
+            code.ends_with("return redis.call('RPUSH', KEYS[1], ARGV[1])"),
+            "{code}"
+        );
+        assert!(!code.contains("--"), "{code}");
+    }
+}
