@@ -136,7 +136,7 @@ async fn change<A: Adapter>(
         })?),
         None => None,
     };
-    let held = state
+    let (held, recipient_held) = state
         .messages
         .change(&found, json.as_deref().map(RawValue::get))
         .await
@@ -158,22 +158,25 @@ async fn change<A: Adapter>(
     } else {
         "message deleted"
     };
-    tell_both(socket, state, name, &changed).await;
+    // A recipient that never had the message (it had blocked the sender) hears nothing of it.
+    tell(socket, state, name, &changed, recipient_held).await;
     Ok(json)
 }
 
-/// Every socket of both users: this node's (the asking one too) at once, the other nodes'
-/// through each user's channel, as `messages read` does.
-async fn tell_both<A: Adapter>(
+/// Every socket of both users (of the sender alone without `recipient`): this node's (the
+/// asking one too) at once, the other nodes' through each user's channel, as `messages read`
+/// does.
+async fn tell<A: Adapter>(
     socket: &SocketRef<A>,
     state: &AppState,
     event: &'static str,
     changed: &Changed<'_>,
+    recipient: bool,
 ) {
     let Some(json) = super::payloads::encode(changed) else {
         return;
     };
-    let users: Vec<String> = if changed.from == changed.to {
+    let users: Vec<String> = if changed.from == changed.to || !recipient {
         vec![changed.from.to_owned()]
     } else {
         vec![changed.from.to_owned(), changed.to.to_owned()]

@@ -56,6 +56,13 @@ async fn marker(from: &Connected, to: &mut Connected, text: &str) {
         .expect_none_before("typing", "private message")
         .await;
     assert_eq!(first["content"], text, "the first message this tab got");
+    let withheld = ["typing", "message edited", "message deleted"];
+    let early = to
+        .client
+        .seen
+        .iter()
+        .find(|(e, _)| withheld.contains(&e.as_str()));
+    assert!(early.is_none(), "{early:?}");
 }
 
 async fn a_blocked_sender_reaches_nothing_of_the_blocker(redis: TestRedis, scope: UsersScope) {
@@ -85,6 +92,11 @@ async fn a_blocked_sender_reaches_nothing_of_the_blocker(redis: TestRedis, scope
         .ask("typing", json!({ "to": alice.user_id }))
         .await;
     assert_eq!(typing, json!({}), "dropped, not refused");
+    // The sender may edit it: its own tabs hear of it, the blocker does not.
+    let edit = json!({ "with": alice.user_id, "id": blocked_id, "content": "blocked, edited" });
+    let edited = bob.client.ask("edit message", edit).await;
+    assert_eq!(edited["message"]["content"], "blocked, edited", "{edited}");
+    assert_eq!(bob2.client.expect("message edited").await["id"], blocked_id);
 
     // Neither of the blocker's tabs, on either node, got either.
     marker(&alice2, &mut alice, "marker for tab 1").await;
@@ -101,10 +113,10 @@ async fn a_blocked_sender_reaches_nothing_of_the_blocker(redis: TestRedis, scope
     }
     assert_eq!(
         contents(&redis.history(&bob.user_id).await),
-        ["blocked one"]
+        ["blocked, edited"]
     );
     let alices = redis.history(&alice.user_id).await;
-    assert!(!contents(&alices).contains(&"blocked one"), "{alices:?}");
+    assert!(alices.iter().all(|m| m["id"] != blocked_id), "{alices:?}");
     assert!(
         !queued_webhooks(&redis)
             .await

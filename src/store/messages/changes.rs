@@ -39,8 +39,14 @@ impl MessageStore {
 
     /// Replaces `found` with `new` (an edit) or removes it (`None`, a delete) in both parties'
     /// histories and their conversation's index. Answers whether the sender's history still
-    /// held it (false: another change came first, and nothing was changed by this one there).
-    pub async fn change(&self, found: &Found, new: Option<&str>) -> Result<bool, StoreError> {
+    /// held it (false: another change came first, and nothing was changed by this one there),
+    /// and whether the recipient's did (false: it never had it, the recipient having blocked
+    /// the sender, or lost it to its trim).
+    pub async fn change(
+        &self,
+        found: &Found,
+        new: Option<&str>,
+    ) -> Result<(bool, bool), StoreError> {
         let message = &found.message;
         let id = message.id.as_deref().unwrap_or_default();
         let new_member = new.map(|json| keys::conversation_member(id, json));
@@ -66,6 +72,12 @@ impl MessageStore {
                 }
             }))
             .await?;
-        Ok(changed.first() == Some(&1))
+        let held = |i: usize| changed.get(i) == Some(&1);
+        let recipient = if message.to != message.from {
+            held(1)
+        } else {
+            held(0)
+        };
+        Ok((held(0), recipient))
     }
 }
