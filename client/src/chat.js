@@ -1,7 +1,8 @@
 // The chat client's public API: the state and actions the components import from here, kept out
 // of them so they only render. Each concern has its module: state.js (the reactive state),
 // users.js, messages.js, history.js (older pages), reads.js (unread counts, read ticks),
-// typing.js, search.js, session.js (sign-in: username, token, sessionID). This one follows the
+// typing.js, search.js, session.js (sign-in: username, token, sessionID), blocks.js and edits.js
+// (moderation: blocking, deleting and editing our messages). This one follows the
 // connection, and the users list as the server sends it.
 import socket from "./socket";
 import { state, selfUser, findUser } from "./state";
@@ -12,10 +13,13 @@ import { isReadByPeer, resyncReads, readOpenAfterResync } from "./reads";
 import { notifyTyping } from "./typing";
 import { clearSearch, search, openConversation } from "./search";
 import { start, login, loginWithToken, useUsername, logout } from "./session";
+import { isMarkedBlocked, setBlocked } from "./blocks";
+import { canChange, canEdit, deleteMessage, editMessage } from "./edits";
 
 export {
   state, findUser, selectUser, sendMessage, loadOlder, isReadByPeer, notifyTyping,
   clearSearch, search, openConversation, start, login, loginWithToken, useUsername, logout,
+  setBlocked, canChange, canEdit, deleteMessage, editMessage,
 };
 
 // --- server events: the connection, and who is there ---------------------------------
@@ -53,6 +57,7 @@ socket.on("users", (users) => {
     if (existing) {
       existing.connected = u.connected;
       existing.username = u.username;
+      existing.blocked = isMarkedBlocked(u);
       resyncHistory(existing, history);
       resyncReads(existing, u);
     } else {

@@ -9,7 +9,7 @@ const readTimers = new Map(); // userID -> pending `messages read`
 
 // Message ids are UUIDv7 strings: time-ordered, so compared as strings. Messages written by the
 // Node server have none, or (in `fetch messages` pages) one like `legacy:3` that orders nothing.
-function isOrderedId(id) {
+export function isOrderedId(id) {
   return typeof id === "string" && id.length === 36 && !id.startsWith("legacy:");
 }
 
@@ -56,6 +56,20 @@ export function countIncoming(user) {
   } else {
     user.hasNewMessages = true;
     user.unread += 1;
+  }
+}
+
+// The message at `index` in the conversation with `user` is going (deleted by its sender): if it
+// is one of the peer's messages we have not read, the count loses it. Unread are the peer's
+// newest `unread` messages (those after our read mark), so it is unread when fewer than
+// `unread` of the peer's messages come after it.
+export function uncountDeleted(user, index) {
+  const message = user.messages[index];
+  if (!message || message.fromSelf || !isOrderedId(message.id) || user.unread <= 0) return;
+  const after = user.messages.slice(index + 1).filter((m) => !m.fromSelf && isOrderedId(m.id)).length;
+  if (after < user.unread) {
+    user.unread -= 1;
+    user.hasNewMessages = user.unread > 0;
   }
 }
 

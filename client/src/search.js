@@ -2,6 +2,7 @@
 import socket, { ACK_TIMEOUT_MS } from "./socket";
 import { state } from "./state";
 import { addUser, selectUser } from "./users";
+import { isMarkedBlocked } from "./blocks";
 
 export function clearSearch() {
   state.search.query = "";
@@ -42,7 +43,7 @@ export function search(query) {
 
 // Opens the conversation with a search result, adding the user to the list if it is new.
 export function openConversation(u) {
-  addUser(u);
+  addUser(u).blocked = isMarkedBlocked(u); // the result is the server's latest word on it
   clearSearch();
   selectUser(u.userID);
 }

@@ -13,6 +13,8 @@ export const state = reactive({
   selectedUserID: null,
   // "find someone to talk to": the last query's answer (`search users`)
   search: { query: "", results: [], error: "", pending: false },
+  // The server answered an edit with "editing is off" (EDIT_WINDOW_SECS=0): "Edit" is not offered.
+  editingOff: false,
 });
 
 // Our own entry in the users list (there is none before the first `users`).

@@ -2,6 +2,7 @@
 import socket from "./socket";
 import { state, findUser } from "./state";
 import { scheduleMarkRead } from "./reads";
+import { isMarkedBlocked } from "./blocks";
 
 export function sortUsers() {
   // Yourself first, then everybody else by name.
@@ -32,6 +33,10 @@ export function newUser(u, messages = []) {
     // Older history (`fetch messages`): null = not asked yet, true = there is more, false = none.
     more: null,
     loadingOlder: false,
+    // We block this user (`blocked: true` in `users` or a search result, then our acks).
+    blocked: isMarkedBlocked(u),
+    blockPending: false,
+    blockError: "",
   };
 }
 
