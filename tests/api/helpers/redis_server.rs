@@ -117,12 +117,22 @@ impl TestRedis {
 
     /// Starts the stopped standalone server again, on the same port with the same data.
     pub async fn restart(&mut self) {
+        self.restart_with(&[]).await;
+    }
+
+    /// [`TestRedis::restart`] with `more` arguments (e.g. `--replicaof`: a dead master brought
+    /// back as the replica of the one that took over, as an operator would).
+    pub async fn restart_with(&mut self, more: &[&str]) {
         let (port, extra) = self.restart.clone().expect("a server this helper started");
         let RedisTarget::Standalone(url) = self.target.clone() else {
             unreachable!("a standalone server")
         };
         let dir = self._dir.as_ref().expect("its data dir").path();
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let extra: Vec<&str> = extra
+            .iter()
+            .map(String::as_str)
+            .chain(more.iter().copied())
+            .collect();
         let mut process = spawn_redis(port, dir, &extra);
         assert!(
             answers_as(&url, &mut process).await,

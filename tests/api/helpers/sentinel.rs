@@ -127,8 +127,14 @@ impl SentinelSet {
     /// Restarts the killed first master (empty) and waits until the sentinels made it a
     /// replica of the new master, in sync: so that the set has a replica again.
     pub async fn restart_old_master(&mut self) {
-        self.master.restart().await;
         let new_master = self.replica.port;
+        // Started as its replica at once: left to the sentinels, a master that comes back is
+        // converted only after their next look at it (~15 s here), longer than the test's
+        // recovery bound, and it is how an operator brings a dead master back.
+        let new = new_master.to_string();
+        self.master
+            .restart_with(&["--replicaof", "127.0.0.1", &new])
+            .await;
         eventually_within(
             SETTLE,
             async || {
