@@ -45,7 +45,9 @@ async fn erase<A: Adapter>(
     let mut sessions = api.app.sessions.of_user(&user).await.map_err(storage)?;
     sessions.push(indexed.expose().to_owned());
     api.app.sessions.delete(&sessions).await.map_err(storage)?;
-    close_sockets_here(&api, &user).await;
+    // Boxed: closing runs the sockets' disconnect handlers within this task, and their futures
+    // and this one's on one stack overflowed a 2 MiB worker stack in a debug build.
+    Box::pin(close_sockets_here(&api, &user)).await;
     // And on every other node, as `disconnectSockets` does.
     api.emitter
         .disconnect_user(user.as_str())
@@ -53,10 +55,7 @@ async fn erase<A: Adapter>(
         .map_err(storage)?;
     // Whoever hears of the user (its contacts, still stored, in that scope) sees it offline.
     let state = &api.app;
-    state
-        .scope
-        .announce_offline(api.io.local(), &user, state)
-        .await;
+    Box::pin(state.scope.announce_offline(api.io.local(), &user, state)).await;
     let peers = peers_of(&api, &user).await?;
     state
         .messages

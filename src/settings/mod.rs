@@ -23,6 +23,10 @@ use crate::{
     },
 };
 
+/// The worker threads' stack in a debug build (see [`Settings::runtime`]); the tests' own
+/// runtimes get the same through `RUST_MIN_STACK` in `.cargo/config.toml`.
+const DEBUG_STACK_BYTES: usize = 16 << 20;
+
 #[derive(Clone, Parser)]
 #[command(name = "privmsg-server", version, about)]
 pub struct Settings {
@@ -448,6 +452,12 @@ impl Settings {
                 builder
             }
         };
+        // A debug build's async frames are many times a release build's: the connect
+        // handler's chain in the `contacts` scope takes ~2 MiB of stack there (measured with
+        // gdb), tokio's default. Virtual memory only; release builds keep the default.
+        if cfg!(debug_assertions) {
+            builder.thread_stack_size(DEBUG_STACK_BYTES);
+        }
         builder.enable_all().build()
     }
 
