@@ -9,7 +9,8 @@ pub struct WebhookMetrics {
     /// Outcomes by event type and result: `delivered` (2xx), `retry` (non-2xx, no answer in
     /// 5 s, or unreachable: tried again later), `expired` (failed for 24 h), `read` (a
     /// `message.unread` whose message was read in time), `dropped` (not queued: the queue was
-    /// full), `gone` (the recipient was erased), `invalid` (an entry that is not a job).
+    /// full), `gone` (the recipient was erased), `blocked` (the recipient blocks the sender),
+    /// `invalid` (an entry that is not a job).
     pub deliveries: IntCounterVec,
     /// Deliveries waiting in Redis, of every node (as last read by this one).
     pub pending: IntGauge,

@@ -79,6 +79,18 @@ impl Queue {
         Ok(())
     }
 
+    /// Whether `user`'s block list holds `peer`. A message the recipient withheld queues no
+    /// webhook, but on a cluster its jobs, written beside the appends on another slot, exist
+    /// for the round trip before they are taken back: the worker asks before it sends.
+    pub async fn blocks(&self, user: &str, peer: &str) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(redis::cmd("SISMEMBER")
+            .arg(keys::blocks(user))
+            .arg(peer)
+            .query_async(&mut conn)
+            .await?)
+    }
+
     /// How far `reader` has read its conversation with `peer` (`messages read`), if at all.
     pub async fn read_mark(&self, reader: &str, peer: &str) -> Result<Option<String>, StoreError> {
         let mut conn = self.pool.get().await?;

@@ -156,6 +156,12 @@ async fn deliver(
             return Ok("read");
         }
     }
+    // A recipient that blocks the sender hears nothing of it, not even through a job written
+    // in the moment before a cluster takes it back (`Queue::blocks`).
+    if message.from != message.to && queue.blocks(&message.to, &message.from).await? {
+        queue.remove(member).await?;
+        return Ok("blocked");
+    }
     let entry = on.users.entries(&[message.to.as_str()]).await?;
     let Some(Some(entry)) = entry.into_iter().next() else {
         // Erased (or never a user here): nobody to tell about.
