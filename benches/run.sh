@@ -284,7 +284,10 @@ echo "==> building (release)"
 if [ "$external" = 1 ]; then
   cargo build --profile "$profile" --quiet -p loadgen --bins
 else
-  cargo build --profile "$profile" --quiet -p privmsg -p loadgen --bins
+  # Apart, as scripts/run-nodes builds the server: built together, their dependencies' features
+  # are unified into another build of the server, and run-nodes (CI's check-nodes) built it again.
+  cargo build --profile "$profile" --quiet -p privmsg --bin privmsg-server
+  cargo build --profile "$profile" --quiet -p loadgen --bins
 fi
 
 if [ "$mode" = smoke ]; then
