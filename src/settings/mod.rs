@@ -153,7 +153,9 @@ pub struct Settings {
     pub redis_wait_replicas: u32,
 
     /// With REDIS_WAIT_REPLICAS, how long, in milliseconds, a batch of messages waits for the
-    /// replicas to confirm before it is undone and refused: 1 to 60000.
+    /// replicas to confirm before it is undone and refused: 1 to 60000. Once a master is seen
+    /// short of replicas (an unconfirmed batch, or its count checked every second), messages
+    /// are refused at once until it has them again.
     #[arg(long, env = "REDIS_WAIT_TIMEOUT_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub redis_wait_timeout_ms: u64,
 

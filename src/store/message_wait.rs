@@ -118,6 +118,17 @@ impl Waiter {
         call: &ScriptInvocation<'_>,
         batch: Vec<Job>,
     ) {
+        // A master known short of replicas (the last batch's `WAIT`, or the watcher's count
+        // every second): refused before any write, as on a cluster. Sent anyway, every batch
+        // would hold its senders for the whole REDIS_WAIT_TIMEOUT_MS only to be taken back.
+        if let Some(shortfall) = self.status.shortfall() {
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::NotReplicated(shortfall.clone())));
+            }
+            return;
+        }
         let mut conn = match self.connection().await {
             Ok(conn) => conn,
             Err(err) => return fail(batch, err),

@@ -84,6 +84,48 @@ async fn contents(redis: &TestRedis, user: &str) -> Vec<String> {
         .collect()
 }
 
+/// A standalone master seen short of replicas refuses at once: with REDIS_WAIT_TIMEOUT_MS at
+/// its 60 s maximum, a message sent once `/readyz` says the replica is gone is refused well
+/// before the test client's ack timeout (a `WAIT` sent anyway would hold it the whole minute),
+/// and stored nowhere; with the replica back, messages are accepted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_known_short_of_replicas_refuses_at_once() {
+    let master = TestRedis::start_durable().await;
+    let replica = TestReplica::start(&master, true).await;
+    let mut settings = test_settings(&master);
+    settings.redis_wait_replicas = 1;
+    settings.redis_wait_timeout_ms = 60_000;
+    let node = spawn_app_with(settings).await;
+    let alice = TestClient::join(&node, "alice").await;
+    let bob = TestClient::join(&node, "bob").await;
+
+    replica.cut().await;
+    // The watcher's count, with no message sent: what the node knows before the next batch.
+    eventually(
+        async || matches!(readyz(&node).await, (503, body) if body.contains("replicas")),
+        "/readyz to say the replica is missing",
+    )
+    .await;
+    let ack = alice.send_to(&bob.user_id, "refused").await;
+    let error = ack["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("storage unavailable"), "{ack}");
+    for user in [&alice.user_id, &bob.user_id] {
+        assert!(contents(&master, user).await.is_empty(), "stored nowhere");
+    }
+
+    replica.restore().await;
+    eventually(
+        async || readyz(&node).await.0 == 200,
+        "/readyz to be ready again",
+    )
+    .await;
+    let ack = alice.send_to(&bob.user_id, "back").await;
+    assert!(ack.get("message").is_some(), "{ack}");
+    for user in [&alice.user_id, &bob.user_id] {
+        assert_eq!(contents(&master, user).await, ["back"]);
+    }
+}
+
 /// `/readyz`'s status and body.
 async fn readyz(node: &TestApp) -> (u16, String) {
     match reqwest::get(format!("{}/readyz", node.url())).await {
