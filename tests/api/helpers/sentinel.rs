@@ -132,6 +132,25 @@ impl SentinelSet {
         // converted only after their next look at it (~15 s here), longer than the test's
         // recovery bound, and it is how an operator brings a dead master back.
         let new = new_master.to_string();
+        // Only once every sentinel has finished the failover: an instance that comes back while
+        // one is still under way is a candidate of its own. Seen here when the master died a
+        // second after its replica was cut off: a sentinel promoted the restarted, empty old
+        // master over the one holding the data, and made that one its replica.
+        for port in &self.sentinel_ports {
+            eventually_within(
+                SETTLE,
+                async || {
+                    let master = sentinel_master(*port).await?;
+                    let field = |name: &str| master.get(name).cloned().unwrap_or_default();
+                    let (at, flags) = (field("port"), field("flags"));
+                    (at == new && flags == "master")
+                        .then_some(())
+                        .ok_or(format!("sentinel {port}: master {at}, {flags}"))
+                },
+                "every sentinel to finish the failover",
+            )
+            .await;
+        }
         self.master
             .restart_with(&["--replicaof", "127.0.0.1", &new])
             .await;
