@@ -247,3 +247,26 @@ async fn deliver(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(timestamp: Option<u64>) -> MessageRef {
+        MessageRef {
+            from: "a".into(),
+            to: "b".into(),
+            id: Some("x".into()),
+            timestamp,
+        }
+    }
+
+    #[test]
+    fn a_message_not_found_is_looked_for_again_only_while_it_may_be_on_its_way() {
+        let after = IN_FLIGHT_AFTER.as_millis() as u64;
+        assert!(unseen_yet(&message(Some(1_000)), 1_000));
+        assert!(unseen_yet(&message(Some(1_000)), 1_000 + after - 1));
+        assert!(!unseen_yet(&message(Some(1_000)), 1_000 + after));
+        assert!(!unseen_yet(&message(None), 0), "a legacy message");
+    }
+}
