@@ -49,14 +49,16 @@ pub struct Recipient {
     pub username: Option<String>,
 }
 
-/// What the worker reads of the message: whom it is from and to, and its id (a UUIDv7, which
-/// compares with a read mark as a string).
+/// What the worker reads of the message: whom it is from and to, its id (a UUIDv7, which
+/// compares with a read mark as a string) and when it was sent (ms).
 #[derive(Deserialize)]
 pub struct MessageRef {
     pub from: String,
     pub to: String,
     #[serde(default)]
     pub id: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<u64>,
 }
 
 /// The jobs of a stored message: `message.created` due at once, `message.unread` due

@@ -10,7 +10,10 @@ pub struct WebhookMetrics {
     /// 5 s, or unreachable: tried again later), `expired` (failed for 24 h), `read` (a
     /// `message.unread` whose message was read in time), `dropped` (not queued: the queue was
     /// full), `gone` (the recipient was erased), `blocked` (the recipient blocks the sender),
-    /// `invalid` (an entry that is not a job).
+    /// `deleted` (the message is no longer in the recipient's history: deleted, erased with
+    /// its sender, or trimmed away), `unseen` (not in it yet, a few seconds after it was sent:
+    /// a cluster's append may still be on its way; looked for again 1 s later), `invalid` (an
+    /// entry that is not a job), `redis_error`.
     pub deliveries: IntCounterVec,
     /// Deliveries waiting in Redis, of every node (as last read by this one).
     pub pending: IntGauge,

@@ -15,6 +15,19 @@ pub struct Queue {
     pool: RedisPool,
 }
 
+/// What became of a delivery's message, as [`Queue::current`] found it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Current {
+    /// The recipient blocks the sender.
+    Blocked,
+    /// The recipient's history holds it as queued.
+    Unchanged,
+    /// The recipient's history holds it edited: its JSON now.
+    Edited(String),
+    /// Not in the recipient's history: deleted, erased with its sender, or trimmed away.
+    Gone,
+}
+
 /// What a claim found.
 pub struct Claimed {
     /// The queue's size.
@@ -79,16 +92,39 @@ impl Queue {
         Ok(())
     }
 
-    /// Whether `user`'s block list holds `peer`. A message the recipient withheld queues no
+    /// What became of `message` (queued as `json`, to `to` from `from`) since it was queued,
+    /// read from the recipient's history and block list in one call (`webhook_message.lua`):
+    /// a job holds the message as stored, and one edited, deleted or erased with its sender
+    /// meanwhile must not be sent as it was. A message the recipient withheld queues no
     /// webhook, but on a cluster its jobs, written beside the appends on another slot, exist
-    /// for the round trip before they are taken back: the worker asks before it sends.
-    pub async fn blocks(&self, user: &str, peer: &str) -> Result<bool, StoreError> {
+    /// for the round trip before they are taken back: the same call asks.
+    pub async fn current(
+        &self,
+        to: &str,
+        from: &str,
+        json: &str,
+        id: Option<&str>,
+    ) -> Result<Current, StoreError> {
         let mut conn = self.pool.get().await?;
-        Ok(redis::cmd("SISMEMBER")
-            .arg(keys::blocks(user))
-            .arg(peer)
-            .query_async(&mut conn)
-            .await?)
+        let reply: redis::Value = scripts::WEBHOOK_MESSAGE
+            .key(keys::messages(to))
+            .key(keys::blocks(to))
+            .arg(from)
+            .arg(if from == to { "0" } else { "1" })
+            .arg(json)
+            .arg(id.unwrap_or(""))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match reply {
+            redis::Value::Int(2) => Current::Blocked,
+            redis::Value::Int(1) => Current::Unchanged,
+            redis::Value::BulkString(bytes) => match String::from_utf8(bytes) {
+                Ok(json) => Current::Edited(json),
+                // Not text: not a message this server wrote; nothing to send of it.
+                Err(_) => Current::Gone,
+            },
+            _ => Current::Gone,
+        })
     }
 
     /// How far `reader` has read its conversation with `peer` (`messages read`), if at all.

@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
 use crate::store::StoreError;
@@ -17,6 +18,7 @@ use super::{
     On, Webhooks,
     config::{CREATED, UNREAD},
     job::{self, Job, MessageRef},
+    queue::Current,
     send::{self, Outcome},
 };
 
@@ -27,6 +29,23 @@ const POLL: Duration = Duration::from_millis(250);
 /// How long a claim lasts: the 5 s a receiver has, and time to settle. A node that dies
 /// mid-way leaves the delivery to the others once it lapses.
 const LEASE: Duration = Duration::from_secs(15);
+
+/// How long after its timestamp a message may still be on its way into its recipient's
+/// history on a cluster (its appends are bounded by 3 s, `cluster_append::APPEND_TIMEOUT`, and
+/// taken back with its jobs when they fail), and how soon a job whose message was not found
+/// then looks again.
+const IN_FLIGHT_AFTER: Duration = Duration::from_secs(5);
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// Whether `message`, not found in its recipient's history at `now_ms`, may still be on its
+/// way there (see [`IN_FLIGHT_AFTER`]). A message without a timestamp (the Node server's) is
+/// not: it was stored long ago.
+fn unseen_yet(message: &MessageRef, now_ms: u64) -> bool {
+    let after = IN_FLIGHT_AFTER.as_millis() as u64;
+    message
+        .timestamp
+        .is_some_and(|stamp| now_ms < stamp.saturating_add(after))
+}
 
 /// The most deliveries claimed in one call.
 const MOST_PER_CLAIM: usize = 64;
@@ -156,11 +175,44 @@ async fn deliver(
             return Ok("read");
         }
     }
-    // A recipient that blocks the sender hears nothing of it, not even through a job written
-    // in the moment before a cluster takes it back (`Queue::blocks`).
-    if message.from != message.to && queue.blocks(&message.to, &message.from).await? {
-        queue.remove(member).await?;
-        return Ok("blocked");
+    // The message as the recipient's history holds it now, and whether the recipient blocks
+    // the sender, in one call (`Queue::current`): a recipient that blocks the sender hears
+    // nothing of it, not even through a job written in the moment before a cluster takes it
+    // back; a message deleted, or erased with its sender, is never sent; an edited one is sent
+    // as it is now (the member, and so the delivery's id, unchanged).
+    match queue
+        .current(
+            &message.to,
+            &message.from,
+            job.data.message.get(),
+            message.id.as_deref(),
+        )
+        .await?
+    {
+        Current::Blocked => {
+            queue.remove(member).await?;
+            return Ok("blocked");
+        }
+        Current::Unchanged => {}
+        Current::Edited(json) => match RawValue::from_string(json) {
+            Ok(current) => job.data.message = current,
+            Err(_) => {
+                queue.remove(member).await?;
+                return Ok("invalid");
+            }
+        },
+        // On a cluster the job is written beside the message's appends, not after them: a
+        // `message.created` claimed at once may be read before its history's append lands.
+        // Looked for again until every append has either landed or been taken back with it.
+        Current::Gone if unseen_yet(message, job::now_ms()) => {
+            let due = job::now_ms().saturating_add(RECHECK.as_millis() as u64);
+            queue.retry_at(member, due).await?;
+            return Ok("unseen");
+        }
+        Current::Gone => {
+            queue.remove(member).await?;
+            return Ok("deleted");
+        }
     }
     let entry = on.users.entries(&[message.to.as_str()]).await?;
     let Some(Some(entry)) = entry.into_iter().next() else {
@@ -193,5 +245,28 @@ async fn deliver(
             queue.retry_at(member, due).await?;
             Ok("retry")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(timestamp: Option<u64>) -> MessageRef {
+        MessageRef {
+            from: "a".into(),
+            to: "b".into(),
+            id: Some("x".into()),
+            timestamp,
+        }
+    }
+
+    #[test]
+    fn a_message_not_found_is_looked_for_again_only_while_it_may_be_on_its_way() {
+        let after = IN_FLIGHT_AFTER.as_millis() as u64;
+        assert!(unseen_yet(&message(Some(1_000)), 1_000));
+        assert!(unseen_yet(&message(Some(1_000)), 1_000 + after - 1));
+        assert!(!unseen_yet(&message(Some(1_000)), 1_000 + after));
+        assert!(!unseen_yet(&message(None), 0), "a legacy message");
     }
 }

@@ -2,6 +2,7 @@
 //! no script's first call pays a NOSCRIPT round trip and a load.
 
 use redis::Script;
+use serde_json::json;
 
 use crate::{
     helpers::{TestRedis, spawn_app},
@@ -123,4 +124,113 @@ async fn taking_a_message_back_twice_puts_back_what_its_trim_dropped_once() {
         .await
         .expect("LRANGE");
     assert_eq!(history, ["a", "b", "c"]);
+}
+
+/// `webhook_message.lua`, which a webhook delivery reads its message with: blocked, as queued,
+/// edited (found by id and sender from the tail, past the first chunk, not fooled by the id in
+/// another message's content), or gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_finds_its_message_as_queued_edited_or_gone() {
+    let redis = TestRedis::start().await;
+    let mut conn = redis.conn().await;
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/redis-scripts/webhook_message.lua"
+    ))
+    .expect("the script");
+    let (history, blocks) = ("messages:b", "privmsg:blocks:{messages:b}");
+    let find = async |conn: &mut privmsg::store::Conn, args: [&str; 4]| {
+        redis::cmd("EVAL")
+            .arg(&source)
+            .arg(2)
+            .arg(history)
+            .arg(blocks)
+            .arg(&args)
+            .query_async::<redis::Value>(conn)
+            .await
+            .expect("EVAL")
+    };
+    let id = "0190f1a2-0000-7000-8000-000000000001";
+    let queued = json!({ "content": "hi", "from": "a", "to": "b", "id": id }).to_string();
+    let edited =
+        json!({ "content": "hi!", "from": "a", "to": "b", "id": id, "editedAt": 5 }).to_string();
+    let push = async |conn: &mut privmsg::store::Conn, entries: &[String]| {
+        redis::cmd("RPUSH")
+            .arg(history)
+            .arg(entries)
+            .query_async::<()>(conn)
+            .await
+            .expect("RPUSH");
+    };
+
+    assert_eq!(
+        find(&mut conn, ["a", "1", &queued, id]).await,
+        redis::Value::Int(0)
+    );
+    push(&mut conn, std::slice::from_ref(&queued)).await;
+    assert_eq!(
+        find(&mut conn, ["a", "1", &queued, id]).await,
+        redis::Value::Int(1)
+    );
+    redis::cmd("SADD")
+        .arg(blocks)
+        .arg("a")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("SADD");
+    assert_eq!(
+        find(&mut conn, ["a", "1", &queued, id]).await,
+        redis::Value::Int(2)
+    );
+    assert_eq!(
+        find(&mut conn, ["a", "0", &queued, id]).await,
+        redis::Value::Int(1)
+    );
+
+    // Edited, then 300 messages after it, the newest quoting its id (another message).
+    redis::cmd("DEL")
+        .arg(history)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("DEL");
+    let mut entries = vec![edited.clone()];
+    entries.extend((0..300).map(|n| {
+        let content = if n == 299 {
+            id.to_owned()
+        } else {
+            n.to_string()
+        };
+        json!({ "content": content, "from": "a", "to": "b", "id": format!("other-{n}") })
+            .to_string()
+    }));
+    push(&mut conn, &entries).await;
+    assert_eq!(
+        find(&mut conn, ["a", "0", &queued, id]).await,
+        redis::Value::BulkString(edited.clone().into_bytes())
+    );
+    // Not the sender's: not its message.
+    assert_eq!(
+        find(&mut conn, ["c", "0", &queued, id]).await,
+        redis::Value::Int(0)
+    );
+    // Deleted: only the quote is left; a legacy message (no id) is found as queued or not.
+    redis::cmd("LREM")
+        .arg(history)
+        .arg(1)
+        .arg(&edited)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("LREM");
+    assert_eq!(
+        find(&mut conn, ["a", "0", &queued, id]).await,
+        redis::Value::Int(0)
+    );
+    assert_eq!(
+        find(&mut conn, ["a", "0", &queued, ""]).await,
+        redis::Value::Int(0)
+    );
+    assert_eq!(
+        find(&mut conn, ["a", "0", &entries[5], ""]).await,
+        redis::Value::Int(1)
+    );
 }

@@ -11,7 +11,7 @@ use sha2::Sha256;
 use crate::{
     helpers::{
         ApiClient, Received, Receiver, Scraped, TestApp, TestClient, TestRedis, api_settings,
-        eventually_within, spawn_app_with,
+        eventually_within, in_path, spawn_app_with,
     },
     on_standalone_and_cluster,
 };
@@ -311,10 +311,136 @@ async fn a_queued_job_to_a_recipient_that_blocks_its_sender_is_dropped(redis: Te
     assert_eq!(receiver.received().len(), 2, "the blocked one never sent");
 }
 
+/// The sum over `nodes` of [`deliveries`].
+async fn deliveries_on(nodes: &[&TestApp], kind: &str, result: &str) -> u64 {
+    let mut sum = 0;
+    for node in nodes {
+        sum += deliveries(*node, kind, result).await;
+    }
+    sum
+}
+
+/// The queued jobs, as JSON.
+async fn queued_jobs(redis: &TestRedis) -> Vec<serde_json::Value> {
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg("privmsg:webhooks")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis.conn().await)
+        .await
+        .expect("ZRANGE");
+    members
+        .iter()
+        .map(|member| serde_json::from_str(member).expect("a job"))
+        .collect()
+}
+
+/// A message deleted by its sender, and one erased with its sender (`DELETE /api/users/{id}`),
+/// before their `message.unread` is due are never posted; a message sent right after them,
+/// due later, is.
+async fn no_unread_webhook_for_a_message_deleted_or_erased_before_it_is_due(redis: TestRedis) {
+    let receiver = Receiver::start().await;
+    // Room for the delete and the erasure before the first is due, on a loaded machine.
+    let one = node_after(&redis, &receiver, "message.unread", 4).await;
+    let two = node_after(&redis, &receiver, "message.unread", 4).await;
+    let ann = TestClient::join(&one, "ann").await;
+    let bob = TestClient::join(&two, "bob").await;
+    let carol = TestClient::join(&two, "carol").await;
+
+    let doomed = ann.send_to(&bob.user_id, "deleted before it is due").await["message"].clone();
+    let erased = carol.send_to(&bob.user_id, "erased with carol").await["message"].clone();
+    let kept = ann.send_to(&bob.user_id, "sent after them").await["message"].clone();
+    assert_eq!(queued(&redis).await, 3);
+    let ack = ann
+        .client
+        .ask(
+            "delete message",
+            json!({ "with": bob.user_id, "id": doomed["id"] }),
+        )
+        .await;
+    assert_eq!(ack, json!({}));
+    let path = format!("/users/{}", in_path(&carol.user_id));
+    let answer = ApiClient::new(&one).delete(&path).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    let got = receiver.wait_for(1, DELIVERED).await;
+    assert_eq!(got[0].json()["data"]["message"], kept);
+    eventually_within(
+        DELIVERED,
+        async || {
+            deliveries_on(&[&one, &two], "message.unread", "deleted").await == 2
+                && queued(&redis).await == 0
+        },
+        "the deleted and the erased message's deliveries dropped",
+    )
+    .await;
+    let sent: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|request| request.json()["data"]["message"]["content"].to_string())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?} ({erased})");
+}
+
+/// An edited message's `message.unread` carries the message as edited (`editedAt` too), under
+/// the delivery id it was queued with, the same on a retry; the queued job is not rewritten.
+async fn an_edited_message_is_posted_as_edited_with_its_delivery_id(redis: TestRedis) {
+    let receiver = Receiver::start().await;
+    receiver.fail_next(1);
+    let one = node(&redis, &receiver, "message.unread").await;
+    let two = node(&redis, &receiver, "message.unread").await;
+    let ann = TestClient::join(&one, "ann").await;
+    let bob = TestClient::join(&two, "bob").await;
+
+    let sent = ann.send_to(&bob.user_id, "as sent").await["message"].clone();
+    let ack = ann
+        .client
+        .ask(
+            "edit message",
+            json!({ "with": bob.user_id, "id": sent["id"], "content": "as edited" }),
+        )
+        .await;
+    let edited = ack["message"].clone();
+    assert!(edited["editedAt"].is_u64(), "{ack}");
+    let jobs = queued_jobs(&redis).await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(
+        jobs[0]["data"]["message"], sent,
+        "the job keeps what was queued"
+    );
+
+    let tries = receiver.wait_for(2, DELIVERED).await;
+    for attempt in &tries {
+        assert_signed(attempt);
+        let body = attempt.json();
+        assert_eq!(attempt.header("x-privmsg-delivery"), jobs[0]["id"]);
+        assert_eq!(body["id"], jobs[0]["id"]);
+        assert_eq!(body["data"]["message"], edited);
+        assert_eq!(body["data"]["message"]["content"], "as edited");
+        assert_eq!(body["createdAt"], jobs[0]["createdAt"]);
+    }
+    assert_eq!(
+        tries[1].body, tries[0].body,
+        "the retry sends the same body"
+    );
+    eventually_within(
+        DELIVERED,
+        async || {
+            deliveries_on(&[&one, &two], "message.unread", "delivered").await == 1
+                && queued(&redis).await == 0
+        },
+        "the edited message delivered once",
+    )
+    .await;
+    assert_eq!(receiver.received().len(), 2);
+}
+
 on_standalone_and_cluster!(
     a_queued_job_to_a_recipient_that_blocks_its_sender_is_dropped,
     a_message_and_its_webhooks_are_stored_all_or_none,
     created_is_signed_with_the_body_and_headers_of_the_contract,
     unread_after_the_delay_and_never_when_read_in_time,
     retries_after_500s_with_the_same_delivery_id,
+    no_unread_webhook_for_a_message_deleted_or_erased_before_it_is_due,
+    an_edited_message_is_posted_as_edited_with_its_delivery_id,
 );

@@ -39,6 +39,7 @@ scripts! {
     SESSION_SWEEP = "session_sweep.lua";
     STORE_MESSAGES = "store_messages.lua";
     TAKE_BACK = "take_back.lua";
+    WEBHOOK_MESSAGE = "webhook_message.lua";
 }
 
 /// `take_back.lua`'s source, for a removal that must outlive a Redis restart or a failover
