@@ -58,12 +58,7 @@ async fn with_wait_replicas_a_message_is_kept_only_once_a_replica_holds_it() {
     .await;
     println!("/readyz while cut off: {why}");
 
-    replica.restore().await;
-    eventually(
-        async || readyz(&node).await.0 == 200,
-        "/readyz to be ready again",
-    )
-    .await;
+    back_in_sync(&replica, &node).await;
     let ack = alice.send_to(&bob.user_id, "back").await;
     assert!(ack.get("message").is_some(), "{ack}");
     // The same channel, in order: the refused message would have come first.
@@ -113,17 +108,22 @@ async fn a_master_known_short_of_replicas_refuses_at_once() {
         assert!(contents(&master, user).await.is_empty(), "stored nowhere");
     }
 
-    replica.restore().await;
-    eventually(
-        async || readyz(&node).await.0 == 200,
-        "/readyz to be ready again",
-    )
-    .await;
+    back_in_sync(&replica, &node).await;
     let ack = alice.send_to(&bob.user_id, "back").await;
     assert!(ack.get("message").is_some(), "{ack}");
     for user in [&alice.user_id, &bob.user_id] {
         assert_eq!(contents(&master, user).await, ["back"]);
     }
+}
+
+/// Restores `replica`'s link and waits until `node` is ready again (its watcher saw it).
+async fn back_in_sync(replica: &TestReplica, node: &TestApp) {
+    replica.restore().await;
+    eventually(
+        async || readyz(node).await.0 == 200,
+        "/readyz to be ready again",
+    )
+    .await;
 }
 
 /// `/readyz`'s status and body.

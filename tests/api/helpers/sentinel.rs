@@ -82,22 +82,41 @@ impl SentinelSet {
     /// Waits until every sentinel knows the two others and `replicas` replicas of the master,
     /// none of them down: a failover needs the votes, and a replica to promote.
     pub async fn settled(&self, replicas: usize) {
+        let replicas = replicas.to_string();
+        self.every_sentinel(
+            |master| {
+                let field = |name: &str| master.get(name).cloned().unwrap_or_default();
+                let (others, known, flags) = (
+                    field("num-other-sentinels"),
+                    field("num-slaves"),
+                    field("flags"),
+                );
+                (others == "2" && known == replicas && flags == "master")
+                    .then_some(())
+                    .ok_or(format!(
+                        "{others} other sentinels, {known} replicas, {flags}"
+                    ))
+            },
+            "the sentinels to know one another and the replica",
+        )
+        .await;
+    }
+
+    /// Waits until `check` holds for what every sentinel says of the master (`SENTINEL
+    /// MASTER`), one sentinel after the other.
+    async fn every_sentinel(
+        &self,
+        check: impl Fn(&HashMap<String, String>) -> Result<(), String>,
+        what: &str,
+    ) {
         for port in &self.sentinel_ports {
             eventually_within(
                 SETTLE,
                 async || {
                     let master = sentinel_master(*port).await?;
-                    let field = |name: &str| master.get(name).cloned().unwrap_or_default();
-                    let others = field("num-other-sentinels");
-                    let known = field("num-slaves");
-                    let flags = field("flags");
-                    (others == "2" && known == replicas.to_string() && flags == "master")
-                        .then_some(())
-                        .ok_or(format!(
-                            "sentinel {port}: {others} other sentinels, {known} replicas, {flags}"
-                        ))
+                    check(&master).map_err(|why| format!("sentinel {port}: {why}"))
                 },
-                "the sentinels to know one another and the replica",
+                what,
             )
             .await;
         }
@@ -136,21 +155,17 @@ impl SentinelSet {
         // one is still under way is a candidate of its own. Seen here when the master died a
         // second after its replica was cut off: a sentinel promoted the restarted, empty old
         // master over the one holding the data, and made that one its replica.
-        for port in &self.sentinel_ports {
-            eventually_within(
-                SETTLE,
-                async || {
-                    let master = sentinel_master(*port).await?;
-                    let field = |name: &str| master.get(name).cloned().unwrap_or_default();
-                    let (at, flags) = (field("port"), field("flags"));
-                    (at == new && flags == "master")
-                        .then_some(())
-                        .ok_or(format!("sentinel {port}: master {at}, {flags}"))
-                },
-                "every sentinel to finish the failover",
-            )
-            .await;
-        }
+        self.every_sentinel(
+            |master| {
+                let field = |name: &str| master.get(name).cloned().unwrap_or_default();
+                let (at, flags) = (field("port"), field("flags"));
+                (at == new && flags == "master")
+                    .then_some(())
+                    .ok_or(format!("master {at}, {flags}"))
+            },
+            "every sentinel to finish the failover",
+        )
+        .await;
         self.master
             .restart_with(&["--replicaof", "127.0.0.1", &new])
             .await;
