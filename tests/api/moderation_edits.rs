@@ -60,21 +60,11 @@ async fn a_change_reaches_both_histories_every_page_and_every_socket(redis: Test
         assert_eq!(ack, json!({ "error": "not your message" }), "{event}");
     }
     let unknown = "0190f1a2-0000-7000-8000-000000000000";
-    let ack = alice
-        .client
-        .ask(
-            "delete message",
-            json!({ "with": bob.user_id, "id": unknown }),
-        )
-        .await;
+    let ack = alice.delete_message(&bob.user_id, &unknown).await;
     assert_eq!(ack, json!({ "error": "unknown message" }));
 
     let ack = alice
-        .client
-        .ask(
-            "edit message",
-            json!({ "with": bob.user_id, "id": first_id, "content": "first, edited" }),
-        )
+        .edit_message(&bob.user_id, &first_id, "first, edited")
         .await;
     let edited = &ack["message"];
     assert_eq!(edited["id"], first["id"], "{ack}");
@@ -90,13 +80,7 @@ async fn a_change_reaches_both_histories_every_page_and_every_socket(redis: Test
         assert_eq!(tab.client.expect("message edited").await, event);
     }
 
-    let ack = alice
-        .client
-        .ask(
-            "delete message",
-            json!({ "with": bob.user_id, "id": second_id }),
-        )
-        .await;
+    let ack = alice.delete_message(&bob.user_id, &second_id).await;
     assert_eq!(ack, json!({}));
     let event = json!({ "id": second_id, "from": alice.user_id, "to": bob.user_id });
     for tab in [&mut alice, &mut alice2, &mut bob, &mut bob2] {
@@ -115,13 +99,7 @@ async fn a_change_reaches_both_histories_every_page_and_every_socket(redis: Test
         assert_eq!(page["messages"], json!([edited]), "{page}");
     }
     // Deleted once: a second delete finds nothing.
-    let ack = alice
-        .client
-        .ask(
-            "delete message",
-            json!({ "with": bob.user_id, "id": second_id }),
-        )
-        .await;
+    let ack = alice.delete_message(&bob.user_id, &second_id).await;
     assert_eq!(ack, json!({ "error": "unknown message" }));
 }
 
@@ -148,44 +126,20 @@ async fn an_edit_only_within_the_window(redis: TestRedis) {
             .await
             .expect("RPUSH");
     }
-    let ack = alice
-        .client
-        .ask(
-            "edit message",
-            json!({ "with": bob.user_id, "id": old_id, "content": "x" }),
-        )
-        .await;
+    let ack = alice.edit_message(&bob.user_id, &old_id, "x").await;
     assert_eq!(ack, json!({ "error": "too late to edit" }));
     let fresh = alice.send_to(&bob.user_id, "fresh").await;
     let fresh_id = fresh["message"]["id"].as_str().expect("an id");
-    let ack = alice
-        .client
-        .ask(
-            "edit message",
-            json!({ "with": bob.user_id, "id": fresh_id, "content": "y" }),
-        )
-        .await;
+    let ack = alice.edit_message(&bob.user_id, &fresh_id, "y").await;
     assert_eq!(ack["message"]["content"], "y", "{ack}");
-    let ack = alice
-        .client
-        .ask(
-            "delete message",
-            json!({ "with": bob.user_id, "id": old_id }),
-        )
-        .await;
+    let ack = alice.delete_message(&bob.user_id, &old_id).await;
     assert_eq!(ack, json!({}));
     assert_eq!(redis.history(&bob.user_id).await.len(), 1);
 
     settings.edit_window_secs = 0;
     let off = spawn_app_with(settings).await;
     let alice = TestClient::join_with(&off, json!({ "sessionID": alice.session_id })).await;
-    let ack = alice
-        .client
-        .ask(
-            "edit message",
-            json!({ "with": bob.user_id, "id": fresh_id, "content": "z" }),
-        )
-        .await;
+    let ack = alice.edit_message(&bob.user_id, &fresh_id, "z").await;
     assert_eq!(ack, json!({ "error": "editing is off" }));
 }
 

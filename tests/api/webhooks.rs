@@ -351,13 +351,7 @@ async fn no_unread_webhook_for_a_message_deleted_or_erased_before_it_is_due(redi
     let erased = carol.send_to(&bob.user_id, "erased with carol").await["message"].clone();
     let kept = ann.send_to(&bob.user_id, "sent after them").await["message"].clone();
     assert_eq!(queued(&redis).await, 3);
-    let ack = ann
-        .client
-        .ask(
-            "delete message",
-            json!({ "with": bob.user_id, "id": doomed["id"] }),
-        )
-        .await;
+    let ack = ann.delete_message(&bob.user_id, &doomed["id"]).await;
     assert_eq!(ack, json!({}));
     let path = format!("/users/{}", in_path(&carol.user_id));
     let answer = ApiClient::new(&one).delete(&path).await;
@@ -394,11 +388,7 @@ async fn an_edited_message_is_posted_as_edited_with_its_delivery_id(redis: TestR
 
     let sent = ann.send_to(&bob.user_id, "as sent").await["message"].clone();
     let ack = ann
-        .client
-        .ask(
-            "edit message",
-            json!({ "with": bob.user_id, "id": sent["id"], "content": "as edited" }),
-        )
+        .edit_message(&bob.user_id, &sent["id"], "as edited")
         .await;
     let edited = ack["message"].clone();
     assert!(edited["editedAt"].is_u64(), "{ack}");

@@ -43,6 +43,23 @@ impl Connected {
             .await
     }
 
+    /// `delete message` of message `id` in the conversation with `with`: its ack.
+    pub async fn delete_message(&self, with: &str, id: impl serde::Serialize) -> Value {
+        let payload = json!({ "with": with, "id": id });
+        self.client.ask("delete message", payload).await
+    }
+
+    /// `edit message`: message `id` of the conversation with `with` gets `content`; its ack.
+    pub async fn edit_message(
+        &self,
+        with: &str,
+        id: impl serde::Serialize,
+        content: &str,
+    ) -> Value {
+        let payload = json!({ "with": with, "id": id, "content": content });
+        self.client.ask("edit message", payload).await
+    }
+
     /// The entry of `user_id` in the `users` this client was given on joining.
     pub fn listed(&self, user_id: &str) -> &Value {
         self.users
