@@ -134,76 +134,50 @@ def emitter(results, emit_rate):
     commands(found)
 
 
-def wait(results):
-    """The nodes scenario on a master + replica with REDIS_WAIT_REPLICAS=1 (on) and 0 (off)."""
-    found = runs(results, "wait")
-    print("run     server core-ms/1k  redis core-ms/1k  p50 ms  p99 ms  lost")
-    mean = {"on": [], "off": []}
+def interleaved(results, scenario, after, before, redis_label="Redis", extra=None):
+    """The nodes scenario run two ways, interleaved (runs named `after-N` and `before-N`):
+    each run's figures, then after / before per 1,000 delivered. `extra`: (heading, function
+    of the run's name) for one more column."""
+    found = runs(results, scenario)
+    print("run     server core-ms/1k  redis core-ms/1k  p50 ms  p99 ms  lost"
+          + (f"  {extra[0]}" if extra else ""))
+    mean = {after: [], before: []}
     for name, report in found.items():
         m = (report or {}).get("phases", {}).get("message")
         if m is None:
             print(f"{name:<7} (no report)")
             continue
         server, redis = m.get("server_cpu_ms_per_1000_delivered"), m.get("redis_cpu_ms_per_1000_delivered")
+        more = f"  {extra[1](name)}" if extra else ""
         print(f"{name:<7} {fmt(server):>17}  {fmt(redis):>16}  {m['latency']['p50_ms']:>6.1f}  "
-              f"{m['latency']['p99_ms']:>6.1f}  {m['lost']:>4}")
+              f"{m['latency']['p99_ms']:>6.1f}  {m['lost']:>4}{more}")
         if server is not None and redis is not None:
-            mean[name.split("-")[0]].append((server, redis, m["latency"]["p99_ms"]))
-    if mean["on"] and mean["off"]:
+            mean.setdefault(name.split("-")[0], []).append((server, redis, m["latency"]["p99_ms"]))
+    if mean[after] and mean[before]:
         avg = lambda rows, i: sum(r[i] for r in rows) / len(rows)
-        print(f"on / off: servers {avg(mean['on'], 0) / avg(mean['off'], 0):.2f}x, "
-              f"Redis (master) {avg(mean['on'], 1) / avg(mean['off'], 1):.2f}x per 1,000 delivered; "
-              f"p99 {avg(mean['off'], 2):.1f} -> {avg(mean['on'], 2):.1f} ms")
+        print(f"{after} / {before}: servers {avg(mean[after], 0) / avg(mean[before], 0):.2f}x, "
+              f"{redis_label} {avg(mean[after], 1) / avg(mean[before], 1):.2f}x per 1,000 delivered; "
+              f"p99 {avg(mean[before], 2):.1f} -> {avg(mean[after], 2):.1f} ms")
     warnings(found)
     commands(found)
+
+
+def wait(results):
+    """The nodes scenario on a master + replica with REDIS_WAIT_REPLICAS=1 (on) and 0 (off)."""
+    interleaved(results, "wait", "on", "off", redis_label="Redis (master)")
 
 
 def webhooks(results):
     """The nodes scenario with every message also a `message.created` webhook, and without."""
-    found = runs(results, "webhooks")
-    print("run     server core-ms/1k  redis core-ms/1k  p50 ms  p99 ms  lost  webhooks received (/s)")
-    mean = {"on": [], "off": []}
-    for name, report in found.items():
-        m = (report or {}).get("phases", {}).get("message")
-        if m is None:
-            print(f"{name:<7} (no report)")
-            continue
+    def received(name):
         got = load(os.path.join(results, f"receiver-webhooks-{name}.json")) or {}
-        hooks = f"{got['received']} ({got['perSec']:.0f}/s)" if got else "-"
-        server, redis = m.get("server_cpu_ms_per_1000_delivered"), m.get("redis_cpu_ms_per_1000_delivered")
-        print(f"{name:<7} {fmt(server):>17}  {fmt(redis):>16}  {m['latency']['p50_ms']:>6.1f}  "
-              f"{m['latency']['p99_ms']:>6.1f}  {m['lost']:>4}  {hooks}")
-        if server is not None and redis is not None:
-            mean[name.split("-")[0]].append((server, redis))
-    if mean["on"] and mean["off"]:
-        avg = lambda pairs, i: sum(p[i] for p in pairs) / len(pairs)
-        print(f"on / off: servers {avg(mean['on'], 0) / avg(mean['off'], 0):.2f}x, "
-              f"Redis {avg(mean['on'], 1) / avg(mean['off'], 1):.2f}x per 1,000 delivered")
-    warnings(found)
-    commands(found)
+        return f"{got['received']} ({got['perSec']:.0f}/s)" if got else "-"
+    interleaved(results, "webhooks", "on", "off", extra=("webhooks received (/s)", received))
 
 
 def blocks(results):
     """The nodes scenario with block lists stored (`some`) and without (`none`)."""
-    found = runs(results, "blocks")
-    print("run     server core-ms/1k  redis core-ms/1k  p50 ms  p99 ms  lost")
-    mean = {"some": [], "none": []}
-    for name, report in found.items():
-        m = (report or {}).get("phases", {}).get("message")
-        if m is None:
-            print(f"{name:<7} (no report)")
-            continue
-        server, redis = m.get("server_cpu_ms_per_1000_delivered"), m.get("redis_cpu_ms_per_1000_delivered")
-        print(f"{name:<7} {fmt(server):>17}  {fmt(redis):>16}  {m['latency']['p50_ms']:>6.1f}  "
-              f"{m['latency']['p99_ms']:>6.1f}  {m['lost']:>4}")
-        if server is not None and redis is not None:
-            mean[name.split("-")[0]].append((server, redis))
-    if mean["some"] and mean["none"]:
-        avg = lambda pairs, i: sum(p[i] for p in pairs) / len(pairs)
-        print(f"some / none: servers {avg(mean['some'], 0) / avg(mean['none'], 0):.2f}x, "
-              f"Redis {avg(mean['some'], 1) / avg(mean['none'], 1):.2f}x per 1,000 delivered")
-    warnings(found)
-    commands(found)
+    interleaved(results, "blocks", "some", "none")
 
 
 def knee_ok(m, p99_max):
