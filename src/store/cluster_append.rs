@@ -27,7 +27,7 @@ use super::{
 
 /// How long one history's writes may take before the message is refused (and one removal
 /// before it is tried again).
-pub(super) const APPEND_TIMEOUT: Duration = Duration::from_secs(3);
+pub const APPEND_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One history to append to: its commands, in order (the append, then the read of
 /// what the trim that follows it will drop, the trim, the expiry), and how to take the message

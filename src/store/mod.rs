@@ -26,6 +26,7 @@ mod undo;
 pub mod users;
 
 pub use blocks::{BlockStore, Blocked};
+pub use cluster_append::APPEND_TIMEOUT;
 pub use contacts::ContactStore;
 pub use message_wait::{Master, Waiter};
 pub use messages::{Found, MessageLimits, MessageLog, MessageStore, Record, Stored};

@@ -12,7 +12,7 @@ use std::{
 use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
-use crate::store::StoreError;
+use crate::store::{APPEND_TIMEOUT, StoreError};
 
 use super::{
     On, Webhooks,
@@ -31,10 +31,10 @@ const POLL: Duration = Duration::from_millis(250);
 const LEASE: Duration = Duration::from_secs(15);
 
 /// How long after its timestamp a message may still be on its way into its recipient's
-/// history on a cluster (its appends are bounded by 3 s, `cluster_append::APPEND_TIMEOUT`, and
-/// taken back with its jobs when they fail), and how soon a job whose message was not found
-/// then looks again.
-const IN_FLIGHT_AFTER: Duration = Duration::from_secs(5);
+/// history on a cluster: its appends are bounded by [`APPEND_TIMEOUT`] (and taken back with
+/// its jobs when they fail), plus 2 s for the batch's wait and the nodes' clocks.
+const IN_FLIGHT_AFTER: Duration = APPEND_TIMEOUT.saturating_add(Duration::from_secs(2));
+/// How soon a job whose message was not found yet looks again.
 const RECHECK: Duration = Duration::from_secs(1);
 
 /// Whether `message`, not found in its recipient's history at `now_ms`, may still be on its
